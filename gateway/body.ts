@@ -1,0 +1,37 @@
+import type { IncomingMessage } from 'node:http';
+import { GatewayError } from './errors.ts';
+
+const EMPTY = Buffer.alloc(0);
+
+/** Reads the whole request body once, refusing (413) past `limit` bytes without reading further. */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (declared > limit) {
+    req.resume();
+    return Promise.reject(tooLarge(limit));
+  }
+  if (declared === 0 || (Number.isNaN(declared) && !req.headers['transfer-encoding'])) {
+    req.resume();
+    return Promise.resolve(EMPTY);
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(tooLarge(limit));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+    req.on('error', reject);
+  });
+}
+
+function tooLarge(limit: number): GatewayError {
+  return new GatewayError(413, 'BODY_TOO_LARGE', `request body is larger than the limit of ${limit} bytes`);
+}

@@ -1,0 +1,88 @@
+/** The core config schema: server, logging, custom plugins, named chains and routes. */
+import type { ErrorFormat } from '../errors.ts';
+
+/** One item of a plugin list: `name`, `{ name: options }`, or `{ use: chainName }` to splice a named chain. */
+export type PluginEntry = string | Record<string, unknown>;
+
+export interface RouteConfig {
+  name?: string;
+  method: string | string[];
+  path: string;
+  error_format: ErrorFormat;
+  plugins: PluginEntry[];
+}
+
+export interface GatewayConfig {
+  server: {
+    host: string;
+    port: number;
+    body_limit_bytes: number;
+    shutdown_timeout_ms: number;
+    /** Take the client address from X-Forwarded-For (behind nginx or Cloudflare). */
+    trust_proxy: boolean;
+  };
+  logging: { level: string; access_log: boolean };
+  /** Operator plugins: name → module path (relative to the config file). */
+  plugins: Record<string, string>;
+  chains: Record<string, PluginEntry[]>;
+  routes: RouteConfig[];
+}
+
+const pluginList = {
+  type: 'array',
+  items: {
+    anyOf: [
+      { type: 'string', minLength: 1 },
+      { type: 'object', minProperties: 1, maxProperties: 1 },
+    ],
+  },
+};
+
+export const coreSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['routes'],
+  properties: {
+    server: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        host: { type: 'string', default: '0.0.0.0' },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 8080 },
+        body_limit_bytes: { type: 'integer', minimum: 1, default: 4 * 1024 * 1024 },
+        shutdown_timeout_ms: { type: 'integer', minimum: 0, default: 30000 },
+        trust_proxy: { type: 'boolean', default: false },
+      },
+    },
+    logging: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        level: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], default: 'info' },
+        access_log: { type: 'boolean', default: true },
+      },
+    },
+    plugins: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
+    chains: { type: 'object', additionalProperties: pluginList, default: {} },
+    routes: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['path', 'plugins'],
+        properties: {
+          name: { type: 'string' },
+          method: {
+            anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1 }],
+            default: '*',
+          },
+          path: { type: 'string', pattern: '^/' },
+          error_format: { enum: ['openai', 'cradle'], default: 'cradle' },
+          plugins: pluginList,
+        },
+      },
+    },
+  },
+} as const;

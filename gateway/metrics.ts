@@ -1,0 +1,51 @@
+/** Prometheus metrics of the core; plugins register their own on the same registry. */
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({
+    name: 'cradle_requests_total',
+    help: 'Requests by route and status',
+    labelNames: ['route', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly requestDuration = new Histogram({
+    name: 'cradle_request_duration_seconds',
+    help: 'Time from request received to response finished, by route',
+    labelNames: ['route'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly upstreamDuration = new Histogram({
+    name: 'cradle_upstream_duration_seconds',
+    help: 'Time from upstream request sent to upstream response headers, by upstream',
+    labelNames: ['upstream'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly upstreamFailures = new Counter({
+    name: 'cradle_upstream_failures_total',
+    help: 'Failed upstream attempts by upstream and reason (connect, timeout, reset, status)',
+    labelNames: ['upstream', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly configReloads = new Counter({
+    name: 'cradle_config_reloads_total',
+    help: 'Config reloads by result',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(options: { processMetrics: boolean } = { processMetrics: true }) {
+    if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Returns the registry's metric of that name, creating it on first use (plugins survive reloads this way). */
+  counter<L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> {
+    const existing = this.registry.getSingleMetric(name);
+    if (existing) return existing as Counter<L>;
+    return new Counter({ name, help, labelNames, registers: [this.registry] });
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * The plugin contract. A route is a chain of plugin instances run in YAML list order, phase by phase:
+ *   onRequest  → may return an Answer, which ends the chain (the rest of onRequest and the proxy are skipped)
+ *   onUpstream → choose and rewrite the upstream request (target, headers, body via ctx.json()/jsonChanged())
+ *   onResponse → see the upstream status and headers, attach observers to the streamed body
+ *   onFinish   → always exactly once per request, whatever happened: settle, refund, record
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Logger } from 'pino';
+import type { Context } from './context.ts';
+import type { GatewayError } from './errors.ts';
+import type { Metrics } from './metrics.ts';
+import type { Resources } from './resources.ts';
+
+/** An answer the gateway gives itself. Objects are sent as JSON; strings and buffers as they are. */
+export interface Answer {
+  status?: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface UpstreamTarget {
+  /** Name used in metrics and logs; never a secret. */
+  name: string;
+  /** Full URL of the upstream endpoint (the client path is not appended). */
+  url: URL;
+  /** Headers set on the upstream request (e.g. the server's own Authorization). */
+  headers?: Record<string, string>;
+  timeoutMs?: number;
+}
+
+export type AttemptFailure = 'connect' | 'timeout' | 'reset' | 'status';
+
+export interface AttemptResult {
+  target: UpstreamTarget;
+  /** Upstream status when one arrived. */
+  status?: number;
+  failure?: AttemptFailure;
+  durationMs: number;
+}
+
+export interface UpstreamRequest {
+  target: UpstreamTarget | undefined;
+  /** Header overrides for the upstream request; `undefined` removes a client header. */
+  headers: Record<string, string | undefined>;
+  /**
+   * Asked after an attempt failed before any byte reached the client (connect error, or a status in
+   * `retryStatuses`): return another target to try, or nothing to give up.
+   */
+  retry?: (failed: AttemptResult, attempt: number) => UpstreamTarget | undefined;
+  retryStatuses?: ReadonlySet<number>;
+  /** Told about every attempt (balancer statistics, health). */
+  onAttempt?: (result: AttemptResult) => void;
+  /** Told when an attempt starts (in-flight accounting). */
+  onAttemptStart?: (target: UpstreamTarget) => void;
+}
+
+export interface ResponseObserver {
+  onData(chunk: Buffer): void;
+  /** `complete` is false when the upstream or the client went away before the body ended. */
+  onEnd?(info: { complete: boolean }): void;
+}
+
+export interface UpstreamResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  target: UpstreamTarget;
+  observe(observer: ResponseObserver): void;
+}
+
+export interface Outcome {
+  /** Status the client received (0 when the client left before any status was sent). */
+  status: number;
+  result: 'answered' | 'proxied' | 'failed' | 'aborted';
+  error?: GatewayError;
+  /** Set when an upstream response arrived. `complete` is true when its whole body reached the client. */
+  upstream?: { status: number; target: string; complete: boolean };
+  clientAborted: boolean;
+}
+
+type MaybePromise<T> = T | Promise<T>;
+
+export interface PluginInstance {
+  onRequest?(ctx: Context): MaybePromise<Answer | void>;
+  onUpstream?(ctx: Context, upstream: UpstreamRequest): MaybePromise<void>;
+  onResponse?(ctx: Context, response: UpstreamResponse): void;
+  onFinish?(ctx: Context, outcome: Outcome): MaybePromise<void>;
+  /** Called when a reload retired this instance and its in-flight requests have finished. */
+  close?(): MaybePromise<void>;
+}
+
+export interface Clock {
+  now(): number;
+}
+
+export interface Services {
+  log: Logger;
+  metrics: Metrics;
+  clock: Clock;
+  /** Long-lived shared things (stores, pools) that survive config reloads; closed on shutdown. */
+  resources: Resources;
+  env: NodeJS.ProcessEnv;
+  /** Folder of the config file; relative paths in plugin options resolve against it. */
+  configDir: string;
+}
+
+export interface PluginDefinition<Config> {
+  /** The key used in YAML. */
+  name: string;
+  /** JSON Schema of the options; ajv validates (and fills defaults) at load and reload. */
+  schema: object;
+  // Method syntax on purpose: it lets a PluginDefinition<Specific> stand where PluginDefinition<unknown> is expected.
+  create(config: Config, services: Services): MaybePromise<PluginInstance>;
+}
+
+export function definePlugin<Config>(definition: PluginDefinition<Config>): PluginDefinition<Config> {
+  return definition;
+}

@@ -1,0 +1,116 @@
+/** Forwards one request upstream: attempts with retry on another target, then streams the response back. */
+import { createProxyServer, type ProxyServer } from 'http-proxy-3';
+import type { Chain } from '../chain.ts';
+import type { Context } from '../context.ts';
+import { GatewayError } from '../errors.ts';
+import type { Metrics } from '../metrics.ts';
+import type { AttemptResult, ResponseObserver, UpstreamRequest, UpstreamTarget } from '../plugin.ts';
+import { pipeBody, prepareHeaders, routeProxyEvents, sendAttempt, writeHead } from './passes.ts';
+
+export interface ProxyResult {
+  status: number;
+  target: UpstreamTarget;
+  /** The whole upstream body reached the client. */
+  complete: boolean;
+}
+
+export interface ProxyOptions {
+  metrics: Metrics;
+  /** Time allowed for response headers, and for silence between body chunks, when a target sets none. */
+  defaultTimeoutMs: number;
+}
+
+/** Failures where the upstream has not begun the work, so another target may be asked instead. */
+const RETRYABLE_FAILURES = new Set(['connect', 'reset', 'status']);
+
+export const CLIENT_CLOSED = 499;
+
+export class Proxy {
+  private readonly server: ProxyServer;
+
+  constructor(private readonly options: ProxyOptions) {
+    this.server = createProxyServer({ ignorePath: true, changeOrigin: true, selfHandleResponse: true, xfwd: false });
+    routeProxyEvents(this.server);
+  }
+
+  async forward(ctx: Context, chain: Chain, upstream: UpstreamRequest): Promise<ProxyResult> {
+    let target = upstream.target;
+    if (!target) {
+      throw new GatewayError(500, 'NO_UPSTREAM', 'this route has no upstream: its chain needs an upstream plugin');
+    }
+    const body = ctx.body;
+    const { metrics } = this.options;
+    for (let attempt = 1; ; attempt++) {
+      prepareHeaders(ctx.req, { upstream, target, body, requestId: ctx.id });
+      upstream.onAttemptStart?.(target);
+      const started = performance.now();
+      const outcome = await sendAttempt(this.server, ctx.req, ctx.res, {
+        target,
+        body,
+        defaultTimeoutMs: this.options.defaultTimeoutMs,
+        signal: ctx.signal,
+      });
+      const durationMs = performance.now() - started;
+      let result: AttemptResult;
+      if (outcome.kind === 'response') {
+        const status = outcome.response.statusCode ?? 502;
+        metrics.upstreamDuration.observe({ upstream: target.name }, durationMs / 1000);
+        const failed = upstream.retryStatuses?.has(status) ?? false;
+        result = { target, status, durationMs, ...(failed ? { failure: 'status' as const } : {}) };
+        if (!failed || ctx.clientAborted) {
+          upstream.onAttempt?.(result);
+          if (ctx.clientAborted) {
+            outcome.response.destroy();
+            throw clientClosed();
+          }
+          return this.deliver(ctx, chain, { target, status, response: outcome.response });
+        }
+        outcome.response.resume();
+      } else {
+        result = { target, failure: outcome.failure, durationMs };
+      }
+      metrics.upstreamFailures.inc({ upstream: target.name, reason: result.failure! });
+      upstream.onAttempt?.(result);
+      if (ctx.clientAborted) throw clientClosed();
+      const next = RETRYABLE_FAILURES.has(result.failure!) ? upstream.retry?.(result, attempt) : undefined;
+      if (next) {
+        ctx.log.warn({ upstream: target.name, failure: result.failure, next: next.name }, 'retrying on another upstream');
+        target = next;
+        continue;
+      }
+      throw failureError(result);
+    }
+  }
+
+  private async deliver(
+    ctx: Context,
+    chain: Chain,
+    options: { target: UpstreamTarget; status: number; response: import('node:http').IncomingMessage },
+  ): Promise<ProxyResult> {
+    const { target, status, response } = options;
+    const observers: ResponseObserver[] = [];
+    chain.onResponse(ctx, { status, headers: response.headers, target, observe: (o) => observers.push(o) });
+    writeHead(ctx.res, response, ctx.responseHeaders);
+    const idleTimeoutMs = target.timeoutMs ?? this.options.defaultTimeoutMs;
+    const { complete } = await pipeBody(response, ctx.res, { observers, idleTimeoutMs });
+    return { status, target, complete };
+  }
+}
+
+function clientClosed(): GatewayError {
+  return new GatewayError(CLIENT_CLOSED, 'CLIENT_CLOSED', 'client closed the request');
+}
+
+function failureError(result: AttemptResult): GatewayError {
+  const name = result.target.name;
+  switch (result.failure) {
+    case 'timeout':
+      return new GatewayError(504, 'UPSTREAM_TIMEOUT', `upstream ${name} did not answer in time`);
+    case 'status':
+      return new GatewayError(502, 'UPSTREAM_ERROR', `upstream ${name} answered ${result.status}`);
+    case 'connect':
+      return new GatewayError(502, 'UPSTREAM_UNREACHABLE', `upstream ${name} could not be reached`);
+    default:
+      return new GatewayError(502, 'UPSTREAM_ERROR', `upstream ${name} closed the connection`);
+  }
+}

@@ -1,0 +1,233 @@
+/** The request lifecycle: route → context → chain (answer or proxy) → error → onFinish, exactly once. */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { CompiledRoute, Runtime } from './config/build.ts';
+import { Context } from './context.ts';
+import { GatewayError, errorBody, toGatewayError, type ErrorFormat } from './errors.ts';
+import type { Metrics } from './metrics.ts';
+import type { Answer, Outcome, UpstreamRequest } from './plugin.ts';
+import { CLIENT_CLOSED, Proxy } from './proxy/proxy.ts';
+import { destroyAgents } from './proxy/passes.ts';
+import { readBody } from './body.ts';
+
+export interface GatewayOptions {
+  runtime: Runtime;
+  log: Logger;
+  metrics: Metrics;
+  /** Upstream time-out when a target sets none. */
+  upstreamTimeoutMs?: number;
+}
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+export class Gateway {
+  readonly server: Server;
+  private runtime: Runtime;
+  private readonly proxy: Proxy;
+  private readonly inFlight = new Map<Runtime, number>();
+  private readonly retired = new Set<Runtime>();
+  private draining = false;
+  private drained: (() => void) | undefined;
+
+  constructor(private readonly options: GatewayOptions) {
+    this.runtime = options.runtime;
+    this.proxy = new Proxy({ metrics: options.metrics, defaultTimeoutMs: options.upstreamTimeoutMs ?? 120_000 });
+    this.server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => {
+      void this.handle(req, res);
+    });
+  }
+
+  get config(): Runtime['config'] {
+    return this.runtime.config;
+  }
+
+  /** Swaps in a new runtime; the old one closes once the requests that started on it have finished. */
+  swap(next: Runtime): void {
+    const previous = this.runtime;
+    this.runtime = next;
+    this.retired.add(previous);
+    this.closeIfIdle(previous);
+  }
+
+  async listen(port: number, host: string): Promise<AddressInfo> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => resolve());
+    });
+    return this.server.address() as AddressInfo;
+  }
+
+  /** Stops accepting, lets in-flight requests finish (up to `timeoutMs`), then closes the runtime. */
+  async shutdown(timeoutMs: number): Promise<void> {
+    this.draining = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    if (this.totalInFlight() > 0) {
+      await new Promise<void>((resolve) => {
+        this.drained = resolve;
+        setTimeout(resolve, timeoutMs).unref();
+      });
+    }
+    this.server.closeAllConnections();
+    await closed;
+    for (const runtime of [this.runtime, ...this.retired]) await runtime.close();
+    destroyAgents();
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const runtime = this.runtime;
+    this.inFlight.set(runtime, (this.inFlight.get(runtime) ?? 0) + 1);
+    if (this.draining) res.setHeader('connection', 'close');
+    const header = req.headers['x-request-id'];
+    const id = typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
+    res.setHeader('x-request-id', id);
+    try {
+      await this.run(runtime, req, res, id);
+    } finally {
+      this.release(runtime);
+    }
+  }
+
+  private async run(runtime: Runtime, req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    const method = req.method ?? 'GET';
+    const lookup = runtime.router.lookup(method, path);
+    let route: CompiledRoute;
+    let params: Record<string, string>;
+    if (lookup.kind === 'found' || (lookup.kind === 'method-not-allowed' && method === 'OPTIONS')) {
+      ({ value: route, params } = lookup.kind === 'found' ? lookup.match : lookup.sameRoute);
+    } else {
+      const error =
+        lookup.kind === 'not-found'
+          ? new GatewayError(404, 'NOT_FOUND', `no route for ${method} ${path}`)
+          : new GatewayError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on ${path}`, {
+              headers: { allow: lookup.allowed.join(', ') },
+            });
+      req.resume();
+      this.sendError(res, error, 'cradle');
+      this.record('unrouted', error.status, 0);
+      return;
+    }
+    const log = this.options.log.child({ reqId: id });
+    const body = await readBody(req, runtime.config.server.body_limit_bytes).catch((error: unknown) => error);
+    const ctx = new Context({
+      id,
+      req,
+      res,
+      path,
+      query: q === -1 ? '' : url.slice(q + 1),
+      params,
+      routeName: route.name,
+      body: Buffer.isBuffer(body) ? body : Buffer.alloc(0),
+      log,
+      clientIp: clientIp(req, runtime.config.server.trust_proxy),
+    });
+    res.once('close', () => {
+      if (!res.writableFinished) ctx.markClientAborted();
+    });
+    const outcome = await this.execute(ctx, route, Buffer.isBuffer(body) ? undefined : body);
+    await route.chain.onFinish(ctx, outcome);
+    const ms = ctx.elapsedMs;
+    this.record(route.name, outcome.status || CLIENT_CLOSED, ms);
+    if (runtime.config.logging.access_log) {
+      log.info({ method, path, status: outcome.status, ms: Math.round(ms * 10) / 10, result: outcome.result });
+    }
+  }
+
+  private async execute(ctx: Context, route: CompiledRoute, bodyError: unknown): Promise<Outcome> {
+    const { chain } = route;
+    try {
+      if (bodyError) throw bodyError;
+      const answer = await chain.onRequest(ctx);
+      if (answer) {
+        this.sendAnswer(ctx, answer);
+        return { status: ctx.res.statusCode, result: 'answered', clientAborted: ctx.clientAborted };
+      }
+      const upstream: UpstreamRequest = { target: undefined, headers: {} };
+      await chain.onUpstream(ctx, upstream);
+      const sent = await this.proxy.forward(ctx, chain, upstream);
+      return {
+        status: sent.status,
+        result: ctx.clientAborted ? 'aborted' : 'proxied',
+        upstream: { status: sent.status, target: sent.target.name, complete: sent.complete },
+        clientAborted: ctx.clientAborted,
+      };
+    } catch (thrown) {
+      const error = toGatewayError(thrown);
+      if (error.status >= 500 && error.code === 'INTERNAL') ctx.log.error({ err: thrown }, 'request failed');
+      if (!ctx.res.headersSent && !ctx.res.destroyed) this.sendError(ctx.res, error, route.errorFormat, ctx);
+      else if (!ctx.res.writableEnded) ctx.res.destroy();
+      const aborted = ctx.clientAborted;
+      return {
+        status: aborted && !ctx.res.headersSent ? 0 : ctx.res.statusCode,
+        result: aborted ? 'aborted' : 'failed',
+        error,
+        clientAborted: aborted,
+      };
+    }
+  }
+
+  private sendAnswer(ctx: Context, answer: Answer): void {
+    const { res } = ctx;
+    for (const [name, value] of Object.entries(ctx.responseHeaders)) res.setHeader(name, value);
+    for (const [name, value] of Object.entries(answer.headers ?? {})) res.setHeader(name, value);
+    res.statusCode = answer.status ?? 200;
+    const { body } = answer;
+    if (body === undefined || body === null) {
+      res.end();
+    } else if (typeof body === 'string' || Buffer.isBuffer(body)) {
+      if (!res.hasHeader('content-type')) res.setHeader('content-type', 'text/plain; charset=utf-8');
+      res.end(body);
+    } else {
+      res.setHeader('content-type', 'application/json; charset=utf-8');
+      res.end(JSON.stringify(body));
+    }
+  }
+
+  private sendError(res: ServerResponse, error: GatewayError, format: ErrorFormat, ctx?: Context): void {
+    if (ctx) for (const [name, value] of Object.entries(ctx.responseHeaders)) res.setHeader(name, value);
+    for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
+    if (error.status === 413) res.setHeader('connection', 'close');
+    res.statusCode = error.status === CLIENT_CLOSED ? 400 : error.status;
+    res.setHeader('content-type', 'application/json; charset=utf-8');
+    res.end(JSON.stringify(errorBody(error, format)));
+  }
+
+  private record(route: string, status: number, ms: number): void {
+    const { metrics } = this.options;
+    metrics.requests.inc({ route, status: String(status) });
+    metrics.requestDuration.observe({ route }, ms / 1000);
+  }
+
+  private release(runtime: Runtime): void {
+    this.inFlight.set(runtime, (this.inFlight.get(runtime) ?? 1) - 1);
+    this.closeIfIdle(runtime);
+    if (this.draining && this.totalInFlight() === 0) this.drained?.();
+  }
+
+  private closeIfIdle(runtime: Runtime): void {
+    if (!this.retired.has(runtime) || (this.inFlight.get(runtime) ?? 0) > 0) return;
+    this.retired.delete(runtime);
+    this.inFlight.delete(runtime);
+    runtime.close().catch((error: unknown) => this.options.log.error({ err: error }, 'closing old config failed'));
+  }
+
+  private totalInFlight(): number {
+    let total = 0;
+    for (const count of this.inFlight.values()) total += count;
+    return total;
+  }
+}
+
+function clientIp(req: IncomingMessage, trustProxy: boolean): string {
+  if (trustProxy) {
+    const forwarded = req.headers['cf-connecting-ip'] ?? req.headers['x-real-ip'] ?? req.headers['x-forwarded-for'];
+    const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim();
+    if (first) return first;
+  }
+  return req.socket.remoteAddress ?? 'unknown';
+}

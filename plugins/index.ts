@@ -1,0 +1,8 @@
+/** The plugins that ship with the gateway, by YAML name. Operators add their own under `plugins:` in YAML. */
+import type { PluginDefinition } from '../gateway/plugin.ts';
+import cors from './cors/index.ts';
+import health from './health/index.ts';
+import metrics from './metrics/index.ts';
+import upstream from './upstream/index.ts';
+
+export const builtinPlugins: readonly PluginDefinition<unknown>[] = [cors, health, metrics, upstream];
