@@ -39,7 +39,9 @@ export interface RunningGateway {
 
 export const systemClock: Clock = { now: () => Date.now() };
 
-export async function checkConfig(options: Pick<StartOptions, 'configFile' | 'plugins' | 'env'>): Promise<void> {
+export async function checkConfig(
+  options: Pick<StartOptions, 'configFile' | 'plugins' | 'env'>,
+): Promise<void> {
   const services = makeServices(options, createLogger({ level: 'silent' }));
   const runtime = await build(options, services);
   await runtime.close();
@@ -53,8 +55,16 @@ export async function startGateway(options: StartOptions): Promise<RunningGatewa
   const log = createLogger({ level, destination: options.logDestination });
   const services = makeServices(options, log);
   const runtime = await build(options, services);
-  const gateway = new Gateway({ runtime, log, metrics: services.metrics, upstreamTimeoutMs: options.upstreamTimeoutMs });
-  const address = await gateway.listen(options.port ?? runtime.config.server.port, options.host ?? runtime.config.server.host);
+  const gateway = new Gateway({
+    runtime,
+    log,
+    metrics: services.metrics,
+    upstreamTimeoutMs: options.upstreamTimeoutMs,
+  });
+  const address = await gateway.listen(
+    options.port ?? runtime.config.server.port,
+    options.host ?? runtime.config.server.host,
+  );
 
   let reloading: Promise<ReloadResult> = Promise.resolve({ ok: true });
   const reload = (): Promise<ReloadResult> => {
@@ -76,7 +86,8 @@ export async function startGateway(options: StartOptions): Promise<RunningGatewa
     });
     return reloading;
   };
-  const stopWatching = options.watch === false ? () => undefined : watchFile(options.configFile, () => void reload());
+  const stopWatching =
+    options.watch === false ? () => undefined : watchFile(options.configFile, () => void reload());
 
   return {
     url: `http://127.0.0.1:${address.port}`,
@@ -94,7 +105,10 @@ export async function startGateway(options: StartOptions): Promise<RunningGatewa
   };
 }
 
-function makeServices(options: Pick<StartOptions, 'env' | 'clock'>, log: Logger): Omit<Services, 'configDir'> {
+function makeServices(
+  options: Pick<StartOptions, 'env' | 'clock'>,
+  log: Logger,
+): Omit<Services, 'configDir'> {
   return {
     log,
     metrics: new Metrics(),

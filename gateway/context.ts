@@ -100,7 +100,8 @@ export class Context {
   /** The body parsed as JSON, once, shared by every plugin. Throws 400 when it is not JSON. */
   json<T = unknown>(): T {
     if (this.jsonState === 'unparsed') {
-      if (this.rawBody.length === 0) throw badRequest('request body is empty; a JSON body is required', 'INVALID_BODY');
+      if (this.rawBody.length === 0)
+        throw badRequest('request body is empty; a JSON body is required', 'INVALID_BODY');
       try {
         this.parsedJson = JSON.parse(this.rawBody.toString('utf8'));
       } catch (error) {

@@ -56,7 +56,10 @@ export type ErrorFormat = 'openai' | 'cradle';
 /** The body of an error answer: OpenAI's shape on proxy routes, the seed's `{success:false}` shape elsewhere. */
 export function errorBody(error: GatewayError, format: ErrorFormat): Record<string, unknown> {
   if (format === 'openai') {
-    return { error: { message: error.message, type: error.type, code: error.code.toLowerCase() }, ...error.fields };
+    return {
+      error: { message: error.message, type: error.type, code: error.code.toLowerCase() },
+      ...error.fields,
+    };
   }
   return { success: false, error: error.message, code: error.code, ...error.fields };
 }

@@ -9,7 +9,7 @@ const { values } = parseArgs({
     'check-config': { type: 'boolean', default: false },
   },
 });
-const configFile = values.config ?? process.env.CONFIG ?? 'config/gateway.yaml';
+const configFile = values.config || process.env.CONFIG || 'config/gateway.yaml';
 
 if (values['check-config']) {
   try {

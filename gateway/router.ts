@@ -42,7 +42,9 @@ export class Router<T> {
       const prefix = route.path.endsWith('*');
       const path = prefix ? route.path.slice(0, -1).replace(/\/$/, '') : route.path;
       const segments = path.split('/').slice(1);
-      const existing = this.patterns.find((p) => p.prefix === prefix && p.segments.join('/') === segments.join('/'));
+      const existing = this.patterns.find(
+        (p) => p.prefix === prefix && p.segments.join('/') === segments.join('/'),
+      );
       byMethod = existing?.byMethod ?? new Map();
       if (!existing) this.patterns.push({ segments, prefix, byMethod });
     } else {
@@ -71,7 +73,11 @@ function pick<T>(byMethod: Map<string, T>, method: string, params: Record<string
   const value = byMethod.get(method) ?? byMethod.get(ANY);
   if (value !== undefined) return { kind: 'found', match: { value, params } };
   const [first] = byMethod.values();
-  return { kind: 'method-not-allowed', allowed: [...byMethod.keys()], sameRoute: { value: first as T, params } };
+  return {
+    kind: 'method-not-allowed',
+    allowed: [...byMethod.keys()],
+    sameRoute: { value: first as T, params },
+  };
 }
 
 function matchSegments<T>(pattern: PatternRoute<T>, parts: string[]): Record<string, string> | undefined {

@@ -33,7 +33,10 @@ export class Gateway {
 
   constructor(private readonly options: GatewayOptions) {
     this.runtime = options.runtime;
-    this.proxy = new Proxy({ metrics: options.metrics, defaultTimeoutMs: options.upstreamTimeoutMs ?? 120_000 });
+    this.proxy = new Proxy({
+      metrics: options.metrics,
+      defaultTimeoutMs: options.upstreamTimeoutMs ?? 120_000,
+    });
     this.server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => {
       void this.handle(req, res);
     });
@@ -134,7 +137,13 @@ export class Gateway {
     const ms = ctx.elapsedMs;
     this.record(route.name, outcome.status || CLIENT_CLOSED, ms);
     if (runtime.config.logging.access_log) {
-      log.info({ method, path, status: outcome.status, ms: Math.round(ms * 10) / 10, result: outcome.result });
+      log.info({
+        method,
+        path,
+        status: outcome.status,
+        ms: Math.round(ms * 10) / 10,
+        result: outcome.result,
+      });
     }
   }
 
@@ -213,7 +222,9 @@ export class Gateway {
     if (!this.retired.has(runtime) || (this.inFlight.get(runtime) ?? 0) > 0) return;
     this.retired.delete(runtime);
     this.inFlight.delete(runtime);
-    runtime.close().catch((error: unknown) => this.options.log.error({ err: error }, 'closing old config failed'));
+    runtime
+      .close()
+      .catch((error: unknown) => this.options.log.error({ err: error }, 'closing old config failed'));
   }
 
   private totalInFlight(): number {
@@ -225,7 +236,8 @@ export class Gateway {
 
 function clientIp(req: IncomingMessage, trustProxy: boolean): string {
   if (trustProxy) {
-    const forwarded = req.headers['cf-connecting-ip'] ?? req.headers['x-real-ip'] ?? req.headers['x-forwarded-for'];
+    const forwarded =
+      req.headers['cf-connecting-ip'] ?? req.headers['x-real-ip'] ?? req.headers['x-forwarded-for'];
     const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim();
     if (first) return first;
   }

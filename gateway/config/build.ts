@@ -111,14 +111,21 @@ function expandEntries(
     }
     const opts = options === null || options === undefined ? {} : options;
     if (typeof opts !== 'object' || Array.isArray(opts)) {
-      throw new ConfigError(`${loaded.locate(at)}: options of plugin "${name}" must be a mapping`, loaded.file);
+      throw new ConfigError(
+        `${loaded.locate(at)}: options of plugin "${name}" must be a mapping`,
+        loaded.file,
+      );
     }
     // A copy: ajv fills defaults in place, and a chain used by several routes must not share one object.
     return [{ name, options: structuredClone(opts as Record<string, unknown>), path: at }];
   });
 }
 
-async function importPlugin(name: string, file: string, loaded: LoadedConfig): Promise<PluginDefinition<unknown>> {
+async function importPlugin(
+  name: string,
+  file: string,
+  loaded: LoadedConfig,
+): Promise<PluginDefinition<unknown>> {
   let module: { default?: unknown; plugin?: unknown };
   try {
     module = (await import(pathToFileURL(file).href)) as { default?: unknown; plugin?: unknown };

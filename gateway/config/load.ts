@@ -41,7 +41,10 @@ export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv): Prom
   return parseConfigText(text, { file: path, env });
 }
 
-export function parseConfigText(text: string, options: { file: string; env: NodeJS.ProcessEnv }): LoadedConfig {
+export function parseConfigText(
+  text: string,
+  options: { file: string; env: NodeJS.ProcessEnv },
+): LoadedConfig {
   const { file, env } = options;
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
@@ -54,7 +57,12 @@ export function parseConfigText(text: string, options: { file: string; env: Node
   return { file, dir: dirname(file), value, locate: (p) => locate(doc, lineCounter, file, p) };
 }
 
-function locate(doc: Document, lineCounter: LineCounter, file: string, path: readonly (string | number)[]): string {
+function locate(
+  doc: Document,
+  lineCounter: LineCounter,
+  file: string,
+  path: readonly (string | number)[],
+): string {
   const shown = formatPath(path);
   // Generated list items ($numbered_env) have no node of their own: fall back to the nearest written parent.
   for (let depth = path.length; depth >= 0; depth--) {

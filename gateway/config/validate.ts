@@ -1,5 +1,5 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { ConfigError, formatPath, type LoadedConfig } from './load.ts';
+import { ConfigError, type LoadedConfig } from './load.ts';
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: true, strict: false });
 const compiled = new WeakMap<object, ValidateFunction>();
@@ -28,7 +28,10 @@ export function validateAt(
   throw new ConfigError(`invalid config:\n  ${[...new Set(problems)].join('\n  ')}`, where.config.file);
 }
 
-function describe(error: ErrorObject, where: { config: LoadedConfig; path: readonly (string | number)[] }): string {
+function describe(
+  error: ErrorObject,
+  where: { config: LoadedConfig; path: readonly (string | number)[] },
+): string {
   const inner = error.instancePath
     .split('/')
     .slice(1)
@@ -40,5 +43,5 @@ function describe(error: ErrorObject, where: { config: LoadedConfig; path: reado
   } else if (error.keyword === 'enum') {
     detail = `must be one of ${(error.params.allowedValues as unknown[]).join(', ')}`;
   }
-  return `${where.config.locate(path)}: ${formatPath(path)} ${detail}`;
+  return `${where.config.locate(path)} ${detail}`;
 }

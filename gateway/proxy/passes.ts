@@ -9,8 +9,22 @@ import type { ProxyServer } from 'http-proxy-3';
 import type { AttemptFailure, ResponseObserver, UpstreamRequest, UpstreamTarget } from '../plugin.ts';
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and client credentials that must never travel upstream. */
-const NOT_FORWARDED = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'upgrade', 'host'];
-const NOT_RETURNED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+const NOT_FORWARDED = [
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'upgrade',
+  'host',
+];
+const NOT_RETURNED = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+]);
 
 /** Pass 1: the upstream request headers: client headers minus hop-by-hop, plus plugin and target overrides. */
 export function prepareHeaders(
@@ -23,7 +37,8 @@ export function prepareHeaders(
     if (value === undefined) delete headers[name.toLowerCase()];
     else headers[name.toLowerCase()] = value;
   }
-  for (const [name, value] of Object.entries(options.target.headers ?? {})) headers[name.toLowerCase()] = value;
+  for (const [name, value] of Object.entries(options.target.headers ?? {}))
+    headers[name.toLowerCase()] = value;
   headers['content-length'] = String(options.body.length);
   headers['x-request-id'] = options.requestId;
 }
@@ -114,7 +129,11 @@ function isConnectError(code: string | undefined): boolean {
 }
 
 /** Pass 3: status and headers to the client, minus hop-by-hop, plus the gateway's own response headers. */
-export function writeHead(res: ServerResponse, response: IncomingMessage, extra: Record<string, string>): void {
+export function writeHead(
+  res: ServerResponse,
+  response: IncomingMessage,
+  extra: Record<string, string>,
+): void {
   const raw = response.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;

@@ -29,14 +29,23 @@ export class Proxy {
   private readonly server: ProxyServer;
 
   constructor(private readonly options: ProxyOptions) {
-    this.server = createProxyServer({ ignorePath: true, changeOrigin: true, selfHandleResponse: true, xfwd: false });
+    this.server = createProxyServer({
+      ignorePath: true,
+      changeOrigin: true,
+      selfHandleResponse: true,
+      xfwd: false,
+    });
     routeProxyEvents(this.server);
   }
 
   async forward(ctx: Context, chain: Chain, upstream: UpstreamRequest): Promise<ProxyResult> {
     let target = upstream.target;
     if (!target) {
-      throw new GatewayError(500, 'NO_UPSTREAM', 'this route has no upstream: its chain needs an upstream plugin');
+      throw new GatewayError(
+        500,
+        'NO_UPSTREAM',
+        'this route has no upstream: its chain needs an upstream plugin',
+      );
     }
     const body = ctx.body;
     const { metrics } = this.options;
@@ -74,7 +83,10 @@ export class Proxy {
       if (ctx.clientAborted) throw clientClosed();
       const next = RETRYABLE_FAILURES.has(result.failure!) ? upstream.retry?.(result, attempt) : undefined;
       if (next) {
-        ctx.log.warn({ upstream: target.name, failure: result.failure, next: next.name }, 'retrying on another upstream');
+        ctx.log.warn(
+          { upstream: target.name, failure: result.failure, next: next.name },
+          'retrying on another upstream',
+        );
         target = next;
         continue;
       }

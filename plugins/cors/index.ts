@@ -23,7 +23,14 @@ export default definePlugin<CorsConfig>({
       headers: {
         type: 'array',
         items: { type: 'string' },
-        default: ['Content-Type', 'Authorization', 'X-License-Key', 'X-Device-Id', 'X-Admin-Token', 'Idempotency-Key'],
+        default: [
+          'Content-Type',
+          'Authorization',
+          'X-License-Key',
+          'X-Device-Id',
+          'X-Admin-Token',
+          'Idempotency-Key',
+        ],
       },
       max_age_s: { type: 'integer', minimum: 0, default: 600 },
     },
@@ -42,7 +49,8 @@ export default definePlugin<CorsConfig>({
     return {
       onRequest(ctx) {
         const origin = ctx.header('origin');
-        const preflight = ctx.method === 'OPTIONS' && ctx.header('access-control-request-method') !== undefined;
+        const preflight =
+          ctx.method === 'OPTIONS' && ctx.header('access-control-request-method') !== undefined;
         if (origin) ctx.responseHeaders['vary'] = 'Origin';
         const ok = origin !== undefined && (anyOrigin || allowed.has(origin));
         if (ok) {

@@ -1,0 +1,132 @@
+/** Config: env interpolation, numbered env lists, validation errors naming file, line and YAML path. */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { buildRuntime } from '../gateway/config/build.ts';
+import { parseConfigText } from '../gateway/config/load.ts';
+import { createLogger } from '../gateway/log.ts';
+import { Metrics } from '../gateway/metrics.ts';
+import { Resources } from '../gateway/resources.ts';
+import { builtinPlugins } from '../plugins/index.ts';
+
+const services = () => ({
+  log: createLogger({ level: 'silent' }),
+  metrics: new Metrics({ processMetrics: false }),
+  clock: { now: () => Date.now() },
+  resources: new Resources(),
+  env: {},
+});
+const plugins = new Map(builtinPlugins.map((p) => [p.name, p]));
+const build = async (text: string, env: NodeJS.ProcessEnv = {}) =>
+  buildRuntime(parseConfigText(text, { file: '/etc/cradle/gateway.yaml', env }), {
+    plugins,
+    services: services(),
+  });
+
+describe('config', () => {
+  test('${VAR} and ${VAR:-default} are filled from the environment, and typed by the schema', async () => {
+    const loaded = parseConfigText(
+      'server: { port: "${PORT:-8080}", host: "${HOST}" }\nroutes: []\nx: "a-${NAME:-none}-b"',
+      {
+        file: 'g.yaml',
+        env: { HOST: '127.0.0.9' },
+      },
+    );
+    assert.deepEqual(loaded.value, {
+      server: { port: '8080', host: '127.0.0.9' },
+      routes: [],
+      x: 'a-none-b',
+    });
+    const runtime = await build('server: { port: "${PORT:-8080}" }\nroutes: []', { PORT: '9999' });
+    assert.equal(runtime.config.server.port, 9999);
+  });
+
+  test('an env value cannot inject YAML', () => {
+    const loaded = parseConfigText('a: "${EVIL}"', { file: 'g.yaml', env: { EVIL: 'x\nb: injected' } });
+    assert.deepEqual(loaded.value, { a: 'x\nb: injected' });
+  });
+
+  test('$numbered_env expands HF_SPACE_URL_n / HF_SPACE_PASSWORD_n pairs into a list', () => {
+    const text = `
+spaces:
+  - $numbered_env: { url: "\${HF_SPACE_URL_{n}}", password: "\${HF_SPACE_PASSWORD_{n}}" }
+  - { url: http://fixed, password: p }
+`;
+    const env = {
+      HF_SPACE_URL_1: 'http://one',
+      HF_SPACE_PASSWORD_1: 'p1',
+      HF_SPACE_URL_2: 'http://two',
+      HF_SPACE_PASSWORD_2: 'p2',
+      HF_SPACE_URL_4: 'http://gap',
+    };
+    const loaded = parseConfigText(text, { file: 'g.yaml', env });
+    assert.deepEqual((loaded.value as { spaces: unknown }).spaces, [
+      { url: 'http://one', password: 'p1' },
+      { url: 'http://two', password: 'p2' },
+      { url: 'http://fixed', password: 'p' },
+    ]);
+  });
+
+  test('a bad plugin option is reported with file, line and YAML path', async () => {
+    const text = `routes:
+  - path: /a
+    plugins:
+      - upstream:
+          url: ftp://nope
+`;
+    await assert.rejects(build(text), (error: Error) => {
+      assert.match(
+        error.message,
+        /\/etc\/cradle\/gateway\.yaml:5 at routes\[0\]\.plugins\[0\]\.upstream\.url/,
+      );
+      assert.match(error.message, /must match pattern/);
+      return true;
+    });
+  });
+
+  test('unknown plugins, unknown keys, unknown chains and broken YAML are named', async () => {
+    await assert.rejects(
+      build('routes:\n  - { path: /a, plugins: [nosuch] }'),
+      /unknown plugin "nosuch" \(known: cors, /,
+    );
+    await assert.rejects(build('routes: []\nsever: {}'), /gateway\.yaml:1 at \(root\).*unknown key "sever"/);
+    await assert.rejects(
+      build('routes:\n  - { path: /a, plugins: [{ use: paid }] }'),
+      /no chain named "paid"/,
+    );
+    await assert.rejects(build('routes: [\n  - a: b'), /gateway\.yaml:2:\d+: invalid YAML/);
+  });
+
+  test('--check-config validates a file and exits non-zero with the reason', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cradle-check-'));
+    const good = join(dir, 'good.yaml');
+    const bad = join(dir, 'bad.yaml');
+    await writeFile(good, 'routes:\n  - { path: /health, plugins: [health] }\n');
+    await writeFile(bad, 'routes:\n  - { path: /health, plugins: [{ health: { extra: 1 } }] }\n');
+    const run = (file: string) =>
+      spawnSync(
+        process.execPath,
+        ['--import', 'tsx', 'gateway/main.ts', '--check-config', '--config', file],
+        {
+          encoding: 'utf8',
+        },
+      );
+    const ok = run(good);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /ok/);
+    const failed = run(bad);
+    assert.equal(failed.status, 1);
+    assert.match(failed.stderr, /bad\.yaml:2 at routes\[0\]\.plugins\[0\]\.health has unknown key "extra"/);
+  });
+
+  test('the shipped config/gateway.yaml is valid', () => {
+    const result = spawnSync(process.execPath, ['--import', 'tsx', 'gateway/main.ts', '--check-config'], {
+      encoding: 'utf8',
+      env: { ...process.env, CONFIG: '' },
+    });
+    assert.equal(result.status, 0, result.stderr);
+  });
+});

@@ -1,0 +1,248 @@
+/** Gateway core: routing, plugin chains in YAML order, early answers, onFinish exactly once, the proxy. */
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { Outcome } from '../gateway/plugin.ts';
+import { startTestGateway, postJson, getJson, type TestGateway } from './fixtures/gateway.ts';
+import { phasesOf, recorded } from './fixtures/plugins/recorder.ts';
+import { startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
+
+const recorderPath = fileURLToPath(new URL('./fixtures/plugins/recorder.ts', import.meta.url));
+const finishesOf = (id: string) =>
+  recorded.filter((r) => r.requestId === id && r.phase === 'finish').map((r) => r.detail as Outcome);
+const waitFor = async (check: () => boolean, ms = 3000) => {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
+
+describe('gateway core', () => {
+  let upstream: FixtureUpstream;
+  let gw: TestGateway;
+
+  before(async () => {
+    upstream = await startUpstream();
+    gw = await startTestGateway(`
+server: { body_limit_bytes: 1024 }
+plugins: { recorder: ${recorderPath} }
+chains:
+  traced:
+    - recorder: { label: a }
+    - recorder: { label: b }
+routes:
+  - path: /exact
+    method: GET
+    plugins: [{ recorder: { label: only, answer_status: 200 } }]
+  - path: /items/:id
+    method: [GET, DELETE]
+    plugins: [{ recorder: { label: item, answer_status: 200 } }]
+  - path: /files/*
+    plugins: [{ recorder: { label: files, answer_status: 200 } }]
+  - path: /early
+    method: POST
+    plugins:
+      - { use: traced }
+      - recorder: { label: c, answer_status: 418 }
+      - recorder: { label: d }
+      - upstream: { url: "${upstream.url}/v1/chat/completions" }
+  - path: /refuse
+    method: POST
+    error_format: openai
+    plugins:
+      - { use: traced }
+      - recorder: { label: c, throw_status: 402 }
+  - path: /proxy
+    method: POST
+    error_format: openai
+    plugins:
+      - { use: traced }
+      - recorder: { label: c, set_field: rewritten_by }
+      - upstream: { url: "${upstream.url}/v1/chat/completions", headers: { authorization: "Bearer upstream-secret" } }
+  - path: /dead
+    method: POST
+    error_format: openai
+    plugins:
+      - recorder: { label: a }
+      - upstream: { url: "http://127.0.0.1:1/v1", name: dead }
+  - path: /slow
+    method: POST
+    error_format: openai
+    plugins:
+      - recorder: { label: a }
+      - upstream: { url: "${upstream.url}/v1/chat/completions", timeout_ms: 150 }
+`);
+  });
+  after(async () => {
+    await gw.close();
+    await upstream.close();
+  });
+
+  test('routes by exact path, :param and prefix; 404 and 405 otherwise', async () => {
+    assert.equal((await getJson(`${gw.url}/exact`)).body.answered_by, 'only');
+    const item = await getJson(`${gw.url}/items/a%20b`);
+    assert.deepEqual(item.body.params, { id: 'a b' });
+    const file = await getJson(`${gw.url}/files/x/y.txt`);
+    assert.deepEqual(file.body.params, { '*': 'x/y.txt' });
+    const missing = await getJson(`${gw.url}/nowhere`);
+    assert.equal(missing.status, 404);
+    assert.equal(missing.body.success, false);
+    const wrongMethod = await postJson(`${gw.url}/exact`, {});
+    assert.equal(wrongMethod.status, 405);
+    assert.equal(wrongMethod.headers.get('allow'), 'GET');
+  });
+
+  test('a plugin answers early: later plugins and the upstream are skipped, every onFinish runs once', async () => {
+    const before = upstream.requests.length;
+    const res = await postJson(`${gw.url}/early`, { hello: 1 });
+    assert.equal(res.status, 418);
+    assert.equal(res.body.answered_by, 'c');
+    assert.equal(res.headers.get('x-chain'), 'a,b,c');
+    assert.equal(upstream.requests.length, before);
+    const id = res.headers.get('x-request-id')!;
+    await waitFor(() => finishesOf(id).length === 4);
+    assert.deepEqual(phasesOf(id), [
+      'a:request',
+      'b:request',
+      'c:request',
+      'a:finish',
+      'b:finish',
+      'c:finish',
+      'd:finish',
+    ]);
+    assert.ok(finishesOf(id).every((o) => o.result === 'answered' && o.status === 418));
+  });
+
+  test('a typed error thrown by a plugin becomes the route error shape (OpenAI on proxy routes)', async () => {
+    const res = await postJson(`${gw.url}/refuse`, {});
+    assert.equal(res.status, 402);
+    assert.deepEqual(res.body.error, { message: 'c refused', type: 'insufficient_quota', code: 'recorder' });
+  });
+
+  test('proxies in YAML order: plugins rewrite the body once, the upstream sees it, phases run in order', async () => {
+    const res = await postJson(
+      `${gw.url}/proxy`,
+      { model: 'm', messages: [{ role: 'user', content: 'hi' }] },
+      {
+        'x-request-id': 'trace-123',
+        connection: 'keep-alive',
+      },
+    );
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('x-request-id'), 'trace-123');
+    assert.equal(res.headers.get('x-chain'), 'a,b,c');
+    const seen = upstream.requests.at(-1)!;
+    assert.equal(seen.json.rewritten_by, 'c');
+    assert.equal(seen.headers['authorization'], 'Bearer upstream-secret');
+    assert.equal(seen.headers['x-request-id'], 'trace-123');
+    assert.equal(Number(seen.headers['content-length']), Buffer.byteLength(seen.body));
+    await waitFor(() => finishesOf('trace-123').length === 3);
+    assert.deepEqual(phasesOf('trace-123'), [
+      'a:request',
+      'b:request',
+      'c:request',
+      'a:upstream',
+      'b:upstream',
+      'c:upstream',
+      'a:response',
+      'b:response',
+      'c:response',
+      'a:finish',
+      'b:finish',
+      'c:finish',
+    ]);
+    const [outcome] = finishesOf('trace-123');
+    assert.equal(outcome!.result, 'proxied');
+    assert.deepEqual(outcome!.upstream, {
+      status: 200,
+      target: `127.0.0.1:${upstream.port}`,
+      complete: true,
+    });
+  });
+
+  test('an unreachable upstream is 502 and a silent one 504; onFinish still runs once', async () => {
+    const dead = await postJson(`${gw.url}/dead`, {});
+    assert.equal(dead.status, 502);
+    assert.equal((dead.body.error as { code: string }).code, 'upstream_unreachable');
+    const deadId = dead.headers.get('x-request-id')!;
+    await waitFor(() => finishesOf(deadId).length === 1);
+    assert.equal(finishesOf(deadId)[0]!.result, 'failed');
+
+    upstream.behaviour.delayMs = 1000;
+    try {
+      const slow = await postJson(`${gw.url}/slow`, {});
+      assert.equal(slow.status, 504);
+      assert.equal((slow.body.error as { code: string }).code, 'upstream_timeout');
+      const slowId = slow.headers.get('x-request-id')!;
+      await waitFor(() => finishesOf(slowId).length === 1);
+      assert.equal(finishesOf(slowId)[0]!.status, 504);
+    } finally {
+      upstream.behaviour.delayMs = 0;
+    }
+  });
+
+  test('a body over the limit is refused with 413 before any plugin runs', async () => {
+    const res = await postJson(`${gw.url}/proxy`, { big: 'x'.repeat(2000) });
+    assert.equal(res.status, 413);
+    assert.match((res.body.error as { message: string }).message, /1024 bytes/);
+    const id = res.headers.get('x-request-id')!;
+    await waitFor(() => finishesOf(id).length === 3);
+    assert.deepEqual(phasesOf(id), ['a:finish', 'b:finish', 'c:finish']);
+  });
+
+  test('SSE chunks reach the client while the upstream is still sending', async () => {
+    upstream.behaviour.chunkDelayMs = 150;
+    try {
+      const response = await fetch(`${gw.url}/proxy`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'm', stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      assert.equal(response.headers.get('content-type'), 'text/event-stream');
+      const reader = response.body!.getReader();
+      const first = await reader.read();
+      assert.match(Buffer.from(first.value!).toString(), /"content":"Hello"/);
+      assert.equal(upstream.inFlight, 1, 'the upstream is still streaming when the first chunk arrives');
+      let text = Buffer.from(first.value!).toString();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += Buffer.from(value).toString();
+      }
+      assert.match(text, /data: \[DONE\]/);
+    } finally {
+      upstream.behaviour.chunkDelayMs = 0;
+    }
+  });
+
+  test('a client that leaves mid-stream aborts the upstream call; onFinish sees the abort once', async () => {
+    upstream.behaviour.chunkDelayMs = 200;
+    const abortedBefore = upstream.aborted;
+    try {
+      const id = 'abort-me';
+      await new Promise<void>((resolve, reject) => {
+        const req = request(`${gw.url}/proxy`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-request-id': id },
+        });
+        req.on('response', (res) => {
+          res.once('data', () => {
+            req.destroy();
+            resolve();
+          });
+        });
+        req.on('error', (e) => (e.message.includes('socket hang up') ? resolve() : reject(e)));
+        req.end(JSON.stringify({ stream: true, messages: [] }));
+      });
+      await waitFor(() => finishesOf(id).length === 3);
+      const [outcome] = finishesOf(id);
+      assert.equal(outcome!.clientAborted, true);
+      assert.equal(outcome!.upstream?.complete, false);
+      await waitFor(() => upstream.aborted === abortedBefore + 1);
+    } finally {
+      upstream.behaviour.chunkDelayMs = 0;
+    }
+  });
+});

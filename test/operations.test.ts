@@ -1,0 +1,170 @@
+/** Operations: hot reload under traffic, metrics, CORS, health, SIGHUP and graceful drain on SIGTERM. */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { freePort } from './fixtures/redis.ts';
+import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
+import { startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
+
+const configWith = (upstreamUrl: string, extraRoute = '') => `
+server: { port: "\${PORT:-0}", host: 127.0.0.1 }
+chains:
+  public:
+    - cors: { origins: "https://app.example.com, https://other.example.com" }
+routes:
+  - { method: GET, path: /api/v1/health, plugins: [{ use: public }, health] }
+  - { method: GET, path: /metrics, plugins: [metrics] }
+  - method: POST
+    path: /v1/chat/completions
+    error_format: openai
+    plugins: [{ use: public }, { upstream: { url: "${upstreamUrl}/v1/chat/completions", name: fixture } }]
+${extraRoute}`;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('operations', () => {
+  let upstream: FixtureUpstream;
+  let gw: TestGateway;
+
+  before(async () => {
+    upstream = await startUpstream();
+    gw = await startTestGateway(configWith(upstream.url), { watch: true });
+  });
+  after(async () => {
+    await gw.close();
+    await upstream.close();
+  });
+
+  test('file edits reload while traffic flows: no request fails, a valid edit applies, an invalid one is refused', async () => {
+    let stop = false;
+    const statuses: number[] = [];
+    const traffic = Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (!stop) {
+          const res = await postJson(`${gw.url}/v1/chat/completions`, { model: 'm', messages: [] });
+          statuses.push(res.status);
+        }
+      }),
+    );
+    const added = '  - { method: GET, path: /added, plugins: [health] }';
+    for (let i = 0; i < 3; i++) {
+      await gw.writeConfig(configWith(upstream.url, i % 2 === 0 ? added : ''));
+      await sleep(250);
+    }
+    await gw.writeConfig(configWith(upstream.url, added));
+    await sleep(300);
+    assert.equal((await getJson(`${gw.url}/added`)).status, 200, 'the valid edit is live');
+
+    await gw.writeConfig(configWith(upstream.url, added).replace('name: fixture', 'name: 42, bogus: true'));
+    await sleep(300);
+    stop = true;
+    await traffic;
+    assert.ok(statuses.length > 20, `traffic flowed (${statuses.length} requests)`);
+    assert.deepEqual([...new Set(statuses)], [200], 'every request during reloads succeeded');
+    assert.equal(
+      (await getJson(`${gw.url}/added`)).status,
+      200,
+      'the invalid edit left the running config in place',
+    );
+    const failure = gw.logs.map((l) => JSON.parse(l)).find((l) => l.msg?.includes('reload failed'));
+    assert.match(
+      failure.error,
+      /gateway\.yaml:\d+ at routes\[2\]\.plugins\[1\]\.upstream has unknown key "bogus"/,
+    );
+
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    assert.match(metrics, /cradle_config_reloads_total\{result="success"\} [1-9]/);
+    assert.match(metrics, /cradle_config_reloads_total\{result="error"\} 1/);
+  });
+
+  test('/metrics exports requests by route and status, latency histograms and process metrics', async () => {
+    await postJson(`${gw.url}/v1/chat/completions`, { model: 'm', messages: [] });
+    await getJson(`${gw.url}/nothing-here`);
+    const text = await (await fetch(`${gw.url}/metrics`)).text();
+    assert.match(text, /cradle_requests_total\{route="POST \/v1\/chat\/completions",status="200"\} \d+/);
+    assert.match(text, /cradle_requests_total\{route="unrouted",status="404"\} 1/);
+    assert.match(
+      text,
+      /cradle_request_duration_seconds_bucket\{le="0.005",route="POST \/v1\/chat\/completions"\}/,
+    );
+    assert.match(text, /cradle_upstream_duration_seconds_count\{upstream="fixture"\} \d+/);
+    assert.match(text, /process_resident_memory_bytes/);
+    assert.match(text, /nodejs_eventloop_lag_seconds/);
+  });
+
+  test('CORS: allowed origins get the headers, preflights are answered, others are not allowed', async () => {
+    const preflight = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST' },
+    });
+    assert.equal(preflight.status, 204);
+    assert.equal(preflight.headers.get('access-control-allow-origin'), 'https://app.example.com');
+    assert.match(preflight.headers.get('access-control-allow-headers')!, /X-License-Key/);
+    assert.equal(upstream.requests.filter((r) => r.method === 'OPTIONS').length, 0);
+
+    const proxied = await postJson(
+      `${gw.url}/v1/chat/completions`,
+      { messages: [] },
+      { origin: 'https://other.example.com' },
+    );
+    assert.equal(proxied.headers.get('access-control-allow-origin'), 'https://other.example.com');
+    const denied = await postJson(
+      `${gw.url}/v1/chat/completions`,
+      { messages: [] },
+      { origin: 'https://evil.example.com' },
+    );
+    assert.equal(denied.headers.get('access-control-allow-origin'), null);
+  });
+
+  test('health answers ok with the time', async () => {
+    const res = await getJson(`${gw.url}/api/v1/health`);
+    assert.equal(res.status, 200);
+    assert.equal(res.body.success, true);
+    assert.equal(res.body.status, 'ok');
+  });
+});
+
+describe('process signals', () => {
+  test('SIGHUP reloads; SIGTERM drains in-flight requests, then exits 0', async () => {
+    const upstream = await startUpstream({ delayMs: 600 });
+    const dir = await mkdtemp(join(tmpdir(), 'cradle-proc-'));
+    const file = join(dir, 'gateway.yaml');
+    const port = await freePort();
+    await writeFile(file, configWith(upstream.url));
+    const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/main.ts', '--config', file], {
+      env: { ...process.env, PORT: String(port), HOST: '127.0.0.1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      const deadline = Date.now() + 10_000;
+      while (!output.includes('listening')) {
+        if (Date.now() > deadline) throw new Error(`gateway did not start: ${output}`);
+        await sleep(50);
+      }
+      const url = `http://127.0.0.1:${port}`;
+      // The file watcher is on too; SIGHUP must work where it is not (a config mounted from elsewhere).
+      await writeFile(file, configWith(upstream.url, '  - { method: GET, path: /added, plugins: [health] }'));
+      child.kill('SIGHUP');
+      await sleep(400);
+      assert.equal((await getJson(`${url}/added`)).status, 200);
+
+      const inFlight = postJson(`${url}/v1/chat/completions`, { model: 'm', messages: [] });
+      await sleep(150);
+      child.kill('SIGTERM');
+      const res = await inFlight;
+      assert.equal(res.status, 200, 'the in-flight request finished');
+      assert.equal(await exited, 0);
+      assert.match(output, /draining/);
+    } finally {
+      child.kill('SIGKILL');
+      await upstream.close();
+    }
+  });
+});
