@@ -3,7 +3,7 @@ import type { DestinationStream, Logger } from 'pino';
 import { buildRuntime, type PluginRegistry, type Runtime } from './config/build.ts';
 import { loadConfigFile } from './config/load.ts';
 import { watchFile } from './config/watch.ts';
-import { createLogger } from './log.ts';
+import { createLoggers } from './log.ts';
 import { Metrics } from './metrics.ts';
 import type { Clock, PluginDefinition, Services } from './plugin.ts';
 import { Resources } from './resources.ts';
@@ -42,7 +42,7 @@ export const systemClock: Clock = { now: () => Date.now() };
 export async function checkConfig(
   options: Pick<StartOptions, 'configFile' | 'plugins' | 'env'>,
 ): Promise<void> {
-  const services = makeServices(options, createLogger({ level: 'silent' }));
+  const services = makeServices(options, createLoggers({ level: 'silent' }).log);
   const runtime = await build(options, services);
   await runtime.close();
   await services.resources.closeAll();
@@ -52,12 +52,13 @@ export async function startGateway(options: StartOptions): Promise<RunningGatewa
   const env = options.env ?? process.env;
   const loaded = await loadConfigFile(options.configFile, env);
   const level = (loaded.value as { logging?: { level?: string } })?.logging?.level ?? 'info';
-  const log = createLogger({ level, destination: options.logDestination });
+  const { log, access } = createLoggers({ level, destination: options.logDestination });
   const services = makeServices(options, log);
   const runtime = await build(options, services);
   const gateway = new Gateway({
     runtime,
     log,
+    accessLog: access,
     metrics: services.metrics,
     upstreamTimeoutMs: options.upstreamTimeoutMs,
   });
@@ -73,7 +74,7 @@ export async function startGateway(options: StartOptions): Promise<RunningGatewa
       try {
         const next = await build(options, services);
         gateway.swap(next);
-        log.level = next.config.logging.level;
+        log.level = access.level = next.config.logging.level;
         services.metrics.configReloads.inc({ result: 'success' });
         log.info({ routes: next.routes.length }, 'config reloaded');
         return { ok: true };
@@ -100,7 +101,8 @@ export async function startGateway(options: StartOptions): Promise<RunningGatewa
       await reloading;
       await gateway.shutdown(runtime.config.server.shutdown_timeout_ms);
       await services.resources.closeAll();
-      log.flush();
+      // Both loggers share one buffered destination: flushing one writes everything out.
+      await new Promise<void>((resolve) => log.flush(() => resolve()));
     },
   };
 }

@@ -3,13 +3,20 @@ import { GatewayError } from './errors.ts';
 
 const EMPTY = Buffer.alloc(0);
 
+/** Refuses (413) a request that declares a body over `limit` bytes, before anything reads it. */
+export function checkDeclaredLength(req: IncomingMessage, limit: number): void {
+  if (Number(req.headers['content-length']) > limit) throw tooLarge(limit);
+}
+
+/** True when the body has no declared length (chunked), so only reading it can enforce the limit. */
+export function hasUndeclaredLength(req: IncomingMessage): boolean {
+  return req.headers['content-length'] === undefined && req.headers['transfer-encoding'] !== undefined;
+}
+
 /** Reads the whole request body once, refusing (413) past `limit` bytes without reading further. */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? NaN);
-  if (declared > limit) {
-    req.resume();
-    return Promise.reject(tooLarge(limit));
-  }
+  if (declared > limit) return Promise.reject(tooLarge(limit));
   if (declared === 0 || (Number.isNaN(declared) && !req.headers['transfer-encoding'])) {
     req.resume();
     return Promise.resolve(EMPTY);

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { readBody } from './body.ts';
 import { badRequest } from './errors.ts';
 
 /** A typed slot in the per-request state; each plugin declares its own keys, so state is never an untyped bag. */
@@ -16,7 +17,8 @@ export interface ContextInit {
   query: string;
   params: Record<string, string>;
   routeName: string;
-  body: Buffer;
+  bodyLimit: number;
+  /** The gateway's logger; the context derives a per-request child (with the request id) on first use. */
   log: Logger;
   clientIp: string;
 }
@@ -32,19 +34,25 @@ export class Context {
   readonly routeName: string;
   readonly startedAt = performance.now();
   readonly clientIp: string;
-  readonly log: Logger;
+  private readonly baseLog: Logger;
+  private requestLog: Logger | undefined;
   /** Headers added to whatever answer the client gets: plugin answer, proxied response or error. */
-  readonly responseHeaders: Record<string, string> = {};
-  private readonly abortController = new AbortController();
+  readonly responseHeaders: Record<string, string>;
+  private aborted = false;
+  // Created only when a plugin asks for a signal: an AbortController per request is measurably costly.
+  private abortController: AbortController | undefined;
   private readonly state = new Map<ContextKey<unknown>, unknown>();
   private rawQuery: string;
   private parsedQuery: URLSearchParams | undefined;
-  private rawBody: Buffer;
+  readonly bodyLimit: number;
+  private bodyRead: Promise<Buffer> | undefined;
+  private rawBody: Buffer | undefined;
   private parsedJson: unknown;
   private jsonState: 'unparsed' | 'parsed' | 'rewritten' = 'unparsed';
 
   constructor(init: ContextInit) {
     this.id = init.id;
+    this.responseHeaders = { 'x-request-id': init.id };
     this.req = init.req;
     this.res = init.res;
     this.method = init.req.method ?? 'GET';
@@ -52,22 +60,33 @@ export class Context {
     this.rawQuery = init.query;
     this.params = init.params;
     this.routeName = init.routeName;
-    this.rawBody = init.body;
-    this.log = init.log;
+    this.bodyLimit = init.bodyLimit;
+    this.baseLog = init.log;
     this.clientIp = init.clientIp;
   }
 
   /** Aborted when the client goes away before its answer is complete. */
   get signal(): AbortSignal {
+    if (!this.abortController) {
+      this.abortController = new AbortController();
+      if (this.aborted) this.abortController.abort();
+    }
     return this.abortController.signal;
   }
 
   get clientAborted(): boolean {
-    return this.abortController.signal.aborted;
+    return this.aborted;
   }
 
   markClientAborted(): void {
-    this.abortController.abort();
+    this.aborted = true;
+    this.abortController?.abort();
+  }
+
+  /** A logger whose lines carry this request's id. */
+  get log(): Logger {
+    this.requestLog ??= this.baseLog.child({ reqId: this.id });
+    return this.requestLog;
   }
 
   get query(): URLSearchParams {
@@ -88,8 +107,17 @@ export class Context {
     this.state.set(key, value);
   }
 
-  /** The request body as read once from the client (or as rewritten by a plugin). */
-  get body(): Buffer {
+  /**
+   * The request body, read from the client once, on first demand, and refused (413) past the size limit.
+   * When no plugin asks for it, the proxy streams it to the upstream without holding it.
+   */
+  readBody(): Promise<Buffer> {
+    this.bodyRead ??= readBody(this.req, this.bodyLimit).then((body) => (this.rawBody = body));
+    return this.bodyRead;
+  }
+
+  /** The body as it must go upstream: undefined while unread (then the client stream is piped through). */
+  get bufferedBody(): Buffer | undefined {
     if (this.jsonState === 'rewritten') {
       this.rawBody = Buffer.from(JSON.stringify(this.parsedJson));
       this.jsonState = 'parsed';
@@ -98,21 +126,23 @@ export class Context {
   }
 
   /** The body parsed as JSON, once, shared by every plugin. Throws 400 when it is not JSON. */
-  json<T = unknown>(): T {
+  async json<T = unknown>(): Promise<T> {
     if (this.jsonState === 'unparsed') {
-      if (this.rawBody.length === 0)
-        throw badRequest('request body is empty; a JSON body is required', 'INVALID_BODY');
-      try {
-        this.parsedJson = JSON.parse(this.rawBody.toString('utf8'));
-      } catch (error) {
-        throw badRequest(`request body is not valid JSON: ${(error as Error).message}`, 'INVALID_JSON');
+      const raw = await this.readBody();
+      if (this.jsonState === 'unparsed') {
+        if (raw.length === 0) throw badRequest('request body is empty; a JSON body is required', 'INVALID_BODY');
+        try {
+          this.parsedJson = JSON.parse(raw.toString('utf8'));
+        } catch (error) {
+          throw badRequest(`request body is not valid JSON: ${(error as Error).message}`, 'INVALID_JSON');
+        }
+        this.jsonState = 'parsed';
       }
-      this.jsonState = 'parsed';
     }
     return this.parsedJson as T;
   }
 
-  /** Marks the parsed JSON as changed; it is serialised once, when the body is next read. */
+  /** Marks the parsed JSON as changed (after `await ctx.json()`); it is serialised once, when sent upstream. */
   jsonChanged(): void {
     this.jsonState = 'rewritten';
   }

@@ -10,11 +10,13 @@ import type { Metrics } from './metrics.ts';
 import type { Answer, Outcome, UpstreamRequest } from './plugin.ts';
 import { CLIENT_CLOSED, Proxy } from './proxy/proxy.ts';
 import { destroyAgents } from './proxy/passes.ts';
-import { readBody } from './body.ts';
+import { checkDeclaredLength } from './body.ts';
 
 export interface GatewayOptions {
   runtime: Runtime;
   log: Logger;
+  /** Where the per-request access lines go (see log.ts). */
+  accessLog: Logger;
   metrics: Metrics;
   /** Upstream time-out when a target sets none. */
   upstreamTimeoutMs?: number;
@@ -85,7 +87,6 @@ export class Gateway {
     if (this.draining) res.setHeader('connection', 'close');
     const header = req.headers['x-request-id'];
     const id = typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
-    res.setHeader('x-request-id', id);
     try {
       await this.run(runtime, req, res, id);
     } finally {
@@ -111,12 +112,12 @@ export class Gateway {
               headers: { allow: lookup.allowed.join(', ') },
             });
       req.resume();
+      res.setHeader('x-request-id', id);
       this.sendError(res, error, 'cradle');
       this.record('unrouted', error.status, 0);
       return;
     }
-    const log = this.options.log.child({ reqId: id });
-    const body = await readBody(req, runtime.config.server.body_limit_bytes).catch((error: unknown) => error);
+    const { log } = this.options;
     const ctx = new Context({
       id,
       req,
@@ -125,21 +126,21 @@ export class Gateway {
       query: q === -1 ? '' : url.slice(q + 1),
       params,
       routeName: route.name,
-      body: Buffer.isBuffer(body) ? body : Buffer.alloc(0),
+      bodyLimit: runtime.config.server.body_limit_bytes,
       log,
       clientIp: clientIp(req, runtime.config.server.trust_proxy),
     });
     res.once('close', () => {
       if (!res.writableFinished) ctx.markClientAborted();
     });
-    const outcome = await this.execute(ctx, route, Buffer.isBuffer(body) ? undefined : body);
+    const outcome = await this.execute(ctx, route);
     await route.chain.onFinish(ctx, outcome);
     const ms = ctx.elapsedMs;
     this.record(route.name, outcome.status || CLIENT_CLOSED, ms);
     if (runtime.config.logging.access_log) {
-      log.info({
-        method,
-        path,
+      this.options.accessLog.info({
+        reqId: id,
+        route: route.name,
         status: outcome.status,
         ms: Math.round(ms * 10) / 10,
         result: outcome.result,
@@ -147,10 +148,10 @@ export class Gateway {
     }
   }
 
-  private async execute(ctx: Context, route: CompiledRoute, bodyError: unknown): Promise<Outcome> {
+  private async execute(ctx: Context, route: CompiledRoute): Promise<Outcome> {
     const { chain } = route;
     try {
-      if (bodyError) throw bodyError;
+      checkDeclaredLength(ctx.req, ctx.bodyLimit);
       const answer = await chain.onRequest(ctx);
       if (answer) {
         this.sendAnswer(ctx, answer);
@@ -207,9 +208,7 @@ export class Gateway {
   }
 
   private record(route: string, status: number, ms: number): void {
-    const { metrics } = this.options;
-    metrics.requests.inc({ route, status: String(status) });
-    metrics.requestDuration.observe({ route }, ms / 1000);
+    this.options.metrics.recordRequest(route, status, ms / 1000);
   }
 
   private release(runtime: Runtime): void {

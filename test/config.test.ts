@@ -7,13 +7,13 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { buildRuntime } from '../gateway/config/build.ts';
 import { parseConfigText } from '../gateway/config/load.ts';
-import { createLogger } from '../gateway/log.ts';
+import { createLoggers } from '../gateway/log.ts';
 import { Metrics } from '../gateway/metrics.ts';
 import { Resources } from '../gateway/resources.ts';
 import { builtinPlugins } from '../plugins/index.ts';
 
 const services = () => ({
-  log: createLogger({ level: 'silent' }),
+  log: createLoggers({ level: 'silent' }).log,
   metrics: new Metrics({ processMetrics: false }),
   clock: { now: () => Date.now() },
   resources: new Resources(),

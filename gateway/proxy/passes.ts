@@ -2,10 +2,10 @@
  * The proxy path as small named passes (after http-proxy-3's own `passes/`), each testable alone:
  *   prepareHeaders → sendAttempt (http-proxy-3) → writeHead → pipeBody
  */
-import { Agent as HttpAgent, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Agent as HttpAgent, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { Readable } from 'node:stream';
-import type { ProxyServer } from 'http-proxy-3';
+import type { Stream, Writable } from 'node:stream';
+import { createProxyServer, type ProxyServer } from 'http-proxy-3';
 import type { AttemptFailure, ResponseObserver, UpstreamRequest, UpstreamTarget } from '../plugin.ts';
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and client credentials that must never travel upstream. */
@@ -29,7 +29,7 @@ const NOT_RETURNED = new Set([
 /** Pass 1: the upstream request headers: client headers minus hop-by-hop, plus plugin and target overrides. */
 export function prepareHeaders(
   req: IncomingMessage,
-  options: { upstream: UpstreamRequest; target: UpstreamTarget; body: Buffer; requestId: string },
+  options: { upstream: UpstreamRequest; target: UpstreamTarget; body: Buffer | undefined; requestId: string },
 ): void {
   const headers = req.headers;
   for (const name of NOT_FORWARDED) delete headers[name];
@@ -39,7 +39,7 @@ export function prepareHeaders(
   }
   for (const [name, value] of Object.entries(options.target.headers ?? {}))
     headers[name.toLowerCase()] = value;
-  headers['content-length'] = String(options.body.length);
+  if (options.body) headers['content-length'] = String(options.body.length);
   headers['x-request-id'] = options.requestId;
 }
 
@@ -70,79 +70,99 @@ export function destroyAgents(): void {
  * the attempt fails; a time-out before the headers destroys the upstream request and reports `timeout`.
  */
 export function sendAttempt(
-  proxy: ProxyServer,
   req: IncomingMessage,
   res: ServerResponse,
-  options: { target: UpstreamTarget; body: Buffer; defaultTimeoutMs: number; signal: AbortSignal },
+  options: { target: UpstreamTarget; body: Buffer | undefined; defaultTimeoutMs: number },
 ): Promise<AttemptOutcome> {
   const { target, body } = options;
   return new Promise((resolve) => {
     let settled = false;
-    let upstreamRequest: { destroy(): void } | undefined;
     let timedOut = false;
     const settle = (outcome: AttemptOutcome) => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
-      options.signal.removeEventListener('abort', onAbort);
+      res.off('close', onClientClose);
       pending.delete(req);
       resolve(outcome);
     };
     // http-proxy-3 swallows the upstream error it causes itself when the client leaves; end the attempt here.
-    const onAbort = () => settle({ kind: 'failure', failure: 'reset', error: new Error('client went away') });
-    options.signal.addEventListener('abort', onAbort);
-    const timer = setTimeout(() => {
-      timedOut = true;
-      upstreamRequest?.destroy();
-      settle({ kind: 'failure', failure: 'timeout', error: new Error('upstream timed out') });
-    }, target.timeoutMs ?? options.defaultTimeoutMs);
+    const onClientClose = () => settle({ kind: 'failure', failure: 'reset', error: new Error('client went away') });
+    res.once('close', onClientClose);
     pending.set(req, {
-      onRequest: (request) => (upstreamRequest = request),
+      // proxyTimeout destroys the upstream request after that long without a byte; this tells it was a time-out.
+      onRequest: (request) => request.once('timeout', () => (timedOut = true)),
       onResponse: (response) => settle({ kind: 'response', response }),
     });
-    const source = new Readable({ read() {} });
-    source.push(body);
-    source.push(null);
-    proxy.web(req, res, { target: target.url, agent: agentFor(target.url), buffer: source }, (error) => {
+    const onError = (error: Error) => {
       const code = (error as NodeJS.ErrnoException).code;
       const failure: AttemptFailure = timedOut ? 'timeout' : isConnectError(code) ? 'connect' : 'reset';
       settle({ kind: 'failure', failure, error });
-    });
+    };
+    const proxy = proxyFor(target, options.defaultTimeoutMs);
+    // Options per call cost http-proxy-3 a merge on every request; only a read body needs them.
+    if (body) proxy.web(req, res, { buffer: bodySource(body) }, onError);
+    else proxy.web(req, res, onError);
   });
 }
 
+const proxies = new WeakMap<UpstreamTarget, ProxyServer>();
+
+/** One http-proxy-3 server per upstream target, its options fixed at creation, as a bare proxy has them. */
+function proxyFor(target: UpstreamTarget, defaultTimeoutMs: number): ProxyServer {
+  let proxy = proxies.get(target);
+  if (!proxy) {
+    proxy = createProxyServer({
+      target: target.url,
+      agent: agentFor(target.url),
+      proxyTimeout: target.timeoutMs ?? defaultTimeoutMs,
+      ignorePath: true,
+      changeOrigin: true,
+      selfHandleResponse: true,
+      xfwd: false,
+    });
+    proxy.on('proxyReq', (proxyReq, req) => pending.get(req)?.onRequest(proxyReq));
+    proxy.on('proxyRes', (proxyRes, req) => pending.get(req)?.onResponse(proxyRes));
+    proxies.set(target, proxy);
+  }
+  return proxy;
+}
+
+/**
+ * The already-read body where http-proxy-3 expects a stream: it only ever calls `buffer.pipe(upstreamRequest)`.
+ * A real Readable here costs tens of microseconds a request for nothing.
+ */
+function bodySource(body: Buffer): Stream {
+  const source = { pipe: (destination: Writable) => destination.end(body) };
+  return source as unknown as Stream;
+}
+
 interface PendingAttempt {
-  onRequest(request: { destroy(): void }): void;
+  onRequest(request: ClientRequest): void;
   onResponse(response: IncomingMessage): void;
 }
 
 /** http-proxy-3 reports requests and responses on the proxy object; this routes them to their attempt. */
 const pending = new WeakMap<IncomingMessage, PendingAttempt>();
 
-export function routeProxyEvents(proxy: ProxyServer): void {
-  proxy.on('proxyReq', (proxyReq, req) => pending.get(req)?.onRequest(proxyReq));
-  proxy.on('proxyRes', (proxyRes, req) => pending.get(req)?.onResponse(proxyRes));
-}
-
 function isConnectError(code: string | undefined): boolean {
   return code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH';
 }
 
-/** Pass 3: status and headers to the client, minus hop-by-hop, plus the gateway's own response headers. */
-export function writeHead(
-  res: ServerResponse,
-  response: IncomingMessage,
-  extra: Record<string, string>,
-): void {
-  const raw = response.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (!NOT_RETURNED.has(name.toLowerCase())) res.appendHeader(name, raw[i + 1]!);
+/**
+ * Pass 3: status and headers to the client, minus hop-by-hop, plus the gateway's own response headers,
+ * in one writeHead call (Node's fast path when nothing was set on the response before).
+ */
+export function writeHead(res: ServerResponse, response: IncomingMessage, extra: Record<string, string>): void {
+  // setHeader per header: measured faster in Node 20 than one writeHead(status, list) call.
+  const { headers } = response;
+  for (const name in headers) {
+    if (!NOT_RETURNED.has(name)) res.setHeader(name, headers[name]!);
   }
-  for (const [name, value] of Object.entries(extra)) res.setHeader(name, value);
+  for (const name in extra) res.setHeader(name, extra[name]!);
   res.writeHead(response.statusCode ?? 502);
-  // Server-sent events must leave at once; the first chunk should not wait for the body to start.
-  res.flushHeaders();
+  // An event stream's head leaves at once, so the client sees the status before the first event; other
+  // responses send head and body together in one write.
+  if (headers['content-type']?.startsWith('text/event-stream')) res.flushHeaders();
 }
 
 /**
@@ -152,7 +172,7 @@ export function writeHead(
 export function pipeBody(
   response: IncomingMessage,
   res: ServerResponse,
-  options: { observers: readonly ResponseObserver[]; idleTimeoutMs: number },
+  options: { observers: readonly ResponseObserver[] },
 ): Promise<{ complete: boolean }> {
   const { observers } = options;
   return new Promise((resolve) => {
@@ -168,7 +188,6 @@ export function pipeBody(
         for (const observer of observers) observer.onData(chunk);
       });
     }
-    response.setTimeout(options.idleTimeoutMs, () => response.destroy(new Error('upstream idle time-out')));
     response.on('error', () => undefined);
     response.on('close', () => {
       if (!response.complete) {

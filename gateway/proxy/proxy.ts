@@ -1,11 +1,11 @@
 /** Forwards one request upstream: attempts with retry on another target, then streams the response back. */
-import { createProxyServer, type ProxyServer } from 'http-proxy-3';
 import type { Chain } from '../chain.ts';
 import type { Context } from '../context.ts';
 import { GatewayError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import type { AttemptResult, ResponseObserver, UpstreamRequest, UpstreamTarget } from '../plugin.ts';
-import { pipeBody, prepareHeaders, routeProxyEvents, sendAttempt, writeHead } from './passes.ts';
+import { hasUndeclaredLength } from '../body.ts';
+import { pipeBody, prepareHeaders, sendAttempt, writeHead } from './passes.ts';
 
 export interface ProxyResult {
   status: number;
@@ -16,7 +16,7 @@ export interface ProxyResult {
 
 export interface ProxyOptions {
   metrics: Metrics;
-  /** Time allowed for response headers, and for silence between body chunks, when a target sets none. */
+  /** Time the upstream may stay silent (before the headers or between body chunks) when a target sets none. */
   defaultTimeoutMs: number;
 }
 
@@ -26,17 +26,7 @@ const RETRYABLE_FAILURES = new Set(['connect', 'reset', 'status']);
 export const CLIENT_CLOSED = 499;
 
 export class Proxy {
-  private readonly server: ProxyServer;
-
-  constructor(private readonly options: ProxyOptions) {
-    this.server = createProxyServer({
-      ignorePath: true,
-      changeOrigin: true,
-      selfHandleResponse: true,
-      xfwd: false,
-    });
-    routeProxyEvents(this.server);
-  }
+  constructor(private readonly options: ProxyOptions) {}
 
   async forward(ctx: Context, chain: Chain, upstream: UpstreamRequest): Promise<ProxyResult> {
     let target = upstream.target;
@@ -47,23 +37,24 @@ export class Proxy {
         'this route has no upstream: its chain needs an upstream plugin',
       );
     }
-    const body = ctx.body;
+    // A retry must send the body again, and a chunked body can only be held to the limit by reading it.
+    if (upstream.retry || hasUndeclaredLength(ctx.req)) await ctx.readBody();
+    const body = ctx.bufferedBody;
     const { metrics } = this.options;
     for (let attempt = 1; ; attempt++) {
       prepareHeaders(ctx.req, { upstream, target, body, requestId: ctx.id });
       upstream.onAttemptStart?.(target);
       const started = performance.now();
-      const outcome = await sendAttempt(this.server, ctx.req, ctx.res, {
+      const outcome = await sendAttempt(ctx.req, ctx.res, {
         target,
         body,
         defaultTimeoutMs: this.options.defaultTimeoutMs,
-        signal: ctx.signal,
       });
       const durationMs = performance.now() - started;
       let result: AttemptResult;
       if (outcome.kind === 'response') {
         const status = outcome.response.statusCode ?? 502;
-        metrics.upstreamDuration.observe({ upstream: target.name }, durationMs / 1000);
+        metrics.upstreamDuration.bind(target.name).observe(durationMs / 1000);
         const failed = upstream.retryStatuses?.has(status) ?? false;
         result = { target, status, durationMs, ...(failed ? { failure: 'status' as const } : {}) };
         if (!failed || ctx.clientAborted) {
@@ -103,8 +94,7 @@ export class Proxy {
     const observers: ResponseObserver[] = [];
     chain.onResponse(ctx, { status, headers: response.headers, target, observe: (o) => observers.push(o) });
     writeHead(ctx.res, response, ctx.responseHeaders);
-    const idleTimeoutMs = target.timeoutMs ?? this.options.defaultTimeoutMs;
-    const { complete } = await pipeBody(response, ctx.res, { observers, idleTimeoutMs });
+    const { complete } = await pipeBody(response, ctx.res, { observers });
     return { status, target, complete };
   }
 }

@@ -1,0 +1,115 @@
+/** Bench helpers: spawn a server process, run autocannon, measure SSE time to first chunk. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { request } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+
+// Run the servers the way this file runs: compiled (npm run bench) or from source through tsx.
+const fromSource = import.meta.url.endsWith('.ts');
+const serversScript = fileURLToPath(new URL(fromSource ? './servers.ts' : './servers.js', import.meta.url));
+const nodeArgs = fromSource ? ['--import', 'tsx', serversScript] : [serversScript];
+
+export interface BenchServer {
+  url: string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export async function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}): Promise<BenchServer> {
+  const child = spawn(process.execPath, [...nodeArgs, ...args], {
+    env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    const onData = (data: Buffer) => {
+      out += data.toString();
+      const match = /READY (\d+)/.exec(out);
+      if (match) {
+        // Keep draining stdout (access logs) so the server never blocks on a full pipe.
+        child.stdout!.off('data', onData);
+        child.stdout!.resume();
+        resolve(Number(match[1]));
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`${args[0]} exited with ${code}: ${out}`)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    child,
+    stop: async () => {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+export interface LoadResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  non2xx: number;
+}
+
+export async function load(options: {
+  url: string;
+  body: string;
+  headers?: Record<string, string>;
+  connections: number;
+  seconds: number;
+}): Promise<LoadResult> {
+  const result = await autocannon({
+    url: options.url,
+    method: 'POST',
+    body: options.body,
+    headers: { 'content-type': 'application/json', ...options.headers },
+    connections: options.connections,
+    duration: options.seconds,
+  });
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+  };
+}
+
+/** Time from sending a streaming request to its first body chunk, over `count` requests `concurrency` at a time. */
+export async function firstChunkTimes(options: {
+  url: string;
+  body: string;
+  headers?: Record<string, string>;
+  count: number;
+  concurrency: number;
+}): Promise<{ p50: number; p99: number }> {
+  const times: number[] = [];
+  let next = 0;
+  const one = () =>
+    new Promise<void>((resolve, reject) => {
+      const started = performance.now();
+      const req = request(options.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...options.headers },
+      });
+      req.on('response', (res) => {
+        if (res.statusCode !== 200) reject(new Error(`status ${res.statusCode}`));
+        res.once('data', () => times.push(performance.now() - started));
+        res.on('end', resolve);
+        res.resume();
+      });
+      req.on('error', reject);
+      req.end(options.body);
+    });
+  await Promise.all(
+    Array.from({ length: options.concurrency }, async () => {
+      while (next++ < options.count) await one();
+    }),
+  );
+  times.sort((a, b) => a - b);
+  const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))]!;
+  return { p50: at(0.5), p99: at(0.99) };
+}

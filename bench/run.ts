@@ -1,0 +1,93 @@
+/**
+ * `npm run bench`: the fixture upstream, a bare http-proxy-3 and the gateway, each in its own process,
+ * measured in one run: non-stream req/s and latency (autocannon), and SSE time to first chunk.
+ * Env: BENCH_SECONDS (8), BENCH_CONNECTIONS (50), BENCH_ROUNDS (2), SSE_REQUESTS (1000).
+ */
+import { mkdtemp, writeFile, mkdir } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { firstChunkTimes, load, spawnServer, type BenchServer } from './harness.ts';
+
+const seconds = Number(process.env.BENCH_SECONDS ?? 8);
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
+const sseRequests = Number(process.env.SSE_REQUESTS ?? 1000);
+
+const chat = (stream: boolean) =>
+  JSON.stringify({ model: 'openai/gpt-4o-mini', stream, messages: [{ role: 'user', content: 'Say hello to the bench' }] });
+
+interface Scenario {
+  name: string;
+  server?: BenchServer;
+  url: string;
+  headers?: Record<string, string>;
+}
+
+const upstream = await spawnServer(['upstream'], { CHUNK_DELAY_MS: '2' });
+const upstreamPath = `${upstream.url}/v1/chat/completions`;
+const dir = await mkdtemp(join(tmpdir(), 'cradle-bench-'));
+const proxyOnly = join(dir, 'proxy-only.yaml');
+await writeFile(
+  proxyOnly,
+  `logging: { level: info, access_log: "\${ACCESS_LOG:-true}" }
+routes:
+  - method: POST
+    path: /v1/chat/completions
+    error_format: openai
+    plugins: [{ upstream: { url: "${upstreamPath}", name: fixture } }]
+`,
+);
+const bare = await spawnServer(['bare', upstreamPath]);
+const gateway = await spawnServer(['gateway', proxyOnly]);
+
+const scenarios: Scenario[] = [
+  { name: 'upstream direct', url: upstreamPath },
+  { name: 'bare http-proxy-3', server: bare, url: `${bare.url}/v1/chat/completions` },
+  { name: 'gateway, proxy-only chain', server: gateway, url: `${gateway.url}/v1/chat/completions` },
+];
+
+interface Row {
+  rps: number[];
+  p50: number[];
+  p99: number[];
+  errors: number;
+  sse50: number[];
+  sse99: number[];
+}
+const rows = new Map<string, Row>(scenarios.map((s) => [s.name, { rps: [], p50: [], p99: [], errors: 0, sse50: [], sse99: [] }]));
+
+for (let round = 0; round < rounds; round++) {
+  const order = round % 2 === 0 ? scenarios : [...scenarios].reverse();
+  for (const scenario of order) {
+    const row = rows.get(scenario.name)!;
+    // Warm-up: connections and JIT.
+    await load({ url: scenario.url, body: chat(false), headers: scenario.headers, connections, seconds: 1 });
+    const result = await load({ url: scenario.url, body: chat(false), headers: scenario.headers, connections, seconds });
+    row.rps.push(result.rps);
+    row.p50.push(result.p50);
+    row.p99.push(result.p99);
+    row.errors += result.errors + result.non2xx;
+    await firstChunkTimes({ url: scenario.url, body: chat(true), headers: scenario.headers, count: 100, concurrency: 10 });
+    const sse = await firstChunkTimes({ url: scenario.url, body: chat(true), headers: scenario.headers, count: sseRequests, concurrency: 10 });
+    row.sse50.push(sse.p50);
+    row.sse99.push(sse.p99);
+    console.error(`round ${round + 1}: ${scenario.name}: ${Math.round(result.rps)} req/s, SSE first chunk p99 ${sse.p99.toFixed(2)} ms`);
+  }
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const bareRow = rows.get('bare http-proxy-3')!;
+const lines = [
+  `| scenario | req/s | × bare | p50 ms | p99 ms | SSE 1st chunk p50 ms | SSE 1st chunk p99 ms | Δ p99 vs bare ms | errors |`,
+  `|---|---:|---:|---:|---:|---:|---:|---:|---:|`,
+  ...scenarios.map((s) => {
+    const r = rows.get(s.name)!;
+    return `| ${s.name} | ${Math.round(mean(r.rps))} | ${(mean(r.rps) / mean(bareRow.rps)).toFixed(2)} | ${mean(r.p50).toFixed(1)} | ${mean(r.p99).toFixed(1)} | ${mean(r.sse50).toFixed(2)} | ${mean(r.sse99).toFixed(2)} | ${(mean(r.sse99) - mean(bareRow.sse99)).toFixed(2)} | ${r.errors} |`;
+  }),
+];
+const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}; ${connections} connections, ${seconds} s × ${rounds} rounds; SSE: ${sseRequests} streams, 10 at a time`;
+const table = `${machine}\n\n${lines.join('\n')}\n`;
+console.log(table);
+await mkdir('bench/results', { recursive: true });
+await writeFile('bench/results/latest.md', table);
+for (const server of [gateway, bare, upstream]) await server.stop();
