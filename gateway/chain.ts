@@ -28,6 +28,14 @@ export class Chain {
     this.finishLinks = links.filter((l) => l.instance.onFinish);
   }
 
+  get hasRequestPhase(): boolean {
+    return this.requestLinks.length > 0;
+  }
+
+  get hasUpstreamPhase(): boolean {
+    return this.upstreamLinks.length > 0;
+  }
+
   async onRequest(ctx: Context): Promise<Answer | void> {
     for (const { instance } of this.requestLinks) {
       const result = instance.onRequest!(ctx);

@@ -41,6 +41,7 @@ export class Context {
   private aborted = false;
   // Created only when a plugin asks for a signal: an AbortController per request is measurably costly.
   private abortController: AbortController | undefined;
+  private abortCallback: (() => void) | undefined;
   private readonly state = new Map<ContextKey<unknown>, unknown>();
   private rawQuery: string;
   private parsedQuery: URLSearchParams | undefined;
@@ -81,6 +82,12 @@ export class Context {
   markClientAborted(): void {
     this.aborted = true;
     this.abortController?.abort();
+    this.abortCallback?.();
+  }
+
+  /** Sets (or clears) the one callback the proxy runs if the client leaves: cheaper than an event listener. */
+  onClientAbort(callback: (() => void) | undefined): void {
+    this.abortCallback = callback;
   }
 
   /** A logger whose lines carry this request's id. */

@@ -152,13 +152,13 @@ export class Gateway {
     const { chain } = route;
     try {
       checkDeclaredLength(ctx.req, ctx.bodyLimit);
-      const answer = await chain.onRequest(ctx);
+      const answer = chain.hasRequestPhase ? await chain.onRequest(ctx) : undefined;
       if (answer) {
         this.sendAnswer(ctx, answer);
         return { status: ctx.res.statusCode, result: 'answered', clientAborted: ctx.clientAborted };
       }
       const upstream: UpstreamRequest = { target: undefined, headers: {} };
-      await chain.onUpstream(ctx, upstream);
+      if (chain.hasUpstreamPhase) await chain.onUpstream(ctx, upstream);
       const sent = await this.proxy.forward(ctx, chain, upstream);
       return {
         status: sent.status,

@@ -2,7 +2,7 @@
  * The proxy path as small named passes (after http-proxy-3's own `passes/`), each testable alone:
  *   prepareHeaders → sendAttempt (http-proxy-3) → writeHead → pipeBody
  */
-import { Agent as HttpAgent, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Agent as HttpAgent, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Stream, Writable } from 'node:stream';
 import { createProxyServer, type ProxyServer } from 'http-proxy-3';
@@ -72,33 +72,37 @@ export function destroyAgents(): void {
 export function sendAttempt(
   req: IncomingMessage,
   res: ServerResponse,
-  options: { target: UpstreamTarget; body: Buffer | undefined; defaultTimeoutMs: number },
+  options: {
+    target: UpstreamTarget;
+    body: Buffer | undefined;
+    defaultTimeoutMs: number;
+    /** Registers the one callback to run if the client leaves during the attempt. */
+    onClientAbort: (callback: (() => void) | undefined) => void;
+  },
 ): Promise<AttemptOutcome> {
   const { target, body } = options;
+  const timeoutMs = target.timeoutMs ?? options.defaultTimeoutMs;
+  const started = performance.now();
   return new Promise((resolve) => {
     let settled = false;
-    let timedOut = false;
     const settle = (outcome: AttemptOutcome) => {
       if (settled) return;
       settled = true;
-      res.off('close', onClientClose);
+      options.onClientAbort(undefined);
       pending.delete(req);
       resolve(outcome);
     };
     // http-proxy-3 swallows the upstream error it causes itself when the client leaves; end the attempt here.
-    const onClientClose = () => settle({ kind: 'failure', failure: 'reset', error: new Error('client went away') });
-    res.once('close', onClientClose);
-    pending.set(req, {
-      // proxyTimeout destroys the upstream request after that long without a byte; this tells it was a time-out.
-      onRequest: (request) => request.once('timeout', () => (timedOut = true)),
-      onResponse: (response) => settle({ kind: 'response', response }),
-    });
+    options.onClientAbort(() => settle({ kind: 'failure', failure: 'reset', error: new Error('client went away') }));
+    pending.set(req, (response) => settle({ kind: 'response', response }));
     const onError = (error: Error) => {
       const code = (error as NodeJS.ErrnoException).code;
+      // proxyTimeout destroys the request, which surfaces as a reset: the elapsed time tells them apart.
+      const timedOut = performance.now() - started >= timeoutMs - 1;
       const failure: AttemptFailure = timedOut ? 'timeout' : isConnectError(code) ? 'connect' : 'reset';
       settle({ kind: 'failure', failure, error });
     };
-    const proxy = proxyFor(target, options.defaultTimeoutMs);
+    const proxy = proxyFor(target, timeoutMs);
     // Options per call cost http-proxy-3 a merge on every request; only a read body needs them.
     if (body) proxy.web(req, res, { buffer: bodySource(body) }, onError);
     else proxy.web(req, res, onError);
@@ -108,20 +112,19 @@ export function sendAttempt(
 const proxies = new WeakMap<UpstreamTarget, ProxyServer>();
 
 /** One http-proxy-3 server per upstream target, its options fixed at creation, as a bare proxy has them. */
-function proxyFor(target: UpstreamTarget, defaultTimeoutMs: number): ProxyServer {
+function proxyFor(target: UpstreamTarget, timeoutMs: number): ProxyServer {
   let proxy = proxies.get(target);
   if (!proxy) {
     proxy = createProxyServer({
       target: target.url,
       agent: agentFor(target.url),
-      proxyTimeout: target.timeoutMs ?? defaultTimeoutMs,
+      proxyTimeout: timeoutMs,
       ignorePath: true,
       changeOrigin: true,
       selfHandleResponse: true,
       xfwd: false,
     });
-    proxy.on('proxyReq', (proxyReq, req) => pending.get(req)?.onRequest(proxyReq));
-    proxy.on('proxyRes', (proxyRes, req) => pending.get(req)?.onResponse(proxyRes));
+    proxy.on('proxyRes', (proxyRes, req) => pending.get(req)?.(proxyRes));
     proxies.set(target, proxy);
   }
   return proxy;
@@ -136,13 +139,8 @@ function bodySource(body: Buffer): Stream {
   return source as unknown as Stream;
 }
 
-interface PendingAttempt {
-  onRequest(request: ClientRequest): void;
-  onResponse(response: IncomingMessage): void;
-}
-
 /** http-proxy-3 reports requests and responses on the proxy object; this routes them to their attempt. */
-const pending = new WeakMap<IncomingMessage, PendingAttempt>();
+const pending = new WeakMap<IncomingMessage, (response: IncomingMessage) => void>();
 
 function isConnectError(code: string | undefined): boolean {
   return code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH';

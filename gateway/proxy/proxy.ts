@@ -49,6 +49,7 @@ export class Proxy {
         target,
         body,
         defaultTimeoutMs: this.options.defaultTimeoutMs,
+        onClientAbort: (callback) => ctx.onClientAbort(callback),
       });
       const durationMs = performance.now() - started;
       let result: AttemptResult;
