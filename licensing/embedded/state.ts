@@ -1,0 +1,207 @@
+/**
+ * The embedded store's state and the one function that changes it. Every change is a journal record;
+ * start-up replays records through the same function, so what was acknowledged is rebuilt exactly.
+ */
+import { normalizeEmail } from '../keys.ts';
+import type {
+  BalanceChange,
+  ChangeResult,
+  CreateLicense,
+  CreateResult,
+  LedgerEntry,
+  License,
+  VerifyCode,
+} from '../types.ts';
+
+export interface StoreState {
+  /** Sequence of the last applied record; ledger entry ids come from it. */
+  seq: number;
+  licenses: Record<string, License>;
+  /** Email → key of its active license (unlimited accounts: the newest). */
+  emails: Record<string, string>;
+  /** `licenseKey␟idempotencyKey` → fingerprint and first entry. */
+  idempotency: Record<string, { fingerprint: string; entry: LedgerEntry | null }>;
+  /** Payment trade number → license key. */
+  trades: Record<string, string>;
+}
+
+export const emptyState = (): StoreState => ({
+  seq: 0,
+  licenses: {},
+  emails: {},
+  idempotency: {},
+  trades: {},
+});
+
+export type Operation =
+  | { op: 'create'; time: string; request: CreateLicense }
+  | { op: 'revoke'; time: string; key: string }
+  | { op: 'reset_devices'; time: string; key: string }
+  | { op: 'bind'; time: string; key: string; deviceId: string }
+  | { op: 'change'; time: string; request: BalanceChange };
+
+export type JournalRecord = Operation & { seq: number };
+
+export interface Applied<R> {
+  result: R;
+  /** False when nothing changed: no record is journaled. */
+  changed: boolean;
+  entry?: LedgerEntry;
+}
+
+const copy = (license: License): License => ({ ...license, devices: [...license.devices] });
+
+export function applyCreate(
+  state: StoreState,
+  op: Extract<Operation, { op: 'create' }>,
+  seq: number,
+): Applied<CreateResult> {
+  const { request, time } = op;
+  const email = normalizeEmail(request.email);
+  const existingKey = state.emails[email];
+  const existing = existingKey ? state.licenses[existingKey] : undefined;
+  if (existing && existing.status === 'active' && !request.unlimited) {
+    return { result: { status: 'email_taken', license: copy(existing) }, changed: false };
+  }
+  const license: License = {
+    key: request.key,
+    email,
+    credits: request.credits,
+    held: 0,
+    status: 'active',
+    issuedAt: time,
+    lastUpdatedAt: time,
+    devices: [],
+    maxDevices: request.maxDevices,
+    unlimited: request.unlimited,
+  };
+  state.licenses[license.key] = license;
+  state.emails[email] = license.key;
+  state.seq = seq;
+  const entry =
+    request.credits > 0
+      ? {
+          id: seq,
+          time,
+          kind: 'grant' as const,
+          amount: request.credits,
+          balanceAfter: request.credits,
+          ...request.details,
+        }
+      : undefined;
+  if (request.details?.tradeNo) state.trades[request.details.tradeNo] = license.key;
+  return { result: { status: 'ok', license: copy(license) }, changed: true, ...(entry ? { entry } : {}) };
+}
+
+export function applyStatus(
+  state: StoreState,
+  op: Extract<Operation, { op: 'revoke' | 'reset_devices' }>,
+  seq: number,
+): Applied<License | undefined> {
+  const license = state.licenses[op.key];
+  if (!license) return { result: undefined, changed: false };
+  if (op.op === 'revoke') {
+    if (license.status === 'revoked') return { result: copy(license), changed: false };
+    license.status = 'revoked';
+    // A revoked license frees its email for a new one.
+    if (state.emails[license.email] === license.key) delete state.emails[license.email];
+  } else {
+    license.devices = [];
+  }
+  license.lastUpdatedAt = op.time;
+  state.seq = seq;
+  return { result: copy(license), changed: true };
+}
+
+export function applyBind(
+  state: StoreState,
+  op: Extract<Operation, { op: 'bind' }>,
+  seq: number,
+): Applied<{ code: VerifyCode; license?: License }> {
+  const license = state.licenses[op.key];
+  if (!license) return { result: { code: 'NOT_FOUND' }, changed: false };
+  if (license.status === 'revoked')
+    return { result: { code: 'REVOKED', license: copy(license) }, changed: false };
+  if (license.devices.includes(op.deviceId))
+    return { result: { code: 'VALID', license: copy(license) }, changed: false };
+  if (license.devices.length >= license.maxDevices) {
+    return { result: { code: 'DEVICE_LIMIT', license: copy(license) }, changed: false };
+  }
+  license.devices.push(op.deviceId);
+  license.lastUpdatedAt = op.time;
+  state.seq = seq;
+  return { result: { code: 'VALID', license: copy(license) }, changed: true };
+}
+
+export function applyChange(
+  state: StoreState,
+  op: Extract<Operation, { op: 'change' }>,
+  seq: number,
+): Applied<ChangeResult> {
+  const { request, time } = op;
+  const license = state.licenses[request.key];
+  if (!license) return { result: { status: 'not_found' }, changed: false };
+  const idemKey = request.idempotency ? `${request.key}\u241f${request.idempotency.key}` : undefined;
+  const remembered = idemKey ? state.idempotency[idemKey] : undefined;
+  if (remembered) {
+    if (remembered.fingerprint !== request.idempotency!.fingerprint) {
+      return { result: { status: 'idempotency_conflict' }, changed: false };
+    }
+    return {
+      result: { status: 'replayed', license: copy(license), entry: remembered.entry ?? undefined },
+      changed: false,
+    };
+  }
+  if (request.tradeNo && state.trades[request.tradeNo]) {
+    return { result: { status: 'duplicate', license: copy(license) }, changed: false };
+  }
+  if (request.amount < 0 && license.status === 'revoked') {
+    return { result: { status: 'revoked', license: copy(license) }, changed: false };
+  }
+  // Unlimited accounts are never charged: the request succeeds and the balance stays.
+  const amount = license.unlimited && request.amount < 0 ? 0 : request.amount;
+  if (amount < 0 && license.credits - license.held + amount < 0) {
+    return { result: { status: 'insufficient', license: copy(license) }, changed: false };
+  }
+  let entry: LedgerEntry | undefined;
+  if (amount !== 0) {
+    license.credits += amount;
+    license.lastUpdatedAt = time;
+    entry = {
+      id: seq,
+      time,
+      kind: request.kind,
+      amount,
+      balanceAfter: license.credits,
+      ...request.details,
+      ...(request.tradeNo ? { tradeNo: request.tradeNo } : {}),
+      ...(request.idempotency ? { idempotencyKey: request.idempotency.key } : {}),
+    };
+  }
+  if (request.tradeNo) state.trades[request.tradeNo] = license.key;
+  if (idemKey)
+    state.idempotency[idemKey] = { fingerprint: request.idempotency!.fingerprint, entry: entry ?? null };
+  state.seq = seq;
+  return {
+    result: { status: 'ok', license: copy(license), entry },
+    changed: true,
+    ...(entry ? { entry } : {}),
+  };
+}
+
+/** Re-applies a journaled record (start-up replay). */
+export function replay(state: StoreState, record: JournalRecord): LedgerEntry | undefined {
+  switch (record.op) {
+    case 'create':
+      return applyCreate(state, record, record.seq).entry;
+    case 'revoke':
+    case 'reset_devices':
+      applyStatus(state, record, record.seq);
+      return undefined;
+    case 'bind':
+      applyBind(state, record, record.seq);
+      return undefined;
+    case 'change':
+      return applyChange(state, record, record.seq).entry;
+  }
+}

@@ -1,0 +1,287 @@
+/**
+ * The embedded store (default): state in memory; every change journaled and synced before it is
+ * acknowledged (group commit); snapshots through lowdb; ledger in per-license append-only files.
+ * Start-up = snapshot + journal replay, then a fresh snapshot, so replay work never accumulates.
+ */
+import { mkdir, readdir, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Low, type Adapter } from 'lowdb';
+import type { Logger } from 'pino';
+import type {
+  BalanceChange,
+  ChangeResult,
+  CreateLicense,
+  CreateResult,
+  LedgerPage,
+  License,
+  LicenseStore,
+  VerifyCode,
+} from '../types.ts';
+import { encryptedCodec, plainCodec, type Codec } from './codec.ts';
+import { decodeLines, readIfExists, writeFileDurably } from './files.ts';
+import { Journal } from './journal.ts';
+import { LedgerFiles } from './ledger-files.ts';
+import {
+  applyBind,
+  applyChange,
+  applyCreate,
+  applyStatus,
+  emptyState,
+  replay,
+  type Applied,
+  type JournalRecord,
+  type Operation,
+  type StoreState,
+} from './state.ts';
+
+export interface EmbeddedOptions {
+  dir: string;
+  encryptionKey?: string;
+  log: Logger;
+  /** Journal records between snapshots. */
+  compactEvery?: number;
+  clock?: { now(): number };
+}
+
+const KEY_CHECK = { cradle: 'store-key-check' };
+const SNAPSHOT = 'snapshot.json';
+
+const journalPath = (dir: string, firstSeq: number) =>
+  join(dir, `journal-${String(firstSeq).padStart(12, '0')}.jsonl`);
+
+/** lowdb adapter: the snapshot is written atomically and durably, and encrypted when a key is set. */
+class SnapshotFile implements Adapter<StoreState> {
+  constructor(
+    private readonly path: string,
+    private readonly codec: Codec,
+  ) {}
+
+  async read(): Promise<StoreState | null> {
+    const text = await readIfExists(this.path);
+    return text === undefined ? null : this.codec.decode<StoreState>(text.trim());
+  }
+
+  write(data: StoreState): Promise<void> {
+    // Encoded at once, so the snapshot is the state of this instant while requests keep changing it.
+    return writeFileDurably(this.path, `${this.codec.encode(data)}\n`);
+  }
+}
+
+export class EmbeddedStore implements LicenseStore {
+  readonly kind = 'embedded' as const;
+  private readonly listeners: ((key: string) => void)[] = [];
+  private sinceSnapshot = 0;
+  private compacting: Promise<void> | undefined;
+  private closed = false;
+
+  private constructor(
+    private readonly options: EmbeddedOptions,
+    private readonly state: StoreState,
+    private journal: Journal,
+    private readonly ledgerFiles: LedgerFiles,
+    private readonly codec: Codec,
+  ) {}
+
+  static async open(options: EmbeddedOptions): Promise<EmbeddedStore> {
+    const { dir, log } = options;
+    await mkdir(dir, { recursive: true });
+    const codec = await openCodec(dir, options.encryptionKey);
+    const db = new Low<StoreState>(new SnapshotFile(join(dir, SNAPSHOT), codec), emptyState());
+    try {
+      await db.read();
+    } catch (error) {
+      throw new Error(`cannot read the store snapshot in ${dir}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    const state = db.data;
+    const ledgerFiles = new LedgerFiles(join(dir, 'ledger'), codec, (file) =>
+      log.warn({ file }, 'dropped a torn last line of a ledger file'),
+    );
+    await ledgerFiles.init();
+    const journals = await journalFiles(dir);
+    const lastIds = new Map<string, number>();
+    let replayed = 0;
+    for (const file of journals) {
+      const text = (await readIfExists(file)) ?? '';
+      let records: JournalRecord[];
+      try {
+        records = decodeLines<JournalRecord>(
+          text,
+          (line) => codec.decode(line),
+          () =>
+            log.warn(
+              { file },
+              'dropped a torn last journal line (a crash mid-write; it was never acknowledged)',
+            ),
+        );
+      } catch (error) {
+        throw new Error(`journal ${file} is corrupt: ${(error as Error).message}`, { cause: error });
+      }
+      for (const record of records) {
+        if (record.seq <= state.seq) continue;
+        const entry = replay(state, record);
+        state.seq = record.seq;
+        if (entry) await ledgerFiles.ensure(keyOf(record), entry, lastIds);
+        replayed++;
+      }
+    }
+    await ledgerFiles.syncDirty();
+    // A fresh snapshot now makes the replayed journals redundant.
+    db.data = state;
+    await db.write();
+    for (const file of journals) await unlink(file);
+    const journal = Journal.open(journalPath(dir, state.seq + 1));
+    log.info(
+      { dir, licenses: Object.keys(state.licenses).length, replayed, encrypted: codec.encrypted },
+      'store opened',
+    );
+    return new EmbeddedStore(options, state, journal, ledgerFiles, codec);
+  }
+
+  private now(): string {
+    return new Date(this.options.clock?.now() ?? Date.now()).toISOString();
+  }
+
+  /** Journals a change and resolves once it is on disk; the ledger file and compaction follow. */
+  private async commit<R>(op: Operation, applied: Applied<R>): Promise<R> {
+    if (!applied.changed) return applied.result;
+    const record = { ...op, seq: this.state.seq } as JournalRecord;
+    await this.journal.append(this.codec.encode(record));
+    if (applied.entry)
+      void this.ledgerFiles.append(keyOf(record), applied.entry).catch((error: unknown) => {
+        this.options.log.error({ err: error }, 'ledger file append failed; the journal keeps the entry');
+      });
+    if (++this.sinceSnapshot >= (this.options.compactEvery ?? 50_000)) this.compact();
+    return applied.result;
+  }
+
+  private nextSeq(): number {
+    if (this.closed) throw new Error('store is closed');
+    return this.state.seq + 1;
+  }
+
+  create(request: CreateLicense): Promise<CreateResult> {
+    const op = { op: 'create' as const, time: this.now(), request };
+    return this.commit(op, applyCreate(this.state, op, this.nextSeq()));
+  }
+
+  async get(key: string): Promise<License | undefined> {
+    const license = this.state.licenses[key];
+    return license ? { ...license, devices: [...license.devices] } : undefined;
+  }
+
+  async findByEmail(email: string): Promise<License | undefined> {
+    const key = this.state.emails[email.trim().toLowerCase()];
+    return key ? this.get(key) : undefined;
+  }
+
+  async list(options: { limit: number; offset: number }): Promise<License[]> {
+    return Object.values(this.state.licenses)
+      .slice(options.offset, options.offset + options.limit)
+      .map((l) => ({ ...l, devices: [...l.devices] }));
+  }
+
+  async revoke(key: string): Promise<License | undefined> {
+    const op = { op: 'revoke' as const, time: this.now(), key };
+    const result = await this.commit(op, applyStatus(this.state, op, this.nextSeq()));
+    if (result) for (const listener of this.listeners) listener(key);
+    return result;
+  }
+
+  async resetDevices(key: string): Promise<License | undefined> {
+    const op = { op: 'reset_devices' as const, time: this.now(), key };
+    const result = await this.commit(op, applyStatus(this.state, op, this.nextSeq()));
+    if (result) for (const listener of this.listeners) listener(key);
+    return result;
+  }
+
+  verify(key: string, deviceId: string): Promise<{ code: VerifyCode; license?: License }> {
+    const op = { op: 'bind' as const, time: this.now(), key, deviceId };
+    return this.commit(op, applyBind(this.state, op, this.nextSeq()));
+  }
+
+  change(request: BalanceChange): Promise<ChangeResult> {
+    const op = { op: 'change' as const, time: this.now(), request };
+    return this.commit(op, applyChange(this.state, op, this.nextSeq()));
+  }
+
+  ledger(key: string, options: { limit: number; before?: number }): Promise<LedgerPage> {
+    return this.ledgerFiles.page(key, options);
+  }
+
+  /**
+   * Snapshot of this instant, written once the journal it replaces is itself on disk (so a snapshot never
+   * holds a change that was not acknowledged), then that journal is dropped. Requests go on meanwhile.
+   */
+  private compact(): void {
+    if (this.compacting) return;
+    this.sinceSnapshot = 0;
+    const old = this.journal;
+    const snapshot = this.codec.encode(this.state);
+    this.journal = Journal.open(journalPath(this.options.dir, this.state.seq + 1));
+    this.compacting = (async () => {
+      await old.close();
+      await this.ledgerFiles.syncDirty();
+      await writeFileDurably(join(this.options.dir, SNAPSHOT), `${snapshot}\n`);
+      await unlink(old.path);
+    })()
+      .catch((error: unknown) =>
+        this.options.log.error({ err: error }, 'compaction failed; the journal is kept'),
+      )
+      .finally(() => (this.compacting = undefined));
+  }
+
+  async checkHealth(): Promise<void> {
+    if (this.closed) throw new Error('store is closed');
+  }
+
+  onInvalidate(listener: (key: string) => void): void {
+    this.listeners.push(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.compacting;
+    this.closed = true;
+    await this.journal.drain();
+    await this.ledgerFiles.syncDirty();
+    await this.journal.close();
+  }
+}
+
+function keyOf(record: JournalRecord): string {
+  return record.op === 'create' || record.op === 'change' ? record.request.key : record.key;
+}
+
+async function journalFiles(dir: string): Promise<string[]> {
+  const names = (await readdir(dir)).filter((n) => /^journal-\d+\.jsonl$/.test(n)).sort();
+  return names.map((n) => join(dir, n));
+}
+
+/**
+ * The key-check file tells a wrong or missing key at start-up, clearly, instead of an unreadable
+ * (or silently empty) store.
+ */
+async function openCodec(dir: string, encryptionKey: string | undefined): Promise<Codec> {
+  const path = join(dir, 'key-check');
+  const existing = await readIfExists(path);
+  const hasData = (await readdir(dir)).some((n) => n === SNAPSHOT || n.startsWith('journal-'));
+  if (!encryptionKey) {
+    if (existing) throw new Error(`the store in ${dir} is encrypted: set DATA_ENCRYPTION_KEY to open it`);
+    return plainCodec();
+  }
+  const codec = encryptedCodec(encryptionKey);
+  if (existing) {
+    try {
+      codec.decode(existing.trim());
+    } catch {
+      throw new Error(`DATA_ENCRYPTION_KEY does not open the store in ${dir} (wrong key)`);
+    }
+    return codec;
+  }
+  if (hasData)
+    throw new Error(`the store in ${dir} is not encrypted; unset DATA_ENCRYPTION_KEY or use a new DATA_DIR`);
+  await writeFileDurably(path, `${codec.encode(KEY_CHECK)}\n`);
+  return codec;
+}

@@ -1,0 +1,105 @@
+/** The store contract: licenses, balances, holds and the ledger. Both stores pass one contract suite. */
+
+export type LicenseStatus = 'active' | 'revoked';
+
+export interface License {
+  key: string;
+  email: string;
+  /** Balance in micro-credits. */
+  credits: number;
+  /** Micro-credits reserved by requests in flight; spendable = credits - held. */
+  held: number;
+  status: LicenseStatus;
+  issuedAt: string;
+  lastUpdatedAt: string;
+  devices: string[];
+  maxDevices: number;
+  /** UNLIMITED_EMAILS accounts: never charged. */
+  unlimited: boolean;
+}
+
+export type EntryKind =
+  'grant' | 'recharge' | 'deduct' | 'payment' | 'daily_charge' | 'daily_refund' | 'usage' | 'usage_refund';
+
+/** What a caller may attach to a ledger entry. */
+export interface EntryDetails {
+  reference?: string;
+  requestId?: string;
+  model?: string;
+  promptTokens?: number;
+  completionTokens?: number;
+  estimated?: boolean;
+  tradeNo?: string;
+  idempotencyKey?: string;
+}
+
+export interface LedgerEntry extends EntryDetails {
+  id: number;
+  time: string;
+  kind: EntryKind;
+  /** Signed micro-credits: added > 0, taken < 0. */
+  amount: number;
+  balanceAfter: number;
+}
+
+export type VerifyCode = 'VALID' | 'NOT_FOUND' | 'REVOKED' | 'DEVICE_LIMIT';
+
+export interface CreateLicense {
+  key: string;
+  email: string;
+  credits: number;
+  maxDevices: number;
+  unlimited: boolean;
+  /** Grant entry details (e.g. the payment trade number of an activation). */
+  details?: EntryDetails;
+}
+
+export interface BalanceChange {
+  key: string;
+  /** Signed micro-credits. */
+  amount: number;
+  kind: EntryKind;
+  details?: EntryDetails;
+  /** A replay with the same key returns the first result; a different `fingerprint` is a conflict. */
+  idempotency?: { key: string; fingerprint: string };
+  /** A payment's trade number: a second change with it does nothing and reports `duplicate`. */
+  tradeNo?: string;
+}
+
+export type ChangeResult =
+  | { status: 'ok'; license: License; entry: LedgerEntry | undefined }
+  | { status: 'replayed'; license: License; entry: LedgerEntry | undefined }
+  | { status: 'duplicate'; license: License }
+  | { status: 'insufficient'; license: License }
+  | { status: 'idempotency_conflict' }
+  | { status: 'not_found' }
+  | { status: 'revoked'; license: License };
+
+export type CreateResult = { status: 'ok'; license: License } | { status: 'email_taken'; license: License };
+
+export interface LedgerPage {
+  entries: LedgerEntry[];
+  /** Cursor for the next (older) page, or null at the end. */
+  next: number | null;
+}
+
+export interface LicenseStore {
+  /** Which implementation, for health and logs. */
+  readonly kind: 'embedded' | 'redis';
+  create(request: CreateLicense): Promise<CreateResult>;
+  get(key: string): Promise<License | undefined>;
+  /** The email's active license (or, for unlimited accounts, its newest). */
+  findByEmail(email: string): Promise<License | undefined>;
+  list(options: { limit: number; offset: number }): Promise<License[]>;
+  revoke(key: string): Promise<License | undefined>;
+  resetDevices(key: string): Promise<License | undefined>;
+  /** Binds the device on first use, up to max_devices. */
+  verify(key: string, deviceId: string): Promise<{ code: VerifyCode; license?: License }>;
+  change(request: BalanceChange): Promise<ChangeResult>;
+  ledger(key: string, options: { limit: number; before?: number }): Promise<LedgerPage>;
+  /** Everything acknowledged is on disk (or in Redis) when this resolves. */
+  close(): Promise<void>;
+  checkHealth(): Promise<void>;
+  /** Called when another instance revoked or reset a license, so caches drop it. */
+  onInvalidate(listener: (key: string) => void): void;
+}

@@ -1,0 +1,242 @@
+/** The store contract: both stores must pass every test here. Money is exact, atomic and never negative. */
+import assert from 'node:assert/strict';
+import { appendFile, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { generateLicenseKey } from '../licensing/keys.ts';
+import { MICRO } from '../licensing/money.ts';
+import type { LicenseStore } from '../licensing/types.ts';
+import { openEmbedded, tempDir, type StoreFactory } from './fixtures/stores.ts';
+
+let emailCounter = 0;
+const uniqueEmail = () => `user${++emailCounter}-${Date.now()}@example.com`;
+
+async function newLicense(
+  store: LicenseStore,
+  credits: number,
+  options: { maxDevices?: number; unlimited?: boolean; email?: string } = {},
+) {
+  const result = await store.create({
+    key: generateLicenseKey(),
+    email: options.email ?? uniqueEmail(),
+    credits: credits * MICRO,
+    maxDevices: options.maxDevices ?? 1,
+    unlimited: options.unlimited ?? false,
+  });
+  assert.equal(result.status, 'ok');
+  return result.license;
+}
+
+export function storeContract(name: string, open: StoreFactory): void {
+  describe(`${name} store contract`, () => {
+    let store: LicenseStore;
+    before(async () => {
+      store = await open();
+    });
+    after(async () => {
+      await store.close();
+    });
+
+    test('one active license per email; unlimited accounts may hold many', async () => {
+      const email = uniqueEmail();
+      const first = await newLicense(store, 10, { email });
+      assert.match(first.key, /^CRDL-[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}$/);
+      const again = await store.create({
+        key: generateLicenseKey(),
+        email: email.toUpperCase(),
+        credits: 0,
+        maxDevices: 1,
+        unlimited: false,
+      });
+      assert.equal(again.status, 'email_taken');
+      const vip = uniqueEmail();
+      await newLicense(store, 0, { email: vip, unlimited: true });
+      await newLicense(store, 0, { email: vip, unlimited: true });
+      await store.revoke(first.key);
+      await newLicense(store, 1, { email });
+      assert.notEqual((await store.findByEmail(email))!.key, first.key);
+    });
+
+    test('devices bind on first verify up to max_devices; revoked and unknown keys are told apart', async () => {
+      const license = await newLicense(store, 1, { maxDevices: 2 });
+      assert.equal((await store.verify(license.key, 'dev-a')).code, 'VALID');
+      assert.equal((await store.verify(license.key, 'dev-b')).code, 'VALID');
+      assert.equal((await store.verify(license.key, 'dev-a')).code, 'VALID');
+      assert.equal((await store.verify(license.key, 'dev-c')).code, 'DEVICE_LIMIT');
+      await store.resetDevices(license.key);
+      assert.equal((await store.verify(license.key, 'dev-c')).code, 'VALID');
+      assert.equal((await store.verify('CRDL-NOPE-NOPE-NOPE-NOPE', 'dev-a')).code, 'NOT_FOUND');
+      await store.revoke(license.key);
+      assert.equal((await store.verify(license.key, 'dev-c')).code, 'REVOKED');
+    });
+
+    test('50 concurrent deducts never overdraw', async () => {
+      const license = await newLicense(store, 100);
+      const results = await Promise.all(
+        Array.from({ length: 50 }, () =>
+          store.change({ key: license.key, amount: -3 * MICRO, kind: 'deduct' }),
+        ),
+      );
+      const ok = results.filter((r) => r.status === 'ok').length;
+      assert.equal(ok, 33);
+      assert.equal(results.filter((r) => r.status === 'insufficient').length, 17);
+      assert.equal((await store.get(license.key))!.credits, 1 * MICRO);
+    });
+
+    test('concurrent recharges all count, exactly (50 × 0.1 = 5)', async () => {
+      const license = await newLicense(store, 0);
+      await Promise.all(
+        Array.from({ length: 50 }, () =>
+          store.change({ key: license.key, amount: 0.1 * MICRO, kind: 'recharge' }),
+        ),
+      );
+      assert.equal((await store.get(license.key))!.credits, 5 * MICRO);
+    });
+
+    test('an idempotent replay returns the first answer and changes nothing; another body is a conflict', async () => {
+      const license = await newLicense(store, 10);
+      const request = {
+        key: license.key,
+        amount: -2 * MICRO,
+        kind: 'deduct' as const,
+        idempotency: { key: 'k-1', fingerprint: 'f-1' },
+      };
+      const replies = await Promise.all(Array.from({ length: 10 }, () => store.change(request)));
+      assert.equal(replies.filter((r) => r.status === 'ok').length, 1);
+      assert.equal(replies.filter((r) => r.status === 'replayed').length, 9);
+      const first = replies.find((r) => r.status === 'ok') as Extract<
+        (typeof replies)[number],
+        { status: 'ok' }
+      >;
+      for (const reply of replies) {
+        assert.equal((reply as { entry?: { id: number } }).entry?.id, first.entry!.id);
+      }
+      assert.equal((await store.get(license.key))!.credits, 8 * MICRO);
+      const conflict = await store.change({ ...request, idempotency: { key: 'k-1', fingerprint: 'other' } });
+      assert.equal(conflict.status, 'idempotency_conflict');
+    });
+
+    test('a payment trade number credits once', async () => {
+      const license = await newLicense(store, 0);
+      const tradeNo = `T${Date.now()}`;
+      const replies = await Promise.all(
+        Array.from({ length: 20 }, () =>
+          store.change({ key: license.key, amount: 30 * MICRO, kind: 'payment', tradeNo }),
+        ),
+      );
+      assert.equal(replies.filter((r) => r.status === 'ok').length, 1);
+      assert.equal(replies.filter((r) => r.status === 'duplicate').length, 19);
+      assert.equal((await store.get(license.key))!.credits, 30 * MICRO);
+    });
+
+    test('unlimited accounts are never charged', async () => {
+      const license = await newLicense(store, 5, { unlimited: true });
+      const reply = await store.change({ key: license.key, amount: -100 * MICRO, kind: 'deduct' });
+      assert.equal(reply.status, 'ok');
+      assert.equal((await store.get(license.key))!.credits, 5 * MICRO);
+    });
+
+    test('the ledger sums to the balance, newest first, paged by cursor', async () => {
+      const license = await newLicense(store, 10);
+      for (const amount of [5, -3, 0.25, -1.5]) {
+        await store.change({
+          key: license.key,
+          amount: amount * MICRO,
+          kind: amount > 0 ? 'recharge' : 'deduct',
+          details: { reference: `r${amount}` },
+        });
+      }
+      const all = await store.ledger(license.key, { limit: 100 });
+      assert.deepEqual(
+        all.entries.map((e) => e.kind),
+        ['deduct', 'recharge', 'deduct', 'recharge', 'grant'],
+      );
+      const sum = all.entries.reduce((total, e) => total + e.amount, 0);
+      const balance = (await store.get(license.key))!.credits;
+      assert.equal(sum, balance);
+      assert.equal(all.entries[0]!.balanceAfter, balance);
+      assert.equal(all.next, null);
+      const page1 = await store.ledger(license.key, { limit: 2 });
+      assert.equal(page1.entries.length, 2);
+      const page2 = await store.ledger(license.key, { limit: 10, before: page1.next! });
+      assert.deepEqual(
+        [...page1.entries, ...page2.entries].map((e) => e.id),
+        all.entries.map((e) => e.id),
+      );
+    });
+
+    test('a revoked license cannot spend but may still be credited', async () => {
+      const license = await newLicense(store, 10);
+      await store.revoke(license.key);
+      assert.equal(
+        (await store.change({ key: license.key, amount: -1 * MICRO, kind: 'deduct' })).status,
+        'revoked',
+      );
+      assert.equal(
+        (await store.change({ key: license.key, amount: 1 * MICRO, kind: 'recharge' })).status,
+        'ok',
+      );
+      assert.equal(
+        (await store.change({ key: 'CRDL-NONE-NONE-NONE-NONE', amount: MICRO, kind: 'recharge' })).status,
+        'not_found',
+      );
+    });
+  });
+}
+
+storeContract('embedded', () => openEmbedded());
+
+describe('embedded store durability', () => {
+  test('a reopened store has every acknowledged change, after compaction too', async () => {
+    const dir = await tempDir();
+    const store = await openEmbedded({ dir, compactEvery: 7 });
+    const license = await newLicense(store, 1);
+    await Promise.all(
+      Array.from({ length: 40 }, () =>
+        store.change({ key: license.key, amount: 0.5 * MICRO, kind: 'recharge' }),
+      ),
+    );
+    await store.close();
+    const reopened = await openEmbedded({ dir });
+    assert.equal((await reopened.get(license.key))!.credits, 21 * MICRO);
+    assert.equal((await reopened.ledger(license.key, { limit: 100 })).entries.length, 41);
+    await reopened.close();
+  });
+
+  test('a torn last journal line is dropped with a warning, not fatal', async () => {
+    const dir = await tempDir();
+    const store = await openEmbedded({ dir });
+    const license = await newLicense(store, 3);
+    await store.close();
+    const reopened = await openEmbedded({ dir });
+    await reopened.change({ key: license.key, amount: MICRO, kind: 'recharge' });
+    const journal = (await readdir(dir)).find((n) => n.startsWith('journal-'))!;
+    await reopened.close();
+    await appendFile(join(dir, journal), '{"seq":99,"op":"chan');
+    const again = await openEmbedded({ dir });
+    assert.equal((await again.get(license.key))!.credits, 4 * MICRO);
+    await again.close();
+  });
+
+  test('an encrypted store holds no plain text and refuses a wrong or missing key clearly', async () => {
+    const dir = await tempDir();
+    const store = await openEmbedded({ dir, encryptionKey: 'correct horse' });
+    const license = await newLicense(store, 7, { email: 'secret-person@example.com' });
+    await store.close();
+    for (const name of await readdir(dir)) {
+      if (name === 'ledger') continue;
+      assert.doesNotMatch(await readFile(join(dir, name), 'utf8'), /secret-person|CRDL-/, name);
+    }
+    await assert.rejects(
+      openEmbedded({ dir, encryptionKey: 'wrong' }),
+      /DATA_ENCRYPTION_KEY does not open the store/,
+    );
+    await assert.rejects(openEmbedded({ dir }), /is encrypted: set DATA_ENCRYPTION_KEY/);
+    const reopened = await openEmbedded({ dir, encryptionKey: 'correct horse' });
+    assert.equal((await reopened.get(license.key))!.credits, 7 * MICRO);
+    await reopened.close();
+    const plainDir = await tempDir();
+    await writeFile(join(plainDir, 'snapshot.json'), '{}');
+    await assert.rejects(openEmbedded({ dir: plainDir, encryptionKey: 'k' }), /is not encrypted/);
+  });
+});
