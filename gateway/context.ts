@@ -137,7 +137,8 @@ export class Context {
     if (this.jsonState === 'unparsed') {
       const raw = await this.readBody();
       if (this.jsonState === 'unparsed') {
-        if (raw.length === 0) throw badRequest('request body is empty; a JSON body is required', 'INVALID_BODY');
+        if (raw.length === 0)
+          throw badRequest('request body is empty; a JSON body is required', 'INVALID_BODY');
         try {
           this.parsedJson = JSON.parse(raw.toString('utf8'));
         } catch (error) {

@@ -32,7 +32,10 @@ export interface Loggers {
 export function createLoggers(options: { level: string; destination?: DestinationStream }): Loggers {
   // Buffered asynchronous writes: a log line per request must not cost a blocking syscall on the hot path.
   const destination = options.destination ?? bufferedStdout();
-  const log = pino({ level: options.level, base: undefined, redact: { paths: REDACT, censor: '[redacted]' } }, destination);
+  const log = pino(
+    { level: options.level, base: undefined, redact: { paths: REDACT, censor: '[redacted]' } },
+    destination,
+  );
   const access = pino({ level: options.level, base: undefined }, destination);
   return { log, access };
 }

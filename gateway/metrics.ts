@@ -6,7 +6,12 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly requests = new HotCounter('cradle_requests_total', 'Requests by route and status', ['route', 'status'], this.registry);
+  readonly requests = new HotCounter(
+    'cradle_requests_total',
+    'Requests by route and status',
+    ['route', 'status'],
+    this.registry,
+  );
   readonly requestDuration = new HotHistogram(
     'cradle_request_duration_seconds',
     'Time from request received to response finished, by route',

@@ -11,7 +11,7 @@ export interface Resource {
 export class Resources {
   private readonly entries = new Map<string, Resource>();
 
-  get<T extends Resource>(key: string, create: () => T): T {
+  get<T extends object>(key: string, create: () => T & Resource): T {
     let entry = this.entries.get(key);
     if (!entry) {
       entry = create();

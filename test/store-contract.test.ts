@@ -3,10 +3,13 @@ import assert from 'node:assert/strict';
 import { appendFile, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import type { GatewayError } from '../gateway/errors.ts';
 import { generateLicenseKey } from '../licensing/keys.ts';
+import { RedisStore } from '../licensing/redis/store.ts';
 import { MICRO } from '../licensing/money.ts';
 import type { LicenseStore } from '../licensing/types.ts';
-import { openEmbedded, tempDir, type StoreFactory } from './fixtures/stores.ts';
+import { startRedis } from './fixtures/redis.ts';
+import { openEmbedded, silentLog, tempDir, type StoreFactory } from './fixtures/stores.ts';
 
 let emailCounter = 0;
 const uniqueEmail = () => `user${++emailCounter}-${Date.now()}@example.com`;
@@ -185,6 +188,57 @@ export function storeContract(name: string, open: StoreFactory): void {
 }
 
 storeContract('embedded', () => openEmbedded());
+
+const redis = await startRedis();
+after(() => redis.stop());
+storeContract('redis', () => RedisStore.open({ url: redis.url, log: silentLog }));
+
+describe('redis store faults', () => {
+  test('Redis down: money operations fail as 503 and health says so; it recovers by itself', async () => {
+    const own = await startRedis();
+    const store = await RedisStore.open({ url: own.url, log: silentLog });
+    try {
+      const license = await newLicense(store, 5);
+      await own.stop();
+      await assert.rejects(
+        store.change({ key: license.key, amount: -MICRO, kind: 'deduct' }),
+        (error: GatewayError) => error.status === 503,
+      );
+      await assert.rejects(store.checkHealth(), /unavailable/);
+      await own.start();
+      const deadline = Date.now() + 5000;
+      for (;;) {
+        try {
+          await store.checkHealth();
+          break;
+        } catch (error) {
+          if (Date.now() > deadline) throw error;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      const reply = await store.change({ key: license.key, amount: -MICRO, kind: 'deduct' });
+      assert.equal(reply.status, 'ok');
+      assert.equal((await store.get(license.key))!.credits, 4 * MICRO);
+    } finally {
+      await store.close();
+      await own.stop();
+    }
+  });
+
+  test('a revocation on one instance reaches the others at once', async () => {
+    const a = await RedisStore.open({ url: redis.url, log: silentLog });
+    const b = await RedisStore.open({ url: redis.url, log: silentLog });
+    try {
+      const license = await newLicense(a, 1);
+      const heard = new Promise<string>((resolve) => b.onInvalidate(resolve));
+      await a.revoke(license.key);
+      assert.equal(await heard, license.key);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
 
 describe('embedded store durability', () => {
   test('a reopened store has every acknowledged change, after compaction too', async () => {

@@ -93,7 +93,9 @@ export function sendAttempt(
       resolve(outcome);
     };
     // http-proxy-3 swallows the upstream error it causes itself when the client leaves; end the attempt here.
-    options.onClientAbort(() => settle({ kind: 'failure', failure: 'reset', error: new Error('client went away') }));
+    options.onClientAbort(() =>
+      settle({ kind: 'failure', failure: 'reset', error: new Error('client went away') }),
+    );
     pending.set(req, (response) => settle({ kind: 'response', response }));
     const onError = (error: Error) => {
       const code = (error as NodeJS.ErrnoException).code;
@@ -150,7 +152,11 @@ function isConnectError(code: string | undefined): boolean {
  * Pass 3: status and headers to the client, minus hop-by-hop, plus the gateway's own response headers,
  * in one writeHead call (Node's fast path when nothing was set on the response before).
  */
-export function writeHead(res: ServerResponse, response: IncomingMessage, extra: Record<string, string>): void {
+export function writeHead(
+  res: ServerResponse,
+  response: IncomingMessage,
+  extra: Record<string, string>,
+): void {
   // setHeader per header: measured faster in Node 20 than one writeHead(status, list) call.
   const { headers } = response;
   for (const name in headers) {

@@ -1,0 +1,91 @@
+/**
+ * Lua scripts of the Redis store: each money operation is one script (check, change, ledger append,
+ * idempotency and trade records together). KEYS of one call all carry the license's hash tag
+ * `{lic:<key>}`, so the scripts also run on Redis Cluster. Numbers leave Lua through %d, never %.14g.
+ */
+
+/** KEYS: license, ledger, seq, idempotency record, trade record. */
+export const CHANGE = `
+local lic = KEYS[1]
+if redis.call('EXISTS', lic) == 0 then return {'not_found', '', 0, 0} end
+local amount = tonumber(ARGV[1])
+local kind, time, tail, idem, fp, trade = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local credits = tonumber(redis.call('HGET', lic, 'credits'))
+local held = tonumber(redis.call('HGET', lic, 'held'))
+if idem ~= '' then
+  local known = redis.call('HGET', KEYS[4], 'fingerprint')
+  if known then
+    if known ~= fp then return {'idempotency_conflict', '', credits, held} end
+    return {'replayed', redis.call('HGET', KEYS[4], 'entry'), credits, held}
+  end
+end
+if trade ~= '' and redis.call('EXISTS', KEYS[5]) == 1 then return {'duplicate', '', credits, held} end
+if amount < 0 and redis.call('HGET', lic, 'status') == 'revoked' then return {'revoked', '', credits, held} end
+if amount < 0 and redis.call('HGET', lic, 'unlimited') == '1' then amount = 0 end
+if amount < 0 and credits - held + amount < 0 then return {'insufficient', '', credits, held} end
+local entry = ''
+if amount ~= 0 then
+  credits = redis.call('HINCRBY', lic, 'credits', string.format('%d', amount))
+  redis.call('HSET', lic, 'last_updated_at', time)
+  local id = redis.call('INCR', KEYS[3])
+  entry = '{"id":' .. string.format('%d', id) .. ',"time":"' .. time .. '","kind":"' .. kind ..
+    '","amount":' .. string.format('%d', amount) .. ',"balanceAfter":' .. string.format('%d', credits) .. tail .. '}'
+  redis.call('LPUSH', KEYS[2], entry)
+end
+if trade ~= '' then redis.call('SET', KEYS[5], '1') end
+if idem ~= '' then redis.call('HSET', KEYS[4], 'fingerprint', fp, 'entry', entry) end
+return {'ok', entry, credits, held}
+`;
+
+/** KEYS: license, ledger, seq. ARGV: email, credits, max_devices, unlimited, time, entry tail. */
+export const CREATE = `
+local lic = KEYS[1]
+if redis.call('EXISTS', lic) == 1 then return {'exists', ''} end
+redis.call('HSET', lic, 'email', ARGV[1], 'credits', ARGV[2], 'held', '0', 'status', 'active', 'issued_at', ARGV[5],
+  'last_updated_at', ARGV[5], 'devices', '[]', 'max_devices', ARGV[3], 'unlimited', ARGV[4])
+local entry = ''
+if tonumber(ARGV[2]) > 0 then
+  local id = redis.call('INCR', KEYS[3])
+  entry = '{"id":' .. string.format('%d', id) .. ',"time":"' .. ARGV[5] .. '","kind":"grant","amount":' .. ARGV[2] ..
+    ',"balanceAfter":' .. ARGV[2] .. ARGV[6] .. '}'
+  redis.call('LPUSH', KEYS[2], entry)
+end
+return {'ok', entry}
+`;
+
+/** KEYS: email index. ARGV: new key. Claims the email unless it points at an active license. */
+export const CLAIM_EMAIL = `
+local current = redis.call('GET', KEYS[1])
+if current then
+  local status = redis.call('HGET', '{lic:' .. current .. '}', 'status')
+  if status == 'active' then return current end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return ''
+`;
+
+/** KEYS: license. ARGV: device id, time. */
+export const BIND = `
+local lic = KEYS[1]
+if redis.call('EXISTS', lic) == 0 then return 'NOT_FOUND' end
+if redis.call('HGET', lic, 'status') == 'revoked' then return 'REVOKED' end
+local devices = cjson.decode(redis.call('HGET', lic, 'devices'))
+for _, d in ipairs(devices) do if d == ARGV[1] then return 'VALID' end end
+if #devices >= tonumber(redis.call('HGET', lic, 'max_devices')) then return 'DEVICE_LIMIT' end
+table.insert(devices, ARGV[1])
+redis.call('HSET', lic, 'devices', cjson.encode(devices), 'last_updated_at', ARGV[2])
+return 'VALID'
+`;
+
+/** KEYS: license. ARGV: field, value, time. Sets status or devices of an existing license. */
+export const SET_FIELD = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2], 'last_updated_at', ARGV[3])
+return 1
+`;
+
+/** KEYS: email index. ARGV: key. Frees the email if it still points at this license. */
+export const RELEASE_EMAIL = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+`;

@@ -1,0 +1,248 @@
+/**
+ * The shared store (REDIS_URL): several gateway instances see one set of licenses and balances.
+ * Commands fail fast while Redis is down (money routes answer 503) and the client reconnects by itself.
+ */
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { unavailable } from '../../gateway/errors.ts';
+import { normalizeEmail } from '../keys.ts';
+import type {
+  BalanceChange,
+  ChangeResult,
+  CreateLicense,
+  CreateResult,
+  EntryDetails,
+  LedgerEntry,
+  LedgerPage,
+  License,
+  LicenseStore,
+  VerifyCode,
+} from '../types.ts';
+import { BIND, CHANGE, CLAIM_EMAIL, CREATE, RELEASE_EMAIL, SET_FIELD } from './scripts.ts';
+
+const INVALIDATE = 'cradle:invalidate';
+const tag = (key: string) => `{lic:${key}}`;
+const emailKey = (email: string) => `cradle:email:${normalizeEmail(email)}`;
+const LICENSES = 'cradle:licenses';
+
+type Scripted = Redis & {
+  cradleChange(...args: string[]): Promise<[string, string, number, number]>;
+  cradleCreate(...args: string[]): Promise<[string, string]>;
+  cradleClaimEmail(...args: string[]): Promise<string>;
+  cradleBind(...args: string[]): Promise<VerifyCode>;
+  cradleSetField(...args: string[]): Promise<number>;
+  cradleReleaseEmail(...args: string[]): Promise<number>;
+};
+
+export class RedisStore implements LicenseStore {
+  readonly kind = 'redis' as const;
+  private readonly listeners: ((key: string) => void)[] = [];
+
+  private constructor(
+    private readonly redis: Scripted,
+    private readonly subscriber: Redis,
+    private readonly clock: { now(): number },
+  ) {}
+
+  static async open(options: { url: string; log: Logger; clock?: { now(): number } }): Promise<RedisStore> {
+    const connect = () =>
+      new Redis(options.url, {
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        lazyConnect: true,
+        retryStrategy: () => 200,
+      });
+    const redis = connect() as Scripted;
+    const subscriber = connect();
+    for (const client of [redis, subscriber]) {
+      client.on('error', (error: Error) =>
+        options.log.warn({ error: error.message }, 'redis connection error'),
+      );
+    }
+    redis.defineCommand('cradleChange', { numberOfKeys: 5, lua: CHANGE });
+    redis.defineCommand('cradleCreate', { numberOfKeys: 3, lua: CREATE });
+    redis.defineCommand('cradleClaimEmail', { numberOfKeys: 1, lua: CLAIM_EMAIL });
+    redis.defineCommand('cradleBind', { numberOfKeys: 1, lua: BIND });
+    redis.defineCommand('cradleSetField', { numberOfKeys: 1, lua: SET_FIELD });
+    redis.defineCommand('cradleReleaseEmail', { numberOfKeys: 1, lua: RELEASE_EMAIL });
+    await redis.connect();
+    await subscriber.connect();
+    const store = new RedisStore(redis, subscriber, options.clock ?? { now: () => Date.now() });
+    // Subscriptions are restored by ioredis after a reconnect.
+    await subscriber.subscribe(INVALIDATE);
+    subscriber.on('message', (_channel: string, key: string) => {
+      for (const listener of store.listeners) listener(key);
+    });
+    options.log.info({ url: options.url.replace(/\/\/[^@]*@/, '//***@') }, 'redis store connected');
+    return store;
+  }
+
+  private now(): string {
+    return new Date(this.clock.now()).toISOString();
+  }
+
+  /** Every command goes through here: a Redis failure is a 503, never a wrong answer. */
+  private async call<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      throw unavailable(
+        `license store (redis) unavailable: ${(error as Error).message}`,
+        'STORE_UNAVAILABLE',
+        { cause: error },
+      );
+    }
+  }
+
+  async create(request: CreateLicense): Promise<CreateResult> {
+    return this.call(async () => {
+      if (!request.unlimited) {
+        const holder = await this.redis.cradleClaimEmail(emailKey(request.email), request.key);
+        if (holder) return { status: 'email_taken', license: (await this.read(holder))! };
+      } else {
+        await this.redis.set(emailKey(request.email), request.key);
+      }
+      const k = tag(request.key);
+      await this.redis.cradleCreate(
+        k,
+        `${k}:ledger`,
+        `${k}:seq`,
+        normalizeEmail(request.email),
+        String(request.credits),
+        String(request.maxDevices),
+        request.unlimited ? '1' : '0',
+        this.now(),
+        detailsTail(request.details),
+      );
+      await this.redis.sadd(LICENSES, request.key);
+      return { status: 'ok', license: (await this.read(request.key))! };
+    });
+  }
+
+  private async read(key: string): Promise<License | undefined> {
+    const h = await this.redis.hgetall(tag(key));
+    if (!h.email) return undefined;
+    return {
+      key,
+      email: h.email,
+      credits: Number(h.credits),
+      held: Number(h.held),
+      status: h.status as License['status'],
+      issuedAt: h.issued_at!,
+      lastUpdatedAt: h.last_updated_at!,
+      devices: JSON.parse(h.devices ?? '[]') as string[],
+      maxDevices: Number(h.max_devices),
+      unlimited: h.unlimited === '1',
+    };
+  }
+
+  get(key: string): Promise<License | undefined> {
+    return this.call(() => this.read(key));
+  }
+
+  findByEmail(email: string): Promise<License | undefined> {
+    return this.call(async () => {
+      const key = await this.redis.get(emailKey(email));
+      return key ? this.read(key) : undefined;
+    });
+  }
+
+  list(options: { limit: number; offset: number }): Promise<License[]> {
+    return this.call(async () => {
+      const keys = (await this.redis.smembers(LICENSES))
+        .sort()
+        .slice(options.offset, options.offset + options.limit);
+      const licenses = await Promise.all(keys.map((k) => this.read(k)));
+      return licenses.filter((l): l is License => l !== undefined);
+    });
+  }
+
+  revoke(key: string): Promise<License | undefined> {
+    return this.call(async () => {
+      if (!(await this.redis.cradleSetField(tag(key), 'status', 'revoked', this.now()))) return undefined;
+      const license = (await this.read(key))!;
+      await this.redis.cradleReleaseEmail(emailKey(license.email), key);
+      await this.redis.publish(INVALIDATE, key);
+      return license;
+    });
+  }
+
+  resetDevices(key: string): Promise<License | undefined> {
+    return this.call(async () => {
+      if (!(await this.redis.cradleSetField(tag(key), 'devices', '[]', this.now()))) return undefined;
+      await this.redis.publish(INVALIDATE, key);
+      return this.read(key);
+    });
+  }
+
+  verify(key: string, deviceId: string): Promise<{ code: VerifyCode; license?: License }> {
+    return this.call(async () => {
+      const code = await this.redis.cradleBind(tag(key), deviceId, this.now());
+      return code === 'NOT_FOUND' ? { code } : { code, license: (await this.read(key))! };
+    });
+  }
+
+  change(request: BalanceChange): Promise<ChangeResult> {
+    return this.call(async () => {
+      const k = tag(request.key);
+      const idem = request.idempotency;
+      const tail = detailsTail({
+        ...request.details,
+        ...(request.tradeNo ? { tradeNo: request.tradeNo } : {}),
+        ...(idem ? { idempotencyKey: idem.key } : {}),
+      });
+      const [status, entryJson] = await this.redis.cradleChange(
+        k,
+        `${k}:ledger`,
+        `${k}:seq`,
+        `${k}:idem:${idem?.key ?? ''}`,
+        `${k}:trade:${request.tradeNo ?? ''}`,
+        String(request.amount),
+        request.kind,
+        this.now(),
+        tail,
+        idem?.key ?? '',
+        idem?.fingerprint ?? '',
+        request.tradeNo ?? '',
+      );
+      if (status === 'not_found' || status === 'idempotency_conflict') return { status };
+      const license = (await this.read(request.key))!;
+      const entry = entryJson ? (JSON.parse(entryJson) as LedgerEntry) : undefined;
+      if (status === 'ok' || status === 'replayed') return { status, license, entry };
+      return { status: status as 'duplicate' | 'insufficient' | 'revoked', license };
+    });
+  }
+
+  ledger(key: string, options: { limit: number; before?: number }): Promise<LedgerPage> {
+    return this.call(async () => {
+      const k = tag(key);
+      const seq = Number((await this.redis.get(`${k}:seq`)) ?? 0);
+      // Entry n sits at index seq - n (one LPUSH per id, ids from INCR).
+      const start = options.before === undefined ? 0 : Math.max(seq - options.before + 1, 0);
+      const raw = await this.redis.lrange(`${k}:ledger`, start, start + options.limit - 1);
+      const entries = raw.map((line) => JSON.parse(line) as LedgerEntry);
+      const last = entries.at(-1);
+      return { entries, next: last && last.id > 1 && entries.length === options.limit ? last.id : null };
+    });
+  }
+
+  async checkHealth(): Promise<void> {
+    await this.call(() => this.redis.ping());
+  }
+
+  onInvalidate(listener: (key: string) => void): void {
+    this.listeners.push(listener);
+  }
+
+  async close(): Promise<void> {
+    this.subscriber.disconnect();
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}
+
+/** The JSON members an entry carries beyond id/time/kind/amount/balanceAfter, as `,"k":v…` (or ''). */
+function detailsTail(details: EntryDetails | undefined): string {
+  if (!details) return '';
+  const json = JSON.stringify(details);
+  return json === '{}' ? '' : `,${json.slice(1, -1)}`;
+}

@@ -1,0 +1,44 @@
+/**
+ * The process's one license store, shared by every plugin that needs it and kept across config reloads:
+ * Redis when REDIS_URL is set, else the embedded store in DATA_DIR.
+ */
+import { resolve } from 'node:path';
+import type { Services } from '../gateway/plugin.ts';
+import type { Resource } from '../gateway/resources.ts';
+import { unavailable } from '../gateway/errors.ts';
+import { EmbeddedStore } from './embedded/store.ts';
+import type { LicenseStore } from './types.ts';
+
+export interface StoreResource extends Resource {
+  /** Resolves to the open store; rejects (503) when it could not be opened. */
+  store(): Promise<LicenseStore>;
+}
+
+export function licenseStore(services: Services): StoreResource {
+  return services.resources.get('license-store', () => {
+    const opening = openFromEnv(services);
+    opening.catch((error: unknown) => services.log.error({ err: error }, 'license store unavailable'));
+    return {
+      store: () =>
+        opening.catch((error: unknown) => {
+          throw unavailable(`license store unavailable: ${(error as Error).message}`, 'STORE_UNAVAILABLE');
+        }),
+      checkHealth: async () => (await opening).checkHealth(),
+      close: async () => (await opening.catch(() => undefined))?.close(),
+    };
+  });
+}
+
+async function openFromEnv(services: Services): Promise<LicenseStore> {
+  const { env, log } = services;
+  if (env.REDIS_URL) {
+    const { RedisStore } = await import('./redis/store.ts');
+    return RedisStore.open({ url: env.REDIS_URL, log, clock: services.clock });
+  }
+  return EmbeddedStore.open({
+    dir: resolve(env.DATA_DIR || './data'),
+    encryptionKey: env.DATA_ENCRYPTION_KEY || undefined,
+    log,
+    clock: services.clock,
+  });
+}

@@ -1,0 +1,54 @@
+/**
+ * Admin token check (`X-Admin-Token`), constant time, several tokens for rotation. With `optional`, a
+ * request without a valid token goes on as a public one (e.g. the balance route masks the key then).
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { ContextKey } from '../../gateway/context.ts';
+import { GatewayError, unavailable } from '../../gateway/errors.ts';
+import { definePlugin } from '../../gateway/plugin.ts';
+
+export const IS_ADMIN = new ContextKey<boolean>('admin-auth.isAdmin');
+
+export interface AdminAuthConfig {
+  /** Accepted tokens: a list, or comma-separated (API_ADMIN_TOKEN, LICENSE_ADMIN_TOKEN). */
+  tokens: string | string[];
+  optional: boolean;
+}
+
+const digest = (value: string) => createHash('sha256').update(value).digest();
+
+export default definePlugin<AdminAuthConfig>({
+  name: 'admin-auth',
+  schema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      tokens: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }], default: '' },
+      optional: { type: 'boolean', default: false },
+    },
+  },
+  create(config) {
+    const tokens = (Array.isArray(config.tokens) ? config.tokens : config.tokens.split(','))
+      .map((t) => t.trim())
+      .filter(Boolean)
+      .map(digest);
+    // Digests of equal length make every comparison take the same time, whatever was sent.
+    const matches = (given: string) =>
+      tokens.reduce((found, token) => timingSafeEqual(token, digest(given)) || found, false);
+    return {
+      onRequest(ctx) {
+        const given = ctx.header('x-admin-token');
+        const ok = tokens.length > 0 && given !== undefined && matches(given);
+        ctx.set(IS_ADMIN, ok);
+        if (ok || config.optional) return;
+        if (tokens.length === 0) {
+          throw unavailable(
+            'admin API is disabled: set API_ADMIN_TOKEN (comma-separated for rotation) and restart or reload',
+            'ADMIN_DISABLED',
+          );
+        }
+        throw new GatewayError(401, 'UNAUTHORIZED', 'a valid X-Admin-Token header is required');
+      },
+    };
+  },
+});

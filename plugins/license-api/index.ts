@@ -1,0 +1,270 @@
+/**
+ * The license and credit API of the seed: one plugin, one `action` per route (see config/gateway.yaml).
+ * Put `admin-auth` before it on admin routes; the balance route takes it as `optional` to unmask keys.
+ */
+import { GatewayError, badRequest, notFound } from '../../gateway/errors.ts';
+import type { Context } from '../../gateway/context.ts';
+import { definePlugin, type Answer } from '../../gateway/plugin.ts';
+import { generateLicenseKey, normalizeEmail } from '../../licensing/keys.ts';
+import { MICRO, parseAmount, toCredits } from '../../licensing/money.ts';
+import { licenseStore } from '../../licensing/resource.ts';
+import type { ChangeResult, EntryKind, License, LicenseStore } from '../../licensing/types.ts';
+import { IS_ADMIN } from '../admin-auth/index.ts';
+import { asObject, email, entryDetails, fingerprint, optionalInteger, type Body } from './input.ts';
+import { balanceView, entryView, licenseInfo } from './views.ts';
+
+const ACTIONS = [
+  'verify',
+  'balance',
+  'generate',
+  'revoke',
+  'info',
+  'recharge',
+  'deduct',
+  'ledger',
+  'reset_devices',
+  'list',
+] as const;
+type Action = (typeof ACTIONS)[number];
+
+export interface LicenseApiConfig {
+  action: Action;
+  /** Credits of a new license when `generate` names none. */
+  default_credits: number;
+  default_max_devices: number;
+  /** Accounts that may hold many licenses and are never charged (comma-separated or a list). */
+  unlimited_emails: string | string[];
+}
+
+const DEDUCT_KINDS: readonly EntryKind[] = ['deduct', 'daily_charge', 'usage'];
+
+export default definePlugin<LicenseApiConfig>({
+  name: 'license-api',
+  schema: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['action'],
+    properties: {
+      action: { enum: ACTIONS },
+      default_credits: { type: 'number', minimum: 0, default: 0 },
+      default_max_devices: { type: 'integer', minimum: 1, default: 1 },
+      unlimited_emails: {
+        anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }],
+        default: '',
+      },
+    },
+  },
+  create(config, services) {
+    const resource = licenseStore(services);
+    const unlimited = new Set(
+      (Array.isArray(config.unlimited_emails) ? config.unlimited_emails : config.unlimited_emails.split(','))
+        .map((e) => normalizeEmail(e))
+        .filter(Boolean),
+    );
+    const checks = services.metrics.counter('cradle_license_checks_total', 'License checks by result', [
+      'result',
+    ]);
+    const handlers: Record<Action, (ctx: Context, store: LicenseStore) => Promise<Answer>> = {
+      async verify(ctx, store) {
+        const body = asObject(await ctx.json());
+        const key = requiredString(body, 'license_key');
+        const deviceId = requiredString(body, 'device_id');
+        const { code, license } = await store.verify(key, deviceId);
+        checks.inc({ result: code });
+        return {
+          body: {
+            success: true,
+            valid: code === 'VALID',
+            code,
+            ...(license && code === 'VALID'
+              ? { credits: toCredits(license.credits), max_devices: license.maxDevices }
+              : {}),
+          },
+        };
+      },
+      async balance(ctx, store) {
+        const license = await store.findByEmail(email({ email: ctx.params.email }));
+        if (!license) throw notFound('no license for this email', 'NOT_FOUND');
+        return { body: balanceView(license, { admin: ctx.get(IS_ADMIN) === true }) };
+      },
+      async generate(ctx, store) {
+        const body = asObject(await ctx.json());
+        const address = email(body);
+        const credits =
+          body.credits === undefined
+            ? Math.round(config.default_credits * MICRO)
+            : creditsOrZero(body.credits);
+        const maxDevices =
+          optionalInteger(body, 'max_devices', { min: 1, max: 100 }) ?? config.default_max_devices;
+        const result = await store.create({
+          key: generateLicenseKey(),
+          email: address,
+          credits,
+          maxDevices,
+          unlimited: unlimited.has(address),
+        });
+        if (result.status === 'email_taken') {
+          throw new GatewayError(409, 'EMAIL_HAS_LICENSE', 'this email already has an active license');
+        }
+        return {
+          status: 201,
+          body: { success: true, license_key: result.license.key, license_info: licenseInfo(result.license) },
+        };
+      },
+      async revoke(ctx, store) {
+        const license = await store.revoke(ctx.params.key!);
+        if (!license) throw notFound('license not found');
+        return { body: { success: true, message: 'license revoked', license_info: licenseInfo(license) } };
+      },
+      async reset_devices(ctx, store) {
+        const license = await store.resetDevices(ctx.params.key!);
+        if (!license) throw notFound('license not found');
+        return { body: { success: true, message: 'devices reset', license_info: licenseInfo(license) } };
+      },
+      async info(ctx, store) {
+        const license = await store.get(ctx.params.key!);
+        if (!license) throw notFound('license not found');
+        return { body: { success: true, license_info: licenseInfo(license) } };
+      },
+      async list(ctx, store) {
+        const limit = Math.min(Number(ctx.query.get('limit') ?? 100) || 100, 1000);
+        const offset = Math.max(Number(ctx.query.get('offset') ?? 0) || 0, 0);
+        const licenses = await store.list({ limit, offset });
+        return { body: { success: true, licenses: licenses.map((l) => licenseInfo(l)) } };
+      },
+      async ledger(ctx, store) {
+        const limit = Number(ctx.query.get('limit') ?? 50);
+        const beforeText = ctx.query.get('before');
+        const before = beforeText === null ? undefined : Number(beforeText);
+        if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+          throw badRequest('limit must be an integer from 1 to 1000', 'INVALID_FIELD');
+        if (before !== undefined && !Number.isInteger(before))
+          throw badRequest('before must be an entry id (integer)', 'INVALID_FIELD');
+        if (!(await store.get(ctx.params.key!))) throw notFound('license not found');
+        const page = await store.ledger(ctx.params.key!, {
+          limit,
+          ...(before !== undefined ? { before } : {}),
+        });
+        return { body: { success: true, entries: page.entries.map(entryView), next: page.next } };
+      },
+      async recharge(ctx, store) {
+        const body = asObject(await ctx.json());
+        const license = await target(store, body);
+        const amount = parseAmount(body.amount, 'amount');
+        const result = await store.change({
+          key: license.key,
+          amount,
+          kind: 'recharge',
+          details: entryDetails(body),
+          ...idempotency(ctx, 'recharge', body),
+        });
+        const { license: after, balance } = settled(result);
+        return {
+          body: { success: true, license_info: { ...pick(licenseInfo(after, { credits: balance })) } },
+        };
+      },
+      async deduct(ctx, store) {
+        const body = asObject(await ctx.json());
+        const license = await target(store, body);
+        const amount = parseAmount(body.amount, 'amount');
+        const kind = (body.kind ?? 'deduct') as EntryKind;
+        if (!DEDUCT_KINDS.includes(kind))
+          throw badRequest(`kind must be one of ${DEDUCT_KINDS.join(', ')}`, 'INVALID_FIELD');
+        const result = await store.change({
+          key: license.key,
+          amount: -amount,
+          kind,
+          details: entryDetails(body),
+          ...idempotency(ctx, 'deduct', body),
+        });
+        if (result.status === 'insufficient') {
+          return {
+            status: 402,
+            body: {
+              success: false,
+              error: 'insufficient credits',
+              code: 'INSUFFICIENT_CREDITS',
+              remaining_credits: toCredits(result.license.credits - result.license.held),
+            },
+          };
+        }
+        const { balance } = settled(result);
+        return {
+          body: {
+            success: true,
+            message: `deducted ${toCredits(amount)} credits`,
+            remaining_credits: toCredits(balance),
+          },
+        };
+      },
+    };
+    const handler = handlers[config.action];
+    return {
+      async onRequest(ctx) {
+        return handler(ctx, await resource.store());
+      },
+    };
+  },
+});
+
+function requiredString(body: Body, field: string): string {
+  const value = body[field];
+  if (typeof value !== 'string' || value.trim() === '' || value.length > 200) {
+    throw badRequest(`${field} is required (a non-empty string)`, 'MISSING_FIELD');
+  }
+  return value.trim();
+}
+
+function creditsOrZero(value: unknown): number {
+  return value === 0 || value === '0' ? 0 : parseAmount(value, 'credits');
+}
+
+/** `license_key` or `email` names the license of a recharge or deduct. */
+async function target(store: LicenseStore, body: Body): Promise<License> {
+  if (body.license_key !== undefined) {
+    const license = await store.get(requiredString(body, 'license_key'));
+    if (!license) throw notFound('license not found');
+    return license;
+  }
+  const license = await store.findByEmail(email(body));
+  if (!license) throw notFound('no license for this email');
+  return license;
+}
+
+function idempotency(ctx: Context, action: string, body: Body) {
+  const key = ctx.header('idempotency-key');
+  if (key === undefined) return {};
+  if (key.length === 0 || key.length > 200)
+    throw badRequest('Idempotency-Key must be 1 to 200 characters', 'INVALID_FIELD');
+  return { idempotency: { key, fingerprint: fingerprint(action, body) } };
+}
+
+/** The license and the balance of the first answer (a replay answers as the first time did). */
+function settled(result: ChangeResult): { license: License; balance: number } {
+  switch (result.status) {
+    case 'ok':
+    case 'replayed':
+      return { license: result.license, balance: result.entry?.balanceAfter ?? result.license.credits };
+    case 'idempotency_conflict':
+      throw new GatewayError(
+        422,
+        'IDEMPOTENCY_CONFLICT',
+        'this Idempotency-Key was used with a different request',
+      );
+    case 'revoked':
+      throw new GatewayError(403, 'REVOKED', 'license is revoked');
+    case 'not_found':
+      throw notFound('license not found');
+    default:
+      throw new GatewayError(409, 'CONFLICT', `change refused: ${result.status}`);
+  }
+}
+
+function pick(info: ReturnType<typeof licenseInfo>) {
+  return {
+    license_key: info.license_key,
+    email: info.email,
+    credits: info.credits,
+    last_updated_at: info.last_updated_at,
+  };
+}

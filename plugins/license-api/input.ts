@@ -1,0 +1,74 @@
+/** Reading the license API's JSON bodies: every refusal names the field that is wrong. */
+import { createHash } from 'node:crypto';
+import { badRequest } from '../../gateway/errors.ts';
+import { normalizeEmail } from '../../licensing/keys.ts';
+import type { EntryDetails } from '../../licensing/types.ts';
+
+export type Body = Record<string, unknown>;
+
+export function asObject(value: unknown): Body {
+  if (!value || typeof value !== 'object' || Array.isArray(value))
+    throw badRequest('request body must be a JSON object');
+  return value as Body;
+}
+
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+export function email(body: Body, field = 'email'): string {
+  const value = body[field];
+  if (typeof value !== 'string' || !EMAIL.test(value.trim()))
+    throw badRequest(`${field} must be an email address`, 'INVALID_EMAIL');
+  return normalizeEmail(value);
+}
+
+export function optionalInteger(
+  body: Body,
+  field: string,
+  options: { min: number; max: number },
+): number | undefined {
+  const value = body[field];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < options.min || value > options.max) {
+    throw badRequest(`${field} must be an integer from ${options.min} to ${options.max}`, 'INVALID_FIELD');
+  }
+  return value;
+}
+
+function optionalString(body: Body, field: string): string | undefined {
+  const value = body[field];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string' || value.length > 200)
+    throw badRequest(`${field} must be a string of at most 200 characters`, 'INVALID_FIELD');
+  return value;
+}
+
+/** The usage fields of a ledger entry an edge gateway records through `deduct`, as given. */
+export function entryDetails(body: Body): EntryDetails {
+  const details: EntryDetails = {};
+  const reference = optionalString(body, 'reference');
+  const requestId = optionalString(body, 'request_id');
+  const model = optionalString(body, 'model');
+  const promptTokens = optionalInteger(body, 'prompt_tokens', { min: 0, max: 100_000_000 });
+  const completionTokens = optionalInteger(body, 'completion_tokens', { min: 0, max: 100_000_000 });
+  if (reference !== undefined) details.reference = reference;
+  if (requestId !== undefined) details.requestId = requestId;
+  if (model !== undefined) details.model = model;
+  if (promptTokens !== undefined) details.promptTokens = promptTokens;
+  if (completionTokens !== undefined) details.completionTokens = completionTokens;
+  if (body.estimated !== undefined) {
+    if (typeof body.estimated !== 'boolean')
+      throw badRequest('estimated must be true or false', 'INVALID_FIELD');
+    details.estimated = body.estimated;
+  }
+  return details;
+}
+
+/** What makes two requests with one Idempotency-Key "the same request". */
+export function fingerprint(action: string, body: Body): string {
+  const canonical = JSON.stringify(
+    Object.keys(body)
+      .sort()
+      .map((k) => [k, body[k]]),
+  );
+  return createHash('sha256').update(`${action}\n${canonical}`).digest('hex');
+}

@@ -1,0 +1,46 @@
+/** JSON shapes of the license API (the seed's paths and fields): decimals at the edge only. */
+import { maskLicenseKey } from '../../licensing/keys.ts';
+import { toCredits } from '../../licensing/money.ts';
+import type { LedgerEntry, License } from '../../licensing/types.ts';
+
+export function licenseInfo(license: License, options: { credits?: number } = {}) {
+  return {
+    license_key: license.key,
+    email: license.email,
+    credits: toCredits(options.credits ?? license.credits),
+    held: toCredits(license.held),
+    status: license.status,
+    issued_at: license.issuedAt,
+    last_updated_at: license.lastUpdatedAt,
+    devices: license.devices,
+    max_devices: license.maxDevices,
+    unlimited: license.unlimited,
+  };
+}
+
+export function balanceView(license: License, options: { admin: boolean }) {
+  return {
+    success: true,
+    email: license.email,
+    credits: toCredits(license.credits),
+    license_key: options.admin ? license.key : maskLicenseKey(license.key),
+  };
+}
+
+export function entryView(entry: LedgerEntry) {
+  return {
+    id: entry.id,
+    time: entry.time,
+    kind: entry.kind,
+    amount: toCredits(entry.amount),
+    balance_after: toCredits(entry.balanceAfter),
+    ...(entry.reference !== undefined ? { reference: entry.reference } : {}),
+    ...(entry.requestId !== undefined ? { request_id: entry.requestId } : {}),
+    ...(entry.model !== undefined ? { model: entry.model } : {}),
+    ...(entry.promptTokens !== undefined ? { prompt_tokens: entry.promptTokens } : {}),
+    ...(entry.completionTokens !== undefined ? { completion_tokens: entry.completionTokens } : {}),
+    ...(entry.estimated !== undefined ? { estimated: entry.estimated } : {}),
+    ...(entry.tradeNo !== undefined ? { trade_no: entry.tradeNo } : {}),
+    ...(entry.idempotencyKey !== undefined ? { idempotency_key: entry.idempotencyKey } : {}),
+  };
+}
