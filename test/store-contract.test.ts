@@ -257,6 +257,14 @@ describe('embedded store durability', () => {
     await reopened.close();
   });
 
+  test('one process per data folder: a second opener is refused while the first holds it', async () => {
+    const dir = await tempDir();
+    const store = await openEmbedded({ dir });
+    await assert.rejects(openEmbedded({ dir }), /is in use by process \d+/);
+    await store.close();
+    (await openEmbedded({ dir })).close();
+  });
+
   test('a torn last journal line is dropped with a warning, not fatal', async () => {
     const dir = await tempDir();
     const store = await openEmbedded({ dir });

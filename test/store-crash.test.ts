@@ -12,7 +12,11 @@ describe('embedded store crash', () => {
   test('after SIGKILL mid-burst every acknowledged recharge is there, and nothing is counted twice', async () => {
     const env = { DATA_DIR: await tempDir('cradle-crash-'), API_ADMIN_TOKEN: TOKEN, LOG_LEVEL: 'warn' };
     const first = await startGatewayProcess({ env });
-    const created = await postJson(`${first.url}/api/v1/license/generate`, { email: 'crash@example.com' }, admin);
+    const created = await postJson(
+      `${first.url}/api/v1/license/generate`,
+      { email: 'crash@example.com' },
+      admin,
+    );
     const key = created.body.license_key as string;
     const acknowledged: string[] = [];
     let sent = 0;
@@ -22,7 +26,11 @@ describe('embedded store crash', () => {
         const id = `w${w}-${i}`;
         sent++;
         try {
-          const res = await postJson(`${first.url}/api/v1/license/recharge`, { license_key: key, amount: 1 }, { ...admin, 'idempotency-key': id });
+          const res = await postJson(
+            `${first.url}/api/v1/license/recharge`,
+            { license_key: key, amount: 1 },
+            { ...admin, 'idempotency-key': id },
+          );
           if (res.status === 200) acknowledged.push(id);
         } catch {
           return; // the process is gone
@@ -46,10 +54,21 @@ describe('embedded store crash', () => {
       const keys = new Set(entries.map((e) => e.idempotency_key));
       for (const id of acknowledged) assert.ok(keys.has(id), `acknowledged recharge ${id} survived`);
       assert.equal(entries.length, keys.size, 'no entry twice');
-      assert.equal(credits, entries.reduce((sum, e) => sum + e.amount, 0), 'the ledger sums to the balance');
-      assert.ok(credits >= acknowledged.length && credits <= sent, `${acknowledged.length} ≤ ${credits} ≤ ${sent}`);
+      assert.equal(
+        credits,
+        entries.reduce((sum, e) => sum + e.amount, 0),
+        'the ledger sums to the balance',
+      );
+      assert.ok(
+        credits >= acknowledged.length && credits <= sent,
+        `${acknowledged.length} ≤ ${credits} ≤ ${sent}`,
+      );
       // A retried request after the crash is recognised, not applied again.
-      const retry = await postJson(`${second.url}/api/v1/license/recharge`, { license_key: key, amount: 1 }, { ...admin, 'idempotency-key': acknowledged[0]! });
+      const retry = await postJson(
+        `${second.url}/api/v1/license/recharge`,
+        { license_key: key, amount: 1 },
+        { ...admin, 'idempotency-key': acknowledged[0]! },
+      );
       assert.equal(retry.status, 200);
       const after = await getJson(`${second.url}/api/v1/license/info/${key}`, admin);
       assert.equal((after.body.license_info as { credits: number }).credits, credits);

@@ -17,8 +17,9 @@ import type {
   LicenseStore,
   VerifyCode,
 } from '../types.ts';
-import { encryptedCodec, plainCodec, type Codec } from './codec.ts';
+import type { Codec } from './codec.ts';
 import { decodeLines, readIfExists, writeFileDurably } from './files.ts';
+import { SNAPSHOT, acquireLock, openCodec, type Lock } from './folder.ts';
 import { Journal } from './journal.ts';
 import { LedgerFiles } from './ledger-files.ts';
 import {
@@ -42,9 +43,6 @@ export interface EmbeddedOptions {
   compactEvery?: number;
   clock?: { now(): number };
 }
-
-const KEY_CHECK = { cradle: 'store-key-check' };
-const SNAPSHOT = 'snapshot.json';
 
 const journalPath = (dir: string, firstSeq: number) =>
   join(dir, `journal-${String(firstSeq).padStart(12, '0')}.jsonl`);
@@ -80,11 +78,23 @@ export class EmbeddedStore implements LicenseStore {
     private journal: Journal,
     private readonly ledgerFiles: LedgerFiles,
     private readonly codec: Codec,
+    private readonly lock: Lock,
   ) {}
 
   static async open(options: EmbeddedOptions): Promise<EmbeddedStore> {
-    const { dir, log } = options;
+    const { dir } = options;
     await mkdir(dir, { recursive: true });
+    const lock = await acquireLock(dir);
+    try {
+      return await EmbeddedStore.load(options, lock);
+    } catch (error) {
+      await lock.release();
+      throw error;
+    }
+  }
+
+  private static async load(options: EmbeddedOptions, lock: Lock): Promise<EmbeddedStore> {
+    const { dir, log } = options;
     const codec = await openCodec(dir, options.encryptionKey);
     const db = new Low<StoreState>(new SnapshotFile(join(dir, SNAPSHOT), codec), emptyState());
     try {
@@ -136,7 +146,7 @@ export class EmbeddedStore implements LicenseStore {
       { dir, licenses: Object.keys(state.licenses).length, replayed, encrypted: codec.encrypted },
       'store opened',
     );
-    return new EmbeddedStore(options, state, journal, ledgerFiles, codec);
+    return new EmbeddedStore(options, state, journal, ledgerFiles, codec, lock);
   }
 
   private now(): string {
@@ -247,6 +257,7 @@ export class EmbeddedStore implements LicenseStore {
     await this.journal.drain();
     await this.ledgerFiles.syncDirty();
     await this.journal.close();
+    await this.lock.release();
   }
 }
 
@@ -257,31 +268,4 @@ function keyOf(record: JournalRecord): string {
 async function journalFiles(dir: string): Promise<string[]> {
   const names = (await readdir(dir)).filter((n) => /^journal-\d+\.jsonl$/.test(n)).sort();
   return names.map((n) => join(dir, n));
-}
-
-/**
- * The key-check file tells a wrong or missing key at start-up, clearly, instead of an unreadable
- * (or silently empty) store.
- */
-async function openCodec(dir: string, encryptionKey: string | undefined): Promise<Codec> {
-  const path = join(dir, 'key-check');
-  const existing = await readIfExists(path);
-  const hasData = (await readdir(dir)).some((n) => n === SNAPSHOT || n.startsWith('journal-'));
-  if (!encryptionKey) {
-    if (existing) throw new Error(`the store in ${dir} is encrypted: set DATA_ENCRYPTION_KEY to open it`);
-    return plainCodec();
-  }
-  const codec = encryptedCodec(encryptionKey);
-  if (existing) {
-    try {
-      codec.decode(existing.trim());
-    } catch {
-      throw new Error(`DATA_ENCRYPTION_KEY does not open the store in ${dir} (wrong key)`);
-    }
-    return codec;
-  }
-  if (hasData)
-    throw new Error(`the store in ${dir} is not encrypted; unset DATA_ENCRYPTION_KEY or use a new DATA_DIR`);
-  await writeFileDurably(path, `${codec.encode(KEY_CHECK)}\n`);
-  return codec;
 }
