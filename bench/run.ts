@@ -14,7 +14,11 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
 const sseRequests = Number(process.env.SSE_REQUESTS ?? 1000);
 
 const chat = (stream: boolean) =>
-  JSON.stringify({ model: 'openai/gpt-4o-mini', stream, messages: [{ role: 'user', content: 'Say hello to the bench' }] });
+  JSON.stringify({
+    model: 'openai/gpt-4o-mini',
+    stream,
+    messages: [{ role: 'user', content: 'Say hello to the bench' }],
+  });
 
 interface Scenario {
   name: string;
@@ -54,7 +58,9 @@ interface Row {
   sse50: number[];
   sse99: number[];
 }
-const rows = new Map<string, Row>(scenarios.map((s) => [s.name, { rps: [], p50: [], p99: [], errors: 0, sse50: [], sse99: [] }]));
+const rows = new Map<string, Row>(
+  scenarios.map((s) => [s.name, { rps: [], p50: [], p99: [], errors: 0, sse50: [], sse99: [] }]),
+);
 
 for (let round = 0; round < rounds; round++) {
   const order = round % 2 === 0 ? scenarios : [...scenarios].reverse();
@@ -62,16 +68,36 @@ for (let round = 0; round < rounds; round++) {
     const row = rows.get(scenario.name)!;
     // Warm-up: connections and JIT.
     await load({ url: scenario.url, body: chat(false), headers: scenario.headers, connections, seconds: 1 });
-    const result = await load({ url: scenario.url, body: chat(false), headers: scenario.headers, connections, seconds });
+    const result = await load({
+      url: scenario.url,
+      body: chat(false),
+      headers: scenario.headers,
+      connections,
+      seconds,
+    });
     row.rps.push(result.rps);
     row.p50.push(result.p50);
     row.p99.push(result.p99);
     row.errors += result.errors + result.non2xx;
-    await firstChunkTimes({ url: scenario.url, body: chat(true), headers: scenario.headers, count: 100, concurrency: 10 });
-    const sse = await firstChunkTimes({ url: scenario.url, body: chat(true), headers: scenario.headers, count: sseRequests, concurrency: 10 });
+    await firstChunkTimes({
+      url: scenario.url,
+      body: chat(true),
+      headers: scenario.headers,
+      count: 100,
+      concurrency: 10,
+    });
+    const sse = await firstChunkTimes({
+      url: scenario.url,
+      body: chat(true),
+      headers: scenario.headers,
+      count: sseRequests,
+      concurrency: 10,
+    });
     row.sse50.push(sse.p50);
     row.sse99.push(sse.p99);
-    console.error(`round ${round + 1}: ${scenario.name}: ${Math.round(result.rps)} req/s, SSE first chunk p99 ${sse.p99.toFixed(2)} ms`);
+    console.error(
+      `round ${round + 1}: ${scenario.name}: ${Math.round(result.rps)} req/s, SSE first chunk p99 ${sse.p99.toFixed(2)} ms`,
+    );
   }
 }
 

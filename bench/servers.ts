@@ -21,7 +21,12 @@ if (mode === 'upstream') {
   console.log(`READY ${upstream.port}`);
 } else if (mode === 'bare') {
   const target = new URL(arg!);
-  const proxy = createProxyServer({ target, agent: new Agent({ keepAlive: true }), ignorePath: true, changeOrigin: true });
+  const proxy = createProxyServer({
+    target,
+    agent: new Agent({ keepAlive: true }),
+    ignorePath: true,
+    changeOrigin: true,
+  });
   proxy.on('error', (_error, _req, res) => {
     if ('writeHead' in res && !res.headersSent) res.writeHead(502);
     res.end();
@@ -29,7 +34,13 @@ if (mode === 'upstream') {
   const server = createServer((req, res) => proxy.web(req, res));
   server.listen(0, '127.0.0.1', () => console.log(`READY ${(server.address() as AddressInfo).port}`));
 } else if (mode === 'gateway') {
-  const running = await startGateway({ configFile: arg!, plugins: builtinPlugins, port: 0, host: '127.0.0.1', watch: false });
+  const running = await startGateway({
+    configFile: arg!,
+    plugins: builtinPlugins,
+    port: 0,
+    host: '127.0.0.1',
+    watch: false,
+  });
   console.log(`READY ${running.port}`);
 } else {
   console.error('usage: servers.ts upstream | bare <url> | gateway <config>');

@@ -19,7 +19,8 @@ const heldHere = new Set<string>();
 
 export async function acquireLock(dir: string): Promise<Lock> {
   const path = join(dir, 'LOCK');
-  if (heldHere.has(path)) throw new Error(`the store in ${dir} is in use by process ${process.pid} (this one)`);
+  if (heldHere.has(path))
+    throw new Error(`the store in ${dir} is in use by process ${process.pid} (this one)`);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       await writeFile(path, String(process.pid), { flag: 'wx' });

@@ -64,16 +64,41 @@ export class LedgerFiles {
   /** Start-up: re-appends a journaled entry the ledger file lost in a crash (files are not synced per entry). */
   async ensure(key: string, entry: LedgerEntry, lastIds: Map<string, number>): Promise<void> {
     let last = lastIds.get(key);
-    if (last === undefined) {
-      const all = await this.entries(key);
-      last = all.at(-1)?.id ?? 0;
-    }
+    if (last === undefined) last = await this.lastId(key);
     if (entry.id > last) {
       await this.repairTail(key);
       await this.append(key, entry);
       last = entry.id;
     }
     lastIds.set(key, last);
+  }
+
+  /** The id of the last whole entry, read from the file's tail only (start-up cost must not grow with history). */
+  private async lastId(key: string): Promise<number> {
+    const file = this.fileOf(key);
+    let handle;
+    try {
+      handle = await open(file, 'r');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw error;
+    }
+    try {
+      const { size } = await handle.stat();
+      const length = Math.min(size, 64 * 1024);
+      const { buffer } = await handle.read(Buffer.alloc(length), 0, length, size - length);
+      const lines = buffer.toString('utf8').split('\n').filter(Boolean);
+      for (let i = lines.length - 1; i >= 0; i--) {
+        try {
+          return this.codec.decode<LedgerEntry>(lines[i]!).id;
+        } catch {
+          // a torn last line, or the cut first line of the tail
+        }
+      }
+      return 0;
+    } finally {
+      await handle.close();
+    }
   }
 
   /** A crash can leave a half-written last line; cut it so the next append starts on a fresh line. */
