@@ -83,6 +83,34 @@ export interface LedgerPage {
   next: number | null;
 }
 
+export interface HoldRequest {
+  key: string;
+  /** Unique per request (the request id). */
+  holdId: string;
+  amount: number;
+}
+
+export type HoldResult = 'ok' | 'insufficient' | 'not_found' | 'revoked';
+
+export interface SettleRequest {
+  key: string;
+  holdId: string;
+  /** What the request really cost; taken in full when the balance allows, else what is left (never negative). */
+  cost: number;
+  kind: EntryKind;
+  details?: EntryDetails;
+}
+
+export interface DailyRequest {
+  key: string;
+  /** Calendar day in the operator's zone, e.g. 2026-11-27. */
+  day: string;
+  amount: number;
+  details?: EntryDetails;
+}
+
+export type DailyResult = 'charged' | 'already' | 'insufficient' | 'not_found' | 'revoked';
+
 export interface LicenseStore {
   /** Which implementation, for health and logs. */
   readonly kind: 'embedded' | 'redis';
@@ -97,6 +125,14 @@ export interface LicenseStore {
   verify(key: string, deviceId: string): Promise<{ code: VerifyCode; license?: License }>;
   change(request: BalanceChange): Promise<ChangeResult>;
   ledger(key: string, options: { limit: number; before?: number }): Promise<LedgerPage>;
+  /** Reserves credits for a request in flight (a hold, not an entry); refuses when the spendable balance is short. */
+  hold(request: HoldRequest): Promise<HoldResult>;
+  /** Ends a hold: charges the real cost as one entry (cost 0 = release). */
+  settle(request: SettleRequest): Promise<LedgerEntry | undefined>;
+  /** Takes the daily charge once per license and day, whatever the concurrency and number of instances. */
+  dailyCharge(request: DailyRequest): Promise<DailyResult>;
+  /** Gives a day's charge back and clears the mark, so the next request takes it again. */
+  dailyRefund(request: DailyRequest): Promise<void>;
   /** Everything acknowledged is on disk (or in Redis) when this resolves. */
   close(): Promise<void>;
   checkHealth(): Promise<void>;

@@ -168,6 +168,73 @@ export function storeContract(name: string, open: StoreFactory): void {
       );
     });
 
+    test('holds reserve before a request and settle on its real cost; 30 concurrent on a tiny balance never overdraw', async () => {
+      const license = await newLicense(store, 10);
+      const holds = await Promise.all(
+        Array.from({ length: 30 }, (_, i) =>
+          store.hold({ key: license.key, holdId: `h${i}-${license.key}`, amount: MICRO }),
+        ),
+      );
+      assert.equal(holds.filter((h) => h === 'ok').length, 10);
+      assert.equal((await store.get(license.key))!.held, 10 * MICRO);
+      await Promise.all(
+        holds.map((h, i) =>
+          h === 'ok'
+            ? store.settle({
+                key: license.key,
+                holdId: `h${i}-${license.key}`,
+                cost: i % 2 ? 0 : 0.75 * MICRO,
+                kind: 'usage',
+                details: { model: 'm' },
+              })
+            : undefined,
+        ),
+      );
+      const after = (await store.get(license.key))!;
+      assert.equal(after.held, 0);
+      assert.ok(after.credits >= 0);
+      const usage = (await store.ledger(license.key, { limit: 100 })).entries.filter(
+        (e) => e.kind === 'usage',
+      );
+      assert.equal(after.credits, 10 * MICRO + usage.reduce((sum, e) => sum + e.amount, 0));
+      assert.equal(after.credits, 6.25 * MICRO, 'five settles at 0.75 took 3.75; the rest was released');
+      const overshoot = await store.hold({ key: license.key, holdId: `o-${license.key}`, amount: MICRO });
+      assert.equal(overshoot, 'ok');
+      const entry = await store.settle({
+        key: license.key,
+        holdId: `o-${license.key}`,
+        cost: 100 * MICRO,
+        kind: 'usage',
+      });
+      assert.equal(entry!.amount, -6.25 * MICRO, 'a cost above the balance takes what is left');
+      assert.equal((await store.get(license.key))!.credits, 0);
+    });
+
+    test('the daily charge is taken once per day under concurrency, given back on failure, and again next day', async () => {
+      const license = await newLicense(store, 1);
+      const day = (d: string) => ({ key: license.key, day: d, amount: 0.33 * MICRO });
+      const results = await Promise.all(
+        Array.from({ length: 20 }, () => store.dailyCharge(day('2026-11-27'))),
+      );
+      assert.equal(results.filter((r) => r === 'charged').length, 1);
+      assert.equal((await store.get(license.key))!.credits, 0.67 * MICRO);
+      await store.dailyRefund(day('2026-11-27'));
+      assert.equal((await store.get(license.key))!.credits, 1 * MICRO);
+      assert.equal(await store.dailyCharge(day('2026-11-27')), 'charged');
+      assert.equal(await store.dailyCharge(day('2026-11-28')), 'charged');
+      assert.equal(await store.dailyCharge(day('2026-11-29')), 'charged');
+      assert.equal(await store.dailyCharge(day('2026-11-30')), 'insufficient');
+      const kinds = (await store.ledger(license.key, { limit: 10 })).entries.map((e) => e.kind);
+      assert.deepEqual(kinds, [
+        'daily_charge',
+        'daily_charge',
+        'daily_charge',
+        'daily_refund',
+        'daily_charge',
+        'grant',
+      ]);
+    });
+
     test('a revoked license cannot spend but may still be credited', async () => {
       const license = await newLicense(store, 10);
       await store.revoke(license.key);

@@ -8,6 +8,8 @@ import type {
   ChangeResult,
   CreateLicense,
   CreateResult,
+  DailyRequest,
+  DailyResult,
   LedgerEntry,
   License,
   VerifyCode,
@@ -23,6 +25,8 @@ export interface StoreState {
   idempotency: Record<string, { fingerprint: string; entry: LedgerEntry | null }>;
   /** Payment trade number → license key. */
   trades: Record<string, string>;
+  /** License key → the last calendar day its daily charge was taken. */
+  daily: Record<string, string>;
 }
 
 export const emptyState = (): StoreState => ({
@@ -31,6 +35,7 @@ export const emptyState = (): StoreState => ({
   emails: {},
   idempotency: {},
   trades: {},
+  daily: {},
 });
 
 export type Operation =
@@ -38,7 +43,8 @@ export type Operation =
   | { op: 'revoke'; time: string; key: string }
   | { op: 'reset_devices'; time: string; key: string }
   | { op: 'bind'; time: string; key: string; deviceId: string }
-  | { op: 'change'; time: string; request: BalanceChange };
+  | { op: 'change'; time: string; request: BalanceChange }
+  | { op: 'daily' | 'daily_refund'; time: string; request: DailyRequest };
 
 export type JournalRecord = Operation & { seq: number };
 
@@ -189,6 +195,43 @@ export function applyChange(
   };
 }
 
+/** The daily charge: once per license and day; `daily_refund` gives it back and clears the mark. */
+export function applyDaily(
+  state: StoreState,
+  op: Extract<Operation, { op: 'daily' | 'daily_refund' }>,
+  seq: number,
+): Applied<DailyResult> {
+  const { request, time } = op;
+  const license = state.licenses[request.key];
+  if (!license) return { result: 'not_found', changed: false };
+  const marked = state.daily[request.key] === request.day;
+  if (op.op === 'daily_refund') {
+    if (!marked) return { result: 'already', changed: false };
+    delete state.daily[request.key];
+  } else {
+    if (marked) return { result: 'already', changed: false };
+    if (license.status === 'revoked') return { result: 'revoked', changed: false };
+    if (!license.unlimited && license.credits - license.held < request.amount)
+      return { result: 'insufficient', changed: false };
+    state.daily[request.key] = request.day;
+  }
+  state.seq = seq;
+  const amount = license.unlimited ? 0 : op.op === 'daily' ? -request.amount : request.amount;
+  if (amount === 0) return { result: 'charged', changed: true };
+  license.credits += amount;
+  license.lastUpdatedAt = time;
+  const entry: LedgerEntry = {
+    id: seq,
+    time,
+    kind: op.op === 'daily' ? 'daily_charge' : 'daily_refund',
+    amount,
+    balanceAfter: license.credits,
+    reference: `daily:${request.day}`,
+    ...request.details,
+  };
+  return { result: 'charged', changed: true, entry };
+}
+
 /** Re-applies a journaled record (start-up replay). */
 export function replay(state: StoreState, record: JournalRecord): LedgerEntry | undefined {
   switch (record.op) {
@@ -203,5 +246,8 @@ export function replay(state: StoreState, record: JournalRecord): LedgerEntry | 
       return undefined;
     case 'change':
       return applyChange(state, record, record.seq).entry;
+    case 'daily':
+    case 'daily_refund':
+      return applyDaily(state, record, record.seq).entry;
   }
 }

@@ -12,9 +12,15 @@ import type {
   ChangeResult,
   CreateLicense,
   CreateResult,
+  DailyRequest,
+  DailyResult,
+  HoldRequest,
+  HoldResult,
+  LedgerEntry,
   LedgerPage,
   License,
   LicenseStore,
+  SettleRequest,
   VerifyCode,
 } from '../types.ts';
 import type { Codec } from './codec.ts';
@@ -26,6 +32,7 @@ import {
   applyBind,
   applyChange,
   applyCreate,
+  applyDaily,
   applyStatus,
   emptyState,
   replay,
@@ -68,6 +75,7 @@ class SnapshotFile implements Adapter<StoreState> {
 export class EmbeddedStore implements LicenseStore {
   readonly kind = 'embedded' as const;
   private readonly listeners: ((key: string) => void)[] = [];
+  private readonly holds = new Map<string, { key: string; amount: number }>();
   private sinceSnapshot = 0;
   private compacting: Promise<void> | undefined;
   private closed = false;
@@ -105,6 +113,9 @@ export class EmbeddedStore implements LicenseStore {
       });
     }
     const state = db.data;
+    state.daily ??= {};
+    // Holds belong to requests in flight, which did not survive the restart.
+    for (const license of Object.values(state.licenses)) license.held = 0;
     const ledgerFiles = new LedgerFiles(join(dir, 'ledger'), codec, (file) =>
       log.warn({ file }, 'dropped a torn last line of a ledger file'),
     );
@@ -220,6 +231,48 @@ export class EmbeddedStore implements LicenseStore {
     return this.ledgerFiles.page(key, options);
   }
 
+  /** Holds live in memory only: they belong to requests of this process, which end before it does. */
+  async hold(request: HoldRequest): Promise<HoldResult> {
+    const license = this.state.licenses[request.key];
+    if (!license) return 'not_found';
+    if (license.status === 'revoked') return 'revoked';
+    const amount = license.unlimited ? 0 : request.amount;
+    if (license.credits - license.held < amount) return 'insufficient';
+    license.held += amount;
+    this.holds.set(request.holdId, { key: request.key, amount });
+    return 'ok';
+  }
+
+  async settle(request: SettleRequest): Promise<LedgerEntry | undefined> {
+    const hold = this.holds.get(request.holdId);
+    const license = this.state.licenses[request.key];
+    if (!license) return undefined;
+    if (hold) {
+      this.holds.delete(request.holdId);
+      license.held -= hold.amount;
+    }
+    // Never below zero: a cost above what is left (an estimate that fell short) takes what is left.
+    const charge = Math.min(request.cost, Math.max(license.credits - license.held, 0));
+    if (charge <= 0 || license.unlimited) return undefined;
+    const result = await this.change({
+      key: request.key,
+      amount: -charge,
+      kind: request.kind,
+      details: request.details,
+    });
+    return result.status === 'ok' ? result.entry : undefined;
+  }
+
+  async dailyCharge(request: DailyRequest): Promise<DailyResult> {
+    const op = { op: 'daily' as const, time: this.now(), request };
+    return this.commit(op, applyDaily(this.state, op, this.nextSeq()));
+  }
+
+  async dailyRefund(request: DailyRequest): Promise<void> {
+    const op = { op: 'daily_refund' as const, time: this.now(), request };
+    await this.commit(op, applyDaily(this.state, op, this.nextSeq()));
+  }
+
   /**
    * Snapshot of this instant, written once the journal it replaces is itself on disk (so a snapshot never
    * holds a change that was not acknowledged), then that journal is dropped. Requests go on meanwhile.
@@ -265,7 +318,7 @@ export class EmbeddedStore implements LicenseStore {
 }
 
 function keyOf(record: JournalRecord): string {
-  return record.op === 'create' || record.op === 'change' ? record.request.key : record.key;
+  return 'request' in record ? record.request.key : record.key;
 }
 
 async function journalFiles(dir: string): Promise<string[]> {

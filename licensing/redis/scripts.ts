@@ -89,3 +89,82 @@ export const RELEASE_EMAIL = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
 `;
+
+/**
+ * KEYS: license, holds. ARGV: hold id, amount, now (ms), ttl (ms). Holds expire, so a gateway that died
+ * mid-request cannot freeze credits for ever; expired ones are dropped here before the check.
+ */
+export const HOLD = `
+local lic, holds = KEYS[1], KEYS[2]
+if redis.call('EXISTS', lic) == 0 then return 'not_found' end
+if redis.call('HGET', lic, 'status') == 'revoked' then return 'revoked' end
+local now = tonumber(ARGV[3])
+local all = redis.call('HGETALL', holds)
+for i = 1, #all, 2 do
+  local amount, expires = string.match(all[i + 1], '(%d+):(%d+)')
+  if tonumber(expires) <= now then
+    redis.call('HDEL', holds, all[i])
+    redis.call('HINCRBY', lic, 'held', '-' .. amount)
+  end
+end
+local amount = tonumber(ARGV[2])
+if redis.call('HGET', lic, 'unlimited') == '1' then amount = 0 end
+local credits = tonumber(redis.call('HGET', lic, 'credits'))
+local held = tonumber(redis.call('HGET', lic, 'held'))
+if credits - held < amount then return 'insufficient' end
+redis.call('HINCRBY', lic, 'held', string.format('%d', amount))
+redis.call('HSET', holds, ARGV[1], string.format('%d', amount) .. ':' .. string.format('%d', now + tonumber(ARGV[4])))
+return 'ok'
+`;
+
+/** KEYS: license, holds, ledger, seq. ARGV: hold id, cost, kind, time, entry tail. Returns the entry or ''. */
+export const SETTLE = `
+local lic, holds = KEYS[1], KEYS[2]
+if redis.call('EXISTS', lic) == 0 then return '' end
+local hold = redis.call('HGET', holds, ARGV[1])
+if hold then
+  redis.call('HDEL', holds, ARGV[1])
+  redis.call('HINCRBY', lic, 'held', '-' .. string.match(hold, '(%d+):'))
+end
+if redis.call('HGET', lic, 'unlimited') == '1' then return '' end
+local credits = tonumber(redis.call('HGET', lic, 'credits'))
+local held = tonumber(redis.call('HGET', lic, 'held'))
+local charge = math.min(tonumber(ARGV[2]), math.max(credits - held, 0))
+if charge <= 0 then return '' end
+credits = redis.call('HINCRBY', lic, 'credits', '-' .. string.format('%d', charge))
+redis.call('HSET', lic, 'last_updated_at', ARGV[4])
+local id = redis.call('INCR', KEYS[4])
+local entry = '{"id":' .. string.format('%d', id) .. ',"time":"' .. ARGV[4] .. '","kind":"' .. ARGV[3] ..
+  '","amount":-' .. string.format('%d', charge) .. ',"balanceAfter":' .. string.format('%d', credits) .. ARGV[5] .. '}'
+redis.call('LPUSH', KEYS[3], entry)
+return entry
+`;
+
+/** KEYS: license, daily mark, ledger, seq. ARGV: day, amount, time, entry tail, mode (charge | refund). */
+export const DAILY = `
+local lic, mark = KEYS[1], KEYS[2]
+if redis.call('EXISTS', lic) == 0 then return 'not_found' end
+local marked = redis.call('GET', mark) == ARGV[1]
+local amount = tonumber(ARGV[2])
+local kind = 'daily_charge'
+if ARGV[5] == 'refund' then
+  if not marked then return 'already' end
+  redis.call('DEL', mark)
+  kind = 'daily_refund'
+else
+  if marked then return 'already' end
+  if redis.call('HGET', lic, 'status') == 'revoked' then return 'revoked' end
+  local spendable = tonumber(redis.call('HGET', lic, 'credits')) - tonumber(redis.call('HGET', lic, 'held'))
+  if redis.call('HGET', lic, 'unlimited') ~= '1' and spendable < amount then return 'insufficient' end
+  redis.call('SET', mark, ARGV[1])
+  amount = -amount
+end
+if redis.call('HGET', lic, 'unlimited') == '1' then return 'charged' end
+local credits = redis.call('HINCRBY', lic, 'credits', string.format('%d', amount))
+redis.call('HSET', lic, 'last_updated_at', ARGV[3])
+local id = redis.call('INCR', KEYS[4])
+redis.call('LPUSH', KEYS[3], '{"id":' .. string.format('%d', id) .. ',"time":"' .. ARGV[3] .. '","kind":"' .. kind ..
+  '","amount":' .. string.format('%d', amount) .. ',"balanceAfter":' .. string.format('%d', credits) ..
+  ',"reference":"daily:' .. ARGV[1] .. '"' .. ARGV[4] .. '}')
+return 'charged'
+`;

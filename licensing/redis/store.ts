@@ -11,14 +11,29 @@ import type {
   ChangeResult,
   CreateLicense,
   CreateResult,
+  DailyRequest,
+  DailyResult,
   EntryDetails,
+  HoldRequest,
+  HoldResult,
   LedgerEntry,
   LedgerPage,
   License,
   LicenseStore,
+  SettleRequest,
   VerifyCode,
 } from '../types.ts';
-import { BIND, CHANGE, CLAIM_EMAIL, CREATE, RELEASE_EMAIL, SET_FIELD } from './scripts.ts';
+import {
+  BIND,
+  CHANGE,
+  CLAIM_EMAIL,
+  CREATE,
+  DAILY,
+  HOLD,
+  RELEASE_EMAIL,
+  SET_FIELD,
+  SETTLE,
+} from './scripts.ts';
 
 const INVALIDATE = 'cradle:invalidate';
 const tag = (key: string) => `{lic:${key}}`;
@@ -32,7 +47,13 @@ type Scripted = Redis & {
   cradleBind(...args: string[]): Promise<VerifyCode>;
   cradleSetField(...args: string[]): Promise<number>;
   cradleReleaseEmail(...args: string[]): Promise<number>;
+  cradleHold(...args: string[]): Promise<HoldResult>;
+  cradleSettle(...args: string[]): Promise<string>;
+  cradleDaily(...args: string[]): Promise<DailyResult>;
 };
+
+/** A hold outlives any sane request; past this a crashed instance's holds free themselves. */
+const HOLD_TTL_MS = 15 * 60 * 1000;
 
 export class RedisStore implements LicenseStore {
   readonly kind = 'redis' as const;
@@ -65,6 +86,9 @@ export class RedisStore implements LicenseStore {
     redis.defineCommand('cradleBind', { numberOfKeys: 1, lua: BIND });
     redis.defineCommand('cradleSetField', { numberOfKeys: 1, lua: SET_FIELD });
     redis.defineCommand('cradleReleaseEmail', { numberOfKeys: 1, lua: RELEASE_EMAIL });
+    redis.defineCommand('cradleHold', { numberOfKeys: 2, lua: HOLD });
+    redis.defineCommand('cradleSettle', { numberOfKeys: 4, lua: SETTLE });
+    redis.defineCommand('cradleDaily', { numberOfKeys: 4, lua: DAILY });
     await redis.connect();
     await subscriber.connect();
     const store = new RedisStore(redis, subscriber, options.clock ?? { now: () => Date.now() });
@@ -224,6 +248,63 @@ export class RedisStore implements LicenseStore {
       const last = entries.at(-1);
       return { entries, next: last && last.id > 1 && entries.length === options.limit ? last.id : null };
     });
+  }
+
+  hold(request: HoldRequest): Promise<HoldResult> {
+    const k = tag(request.key);
+    return this.call(() =>
+      this.redis.cradleHold(
+        k,
+        `${k}:holds`,
+        request.holdId,
+        String(request.amount),
+        String(this.clock.now()),
+        String(HOLD_TTL_MS),
+      ),
+    );
+  }
+
+  settle(request: SettleRequest): Promise<LedgerEntry | undefined> {
+    const k = tag(request.key);
+    return this.call(async () => {
+      const entry = await this.redis.cradleSettle(
+        k,
+        `${k}:holds`,
+        `${k}:ledger`,
+        `${k}:seq`,
+        request.holdId,
+        String(Math.max(0, Math.round(request.cost))),
+        request.kind,
+        this.now(),
+        detailsTail(request.details),
+      );
+      return entry ? (JSON.parse(entry) as LedgerEntry) : undefined;
+    });
+  }
+
+  dailyCharge(request: DailyRequest): Promise<DailyResult> {
+    return this.daily(request, 'charge');
+  }
+
+  async dailyRefund(request: DailyRequest): Promise<void> {
+    await this.daily(request, 'refund');
+  }
+
+  private daily(request: DailyRequest, mode: 'charge' | 'refund'): Promise<DailyResult> {
+    const k = tag(request.key);
+    return this.call(() =>
+      this.redis.cradleDaily(
+        k,
+        `${k}:daily`,
+        `${k}:ledger`,
+        `${k}:seq`,
+        request.day,
+        String(request.amount),
+        this.now(),
+        detailsTail(request.details),
+        mode,
+      ),
+    );
   }
 
   async checkHealth(): Promise<void> {
