@@ -1,0 +1,138 @@
+/**
+ * Usage billing: reserve before forwarding (a hold sized from max_tokens), settle on the upstream's usage
+ * after the answer (one `usage` ledger entry), release on failure. The balance never goes negative, also
+ * under concurrency; a client that leaves mid-stream pays for what was delivered (estimated).
+ */
+import { ContextKey } from '../../gateway/context.ts';
+import { GatewayError, badRequest } from '../../gateway/errors.ts';
+import { definePlugin } from '../../gateway/plugin.ts';
+import { toCredits } from '../../licensing/money.ts';
+import { licenseStore } from '../../licensing/resource.ts';
+import { LICENSE } from '../license/index.ts';
+import { PriceTable, priceSchema, type Price, type PriceConfig } from './prices.ts';
+import { UsageReader, estimateTokens } from './usage.ts';
+
+export interface BillingConfig {
+  prices: PriceConfig[];
+  /** Completion tokens reserved when the request names no max_tokens. */
+  default_max_tokens: number;
+}
+
+interface Bill {
+  key: string;
+  model: string;
+  price: Price;
+  promptEstimate: number;
+  reader?: UsageReader;
+}
+
+const BILL = new ContextKey<Bill>('billing.bill');
+
+interface ChatBody {
+  model?: unknown;
+  messages?: { content?: unknown }[];
+  max_tokens?: unknown;
+  max_completion_tokens?: unknown;
+  stream?: unknown;
+  stream_options?: Record<string, unknown>;
+}
+
+export const billingSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['prices'],
+  properties: {
+    prices: priceSchema,
+    default_max_tokens: { type: 'integer', minimum: 1, default: 4096 },
+  },
+};
+
+export default definePlugin<BillingConfig>({
+  name: 'billing',
+  schema: billingSchema,
+  create(config, services) {
+    const table = new PriceTable(config.prices);
+    const resource = licenseStore(services);
+    const charged = services.metrics.counter(
+      'cradle_credits_charged_micro_total',
+      'Micro-credits charged (refunds counted apart), by kind',
+      ['kind'],
+    );
+    return {
+      async onRequest(ctx) {
+        const license = ctx.get(LICENSE);
+        if (!license || license.unlimited) return;
+        const body = await ctx.json<ChatBody>();
+        if (typeof body.model !== 'string' || body.model === '')
+          throw badRequest('model is required', 'MISSING_MODEL');
+        const price = table.find(body.model);
+        if (!price) throw badRequest(`no price for model ${body.model}`, 'UNKNOWN_MODEL');
+        const maxTokens = Number(body.max_tokens ?? body.max_completion_tokens ?? config.default_max_tokens);
+        const promptChars = (body.messages ?? []).reduce(
+          (n, m) => n + JSON.stringify(m?.content ?? '').length,
+          0,
+        );
+        const promptEstimate = estimateTokens(promptChars);
+        const reserve = PriceTable.cost(price, {
+          promptTokens: promptEstimate,
+          completionTokens: Math.max(1, maxTokens || 1),
+        });
+        const result = await (
+          await resource.store()
+        ).hold({ key: license.key, holdId: ctx.id, amount: reserve });
+        if (result === 'insufficient') {
+          throw new GatewayError(
+            402,
+            'INSUFFICIENT_CREDITS',
+            `insufficient credits: this request may cost up to ${toCredits(reserve)} credits`,
+          );
+        }
+        if (result !== 'ok') throw new GatewayError(403, 'LICENSE_REVOKED', 'this license cannot be charged');
+        ctx.set(BILL, { key: license.key, model: body.model, price, promptEstimate });
+      },
+      async onUpstream(ctx) {
+        if (!ctx.get(BILL)) return;
+        const body = await ctx.json<ChatBody>();
+        if (body.stream === true && body.stream_options?.include_usage !== true) {
+          // Streams carry usage only when asked: the final chunk then holds it.
+          body.stream_options = { ...body.stream_options, include_usage: true };
+          ctx.jsonChanged();
+        }
+      },
+      onResponse(ctx, response) {
+        const bill = ctx.get(BILL);
+        if (!bill || response.status >= 400) return;
+        const sse = String(response.headers['content-type'] ?? '').startsWith('text/event-stream');
+        bill.reader = new UsageReader(sse ? 'sse' : 'json');
+        response.observe(bill.reader.observer);
+      },
+      async onFinish(ctx, outcome) {
+        const bill = ctx.get(BILL);
+        if (!bill) return;
+        const store = await resource.store();
+        const delivered =
+          outcome.upstream !== undefined && outcome.upstream.status < 400 && bill.reader !== undefined;
+        if (!delivered) {
+          await store.settle({ key: bill.key, holdId: ctx.id, cost: 0, kind: 'usage' });
+          return;
+        }
+        const usage = bill.reader!.usage(bill.promptEstimate);
+        const cost = PriceTable.cost(bill.price, usage);
+        const entry = await store.settle({
+          key: bill.key,
+          holdId: ctx.id,
+          cost,
+          kind: 'usage',
+          details: {
+            requestId: ctx.id,
+            model: bill.model,
+            promptTokens: usage.promptTokens,
+            completionTokens: usage.completionTokens,
+            estimated: usage.estimated,
+          },
+        });
+        if (entry) charged.inc({ kind: 'usage' }, -entry.amount);
+      },
+    };
+  },
+});

@@ -1,0 +1,92 @@
+/**
+ * The flat daily charge: the first successful proxied request of each calendar day (in `timezone`) costs
+ * `amount`, once per license and day across requests and instances (the store decides). Refused with 402
+ * before forwarding when the balance cannot cover it; given back when that request fails upstream.
+ */
+import { LRUCache } from 'lru-cache';
+import { ContextKey } from '../../gateway/context.ts';
+import { GatewayError } from '../../gateway/errors.ts';
+import { definePlugin } from '../../gateway/plugin.ts';
+import { parseAmount } from '../../licensing/money.ts';
+import { licenseStore } from '../../licensing/resource.ts';
+import { LICENSE } from '../license/index.ts';
+
+export interface DailyChargeConfig {
+  amount: number | string;
+  timezone: string;
+}
+
+const CHARGED_HERE = new ContextKey<string>('daily-charge.day');
+
+export default definePlugin<DailyChargeConfig>({
+  name: 'daily-charge',
+  schema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      amount: { anyOf: [{ type: 'number' }, { type: 'string' }], default: 0.33 },
+      timezone: { type: 'string', default: 'Asia/Shanghai' },
+    },
+  },
+  create(config, services) {
+    const amount = parseAmount(config.amount, 'daily-charge.amount');
+    let dayOf: Intl.DateTimeFormat;
+    try {
+      dayOf = new Intl.DateTimeFormat('en-CA', {
+        timeZone: config.timezone,
+        year: 'numeric',
+        month: '2-digit',
+        day: '2-digit',
+      });
+    } catch {
+      throw new Error(`daily-charge.timezone "${config.timezone}" is not a time zone (e.g. Asia/Shanghai)`);
+    }
+    const resource = licenseStore(services);
+    const charged = services.metrics.counter(
+      'cradle_credits_charged_micro_total',
+      'Micro-credits charged (refunds counted apart), by kind',
+      ['kind'],
+    );
+    // Licenses known to have paid today, so most requests cost no store call.
+    const paid = services.resources.get('daily-charge-paid', () => ({
+      lru: new LRUCache<string, string>({ max: 100_000 }),
+    })).lru;
+    return {
+      async onRequest(ctx) {
+        const license = ctx.get(LICENSE);
+        if (!license || license.unlimited) return;
+        const day = dayOf.format(services.clock.now());
+        if (paid.get(license.key) === day) return;
+        const result = await (
+          await resource.store()
+        ).dailyCharge({ key: license.key, day, amount, details: { requestId: ctx.id } });
+        if (result === 'insufficient') {
+          throw new GatewayError(
+            402,
+            'INSUFFICIENT_CREDITS',
+            'insufficient credits for the daily charge; please recharge',
+          );
+        }
+        if (result === 'revoked')
+          throw new GatewayError(403, 'LICENSE_REVOKED', 'this license has been revoked');
+        if (result === 'charged') {
+          ctx.set(CHARGED_HERE, day);
+          charged.inc({ kind: 'daily_charge' }, amount);
+        }
+        paid.set(license.key, day);
+      },
+      async onFinish(ctx, outcome) {
+        const day = ctx.get(CHARGED_HERE);
+        const license = ctx.get(LICENSE);
+        if (!day || !license) return;
+        const succeeded = outcome.upstream !== undefined && outcome.upstream.status < 400;
+        if (succeeded) return;
+        paid.delete(license.key);
+        await (
+          await resource.store()
+        ).dailyRefund({ key: license.key, day, amount, details: { requestId: ctx.id } });
+        charged.inc({ kind: 'daily_refund' }, amount);
+      },
+    };
+  },
+});

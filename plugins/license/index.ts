@@ -1,0 +1,87 @@
+/**
+ * License check of proxied requests: `X-License-Key` (or `Authorization: Bearer <key>`) and `X-Device-Id`.
+ * 401 missing or unknown, 403 revoked or device over the limit. Valid checks are cached briefly; a
+ * revocation anywhere drops the cached copy at once. The client's credentials never go upstream.
+ */
+import { LRUCache } from 'lru-cache';
+import { ContextKey } from '../../gateway/context.ts';
+import { GatewayError } from '../../gateway/errors.ts';
+import { definePlugin } from '../../gateway/plugin.ts';
+import { licenseStore } from '../../licensing/resource.ts';
+import type { License } from '../../licensing/types.ts';
+
+export const LICENSE = new ContextKey<License>('license');
+
+export interface LicenseConfig {
+  cache_ttl_s: number;
+}
+
+const REFUSALS = {
+  NOT_FOUND: () => new GatewayError(401, 'INVALID_LICENSE', 'license key not found'),
+  REVOKED: () => new GatewayError(403, 'LICENSE_REVOKED', 'this license has been revoked'),
+  DEVICE_LIMIT: () =>
+    new GatewayError(
+      403,
+      'DEVICE_NOT_ALLOWED',
+      'this device is not allowed: the license is bound to other devices',
+    ),
+};
+
+export default definePlugin<LicenseConfig>({
+  name: 'license',
+  schema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: { cache_ttl_s: { type: 'number', minimum: 0, default: 30 } },
+  },
+  create(config, services) {
+    const resource = licenseStore(services);
+    const checks = services.metrics.counter('cradle_license_checks_total', 'License checks by result', [
+      'result',
+    ]);
+    // One cache per process, shared by every route and kept across reloads, so invalidation reaches all.
+    const cache = services.resources.get('license-cache', () => {
+      const lru = new LRUCache<string, License>({ max: 50_000, ttl: Math.max(1, config.cache_ttl_s * 1000) });
+      void resource.store().then(
+        (store) =>
+          store.onInvalidate((key) => {
+            for (const cached of lru.keys()) if (cached.startsWith(`${key}\n`)) lru.delete(cached);
+          }),
+        () => undefined,
+      );
+      return { lru };
+    }).lru;
+    return {
+      async onRequest(ctx) {
+        const bearer = ctx.header('authorization');
+        const key =
+          ctx.header('x-license-key') ?? (bearer?.startsWith('Bearer ') ? bearer.slice(7).trim() : undefined);
+        const device = ctx.header('x-device-id');
+        if (!key || !device) {
+          checks.inc({ result: 'MISSING' });
+          throw new GatewayError(
+            401,
+            'MISSING_CREDENTIALS',
+            'send your license key (X-License-Key or Authorization: Bearer) and X-Device-Id',
+          );
+        }
+        const cacheKey = `${key}\n${device}`;
+        let license = cache.get(cacheKey);
+        if (!license) {
+          const verdict = await (await resource.store()).verify(key, device);
+          checks.inc({ result: verdict.code });
+          if (verdict.code !== 'VALID') throw REFUSALS[verdict.code]();
+          license = verdict.license!;
+          cache.set(cacheKey, license);
+        }
+        ctx.set(LICENSE, license);
+      },
+      onUpstream(_ctx, upstream) {
+        upstream.headers['authorization'] = undefined;
+        upstream.headers['x-license-key'] = undefined;
+        upstream.headers['x-device-id'] = undefined;
+        upstream.headers['x-admin-token'] = undefined;
+      },
+    };
+  },
+});

@@ -1,0 +1,50 @@
+/** The OpenRouter upstream: the server's key injected (never the client's), attribution headers set. */
+import { unavailable } from '../../gateway/errors.ts';
+import { definePlugin, type UpstreamTarget } from '../../gateway/plugin.ts';
+
+export interface OpenRouterConfig {
+  base_url: string;
+  api_key: string;
+  /** OpenRouter's attribution headers (HTTP-Referer, X-Title). */
+  referer: string;
+  title: string;
+  timeout_ms: number;
+}
+
+export default definePlugin<OpenRouterConfig>({
+  name: 'openrouter',
+  schema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      base_url: { type: 'string', pattern: '^https?://', default: 'https://openrouter.ai/api/v1' },
+      api_key: { type: 'string', default: '' },
+      referer: { type: 'string', default: 'https://github.com/cradle-gateway' },
+      title: { type: 'string', default: 'Cradle Gateway' },
+      timeout_ms: { type: 'integer', minimum: 1, default: 120000 },
+    },
+  },
+  create(config) {
+    const target: UpstreamTarget = {
+      name: 'openrouter',
+      url: new URL(`${config.base_url.replace(/\/$/, '')}/chat/completions`),
+      headers: {
+        authorization: `Bearer ${config.api_key}`,
+        'http-referer': config.referer,
+        'x-title': config.title,
+      },
+      timeoutMs: config.timeout_ms,
+    };
+    return {
+      onUpstream(_ctx, upstream) {
+        if (upstream.target) return;
+        if (!config.api_key)
+          throw unavailable(
+            'OpenRouter is not configured: set OPENROUTER_API_KEY',
+            'UPSTREAM_NOT_CONFIGURED',
+          );
+        upstream.target = target;
+      },
+    };
+  },
+});

@@ -1,0 +1,302 @@
+/** The paid proxy, driven by the official openai SDK: license, daily charge, exact usage billing, role mapping. */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import OpenAI from 'openai';
+import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
+import { startRedis, type TestRedis } from './fixtures/redis.ts';
+import { countPromptTokens, startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
+
+const TOKEN = 'paid-admin';
+const admin = { 'x-admin-token': TOKEN };
+const DAY_MS = 24 * 3600 * 1000;
+
+const yaml = (openrouter: string, space: string) => `
+chains:
+  paid:
+    - license: {}
+    - daily-charge: { amount: 0.33, timezone: Asia/Shanghai }
+    - billing:
+        default_max_tokens: 50
+        prices: &prices
+          - { model: "openai/*", input: 150, output: 600 }
+          - { model: "gemini-*", input: 50, output: 100, request: 0.001 }
+          - { model: "*", input: 1000, output: 2000 }
+  openrouter:
+    - openrouter: { base_url: "${openrouter}/api/v1", api_key: or-server-key }
+routes:
+  - { method: GET, path: /api/v1/pricing, plugins: [{ pricing: { prices: *prices, daily_charge: 0.33 } }] }
+  - method: POST
+    path: /api/v1/license/generate
+    plugins: [{ admin-auth: { tokens: ${TOKEN} } }, { license-api: { action: generate, unlimited_emails: vip@example.com } }]
+  - { method: GET, path: /api/v1/license/info/:key, plugins: [{ admin-auth: { tokens: ${TOKEN} } }, { license-api: { action: info } }] }
+  - { method: GET, path: /api/v1/license/ledger/:key, plugins: [{ admin-auth: { tokens: ${TOKEN} } }, { license-api: { action: ledger } }] }
+  - { method: POST, path: /api/chat/completion, error_format: openai, plugins: [{ use: paid }, { use: openrouter }] }
+  - { method: POST, path: /v1/chat/completions, error_format: openai, plugins: [{ use: paid }, { use: openrouter }] }
+  - method: POST
+    path: /api/huggingface/completion
+    error_format: openai
+    plugins:
+      - { use: paid }
+      - model-allowlist: { models: [gemini-exp-1206, gemini-2.0-flash-exp] }
+      - role-map: { roles: { model: assistant } }
+      - upstream: { url: "${space}/v1/chat/completions", name: space-1, headers: { authorization: "Bearer space-password" } }
+`;
+
+function paidProxySuite(storeName: string, env: () => Record<string, string>) {
+  describe(`paid proxy (${storeName} store)`, () => {
+    let openrouter: FixtureUpstream;
+    let space: FixtureUpstream;
+    let gw: TestGateway;
+    let now = Date.parse('2026-11-27T02:00:00Z');
+    let emails = 0;
+
+    const newLicense = async (credits: number, maxDevices = 1, email?: string) => {
+      const res = await postJson(
+        `${gw.url}/api/v1/license/generate`,
+        { email: email ?? `p${++emails}-${storeName}@example.com`, credits, max_devices: maxDevices },
+        admin,
+      );
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      return res.body.license_key as string;
+    };
+    const client = (key: string, device = 'device-1') =>
+      new OpenAI({
+        baseURL: `${gw.url}/v1`,
+        apiKey: key,
+        defaultHeaders: { 'X-Device-Id': device },
+        maxRetries: 0,
+      });
+    /** The balance once the request's settle ran: it runs after the answer, so the client never waits for it. */
+    const credits = async (key: string) => {
+      for (let tries = 0; ; tries++) {
+        const info = (await getJson(`${gw.url}/api/v1/license/info/${key}`, admin)).body.license_info as {
+          credits: number;
+          held: number;
+        };
+        if (info.held === 0 || tries > 100) return info;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    const ledger = async (key: string) => {
+      await credits(key);
+      return (await getJson(`${gw.url}/api/v1/license/ledger/${key}?limit=500`, admin)).body
+        .entries as Record<string, unknown>[];
+    };
+    const messages = [{ role: 'user' as const, content: 'Say hello to the gateway please' }];
+
+    before(async () => {
+      openrouter = await startUpstream();
+      space = await startUpstream();
+      gw = await startTestGateway(yaml(openrouter.url, space.url), { env: env(), clock: { now: () => now } });
+    });
+    after(async () => {
+      await gw.close();
+      await openrouter.close();
+      await space.close();
+    });
+
+    test('a non-stream request is charged exactly what /api/v1/pricing says, plus the daily charge', async () => {
+      const key = await newLicense(10);
+      const completion = await client(key).chat.completions.create({ model: 'openai/gpt-4o-mini', messages });
+      assert.equal(completion.choices[0]!.message.content, 'Hello from the fixture.');
+      const pricing = await getJson(`${gw.url}/api/v1/pricing`);
+      assert.equal(pricing.body.daily_charge, 0.33);
+      const price = (
+        pricing.body.models as {
+          model: string;
+          input_per_million_tokens: number;
+          output_per_million_tokens: number;
+        }[]
+      )[0]!;
+      const prompt = countPromptTokens(messages);
+      const expectedUsage =
+        Math.ceil(
+          ((prompt * price.input_per_million_tokens + 4 * price.output_per_million_tokens) * 1e6) / 1e6,
+        ) / 1e6;
+      const info = await credits(key);
+      assert.equal(info.held, 0);
+      assert.equal(info.credits, Math.round((10 - 0.33 - expectedUsage) * 1e6) / 1e6);
+      const [usage, daily, grant] = await ledger(key);
+      assert.deepEqual([usage!.kind, daily!.kind, grant!.kind], ['usage', 'daily_charge', 'grant']);
+      assert.equal(usage!.amount, -expectedUsage);
+      assert.equal(usage!.model, 'openai/gpt-4o-mini');
+      assert.equal(usage!.prompt_tokens, prompt);
+      assert.equal(usage!.completion_tokens, 4);
+      assert.equal(usage!.estimated, false);
+      assert.equal(typeof usage!.request_id, 'string');
+      const seen = openrouter.requests.at(-1)!;
+      assert.equal(seen.headers.authorization, 'Bearer or-server-key');
+      assert.equal(seen.headers['x-license-key'], undefined);
+      assert.equal(seen.headers['x-device-id'], undefined);
+      assert.equal(seen.headers['x-title'], 'Cradle Gateway');
+    });
+
+    test('a stream is forwarded chunk by chunk and billed from its final usage chunk', async () => {
+      const key = await newLicense(10);
+      const stream = await client(key).chat.completions.create({
+        model: 'openai/gpt-4o-mini',
+        messages,
+        stream: true,
+      });
+      let text = '';
+      for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+      assert.equal(text, 'Hello from the fixture.');
+      const seen = openrouter.requests.at(-1)!;
+      assert.deepEqual(seen.json.stream_options, { include_usage: true });
+      const [usage] = await ledger(key);
+      assert.equal(usage!.kind, 'usage');
+      assert.equal(usage!.estimated, false);
+      assert.equal(usage!.completion_tokens, 4);
+      assert.equal((await credits(key)).held, 0);
+    });
+
+    test('the daily charge is taken once under 20 concurrent first requests, and again the next day', async () => {
+      const key = await newLicense(10);
+      const c = client(key);
+      await Promise.all(
+        Array.from({ length: 20 }, () => c.chat.completions.create({ model: 'openai/x', messages })),
+      );
+      const dailies = () => ledger(key).then((es) => es.filter((e) => e.kind === 'daily_charge').length);
+      assert.equal(await dailies(), 1);
+      now += DAY_MS;
+      await c.chat.completions.create({ model: 'openai/x', messages });
+      await c.chat.completions.create({ model: 'openai/x', messages });
+      assert.equal(await dailies(), 2);
+    });
+
+    test('402 before any upstream call when the balance cannot cover the daily charge', async () => {
+      const key = await newLicense(0.2);
+      const before = openrouter.requests.length;
+      await assert.rejects(
+        client(key).chat.completions.create({ model: 'openai/x', messages }),
+        (error: InstanceType<typeof OpenAI.APIError>) => {
+          assert.equal(error.status, 402);
+          assert.equal((error.error as { code: string }).code, 'insufficient_credits');
+          return true;
+        },
+      );
+      assert.equal(openrouter.requests.length, before);
+      assert.equal((await credits(key)).credits, 0.2);
+    });
+
+    test('30 concurrent requests on a tiny balance never take it below zero', async () => {
+      const key = await newLicense(0.35);
+      const c = client(key);
+      const results = await Promise.allSettled(
+        Array.from({ length: 30 }, () =>
+          c.chat.completions.create({ model: 'openai/x', messages, max_tokens: 10 }),
+        ),
+      );
+      const refused = results
+        .filter((r) => r.status === 'rejected')
+        .map((r) => (r.reason as { status: number }).status);
+      assert.ok(
+        refused.every((s) => s === 402),
+        `only 402 refusals (${refused})`,
+      );
+      assert.ok(results.some((r) => r.status === 'fulfilled'));
+      const info = await credits(key);
+      assert.ok(info.credits >= 0, `balance ${info.credits}`);
+      assert.equal(info.held, 0);
+      const sum = (await ledger(key)).reduce((total, e) => total + Math.round((e.amount as number) * 1e6), 0);
+      assert.equal(sum, Math.round(info.credits * 1e6), 'the ledger sums to the balance');
+    });
+
+    test('an upstream failure costs nothing: the usage hold is released and the daily charge given back', async () => {
+      const key = await newLicense(5);
+      openrouter.behaviour.status = 500;
+      try {
+        await assert.rejects(
+          client(key).chat.completions.create({ model: 'openai/x', messages }),
+          (e: { status: number }) => e.status === 500,
+        );
+      } finally {
+        openrouter.behaviour.status = 200;
+      }
+      assert.deepEqual(await credits(key).then((i) => [i.credits, i.held]), [5, 0]);
+      assert.deepEqual(
+        (await ledger(key)).map((e) => e.kind),
+        ['daily_refund', 'daily_charge', 'grant'],
+      );
+      await client(key).chat.completions.create({ model: 'openai/x', messages });
+      assert.equal(
+        (await ledger(key)).filter((e) => e.kind === 'daily_charge').length,
+        2,
+        'the next request takes it',
+      );
+    });
+
+    test('HF route: model role becomes assistant upstream; unsupported models are refused naming the list', async () => {
+      const key = await newLicense(5);
+      const res = await postJson(
+        `${gw.url}/api/huggingface/completion`,
+        {
+          model: 'gemini-exp-1206',
+          messages: [
+            { role: 'user', content: 'hi' },
+            { role: 'model', content: 'hello' },
+            { role: 'user', content: 'again' },
+          ],
+        },
+        { 'x-license-key': key, 'x-device-id': 'device-1' },
+      );
+      assert.equal(res.status, 200);
+      const seen = space.requests.at(-1)!;
+      assert.deepEqual(
+        seen.json.messages!.map((m) => m.role),
+        ['user', 'assistant', 'user'],
+      );
+      assert.equal(seen.headers.authorization, 'Bearer space-password');
+      const refused = await postJson(
+        `${gw.url}/api/huggingface/completion`,
+        { model: 'gpt-4', messages },
+        { 'x-license-key': key, 'x-device-id': 'device-1' },
+      );
+      assert.equal(refused.status, 400);
+      assert.match(
+        (refused.body.error as { message: string }).message,
+        /supported models: gemini-exp-1206, gemini-2.0-flash-exp/,
+      );
+    });
+
+    test('401 without or with an unknown key, 403 on another device; unlimited accounts are never charged', async () => {
+      const key = await newLicense(5);
+      const noKey = await postJson(`${gw.url}/v1/chat/completions`, { model: 'openai/x', messages });
+      assert.equal(noKey.status, 401);
+      assert.equal((noKey.body.error as { type: string }).type, 'authentication_error');
+      await assert.rejects(
+        client('CRDL-AAAA-BBBB-CCCC-DDDD').chat.completions.create({ model: 'openai/x', messages }),
+        (e: { status: number }) => e.status === 401,
+      );
+      await client(key).chat.completions.create({ model: 'openai/x', messages });
+      await assert.rejects(
+        client(key, 'device-2').chat.completions.create({ model: 'openai/x', messages }),
+        (e: { status: number }) => e.status === 403,
+      );
+      const vip = await newLicense(1, 1, 'vip@example.com');
+      await client(vip).chat.completions.create({ model: 'openai/x', messages });
+      assert.equal((await credits(vip)).credits, 1);
+    });
+
+    test('no secret appears in responses or logs', async () => {
+      const key = await newLicense(5);
+      const res = await postJson(
+        `${gw.url}/v1/chat/completions`,
+        { model: 'openai/x', messages },
+        { authorization: `Bearer ${key}`, 'x-device-id': 'device-1' },
+      );
+      assert.equal(res.status, 200);
+      const everything = gw.logs.join('\n') + JSON.stringify(res.body);
+      for (const secret of [key, 'or-server-key', 'space-password'])
+        assert.ok(!everything.includes(secret), `${secret} leaked`);
+    });
+  });
+}
+
+paidProxySuite('embedded', () => ({}));
+let redis: TestRedis;
+before(async () => {
+  redis = await startRedis();
+});
+after(() => redis?.stop());
+paidProxySuite('redis', () => ({ REDIS_URL: redis.url }));
