@@ -1,6 +1,7 @@
 /** The plugins that ship with the gateway, by YAML name. Operators add their own under `plugins:` in YAML. */
 import type { PluginDefinition } from '../gateway/plugin.ts';
 import adminAuth from './admin-auth/index.ts';
+import balancer from './balancer/index.ts';
 import billing from './billing/index.ts';
 import cors from './cors/index.ts';
 import dailyCharge from './daily-charge/index.ts';
@@ -9,14 +10,17 @@ import license from './license/index.ts';
 import licenseApi from './license-api/index.ts';
 import metrics from './metrics/index.ts';
 import modelAllowlist from './model-allowlist/index.ts';
+import models from './models/index.ts';
 import openrouter from './openrouter/index.ts';
 import pricing from './pricing/index.ts';
 import rateLimit from './rate-limit/index.ts';
 import roleMap from './role-map/index.ts';
+import spacesUsage from './spaces-usage/index.ts';
 import upstream from './upstream/index.ts';
 
 export const builtinPlugins: readonly PluginDefinition<unknown>[] = [
   adminAuth,
+  balancer,
   billing,
   cors,
   dailyCharge,
@@ -25,9 +29,11 @@ export const builtinPlugins: readonly PluginDefinition<unknown>[] = [
   licenseApi,
   metrics,
   modelAllowlist,
+  models,
   openrouter,
   pricing,
   rateLimit,
   roleMap,
+  spacesUsage,
   upstream,
 ];

@@ -90,7 +90,7 @@ spaces:
   test('unknown plugins, unknown keys, unknown chains and broken YAML are named', async () => {
     await assert.rejects(
       build('routes:\n  - { path: /a, plugins: [nosuch] }'),
-      /unknown plugin "nosuch" \(known: admin-auth, billing, cors, /,
+      /unknown plugin "nosuch" \(known: admin-auth, balancer, billing, /,
     );
     await assert.rejects(build('routes: []\nsever: {}'), /gateway\.yaml:1 at \(root\).*unknown key "sever"/);
     await assert.rejects(

@@ -2,6 +2,7 @@
  * Model prices from YAML, in credits per million tokens (plus an optional fee per request). The first
  * entry whose glob matches the model wins; `*` is the default. Costs are integer micro-credits, rounded up.
  */
+import { globToRegExp } from '../../gateway/glob.ts';
 import { MICRO, toCredits } from '../../licensing/money.ts';
 
 export interface PriceConfig {
@@ -45,12 +46,7 @@ export class PriceTable {
   constructor(configs: readonly PriceConfig[]) {
     this.prices = configs.map((c) => ({
       glob: c.model,
-      pattern: new RegExp(
-        `^${c.model
-          .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-          .replaceAll('*', '.*')
-          .replaceAll('?', '.')}$`,
-      ),
+      pattern: globToRegExp(c.model),
       inputPerMillion: toMicro(c.input),
       outputPerMillion: toMicro(c.output),
       requestFee: toMicro(c.request ?? 0),

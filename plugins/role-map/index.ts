@@ -1,8 +1,11 @@
 /** Renames message roles before forwarding (the HF Spaces want `assistant` where clients send `model`). */
+import { globsMatcher } from '../../gateway/glob.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
 
 export interface RoleMapConfig {
   roles: Record<string, string>;
+  /** Apply only for these models (globs). */
+  models: string[];
 }
 
 export default definePlugin<RoleMapConfig>({
@@ -15,9 +18,11 @@ export default definePlugin<RoleMapConfig>({
     },
   },
   create(config) {
+    const applies = globsMatcher(config.models);
     return {
       async onUpstream(ctx) {
-        const body = await ctx.json<{ messages?: { role?: string }[] }>();
+        const body = await ctx.json<{ model?: unknown; messages?: { role?: string }[] }>();
+        if (!applies(String(body.model ?? ''))) return;
         let changed = false;
         for (const message of Array.isArray(body.messages) ? body.messages : []) {
           const mapped = message.role !== undefined ? config.roles[message.role] : undefined;

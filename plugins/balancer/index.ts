@@ -1,0 +1,128 @@
+/**
+ * Balances requests over a named pool (the HF Spaces): a strategy picks among available members; a
+ * failed attempt that sent nothing to the client (connect error, 5xx, 429) is retried on another member;
+ * failures cool a member down (passive health), and an optional timer probes them (active health).
+ */
+import { GatewayError } from '../../gateway/errors.ts';
+import { globsMatcher } from '../../gateway/glob.ts';
+import { definePlugin, type Services, type UpstreamTarget } from '../../gateway/plugin.ts';
+import { startHealthChecks, type HealthCheckConfig } from './health.ts';
+import { Pool, type Member, type MemberConfig } from './pool.ts';
+import { strategies, type StrategyName } from './strategies/index.ts';
+
+export interface BalancerConfig {
+  /** Pool name: routes naming the same pool share its members and statistics. */
+  pool: string;
+  strategy: StrategyName;
+  members: MemberConfig[];
+  /** Path appended to each member's URL. */
+  path: string;
+  /** Act only for these models (globs); other requests are left to the next upstream plugin. */
+  models: string[];
+  max_attempts: number;
+  retry_statuses: number[];
+  failures_to_cooldown: number;
+  cooldown_s: number;
+  timeout_ms: number;
+  health: HealthCheckConfig;
+}
+
+interface PoolResource {
+  pool: Pool;
+  /** Stops the health checks started by the chain that built the pool last. */
+  stopHealth: () => void;
+  close(): void;
+}
+
+export function poolResource(services: Services, name: string): PoolResource {
+  return services.resources.get(`balancer:${name}`, () => {
+    const resource: PoolResource = {
+      pool: new Pool(services.clock),
+      stopHealth: () => undefined,
+      close: () => resource.stopHealth(),
+    };
+    return resource;
+  });
+}
+
+export default definePlugin<BalancerConfig>({
+  name: 'balancer',
+  schema: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['members'],
+    properties: {
+      pool: { type: 'string', default: 'spaces' },
+      strategy: { enum: Object.keys(strategies), default: 'round-robin' },
+      members: {
+        type: 'array',
+        items: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['url'],
+          properties: {
+            url: { type: 'string', pattern: '^https?://' },
+            password: { type: 'string' },
+            weight: { type: 'integer', minimum: 1, default: 1 },
+            name: { type: 'string' },
+          },
+        },
+      },
+      path: { type: 'string', default: '/v1/chat/completions' },
+      models: { type: 'array', items: { type: 'string' }, default: ['*'] },
+      max_attempts: { type: 'integer', minimum: 1, default: 3 },
+      retry_statuses: { type: 'array', items: { type: 'integer' }, default: [429, 500, 502, 503, 504] },
+      failures_to_cooldown: { type: 'integer', minimum: 1, default: 2 },
+      cooldown_s: { type: 'number', minimum: 0, default: 30 },
+      timeout_ms: { type: 'integer', minimum: 1, default: 120000 },
+      health: {
+        type: 'object',
+        additionalProperties: false,
+        default: {},
+        properties: {
+          path: { type: 'string', default: '/health' },
+          interval_s: { type: 'number', minimum: 0, default: 0 },
+          timeout_ms: { type: 'integer', minimum: 1, default: 5000 },
+        },
+      },
+    },
+  },
+  create(config, services) {
+    const resource = poolResource(services, config.pool);
+    const { pool } = resource;
+    pool.update(config.members, { path: config.path, timeoutMs: config.timeout_ms });
+    resource.stopHealth();
+    resource.stopHealth = startHealthChecks(pool, config.health, services.log);
+    const select = strategies[config.strategy];
+    const servesModel = globsMatcher(config.models);
+    const retryStatuses = new Set(config.retry_statuses);
+    const passive = { failuresToCooldown: config.failures_to_cooldown, cooldownMs: config.cooldown_s * 1000 };
+    return {
+      async onUpstream(ctx, upstream) {
+        if (upstream.target) return;
+        const { model } = await ctx.json<{ model?: unknown }>();
+        if (!servesModel(String(model ?? ''))) return;
+        const tried = new Set<Member>();
+        const pick = (): UpstreamTarget | undefined => {
+          const member = select(pool.available(tried), pool);
+          if (member) tried.add(member);
+          return member?.target;
+        };
+        const first = pick();
+        if (!first)
+          throw new GatewayError(503, 'NO_HEALTHY_UPSTREAM', `no healthy upstream in pool ${config.pool}`);
+        upstream.target = first;
+        upstream.retryStatuses = retryStatuses;
+        upstream.retry = (_failed, attempt) => (attempt < config.max_attempts ? pick() : undefined);
+        upstream.onAttemptStart = (target) => {
+          const member = pool.byTarget(target);
+          if (member) pool.started(member);
+        };
+        upstream.onAttempt = (result) => {
+          const member = pool.byTarget(result.target);
+          if (member) pool.finished(member, result, passive);
+        };
+      },
+    };
+  },
+});

@@ -1,0 +1,122 @@
+/**
+ * A pool of upstream members with their live statistics, shared by every route that names it and kept
+ * across config reloads (members are matched by URL, so a reload keeps their history).
+ */
+import type { AttemptResult, UpstreamTarget } from '../../gateway/plugin.ts';
+
+export interface MemberConfig {
+  url: string;
+  password?: string;
+  weight: number;
+  name?: string;
+}
+
+export interface Member {
+  name: string;
+  url: string;
+  weight: number;
+  target: UpstreamTarget;
+  requests: number;
+  failures: number;
+  consecutiveFailures: number;
+  inFlight: number;
+  /** Smoothed latency to response headers (ms); 0 until the first answer. */
+  latencyMs: number;
+  /** Set by the active health check; passive failures use `cooldownUntil`. */
+  healthy: boolean;
+  cooldownUntil: number;
+  /** Working value of the smooth weighted round-robin. */
+  currentWeight: number;
+}
+
+export interface PassiveHealth {
+  failuresToCooldown: number;
+  cooldownMs: number;
+}
+
+const LATENCY_SMOOTHING = 0.3;
+
+export class Pool {
+  members: Member[] = [];
+  cursor = 0;
+
+  constructor(private readonly clock: { now(): number }) {}
+
+  update(configs: readonly MemberConfig[], options: { path: string; timeoutMs: number }): void {
+    const previous = new Map(this.members.map((m) => [m.url, m]));
+    this.members = configs.map((config, i) => {
+      const url = config.url.replace(/\/$/, '');
+      const target: UpstreamTarget = {
+        name: config.name ?? `space-${i + 1}`,
+        url: new URL(`${url}${options.path}`),
+        headers: config.password ? { authorization: `Bearer ${config.password}` } : {},
+        timeoutMs: options.timeoutMs,
+      };
+      const kept = previous.get(url);
+      if (kept) return Object.assign(kept, { name: target.name, weight: config.weight, target });
+      return {
+        name: target.name,
+        url,
+        weight: config.weight,
+        target,
+        requests: 0,
+        failures: 0,
+        consecutiveFailures: 0,
+        inFlight: 0,
+        latencyMs: 0,
+        healthy: true,
+        cooldownUntil: 0,
+        currentWeight: 0,
+      };
+    });
+  }
+
+  /** Members a strategy may pick: healthy, not cooling down after failures, not excluded. */
+  available(exclude: ReadonlySet<Member> = new Set()): Member[] {
+    const now = this.clock.now();
+    return this.members.filter((m) => m.healthy && m.cooldownUntil <= now && !exclude.has(m));
+  }
+
+  byTarget(target: UpstreamTarget): Member | undefined {
+    return this.members.find((m) => m.target === target);
+  }
+
+  started(member: Member): void {
+    member.inFlight++;
+    member.requests++;
+  }
+
+  finished(member: Member, result: AttemptResult, passive: PassiveHealth): void {
+    member.inFlight = Math.max(0, member.inFlight - 1);
+    if (result.status !== undefined && result.failure !== 'status') {
+      member.latencyMs =
+        member.latencyMs === 0
+          ? result.durationMs
+          : member.latencyMs + LATENCY_SMOOTHING * (result.durationMs - member.latencyMs);
+    }
+    if (result.failure) {
+      member.failures++;
+      member.consecutiveFailures++;
+      if (member.consecutiveFailures >= passive.failuresToCooldown)
+        member.cooldownUntil = this.clock.now() + passive.cooldownMs;
+    } else {
+      member.consecutiveFailures = 0;
+    }
+  }
+
+  /** `GET /api/huggingface/spaces/usage`: per member, never its password. */
+  usage() {
+    const now = this.clock.now();
+    return this.members.map((m) => ({
+      name: m.name,
+      url: m.url,
+      requests: m.requests,
+      failures: m.failures,
+      in_flight: m.inFlight,
+      latency_ms: Math.round(m.latencyMs),
+      healthy: m.healthy && m.cooldownUntil <= now,
+      cooling_down_s: m.cooldownUntil > now ? Math.ceil((m.cooldownUntil - now) / 1000) : 0,
+      weight: m.weight,
+    }));
+  }
+}
