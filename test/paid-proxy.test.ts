@@ -300,3 +300,69 @@ before(async () => {
 });
 after(() => redis?.stop());
 paidProxySuite('redis', () => ({ REDIS_URL: redis.url }));
+
+describe('the shipped config/gateway.yaml', () => {
+  test('/v1 routes by model (Gemini → the Space pool, others → OpenRouter), lists models, prices and spaces', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const shipped = await readFile(new URL('../config/gateway.yaml', import.meta.url), 'utf8');
+    const [openrouter, space1, space2] = await Promise.all([
+      startUpstream(),
+      startUpstream(),
+      startUpstream(),
+    ]);
+    const gw = await startTestGateway(shipped, {
+      env: {
+        API_ADMIN_TOKEN: TOKEN,
+        OPENROUTER_BASE_URL: `${openrouter.url}/api/v1`,
+        OPENROUTER_API_KEY: 'sk-or-shipped',
+        HF_SPACE_URL_1: space1.url,
+        HF_SPACE_PASSWORD_1: 'hf-one',
+        HF_SPACE_URL_2: space2.url,
+        HF_SPACE_PASSWORD_2: 'hf-two',
+      },
+    });
+    try {
+      const created = await postJson(
+        `${gw.url}/api/v1/license/generate`,
+        { email: 'shipped@example.com', credits: 20 },
+        admin,
+      );
+      const sdk = new OpenAI({
+        baseURL: `${gw.url}/v1`,
+        apiKey: created.body.license_key as string,
+        defaultHeaders: { 'X-Device-Id': 'd' },
+        maxRetries: 0,
+      });
+      const models = await sdk.models.list();
+      assert.ok(models.data.some((m) => m.id === 'gemini-exp-1206'));
+      for (let i = 0; i < 4; i++) {
+        await sdk.chat.completions.create({
+          model: 'gemini-exp-1206',
+          messages: [
+            { role: 'user', content: 'hi' },
+            { role: 'assistant', content: 'yo' },
+          ],
+        });
+      }
+      await sdk.chat.completions.create({
+        model: 'anthropic/claude-3.5-sonnet',
+        messages: [{ role: 'user', content: 'hi' }],
+      });
+      const posts = (u: FixtureUpstream) => u.requests.filter((r) => r.method === 'POST');
+      assert.deepEqual([posts(space1).length, posts(space2).length, posts(openrouter).length], [2, 2, 1]);
+      assert.equal(posts(space1)[0]!.headers.authorization, 'Bearer hf-one');
+      assert.equal(posts(openrouter)[0]!.headers.authorization, 'Bearer sk-or-shipped');
+      const pricing = await getJson(`${gw.url}/api/v1/pricing`);
+      assert.equal(pricing.body.daily_charge, 0.33);
+      const usage = await getJson(`${gw.url}/api/huggingface/spaces/usage`, admin);
+      assert.deepEqual(
+        (usage.body.spaces as { requests: number }[]).map((s) => s.requests),
+        [2, 2],
+      );
+      assert.equal((await getJson(`${gw.url}/api/huggingface/spaces/usage`)).status, 401);
+    } finally {
+      await gw.close();
+      await Promise.all([openrouter, space1, space2].map((u) => u.close()));
+    }
+  });
+});

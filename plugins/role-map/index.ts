@@ -15,6 +15,7 @@ export default definePlugin<RoleMapConfig>({
     additionalProperties: false,
     properties: {
       roles: { type: 'object', additionalProperties: { type: 'string' }, default: { model: 'assistant' } },
+      models: { type: 'array', items: { type: 'string' }, default: ['*'] },
     },
   },
   create(config) {
