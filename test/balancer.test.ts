@@ -21,18 +21,18 @@ describe('balancing strategies', () => {
     );
     return p;
   };
-  const names = (p: Pool, pick: () => { url: string } | undefined, n: number) =>
+  const names = (pick: () => { url: string } | undefined, n: number) =>
     Array.from({ length: n }, () => pick()?.url);
 
   test('round-robin takes members in turn and skips unavailable ones', () => {
     const p = pool();
     assert.deepEqual(
-      names(p, () => roundRobin(p.available(), p), 6),
+      names(() => roundRobin(p.available(), p), 6),
       ['http://a', 'http://b', 'http://c', 'http://a', 'http://b', 'http://c'],
     );
     p.members[1]!.cooldownUntil = 5000;
     assert.deepEqual(
-      new Set(names(p, () => roundRobin(p.available(), p), 4)),
+      new Set(names(() => roundRobin(p.available(), p), 4)),
       new Set(['http://a', 'http://c']),
     );
     p.members[0]!.healthy = false;
@@ -42,7 +42,7 @@ describe('balancing strategies', () => {
 
   test('weighted follows the weights smoothly (5:1:1, never five in a row)', () => {
     const p = pool();
-    const picks = names(p, () => weighted(p.available(), p), 7);
+    const picks = names(() => weighted(p.available(), p), 7);
     assert.deepEqual(picks.filter((u) => u === 'http://a').length, 5);
     assert.deepEqual(picks, [
       'http://a',
