@@ -1,6 +1,7 @@
 /**
  * The process's one license store, shared by every plugin that needs it and kept across config reloads:
- * Redis when REDIS_URL is set, else the embedded store in DATA_DIR.
+ * another instance's license API when LICENSE_API_URL is set (split deployment), Redis when REDIS_URL
+ * is set, else the embedded store in DATA_DIR.
  */
 import { resolve } from 'node:path';
 import type { Services } from '../gateway/plugin.ts';
@@ -31,6 +32,13 @@ export function licenseStore(services: Services): StoreResource {
 
 async function openFromEnv(services: Services): Promise<LicenseStore> {
   const { env, log } = services;
+  if (env.LICENSE_API_URL) {
+    const { RemoteStore } = await import('./remote/store.ts');
+    return new RemoteStore({
+      url: env.LICENSE_API_URL,
+      adminToken: (env.LICENSE_ADMIN_TOKEN ?? '').split(',')[0]!.trim(),
+    });
+  }
   if (env.REDIS_URL) {
     const { RedisStore } = await import('./redis/store.ts');
     return RedisStore.open({ url: env.REDIS_URL, log, clock: services.clock });

@@ -113,7 +113,7 @@ export type DailyResult = 'charged' | 'already' | 'insufficient' | 'not_found' |
 
 export interface LicenseStore {
   /** Which implementation, for health and logs. */
-  readonly kind: 'embedded' | 'redis';
+  readonly kind: 'embedded' | 'redis' | 'remote';
   create(request: CreateLicense): Promise<CreateResult>;
   get(key: string): Promise<License | undefined>;
   /** The email's active license (or, for unlimited accounts, its newest). */

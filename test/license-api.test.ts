@@ -92,6 +92,7 @@ function licenseApiSuite(storeName: string, env: () => Record<string, string>) {
         code: 'VALID',
         credits: 1,
         max_devices: 1,
+        unlimited: false,
       });
       assert.equal((await verify('pc-2')).body.code, 'DEVICE_LIMIT');
       assert.equal((await verify('pc-1', 'CRDL-AAAA-BBBB-CCCC-DDDD')).body.code, 'NOT_FOUND');

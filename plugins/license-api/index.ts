@@ -77,7 +77,11 @@ export default definePlugin<LicenseApiConfig>({
             valid: code === 'VALID',
             code,
             ...(license && code === 'VALID'
-              ? { credits: toCredits(license.credits), max_devices: license.maxDevices }
+              ? {
+                  credits: toCredits(license.credits),
+                  max_devices: license.maxDevices,
+                  unlimited: license.unlimited,
+                }
               : {}),
           },
         };

@@ -1,0 +1,221 @@
+/**
+ * Split deployment (LICENSE_API_URL): an edge gateway keeps no licenses; it verifies and charges through
+ * the license API of a central Cradle instance. Every charge carries an Idempotency-Key (the request id,
+ * or `daily:<key>:<day>`), so a retried call never charges twice. Documented limit: there is no remote
+ * reserve, so a request is billed after delivery and the last one of a nearly empty balance may be
+ * refused after delivery instead of before (it then pays what is left).
+ */
+import { unavailable } from '../../gateway/errors.ts';
+import { MICRO, toCredits } from '../money.ts';
+import type {
+  BalanceChange,
+  ChangeResult,
+  CreateLicense,
+  CreateResult,
+  DailyRequest,
+  DailyResult,
+  HoldRequest,
+  HoldResult,
+  LedgerEntry,
+  LedgerPage,
+  License,
+  LicenseStore,
+  SettleRequest,
+  VerifyCode,
+} from '../types.ts';
+
+interface Reply {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+export class RemoteStore implements LicenseStore {
+  readonly kind = 'remote' as const;
+  private readonly base: string;
+  /** Daily charges given back today, per license: the next attempt needs a fresh idempotency key. */
+  private readonly dailyAttempts = new Map<string, number>();
+
+  constructor(options: { url: string; adminToken: string; timeoutMs?: number }) {
+    const url = options.url.replace(/\/$/, '');
+    this.base = url.endsWith('/api/v1') ? url : `${url}/api/v1`;
+    this.adminToken = options.adminToken;
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+  }
+
+  private readonly adminToken: string;
+  private readonly timeoutMs: number;
+
+  private async call(method: string, path: string, body?: unknown, idempotencyKey?: string): Promise<Reply> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.base}${path}`, {
+        method,
+        headers: {
+          'content-type': 'application/json',
+          'x-admin-token': this.adminToken,
+          ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (error) {
+      throw unavailable(`license API unreachable: ${(error as Error).message}`, 'STORE_UNAVAILABLE', {
+        cause: error,
+      });
+    }
+    const parsed = (await response.json().catch(() => ({}))) as Record<string, unknown>;
+    if (response.status >= 500)
+      throw unavailable(`license API answered ${response.status}`, 'STORE_UNAVAILABLE');
+    return { status: response.status, body: parsed };
+  }
+
+  async verify(key: string, deviceId: string): Promise<{ code: VerifyCode; license?: License }> {
+    const { body } = await this.call('POST', '/license/verify', { license_key: key, device_id: deviceId });
+    const code = body.code as VerifyCode;
+    if (code !== 'VALID') return { code };
+    return { code, license: edgeLicense(key, body) };
+  }
+
+  async get(key: string): Promise<License | undefined> {
+    const { status, body } = await this.call('GET', `/license/info/${encodeURIComponent(key)}`);
+    if (status !== 200) return undefined;
+    const info = body.license_info as Record<string, unknown>;
+    return edgeLicense(key, info);
+  }
+
+  async hold(_request: HoldRequest): Promise<HoldResult> {
+    return 'ok';
+  }
+
+  async settle(request: SettleRequest): Promise<LedgerEntry | undefined> {
+    if (request.cost <= 0) return undefined;
+    const details = {
+      license_key: request.key,
+      kind: request.kind,
+      request_id: request.details?.requestId,
+      model: request.details?.model,
+      prompt_tokens: request.details?.promptTokens,
+      completion_tokens: request.details?.completionTokens,
+      estimated: request.details?.estimated,
+    };
+    const first = await this.call(
+      'POST',
+      '/license/deduct',
+      { ...details, amount: toCredits(request.cost) },
+      request.holdId,
+    );
+    if (first.status === 200) return remoteEntry(request, request.cost, first.body);
+    const left = Math.round(Number(first.body.remaining_credits ?? 0) * MICRO);
+    if (first.status !== 402 || left <= 0) return undefined;
+    // Delivered already: it pays what is left, never more.
+    const rest = await this.call(
+      'POST',
+      '/license/deduct',
+      { ...details, amount: toCredits(left) },
+      `${request.holdId}:rest`,
+    );
+    return rest.status === 200 ? remoteEntry(request, left, rest.body) : undefined;
+  }
+
+  async dailyCharge(request: DailyRequest): Promise<DailyResult> {
+    const attempt = this.dailyAttempts.get(`${request.key}\n${request.day}`) ?? 0;
+    const { status } = await this.call(
+      'POST',
+      '/license/deduct',
+      {
+        license_key: request.key,
+        amount: toCredits(request.amount),
+        kind: 'daily_charge',
+        reference: `daily:${request.day}`,
+        request_id: request.details?.requestId,
+      },
+      `daily:${request.key}:${request.day}${attempt ? `:${attempt}` : ''}`,
+    );
+    if (status === 402) return 'insufficient';
+    if (status === 403) return 'revoked';
+    if (status === 404) return 'not_found';
+    return 'charged';
+  }
+
+  async dailyRefund(request: DailyRequest): Promise<void> {
+    const id = `${request.key}\n${request.day}`;
+    const attempt = this.dailyAttempts.get(id) ?? 0;
+    await this.call(
+      'POST',
+      '/license/recharge',
+      {
+        license_key: request.key,
+        amount: toCredits(request.amount),
+        reference: `daily refund ${request.day}`,
+      },
+      `daily-refund:${request.key}:${request.day}${attempt ? `:${attempt}` : ''}`,
+    );
+    this.dailyAttempts.set(id, attempt + 1);
+  }
+
+  async checkHealth(): Promise<void> {
+    const { status } = await this.call('GET', '/health');
+    if (status !== 200) throw new Error(`license API health answered ${status}`);
+  }
+
+  onInvalidate(): void {
+    // The edge caches verifications briefly (the license plugin's TTL); the central instance decides.
+  }
+
+  async close(): Promise<void> {}
+
+  // The license API itself is served by the central instance, not by an edge gateway.
+  create(_request: CreateLicense): Promise<CreateResult> {
+    return notHere();
+  }
+  findByEmail(): Promise<License | undefined> {
+    return notHere();
+  }
+  list(): Promise<License[]> {
+    return notHere();
+  }
+  revoke(): Promise<License | undefined> {
+    return notHere();
+  }
+  resetDevices(): Promise<License | undefined> {
+    return notHere();
+  }
+  change(_request: BalanceChange): Promise<ChangeResult> {
+    return notHere();
+  }
+  ledger(): Promise<LedgerPage> {
+    return notHere();
+  }
+}
+
+function notHere(): Promise<never> {
+  return Promise.reject(
+    unavailable('this edge gateway keeps no licenses: use the central license API', 'EDGE_ONLY'),
+  );
+}
+
+function edgeLicense(key: string, body: Record<string, unknown>): License {
+  return {
+    key,
+    email: String(body.email ?? ''),
+    credits: Math.round(Number(body.credits ?? 0) * MICRO),
+    held: 0,
+    status: 'active',
+    issuedAt: '',
+    lastUpdatedAt: '',
+    devices: [],
+    maxDevices: Number(body.max_devices ?? 1),
+    unlimited: body.unlimited === true,
+  };
+}
+
+function remoteEntry(request: SettleRequest, amount: number, body: Record<string, unknown>): LedgerEntry {
+  return {
+    id: 0,
+    time: new Date().toISOString(),
+    kind: request.kind,
+    amount: -amount,
+    balanceAfter: Math.round(Number(body.remaining_credits ?? 0) * MICRO),
+    ...request.details,
+  };
+}

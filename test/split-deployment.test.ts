@@ -1,0 +1,99 @@
+/** Split deployment: an edge gateway with LICENSE_API_URL checks and charges through a central instance. */
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { after, before, describe, test } from 'node:test';
+import OpenAI from 'openai';
+import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
+import { startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
+
+const TOKEN = 'central-admin';
+const admin = { 'x-admin-token': TOKEN };
+const shipped = await readFile(new URL('../config/gateway.yaml', import.meta.url), 'utf8');
+
+describe('split deployment', () => {
+  let central: TestGateway;
+  let edge: TestGateway;
+  let openrouter: FixtureUpstream;
+
+  before(async () => {
+    openrouter = await startUpstream();
+    central = await startTestGateway(shipped, { env: { API_ADMIN_TOKEN: TOKEN } });
+    edge = await startTestGateway(shipped, {
+      env: {
+        LICENSE_API_URL: central.url, // without /api/v1: accepted too
+        LICENSE_ADMIN_TOKEN: TOKEN,
+        OPENROUTER_BASE_URL: `${openrouter.url}/api/v1`,
+        OPENROUTER_API_KEY: 'edge-key',
+      },
+    });
+  });
+  after(async () => {
+    await edge.close();
+    await central.close();
+    await openrouter.close();
+  });
+
+  const ledger = async (key: string) => {
+    for (let i = 0; i < 100; i++) {
+      const entries = (await getJson(`${central.url}/api/v1/license/ledger/${key}`, admin)).body.entries as {
+        kind: string;
+        amount: number;
+        request_id?: string;
+      }[];
+      if (entries.some((e) => e.kind === 'usage') || i === 99) return entries;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return [];
+  };
+
+  test('the edge verifies, takes the daily charge once and the usage charge through the central API', async () => {
+    const created = await postJson(
+      `${central.url}/api/v1/license/generate`,
+      { email: 'edge@example.com', credits: 10 },
+      admin,
+    );
+    const key = created.body.license_key as string;
+    const sdk = new OpenAI({
+      baseURL: `${edge.url}/v1`,
+      apiKey: key,
+      defaultHeaders: { 'X-Device-Id': 'edge-device' },
+      maxRetries: 0,
+    });
+    await Promise.all(
+      Array.from({ length: 5 }, () =>
+        sdk.chat.completions.create({
+          model: 'openai/gpt-4o-mini',
+          messages: [{ role: 'user', content: 'hello edge' }],
+        }),
+      ),
+    );
+    const entries = await ledger(key);
+    assert.equal(entries.filter((e) => e.kind === 'daily_charge').length, 1, 'one daily charge');
+    const usage = entries.filter((e) => e.kind === 'usage');
+    assert.ok(usage.length >= 1 && usage.every((e) => e.amount < 0 && typeof e.request_id === 'string'));
+    const seen = openrouter.requests.at(-1)!;
+    assert.equal(seen.headers.authorization, 'Bearer edge-key');
+    const verify = await postJson(`${central.url}/api/v1/license/verify`, {
+      license_key: key,
+      device_id: 'edge-device',
+    });
+    assert.equal(verify.body.code, 'VALID', 'the device was bound on the central instance');
+  });
+
+  test('a key revoked on the central instance is refused by the edge', async () => {
+    const created = await postJson(
+      `${central.url}/api/v1/license/generate`,
+      { email: 'revoked-edge@example.com', credits: 10 },
+      admin,
+    );
+    const key = created.body.license_key as string;
+    await postJson(`${central.url}/api/v1/license/revoke/${key}`, {}, admin);
+    const res = await postJson(
+      `${edge.url}/v1/chat/completions`,
+      { model: 'openai/x', messages: [] },
+      { 'x-license-key': key, 'x-device-id': 'd' },
+    );
+    assert.equal(res.status, 403);
+    assert.equal((res.body.error as { code: string }).code, 'license_revoked');
+  });
+});
