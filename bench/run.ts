@@ -6,6 +6,7 @@
 import { mkdtemp, writeFile, mkdir } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startRedis } from '../test/fixtures/redis.ts';
 import { firstChunkTimes, load, spawnServer, type BenchServer } from './harness.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
@@ -44,10 +45,46 @@ routes:
 const bare = await spawnServer(['bare', upstreamPath]);
 const gateway = await spawnServer(['gateway', proxyOnly]);
 
+/** The shipped config/gateway.yaml, OpenRouter pointed at the fixture: the whole paid chain runs. */
+async function paidGateway(
+  env: Record<string, string>,
+): Promise<{ server: BenchServer; headers: Record<string, string> }> {
+  const server = await spawnServer(['gateway', 'config/gateway.yaml'], {
+    ...env,
+    API_ADMIN_TOKEN: 'bench-admin',
+    OPENROUTER_BASE_URL: `${upstream.url}/api/v1`,
+    OPENROUTER_API_KEY: 'bench-key',
+    PROXY_RATE_LIMIT: '100000000',
+  });
+  const created = await fetch(`${server.url}/api/v1/license/generate`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-admin-token': 'bench-admin' },
+    body: JSON.stringify({ email: 'bench@example.com', credits: 1_000_000_000 }),
+  });
+  const { license_key } = (await created.json()) as { license_key: string };
+  return { server, headers: { 'x-license-key': license_key, 'x-device-id': 'bench-device' } };
+}
+
+const redis = await startRedis();
+const paidEmbedded = await paidGateway({ DATA_DIR: join(dir, 'data') });
+const paidRedis = await paidGateway({ REDIS_URL: redis.url });
+
 const scenarios: Scenario[] = [
   { name: 'upstream direct', url: upstreamPath },
   { name: 'bare http-proxy-3', server: bare, url: `${bare.url}/v1/chat/completions` },
   { name: 'gateway, proxy-only chain', server: gateway, url: `${gateway.url}/v1/chat/completions` },
+  {
+    name: 'gateway, paid chain, embedded store',
+    server: paidEmbedded.server,
+    url: `${paidEmbedded.server.url}/v1/chat/completions`,
+    headers: paidEmbedded.headers,
+  },
+  {
+    name: 'gateway, paid chain, redis store',
+    server: paidRedis.server,
+    url: `${paidRedis.server.url}/v1/chat/completions`,
+    headers: paidRedis.headers,
+  },
 ];
 
 interface Row {
@@ -104,7 +141,7 @@ for (let round = 0; round < rounds; round++) {
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const bareRow = rows.get('bare http-proxy-3')!;
 const lines = [
-  `| scenario | req/s | × bare | p50 ms | p99 ms | SSE 1st chunk p50 ms | SSE 1st chunk p99 ms | Δ p99 vs bare ms | errors |`,
+  `| scenario | req/s | × bare | p50 ms | p99 ms | SSE 1st chunk p50 ms | SSE 1st chunk p99 ms | Δ p99 vs bare ms | non-2xx or errors |`,
   `|---|---:|---:|---:|---:|---:|---:|---:|---:|`,
   ...scenarios.map((s) => {
     const r = rows.get(s.name)!;
@@ -116,4 +153,5 @@ const table = `${machine}\n\n${lines.join('\n')}\n`;
 console.log(table);
 await mkdir('bench/results', { recursive: true });
 await writeFile('bench/results/latest.md', table);
-for (const server of [gateway, bare, upstream]) await server.stop();
+for (const server of [paidRedis.server, paidEmbedded.server, gateway, bare, upstream]) await server.stop();
+await redis.stop();

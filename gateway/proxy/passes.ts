@@ -2,14 +2,19 @@
  * The proxy path as small named passes (after http-proxy-3's own `passes/`), each testable alone:
  *   prepareHeaders → sendAttempt (http-proxy-3) → writeHead → pipeBody
  */
-import { Agent as HttpAgent, type IncomingMessage, type ServerResponse } from 'node:http';
+import {
+  Agent as HttpAgent,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Stream, Writable } from 'node:stream';
 import { createProxyServer, type ProxyServer } from 'http-proxy-3';
 import type { AttemptFailure, ResponseObserver, UpstreamRequest, UpstreamTarget } from '../plugin.ts';
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and client credentials that must never travel upstream. */
-const NOT_FORWARDED = [
+const NOT_FORWARDED = new Set([
   'connection',
   'keep-alive',
   'proxy-connection',
@@ -17,7 +22,7 @@ const NOT_FORWARDED = [
   'te',
   'upgrade',
   'host',
-];
+]);
 const NOT_RETURNED = new Set([
   'connection',
   'keep-alive',
@@ -26,21 +31,30 @@ const NOT_RETURNED = new Set([
   'upgrade',
 ]);
 
-/** Pass 1: the upstream request headers: client headers minus hop-by-hop, plus plugin and target overrides. */
+/**
+ * Pass 1: the upstream request headers: client headers minus hop-by-hop, plus plugin and target overrides.
+ * Built as a fresh object (never `delete` on the client's): http-proxy-3 copies it again per request, and a
+ * deleted-from object falls into V8's slow dictionary mode.
+ */
 export function prepareHeaders(
   req: IncomingMessage,
   options: { upstream: UpstreamRequest; target: UpstreamTarget; body: Buffer | undefined; requestId: string },
 ): void {
-  const headers = req.headers;
-  for (const name of NOT_FORWARDED) delete headers[name];
-  for (const [name, value] of Object.entries(options.upstream.headers)) {
-    if (value === undefined) delete headers[name.toLowerCase()];
-    else headers[name.toLowerCase()] = value;
+  const { headers: overrides } = options.upstream;
+  const source = req.headers;
+  const headers: IncomingHttpHeaders = {};
+  for (const name in source) {
+    if (!NOT_FORWARDED.has(name) && !(name in overrides)) headers[name] = source[name];
   }
-  for (const [name, value] of Object.entries(options.target.headers ?? {}))
-    headers[name.toLowerCase()] = value;
+  for (const name in overrides) {
+    const value = overrides[name];
+    if (value !== undefined) headers[name.toLowerCase()] = value;
+  }
+  const targetHeaders = options.target.headers;
+  if (targetHeaders) for (const name in targetHeaders) headers[name.toLowerCase()] = targetHeaders[name];
   if (options.body) headers['content-length'] = String(options.body.length);
   headers['x-request-id'] = options.requestId;
+  req.headers = headers;
 }
 
 export type AttemptOutcome =
