@@ -259,6 +259,34 @@ describe('license API protections', () => {
     }
   });
 
+  test('with REDIS_URL the limit is shared by every instance', async () => {
+    const own = await startRedis(); // a fresh one: counters of the other suites must not count here
+    const env = { API_ADMIN_TOKEN: TOKEN, PUBLIC_RATE_LIMIT: '4', REDIS_URL: own.url };
+    const [a, b] = await Promise.all([
+      startTestGateway(shipped, { env }),
+      startTestGateway(shipped, { env }),
+    ]);
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        const gw = i % 2 ? b : a;
+        statuses.push(
+          (
+            await postJson(`${gw.url}/api/v1/license/verify`, {
+              license_key: `CRDL-SHARED-${i}`,
+              device_id: 'x',
+            })
+          ).status,
+        );
+      }
+      assert.deepEqual(statuses, [200, 200, 200, 200, 429, 429]);
+    } finally {
+      await a.close();
+      await b.close();
+      await own.stop();
+    }
+  });
+
   test('without an admin token configured, admin routes answer 503 saying how to enable them', async () => {
     const gw = await startTestGateway(shipped, { env: {} });
     try {

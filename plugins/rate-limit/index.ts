@@ -1,7 +1,9 @@
 /**
  * Fixed-window rate limit per client address (or per license key), so keys and emails cannot be
- * guessed by brute force. Counters live in an lru-cache of this process.
+ * guessed by brute force. Counters live in an lru-cache of this process, or in Redis (REDIS_URL) so that
+ * every gateway instance counts against one limit.
  */
+import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import { GatewayError } from '../../gateway/errors.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
@@ -33,24 +35,63 @@ export default definePlugin<RateLimitConfig>({
       name: { type: 'string', default: 'default' },
     },
   },
-  create(config, services) {
+  async create(config, services) {
     const windows = services.resources.get(`rate-limit:${config.name}`, () => ({
       cache: new LRUCache<string, Window>({ max: 100_000 }),
     })).cache;
+    const redisUrl = services.env.REDIS_URL;
+    const sharedResource = redisUrl
+      ? services.resources.get('rate-limit:redis', () => {
+          const client = new Redis(redisUrl, {
+            enableOfflineQueue: false,
+            maxRetriesPerRequest: 0,
+            retryStrategy: () => 500,
+            lazyConnect: true,
+          });
+          client.on('error', () => undefined);
+          const ready = client
+            .connect()
+            .catch((error: Error) =>
+              services.log.warn(
+                { error: error.message },
+                'rate-limit: redis not reachable; counting locally',
+              ),
+            );
+          return { client, ready, close: () => client.disconnect() };
+        })
+      : undefined;
+    await sharedResource?.ready;
+    const shared = sharedResource?.client;
     const windowMs = config.window_s * 1000;
+    /** Counts in Redis; while Redis is unreachable the local counter stands in (limits stay, just per instance). */
+    const countShared = async (subject: string, now: number): Promise<Window | undefined> => {
+      const start = now - (now % windowMs);
+      const key = `cradle:rl:${config.name}:${subject}:${start}`;
+      try {
+        const [[, count]] = (await shared!.multi().incr(key).pexpire(key, windowMs).exec()) as [
+          [unknown, number],
+        ];
+        return { start, count };
+      } catch {
+        return undefined;
+      }
+    };
     return {
-      onRequest(ctx) {
+      async onRequest(ctx) {
         const subject =
           config.by === 'license'
             ? (ctx.header('x-license-key') ?? ctx.header('authorization') ?? ctx.clientIp)
             : ctx.clientIp;
         const now = services.clock.now();
-        let window = windows.get(subject);
-        if (!window || now - window.start >= windowMs) {
-          window = { start: now, count: 0 };
-          windows.set(subject, window);
+        let window = shared ? await countShared(subject, now) : undefined;
+        if (!window) {
+          window = windows.get(subject);
+          if (!window || now - window.start >= windowMs) {
+            window = { start: now, count: 0 };
+            windows.set(subject, window);
+          }
+          window.count++;
         }
-        window.count++;
         ctx.responseHeaders['x-ratelimit-limit'] = String(config.limit);
         ctx.responseHeaders['x-ratelimit-remaining'] = String(Math.max(0, config.limit - window.count));
         if (window.count > config.limit) {
