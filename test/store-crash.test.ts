@@ -78,3 +78,66 @@ describe('embedded store crash', () => {
     }
   });
 });
+
+describe('payment crash', () => {
+  for (const storeName of ['embedded', 'redis'] as const) {
+    test(`a crash around a payment loses nothing and credits nothing twice on the provider's retry (${storeName})`, async () => {
+      const { epaySign } = await import('../plugins/payment-notify/epay.ts');
+      const { startRedis } = await import('./fixtures/redis.ts');
+      const redis = storeName === 'redis' ? await startRedis() : undefined;
+      const env = {
+        DATA_DIR: await tempDir('cradle-paycrash-'),
+        API_ADMIN_TOKEN: TOKEN,
+        PAYMENT_PID: '7',
+        PAYMENT_KEY: 'k',
+        LOG_LEVEL: 'warn',
+        ...(redis ? { REDIS_URL: redis.url } : {}),
+      };
+      try {
+        for (const [i, killAfterMs] of [0, 3, 10, 40].entries()) {
+          const email = `crash${i}@example.com`;
+          const fields: Record<string, string> = {
+            pid: '7',
+            trade_no: `CRASH-${i}`,
+            out_trade_no: `O-${i}`,
+            money: '10',
+            trade_status: 'TRADE_SUCCESS',
+            param: JSON.stringify({ email, type: 'activation', credits: 10 }),
+          };
+          const body = new URLSearchParams({
+            ...fields,
+            sign: epaySign(fields, 'k'),
+            sign_type: 'MD5',
+          }).toString();
+          const post = (url: string) =>
+            fetch(`${url}/api/v1/payment/notify`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/x-www-form-urlencoded' },
+              body,
+            }).then((r) => r.text());
+          const first = await startGatewayProcess({ env });
+          const attempt = post(first.url).catch(() => 'no answer');
+          await new Promise((r) => setTimeout(r, killAfterMs));
+          first.child.kill('SIGKILL');
+          await first.exited;
+          await attempt;
+          const second = await startGatewayProcess({ env });
+          try {
+            assert.equal(await post(second.url), 'success', 'the provider retry is answered success');
+            assert.equal(await post(second.url), 'success');
+            const balance = await getJson(
+              `${second.url}/api/v1/license/balance/${encodeURIComponent(email)}`,
+              admin,
+            );
+            assert.equal(balance.body.credits, 10, `credited exactly once (kill after ${killAfterMs} ms)`);
+          } finally {
+            second.child.kill('SIGTERM');
+            await second.exited;
+          }
+        }
+      } finally {
+        await redis?.stop();
+      }
+    });
+  }
+});

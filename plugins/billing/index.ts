@@ -6,7 +6,9 @@
 import { ContextKey } from '../../gateway/context.ts';
 import { GatewayError, badRequest } from '../../gateway/errors.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
-import { toCredits } from '../../licensing/money.ts';
+import { mailer } from '../../licensing/mail/resource.ts';
+import { lowBalanceMail } from '../../licensing/mail/templates.ts';
+import { MICRO, toCredits } from '../../licensing/money.ts';
 import { licenseStore } from '../../licensing/resource.ts';
 import { LICENSE } from '../license/index.ts';
 import { PriceTable, priceSchema, type Price, type PriceConfig } from './prices.ts';
@@ -16,10 +18,13 @@ export interface BillingConfig {
   prices: PriceConfig[];
   /** Completion tokens reserved when the request names no max_tokens. */
   default_max_tokens: number;
+  /** A usage charge that takes the balance below this (credits) mails the owner once; 0 turns it off. */
+  low_balance_threshold: number;
 }
 
 interface Bill {
   key: string;
+  email: string;
   model: string;
   price: Price;
   promptEstimate: number;
@@ -44,6 +49,7 @@ export const billingSchema = {
   properties: {
     prices: priceSchema,
     default_max_tokens: { type: 'integer', minimum: 1, default: 4096 },
+    low_balance_threshold: { type: 'number', minimum: 0, default: 1 },
   },
 };
 
@@ -52,6 +58,7 @@ export default definePlugin<BillingConfig>({
   schema: billingSchema,
   create(config, services) {
     const table = new PriceTable(config.prices);
+    const lowBalance = Math.round(config.low_balance_threshold * MICRO);
     const resource = licenseStore(services);
     const charged = services.metrics.counter(
       'cradle_credits_charged_micro_total',
@@ -88,7 +95,7 @@ export default definePlugin<BillingConfig>({
           );
         }
         if (result !== 'ok') throw new GatewayError(403, 'LICENSE_REVOKED', 'this license cannot be charged');
-        ctx.set(BILL, { key: license.key, model: body.model, price, promptEstimate });
+        ctx.set(BILL, { key: license.key, email: license.email, model: body.model, price, promptEstimate });
       },
       async onUpstream(ctx) {
         if (!ctx.get(BILL)) return;
@@ -131,7 +138,11 @@ export default definePlugin<BillingConfig>({
             estimated: usage.estimated,
           },
         });
-        if (entry) charged.inc({ kind: 'usage' }, -entry.amount);
+        if (!entry) return;
+        charged.inc({ kind: 'usage' }, -entry.amount);
+        const crossed = entry.balanceAfter < lowBalance && entry.balanceAfter - entry.amount >= lowBalance;
+        if (crossed && bill.email)
+          mailer(services).send(lowBalanceMail({ email: bill.email, balance: entry.balanceAfter }));
       },
     };
   },

@@ -7,6 +7,8 @@ import type { Context } from '../../gateway/context.ts';
 import { definePlugin, type Answer } from '../../gateway/plugin.ts';
 import { generateLicenseKey, normalizeEmail } from '../../licensing/keys.ts';
 import { MICRO, parseAmount, toCredits } from '../../licensing/money.ts';
+import { mailer } from '../../licensing/mail/resource.ts';
+import { licenseMail } from '../../licensing/mail/templates.ts';
 import { licenseStore } from '../../licensing/resource.ts';
 import type { ChangeResult, EntryKind, License, LicenseStore } from '../../licensing/types.ts';
 import { IS_ADMIN } from '../admin-auth/index.ts';
@@ -24,6 +26,7 @@ const ACTIONS = [
   'ledger',
   'reset_devices',
   'list',
+  'send_email',
 ] as const;
 type Action = (typeof ACTIONS)[number];
 
@@ -150,6 +153,14 @@ export default definePlugin<LicenseApiConfig>({
           ...(before !== undefined ? { before } : {}),
         });
         return { body: { success: true, entries: page.entries.map(entryView), next: page.next } };
+      },
+      async send_email(ctx, store) {
+        const license = await store.findByEmail(email(asObject(await ctx.json())));
+        if (!license) throw notFound('no license for this email');
+        mailer(services).send(
+          licenseMail({ email: license.email, key: license.key, credits: license.credits }),
+        );
+        return { body: { success: true, message: `license email queued for ${license.email}` } };
       },
       async recharge(ctx, store) {
         const body = asObject(await ctx.json());
