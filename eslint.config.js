@@ -13,4 +13,9 @@ export default tseslint.config(
     },
   },
   { files: ['bench/**', 'bin/**'], rules: { 'no-console': 'off' } },
+  {
+    // The Cloudflare Worker runs on the Workers runtime, whose web globals these are.
+    files: ['config/deploy/*.js'],
+    languageOptions: { globals: { URL: 'readonly', Headers: 'readonly', fetch: 'readonly', Response: 'readonly' } },
+  },
 );

@@ -160,20 +160,37 @@ describe('mail delivery', () => {
     const { startUpstream } = await import('./fixtures/upstream.ts');
     const [smtp, openrouter] = await Promise.all([startSmtp(), startUpstream()]);
     const gw = await startTestGateway(shipped, {
-      env: { API_ADMIN_TOKEN: TOKEN, SMTP_URL: smtp.url, OPENROUTER_BASE_URL: `${openrouter.url}/api/v1`, OPENROUTER_API_KEY: 'k' },
+      env: {
+        API_ADMIN_TOKEN: TOKEN,
+        SMTP_URL: smtp.url,
+        OPENROUTER_BASE_URL: `${openrouter.url}/api/v1`,
+        OPENROUTER_API_KEY: 'k',
+      },
     });
     try {
       // 0.33 daily leaves 1.00005; the first usage charge crosses the shipped threshold of 1 credit.
-      const created = await postJson(`${gw.url}/api/v1/license/generate`, { email: 'low@example.com', credits: 1.33005 }, admin);
+      const created = await postJson(
+        `${gw.url}/api/v1/license/generate`,
+        { email: 'low@example.com', credits: 1.33005 },
+        admin,
+      );
       const headers = { 'x-license-key': created.body.license_key as string, 'x-device-id': 'd' };
       for (let i = 0; i < 3; i++) {
-        const res = await postJson(`${gw.url}/v1/chat/completions`, { model: 'openai/x', messages: [{ role: 'user', content: 'hello there' }] }, headers);
+        const res = await postJson(
+          `${gw.url}/v1/chat/completions`,
+          { model: 'openai/x', messages: [{ role: 'user', content: 'hello there' }] },
+          headers,
+        );
         assert.equal(res.status, 200);
       }
       const mail = await waitForMail(smtp, (m) => m.to.includes('low@example.com'));
       assert.match(mail.text, /Your balance is 0\.99/);
       await new Promise((r) => setTimeout(r, 200));
-      assert.equal(smtp.mails.filter((m) => m.to.includes('low@example.com')).length, 1, 'one warning, not one per request');
+      assert.equal(
+        smtp.mails.filter((m) => m.to.includes('low@example.com')).length,
+        1,
+        'one warning, not one per request',
+      );
     } finally {
       await gw.close();
       await smtp.close();
