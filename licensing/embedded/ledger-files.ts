@@ -11,7 +11,13 @@ import type { Codec } from './codec.ts';
 import { decodeLines, readIfExists } from './files.ts';
 
 export class LedgerFiles {
+  /** The write running for a file, if any. */
   private readonly queues = new Map<string, Promise<void>>();
+  /** Lines waiting for the next write of a file. */
+  private readonly batches = new Map<
+    string,
+    { lines: string[]; waiters: { resolve(): void; reject(error: Error): void }[] }
+  >();
   private readonly dirty = new Set<string>();
 
   constructor(
@@ -28,17 +34,37 @@ export class LedgerFiles {
     return join(this.dir, `${keyDigest(key)}.jsonl`);
   }
 
+  /**
+   * Appends in file order. Entries that arrive while a write to the same file runs go out together in the
+   * next one: one busy license costs one write per batch, not one per entry.
+   */
   append(key: string, entry: LedgerEntry): Promise<void> {
     const file = this.fileOf(key);
-    const line = `${this.codec.encode(entry)}\n`;
-    const queued = (this.queues.get(file) ?? Promise.resolve()).then(() => appendFile(file, line));
-    const settled = queued.catch(() => undefined);
-    this.queues.set(file, settled);
+    let batch = this.batches.get(file);
+    if (!batch) {
+      batch = { lines: [], waiters: [] };
+      this.batches.set(file, batch);
+    }
+    batch.lines.push(`${this.codec.encode(entry)}\n`);
     this.dirty.add(file);
-    void settled.then(() => {
-      if (this.queues.get(file) === settled) this.queues.delete(file);
-    });
-    return queued;
+    const written = new Promise<void>((resolve, reject) => batch.waiters.push({ resolve, reject }));
+    if (!this.queues.has(file)) this.queues.set(file, this.drain(file));
+    return written;
+  }
+
+  private async drain(file: string): Promise<void> {
+    for (;;) {
+      const batch = this.batches.get(file);
+      if (!batch || batch.lines.length === 0) break;
+      this.batches.delete(file);
+      try {
+        await appendFile(file, batch.lines.join(''));
+        for (const w of batch.waiters) w.resolve();
+      } catch (error) {
+        for (const w of batch.waiters) w.reject(error as Error);
+      }
+    }
+    this.queues.delete(file);
   }
 
   private async entries(key: string): Promise<LedgerEntry[]> {

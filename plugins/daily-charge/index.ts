@@ -30,17 +30,7 @@ export default definePlugin<DailyChargeConfig>({
   },
   create(config, services) {
     const amount = parseAmount(config.amount, 'daily-charge.amount');
-    let dayOf: Intl.DateTimeFormat;
-    try {
-      dayOf = new Intl.DateTimeFormat('en-CA', {
-        timeZone: config.timezone,
-        year: 'numeric',
-        month: '2-digit',
-        day: '2-digit',
-      });
-    } catch {
-      throw new Error(`daily-charge.timezone "${config.timezone}" is not a time zone (e.g. Asia/Shanghai)`);
-    }
+    const dayOf = calendarDay(config.timezone);
     const resource = licenseStore(services);
     const charged = services.metrics.counter(
       'cradle_credits_charged_micro_total',
@@ -55,7 +45,7 @@ export default definePlugin<DailyChargeConfig>({
       async onRequest(ctx) {
         const license = ctx.get(LICENSE);
         if (!license || license.unlimited) return;
-        const day = dayOf.format(services.clock.now());
+        const day = dayOf(services.clock.now());
         if (paid.get(license.key) === day) return;
         const result = await (
           await resource.store()
@@ -90,3 +80,32 @@ export default definePlugin<DailyChargeConfig>({
     };
   },
 });
+
+/**
+ * The calendar day (YYYY-MM-DD) in a time zone. Intl formatting costs microseconds, so the answer is kept
+ * until the next full minute: a day can only turn on a minute boundary, in every zone there is.
+ */
+export function calendarDay(timeZone: string): (now: number) => string {
+  let format: Intl.DateTimeFormat;
+  try {
+    format = new Intl.DateTimeFormat('en-CA', {
+      timeZone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+    });
+  } catch {
+    throw new Error(`daily-charge.timezone "${timeZone}" is not a time zone (e.g. Asia/Shanghai)`);
+  }
+  let day = '';
+  let from = 0;
+  let until = 0;
+  return (now) => {
+    if (now < from || now >= until) {
+      day = format.format(now);
+      from = now - (now % 60_000);
+      until = from + 60_000;
+    }
+    return day;
+  };
+}
