@@ -237,15 +237,27 @@ export function storeContract(name: string, open: StoreFactory): void {
 
     test('a revoked license cannot spend but may still be credited', async () => {
       const license = await newLicense(store, 10);
-      await store.revoke(license.key);
       assert.equal(
-        (await store.change({ key: license.key, amount: -1 * MICRO, kind: 'deduct' })).status,
-        'revoked',
-      );
-      assert.equal(
-        (await store.change({ key: license.key, amount: 1 * MICRO, kind: 'recharge' })).status,
+        await store.hold({ key: license.key, holdId: `inflight-${license.key}`, amount: MICRO }),
         'ok',
       );
+      await store.revoke(license.key);
+      const spend = await store.change({ key: license.key, amount: -1 * MICRO, kind: 'deduct' });
+      assert.equal(spend.status, 'revoked');
+      const settled = await store.settle({
+        key: license.key,
+        holdId: `inflight-${license.key}`,
+        cost: 0.5 * MICRO,
+        kind: 'usage',
+      });
+      assert.equal(settled?.amount, -0.5 * MICRO, 'a request made before the revocation still pays');
+      assert.equal(
+        await store.hold({ key: license.key, holdId: `after-${license.key}`, amount: MICRO }),
+        'revoked',
+      );
+      const credit = await store.change({ key: license.key, amount: 1 * MICRO, kind: 'recharge' });
+      assert.equal(credit.status, 'ok');
+      assert.equal((await store.get(license.key))!.credits, 10.5 * MICRO);
       assert.equal(
         (await store.change({ key: 'CRDL-NONE-NONE-NONE-NONE', amount: MICRO, kind: 'recharge' })).status,
         'not_found',

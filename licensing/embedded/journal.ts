@@ -55,6 +55,11 @@ export class Journal {
     this.flushing = undefined;
   }
 
+  /** The write or sync error that stopped the journal, if one did. */
+  get failure(): Error | undefined {
+    return this.failed;
+  }
+
   /** Resolves when everything appended so far is durable. */
   async drain(): Promise<void> {
     while (this.flushing) await this.flushing;

@@ -161,7 +161,8 @@ export function applyChange(
   if (request.tradeNo && state.trades[request.tradeNo]) {
     return { result: { status: 'duplicate', license: copy(license) }, changed: false };
   }
-  if (request.amount < 0 && license.status === 'revoked') {
+  // A revoked license cannot be spent from; a request it made before the revocation still settles.
+  if (request.amount < 0 && request.kind === 'deduct' && license.status === 'revoked') {
     return { result: { status: 'revoked', license: copy(license) }, changed: false };
   }
   // Unlimited accounts are never charged: the request succeeds and the balance stays.

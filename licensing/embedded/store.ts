@@ -297,6 +297,8 @@ export class EmbeddedStore implements LicenseStore {
 
   async checkHealth(): Promise<void> {
     if (this.closed) throw new Error('store is closed');
+    const failure = this.journal.failure;
+    if (failure) throw new Error(`journal write failed: ${failure.message}`);
   }
 
   onInvalidate(listener: (key: string) => void): void {

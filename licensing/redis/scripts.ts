@@ -20,7 +20,7 @@ if idem ~= '' then
   end
 end
 if trade ~= '' and redis.call('EXISTS', KEYS[5]) == 1 then return {'duplicate', '', credits, held} end
-if amount < 0 and redis.call('HGET', lic, 'status') == 'revoked' then return {'revoked', '', credits, held} end
+if amount < 0 and kind == 'deduct' and redis.call('HGET', lic, 'status') == 'revoked' then return {'revoked', '', credits, held} end
 if amount < 0 and redis.call('HGET', lic, 'unlimited') == '1' then amount = 0 end
 if amount < 0 and credits - held + amount < 0 then return {'insufficient', '', credits, held} end
 local entry = ''

@@ -37,9 +37,10 @@ export default definePlugin<DailyChargeConfig>({
       'Micro-credits charged (refunds counted apart), by kind',
       ['kind'],
     );
-    // Licenses known to have paid today, so most requests cost no store call.
+    // Licenses known to have paid today, so most requests cost no store call. Kept a minute at most: another
+    // instance may give a day's charge back, and then the store must be asked again.
     const paid = services.resources.get('daily-charge-paid', () => ({
-      lru: new LRUCache<string, string>({ max: 100_000 }),
+      lru: new LRUCache<string, string>({ max: 100_000, ttl: 60_000 }),
     })).lru;
     return {
       async onRequest(ctx) {
