@@ -80,6 +80,7 @@ export class HotHistogram {
     return { name: this.name, help: this.help, type: this.type, aggregator: 'sum', values };
   }
 
+  /** Part of the registry's metric contract (`registry.resetMetrics()`). */
   reset(): void {
     this.series.clear();
   }
@@ -126,6 +127,7 @@ export class HotCounter {
     return { name: this.name, help: this.help, type: this.type, aggregator: 'sum', values };
   }
 
+  /** Part of the registry's metric contract (`registry.resetMetrics()`). */
   reset(): void {
     this.series.clear();
   }

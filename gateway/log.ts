@@ -46,8 +46,3 @@ function bufferedStdout(): DestinationStream {
   setInterval(() => destination.flush(() => undefined), 200).unref();
   return destination;
 }
-
-/** License keys are shown in logs as their last block only (`CRDL-…-7F3K`). */
-export function maskKey(key: string): string {
-  return key.length <= 4 ? '****' : `…${key.slice(-4)}`;
-}
