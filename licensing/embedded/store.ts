@@ -3,9 +3,9 @@
  * acknowledged (group commit); snapshots through lowdb; ledger in per-license append-only files.
  * Start-up = snapshot + journal replay, then a fresh snapshot, so replay work never accumulates.
  */
-import { mkdir, readdir, unlink } from 'node:fs/promises';
+import { mkdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Low, type Adapter } from 'lowdb';
+import { Low } from 'lowdb';
 import type { Logger } from 'pino';
 import type {
   BalanceChange,
@@ -27,6 +27,7 @@ import type { Codec } from './codec.ts';
 import { decodeLines, readIfExists, writeFileDurably } from './files.ts';
 import { SNAPSHOT, acquireLock, openCodec, type Lock } from './folder.ts';
 import { Journal } from './journal.ts';
+import { SnapshotFile, journalFiles, journalPath, keyOf } from './segments.ts';
 import { LedgerFiles } from './ledger-files.ts';
 import {
   applyBind,
@@ -49,27 +50,6 @@ export interface EmbeddedOptions {
   /** Journal records between snapshots. */
   compactEvery?: number;
   clock?: { now(): number };
-}
-
-const journalPath = (dir: string, firstSeq: number) =>
-  join(dir, `journal-${String(firstSeq).padStart(12, '0')}.jsonl`);
-
-/** lowdb adapter: the snapshot is written atomically and durably, and encrypted when a key is set. */
-class SnapshotFile implements Adapter<StoreState> {
-  constructor(
-    private readonly path: string,
-    private readonly codec: Codec,
-  ) {}
-
-  async read(): Promise<StoreState | null> {
-    const text = await readIfExists(this.path);
-    return text === undefined ? null : this.codec.decode<StoreState>(text.trim());
-  }
-
-  write(data: StoreState): Promise<void> {
-    // Encoded at once, so the snapshot is the state of this instant while requests keep changing it.
-    return writeFileDurably(this.path, `${this.codec.encode(data)}\n`);
-  }
 }
 
 export class EmbeddedStore implements LicenseStore {
@@ -317,13 +297,4 @@ export class EmbeddedStore implements LicenseStore {
     await this.journal.close();
     await this.lock.release();
   }
-}
-
-function keyOf(record: JournalRecord): string {
-  return 'request' in record ? record.request.key : record.key;
-}
-
-async function journalFiles(dir: string): Promise<string[]> {
-  const names = (await readdir(dir)).filter((n) => /^journal-\d+\.jsonl$/.test(n)).sort();
-  return names.map((n) => join(dir, n));
 }

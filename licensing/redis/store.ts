@@ -13,7 +13,6 @@ import type {
   CreateResult,
   DailyRequest,
   DailyResult,
-  EntryDetails,
   HoldRequest,
   HoldResult,
   LedgerEntry,
@@ -23,34 +22,12 @@ import type {
   SettleRequest,
   VerifyCode,
 } from '../types.ts';
-import {
-  BIND,
-  CHANGE,
-  CLAIM_EMAIL,
-  CREATE,
-  DAILY,
-  HOLD,
-  RELEASE_EMAIL,
-  SET_FIELD,
-  SETTLE,
-} from './scripts.ts';
+import { detailsTail, plainClient, scriptedClient, toLicense, type Scripted } from './connection.ts';
 
 const INVALIDATE = 'cradle:invalidate';
 const tag = (key: string) => `{lic:${key}}`;
 const emailKey = (email: string) => `cradle:email:${normalizeEmail(email)}`;
 const LICENSES = 'cradle:licenses';
-
-type Scripted = Redis & {
-  cradleChange(...args: string[]): Promise<[string, string, number, number]>;
-  cradleCreate(...args: string[]): Promise<[string, string]>;
-  cradleClaimEmail(...args: string[]): Promise<string>;
-  cradleBind(...args: string[]): Promise<VerifyCode>;
-  cradleSetField(...args: string[]): Promise<number>;
-  cradleReleaseEmail(...args: string[]): Promise<number>;
-  cradleHold(...args: string[]): Promise<HoldResult>;
-  cradleSettle(...args: string[]): Promise<string>;
-  cradleDaily(...args: string[]): Promise<DailyResult>;
-};
 
 /** A hold outlives any sane request; past this a crashed instance's holds free themselves. */
 const HOLD_TTL_MS = 15 * 60 * 1000;
@@ -66,29 +43,8 @@ export class RedisStore implements LicenseStore {
   ) {}
 
   static async open(options: { url: string; log: Logger; clock?: { now(): number } }): Promise<RedisStore> {
-    const connect = () =>
-      new Redis(options.url, {
-        enableOfflineQueue: false,
-        maxRetriesPerRequest: 0,
-        lazyConnect: true,
-        retryStrategy: () => 200,
-      });
-    const redis = connect() as Scripted;
-    const subscriber = connect();
-    for (const client of [redis, subscriber]) {
-      client.on('error', (error: Error) =>
-        options.log.warn({ error: error.message }, 'redis connection error'),
-      );
-    }
-    redis.defineCommand('cradleChange', { numberOfKeys: 5, lua: CHANGE });
-    redis.defineCommand('cradleCreate', { numberOfKeys: 3, lua: CREATE });
-    redis.defineCommand('cradleClaimEmail', { numberOfKeys: 1, lua: CLAIM_EMAIL });
-    redis.defineCommand('cradleBind', { numberOfKeys: 1, lua: BIND });
-    redis.defineCommand('cradleSetField', { numberOfKeys: 1, lua: SET_FIELD });
-    redis.defineCommand('cradleReleaseEmail', { numberOfKeys: 1, lua: RELEASE_EMAIL });
-    redis.defineCommand('cradleHold', { numberOfKeys: 2, lua: HOLD });
-    redis.defineCommand('cradleSettle', { numberOfKeys: 4, lua: SETTLE });
-    redis.defineCommand('cradleDaily', { numberOfKeys: 4, lua: DAILY });
+    const redis = scriptedClient(options.url, options.log);
+    const subscriber = plainClient(options.url, options.log);
     await redis.connect();
     await subscriber.connect();
     const store = new RedisStore(redis, subscriber, options.clock ?? { now: () => Date.now() });
@@ -144,20 +100,7 @@ export class RedisStore implements LicenseStore {
   }
 
   private async read(key: string): Promise<License | undefined> {
-    const h = await this.redis.hgetall(tag(key));
-    if (!h.email) return undefined;
-    return {
-      key,
-      email: h.email,
-      credits: Number(h.credits),
-      held: Number(h.held),
-      status: h.status as License['status'],
-      issuedAt: h.issued_at!,
-      lastUpdatedAt: h.last_updated_at!,
-      devices: JSON.parse(h.devices ?? '[]') as string[],
-      maxDevices: Number(h.max_devices),
-      unlimited: h.unlimited === '1',
-    };
+    return toLicense(key, await this.redis.hgetall(tag(key)));
   }
 
   get(key: string): Promise<License | undefined> {
@@ -319,11 +262,4 @@ export class RedisStore implements LicenseStore {
     this.subscriber.disconnect();
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
-}
-
-/** The JSON members an entry carries beyond id/time/kind/amount/balanceAfter, as `,"k":v…` (or ''). */
-function detailsTail(details: EntryDetails | undefined): string {
-  if (!details) return '';
-  const json = JSON.stringify(details);
-  return json === '{}' ? '' : `,${json.slice(1, -1)}`;
 }
