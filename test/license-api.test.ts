@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
-import { startRedis, type TestRedis } from './fixtures/redis.ts';
+import { startRedis } from './fixtures/redis.ts';
+import { forEachStore } from './fixtures/stores.ts';
 
 const TOKEN = 'admin-secret-1';
 const admin = { 'x-admin-token': TOKEN };
@@ -232,13 +233,7 @@ function licenseApiSuite(storeName: string, env: () => Record<string, string>) {
   });
 }
 
-licenseApiSuite('embedded', () => ({}));
-let redis: TestRedis;
-before(async () => {
-  redis = await startRedis();
-});
-after(() => redis?.stop());
-licenseApiSuite('redis', () => ({ REDIS_URL: redis.url }));
+forEachStore(licenseApiSuite);
 
 describe('license API protections', () => {
   test('public routes are rate limited per client address (429 with Retry-After)', async () => {

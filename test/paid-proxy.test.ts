@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
-import { startRedis, type TestRedis } from './fixtures/redis.ts';
+import { forEachStore } from './fixtures/stores.ts';
 import { countPromptTokens, startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
 
 const TOKEN = 'paid-admin';
@@ -293,13 +293,7 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
   });
 }
 
-paidProxySuite('embedded', () => ({}));
-let redis: TestRedis;
-before(async () => {
-  redis = await startRedis();
-});
-after(() => redis?.stop());
-paidProxySuite('redis', () => ({ REDIS_URL: redis.url }));
+forEachStore(paidProxySuite);
 
 describe('the shipped config/gateway.yaml', () => {
   test('/v1 routes by model (Gemini → the Space pool, others → OpenRouter), lists models, prices and spaces', async () => {

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { epaySign } from '../plugins/payment-notify/epay.ts';
 import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
-import { freePort, startRedis, type TestRedis } from './fixtures/redis.ts';
+import { freePort } from './fixtures/redis.ts';
 import { startSmtp, waitForMail, type TestSmtp } from './fixtures/smtp.ts';
-import { tempDir } from './fixtures/stores.ts';
+import { forEachStore, tempDir } from './fixtures/stores.ts';
 
 const TOKEN = 'pay-admin';
 const admin = { 'x-admin-token': TOKEN };
@@ -147,13 +147,7 @@ function paymentSuite(storeName: string, env: () => Record<string, string>) {
   });
 }
 
-paymentSuite('embedded', () => ({}));
-let redis: TestRedis;
-before(async () => {
-  redis = await startRedis();
-});
-after(() => redis?.stop());
-paymentSuite('redis', () => ({ REDIS_URL: redis.url }));
+forEachStore(paymentSuite);
 
 describe('mail delivery', () => {
   test('a usage charge that takes the balance below the threshold mails a low-balance warning, once', async () => {
