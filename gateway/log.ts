@@ -19,14 +19,49 @@ const REDACT = [
   'token',
 ];
 
+export interface AccessEntry {
+  /** A request id: a UUID, or the client's X-Request-Id, which the server accepts only as [\w.:-]{1,128}. */
+  reqId: string;
+  route: string;
+  status: number;
+  ms: number;
+  result: string;
+}
+
+/**
+ * One line per request, in pino's line format, with fixed safe fields only (the route pattern, never the raw
+ * path, which can hold a license key). Built by hand: through pino the line cost ~30 µs a request, a tenth
+ * of the whole proxying.
+ */
+export class AccessLog {
+  private enabled: boolean;
+
+  constructor(
+    private readonly destination: DestinationStream,
+    level: string,
+  ) {
+    this.enabled = enabledAt(level);
+  }
+
+  set level(level: string) {
+    this.enabled = enabledAt(level);
+  }
+
+  write(entry: AccessEntry): void {
+    if (!this.enabled) return;
+    this.destination.write(
+      `{"level":30,"time":${Date.now()},"reqId":"${entry.reqId}","route":${JSON.stringify(entry.route)},` +
+        `"status":${entry.status},"ms":${entry.ms},"result":"${entry.result}"}\n`,
+    );
+  }
+}
+
+const enabledAt = (level: string) => level === 'trace' || level === 'debug' || level === 'info';
+
 export interface Loggers {
   /** Application log: every line passes the redaction list. */
   log: Logger;
-  /**
-   * One line per request, with fixed safe fields only (route pattern, never the raw path, which can hold a
-   * license key), so it skips redaction: that pass cost more than the rest of the line.
-   */
-  access: Logger;
+  access: AccessLog;
 }
 
 export function createLoggers(options: { level: string; destination?: DestinationStream }): Loggers {
@@ -36,8 +71,7 @@ export function createLoggers(options: { level: string; destination?: Destinatio
     { level: options.level, base: undefined, redact: { paths: REDACT, censor: '[redacted]' } },
     destination,
   );
-  const access = pino({ level: options.level, base: undefined }, destination);
-  return { log, access };
+  return { log, access: new AccessLog(destination, options.level) };
 }
 
 /** Stdout written in 8 KiB batches, and at least every 200 ms so a quiet gateway's lines still show promptly. */

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { CompiledRoute, Runtime } from './config/build.ts';
 import { Context } from './context.ts';
 import { GatewayError, errorBody, toGatewayError, type ErrorFormat } from './errors.ts';
+import type { AccessLog } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { Answer, Outcome, UpstreamRequest } from './plugin.ts';
 import { CLIENT_CLOSED, Proxy } from './proxy/proxy.ts';
@@ -16,7 +17,7 @@ export interface GatewayOptions {
   runtime: Runtime;
   log: Logger;
   /** Where the per-request access lines go (see log.ts). */
-  accessLog: Logger;
+  accessLog: AccessLog;
   metrics: Metrics;
   /** Upstream time-out when a target sets none. */
   upstreamTimeoutMs?: number;
@@ -138,7 +139,7 @@ export class Gateway {
     const ms = ctx.elapsedMs;
     this.record(route.name, outcome.status || CLIENT_CLOSED, ms);
     if (runtime.config.logging.access_log) {
-      this.options.accessLog.info({
+      this.options.accessLog.write({
         reqId: id,
         route: route.name,
         status: outcome.status,

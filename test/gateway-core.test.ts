@@ -153,6 +153,12 @@ routes:
       'b:finish',
       'c:finish',
     ]);
+    const access = gw.logs.map((line) => JSON.parse(line)).find((l) => l.reqId === 'trace-123' && l.route);
+    assert.deepEqual(
+      { level: access.level, route: access.route, status: access.status, result: access.result },
+      { level: 30, route: 'POST /proxy', status: 200, result: 'proxied' },
+    );
+    assert.equal(typeof access.ms, 'number');
     const [outcome] = finishesOf('trace-123');
     assert.equal(outcome!.result, 'proxied');
     assert.deepEqual(outcome!.upstream, {
