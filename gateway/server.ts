@@ -45,10 +45,6 @@ export class Gateway {
     });
   }
 
-  get config(): Runtime['config'] {
-    return this.runtime.config;
-  }
-
   /** Swaps in a new runtime; the old one closes once the requests that started on it have finished. */
   swap(next: Runtime): void {
     const previous = this.runtime;

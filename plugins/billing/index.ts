@@ -9,6 +9,7 @@ import { definePlugin } from '../../gateway/plugin.ts';
 import { mailer } from '../../licensing/mail/resource.ts';
 import { lowBalanceMail } from '../../licensing/mail/templates.ts';
 import { MICRO, toCredits } from '../../licensing/money.ts';
+import { creditsCharged } from '../../licensing/metrics.ts';
 import { licenseStore } from '../../licensing/resource.ts';
 import { LICENSE } from '../license/index.ts';
 import { PriceTable, priceSchema, type Price, type PriceConfig } from './prices.ts';
@@ -60,11 +61,7 @@ export default definePlugin<BillingConfig>({
     const table = new PriceTable(config.prices);
     const lowBalance = Math.round(config.low_balance_threshold * MICRO);
     const resource = licenseStore(services);
-    const charged = services.metrics.counter(
-      'cradle_credits_charged_micro_total',
-      'Micro-credits charged (refunds counted apart), by kind',
-      ['kind'],
-    );
+    const charged = creditsCharged(services.metrics);
     return {
       async onRequest(ctx) {
         const license = ctx.get(LICENSE);

@@ -8,6 +8,7 @@ import { ContextKey } from '../../gateway/context.ts';
 import { GatewayError } from '../../gateway/errors.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
 import { parseAmount } from '../../licensing/money.ts';
+import { creditsCharged } from '../../licensing/metrics.ts';
 import { licenseStore } from '../../licensing/resource.ts';
 import { LICENSE } from '../license/index.ts';
 
@@ -32,11 +33,7 @@ export default definePlugin<DailyChargeConfig>({
     const amount = parseAmount(config.amount, 'daily-charge.amount');
     const dayOf = calendarDay(config.timezone);
     const resource = licenseStore(services);
-    const charged = services.metrics.counter(
-      'cradle_credits_charged_micro_total',
-      'Micro-credits charged (refunds counted apart), by kind',
-      ['kind'],
-    );
+    const charged = creditsCharged(services.metrics);
     // Licenses known to have paid today, so most requests cost no store call. Kept a minute at most: another
     // instance may give a day's charge back, and then the store must be asked again.
     const paid = services.resources.get('daily-charge-paid', () => ({

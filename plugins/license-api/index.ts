@@ -9,6 +9,7 @@ import { generateLicenseKey, normalizeEmail } from '../../licensing/keys.ts';
 import { MICRO, parseAmount, toCredits } from '../../licensing/money.ts';
 import { mailer } from '../../licensing/mail/resource.ts';
 import { licenseMail } from '../../licensing/mail/templates.ts';
+import { licenseChecks } from '../../licensing/metrics.ts';
 import { licenseStore } from '../../licensing/resource.ts';
 import type { ChangeResult, EntryKind, License, LicenseStore } from '../../licensing/types.ts';
 import { IS_ADMIN } from '../admin-auth/index.ts';
@@ -64,9 +65,7 @@ export default definePlugin<LicenseApiConfig>({
         .map((e) => normalizeEmail(e))
         .filter(Boolean),
     );
-    const checks = services.metrics.counter('cradle_license_checks_total', 'License checks by result', [
-      'result',
-    ]);
+    const checks = licenseChecks(services.metrics);
     const handlers: Record<Action, (ctx: Context, store: LicenseStore) => Promise<Answer>> = {
       async verify(ctx, store) {
         const body = asObject(await ctx.json());

@@ -7,6 +7,7 @@ import { LRUCache } from 'lru-cache';
 import { ContextKey } from '../../gateway/context.ts';
 import { GatewayError } from '../../gateway/errors.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
+import { licenseChecks } from '../../licensing/metrics.ts';
 import { licenseStore } from '../../licensing/resource.ts';
 import type { License } from '../../licensing/types.ts';
 
@@ -36,9 +37,7 @@ export default definePlugin<LicenseConfig>({
   },
   create(config, services) {
     const resource = licenseStore(services);
-    const checks = services.metrics.counter('cradle_license_checks_total', 'License checks by result', [
-      'result',
-    ]);
+    const checks = licenseChecks(services.metrics);
     // One cache per process, shared by every route and kept across reloads, so invalidation reaches all.
     const cache = services.resources.get('license-cache', () => {
       const lru = new LRUCache<string, License>({ max: 50_000, ttl: Math.max(1, config.cache_ttl_s * 1000) });
