@@ -3,10 +3,10 @@
  * guessed by brute force. Counters live in an lru-cache of this process, or in Redis (REDIS_URL) so that
  * every gateway instance counts against one limit.
  */
-import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import { GatewayError } from '../../gateway/errors.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
+import { plainClient } from '../../licensing/redis/connection.ts';
 
 export interface RateLimitConfig {
   /** Requests allowed per window. */
@@ -42,13 +42,7 @@ export default definePlugin<RateLimitConfig>({
     const redisUrl = services.env.REDIS_URL;
     const sharedResource = redisUrl
       ? services.resources.get('rate-limit:redis', () => {
-          const client = new Redis(redisUrl, {
-            enableOfflineQueue: false,
-            maxRetriesPerRequest: 0,
-            retryStrategy: () => 500,
-            lazyConnect: true,
-          });
-          client.on('error', () => undefined);
+          const client = plainClient(redisUrl, services.log);
           const ready = client
             .connect()
             .catch((error: Error) =>
