@@ -5,6 +5,7 @@
  * reserve, so a request is billed after delivery and the last one of a nearly empty balance may be
  * refused after delivery instead of before (it then pays what is left).
  */
+import { LRUCache } from 'lru-cache';
 import { unavailable } from '../../gateway/errors.ts';
 import { MICRO, toCredits } from '../money.ts';
 import type {
@@ -33,7 +34,8 @@ export class RemoteStore implements LicenseStore {
   readonly kind = 'remote' as const;
   private readonly base: string;
   /** Daily charges given back today, per license: the next attempt needs a fresh idempotency key. */
-  private readonly dailyAttempts = new Map<string, number>();
+  // Only today's entries matter; an LRU keeps the map from growing by a license a day for ever.
+  private readonly dailyAttempts = new LRUCache<string, number>({ max: 100_000 });
 
   constructor(options: { url: string; adminToken: string; timeoutMs?: number }) {
     const url = options.url.replace(/\/$/, '');

@@ -13,7 +13,15 @@ import { licenseChecks } from '../../licensing/metrics.ts';
 import { licenseStore } from '../../licensing/resource.ts';
 import type { ChangeResult, EntryKind, License, LicenseStore } from '../../licensing/types.ts';
 import { IS_ADMIN } from '../admin-auth/index.ts';
-import { asObject, email, entryDetails, fingerprint, optionalInteger, type Body } from './input.ts';
+import {
+  asObject,
+  email,
+  entryDetails,
+  fingerprint,
+  optionalInteger,
+  requiredString,
+  type Body,
+} from './input.ts';
 import { balanceView, entryView, licenseInfo } from './views.ts';
 
 const ACTIONS = [
@@ -220,14 +228,6 @@ export default definePlugin<LicenseApiConfig>({
     };
   },
 });
-
-function requiredString(body: Body, field: string): string {
-  const value = body[field];
-  if (typeof value !== 'string' || value.trim() === '' || value.length > 200) {
-    throw badRequest(`${field} is required (a non-empty string)`, 'MISSING_FIELD');
-  }
-  return value.trim();
-}
 
 function creditsOrZero(value: unknown): number {
   return value === 0 || value === '0' ? 0 : parseAmount(value, 'credits');

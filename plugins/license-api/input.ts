@@ -21,6 +21,14 @@ export function email(body: Body, field = 'email'): string {
   return normalizeEmail(value);
 }
 
+export function requiredString(body: Body, field: string): string {
+  const value = body[field];
+  if (typeof value !== 'string' || value.trim() === '' || value.length > 200) {
+    throw badRequest(`${field} is required (a non-empty string)`, 'MISSING_FIELD');
+  }
+  return value.trim();
+}
+
 export function optionalInteger(
   body: Body,
   field: string,
