@@ -55,7 +55,8 @@ export interface Applied<R> {
   entry?: LedgerEntry;
 }
 
-const copy = (license: License): License => ({ ...license, devices: [...license.devices] });
+/** A license as handed out: callers must never hold the state's own object. */
+export const copyLicense = (license: License): License => ({ ...license, devices: [...license.devices] });
 
 export function applyCreate(
   state: StoreState,
@@ -67,7 +68,7 @@ export function applyCreate(
   const existingKey = state.emails[email];
   const existing = existingKey ? state.licenses[existingKey] : undefined;
   if (existing && existing.status === 'active' && !request.unlimited) {
-    return { result: { status: 'email_taken', license: copy(existing) }, changed: false };
+    return { result: { status: 'email_taken', license: copyLicense(existing) }, changed: false };
   }
   const license: License = {
     key: request.key,
@@ -96,7 +97,11 @@ export function applyCreate(
         }
       : undefined;
   if (request.details?.tradeNo) state.trades[request.details.tradeNo] = license.key;
-  return { result: { status: 'ok', license: copy(license) }, changed: true, ...(entry ? { entry } : {}) };
+  return {
+    result: { status: 'ok', license: copyLicense(license) },
+    changed: true,
+    ...(entry ? { entry } : {}),
+  };
 }
 
 export function applyStatus(
@@ -107,7 +112,7 @@ export function applyStatus(
   const license = state.licenses[op.key];
   if (!license) return { result: undefined, changed: false };
   if (op.op === 'revoke') {
-    if (license.status === 'revoked') return { result: copy(license), changed: false };
+    if (license.status === 'revoked') return { result: copyLicense(license), changed: false };
     license.status = 'revoked';
     // A revoked license frees its email for a new one.
     if (state.emails[license.email] === license.key) delete state.emails[license.email];
@@ -116,7 +121,7 @@ export function applyStatus(
   }
   license.lastUpdatedAt = op.time;
   state.seq = seq;
-  return { result: copy(license), changed: true };
+  return { result: copyLicense(license), changed: true };
 }
 
 export function applyBind(
@@ -127,16 +132,16 @@ export function applyBind(
   const license = state.licenses[op.key];
   if (!license) return { result: { code: 'NOT_FOUND' }, changed: false };
   if (license.status === 'revoked')
-    return { result: { code: 'REVOKED', license: copy(license) }, changed: false };
+    return { result: { code: 'REVOKED', license: copyLicense(license) }, changed: false };
   if (license.devices.includes(op.deviceId))
-    return { result: { code: 'VALID', license: copy(license) }, changed: false };
+    return { result: { code: 'VALID', license: copyLicense(license) }, changed: false };
   if (license.devices.length >= license.maxDevices) {
-    return { result: { code: 'DEVICE_LIMIT', license: copy(license) }, changed: false };
+    return { result: { code: 'DEVICE_LIMIT', license: copyLicense(license) }, changed: false };
   }
   license.devices.push(op.deviceId);
   license.lastUpdatedAt = op.time;
   state.seq = seq;
-  return { result: { code: 'VALID', license: copy(license) }, changed: true };
+  return { result: { code: 'VALID', license: copyLicense(license) }, changed: true };
 }
 
 export function applyChange(
@@ -154,21 +159,21 @@ export function applyChange(
       return { result: { status: 'idempotency_conflict' }, changed: false };
     }
     return {
-      result: { status: 'replayed', license: copy(license), entry: remembered.entry ?? undefined },
+      result: { status: 'replayed', license: copyLicense(license), entry: remembered.entry ?? undefined },
       changed: false,
     };
   }
   if (request.tradeNo && state.trades[request.tradeNo]) {
-    return { result: { status: 'duplicate', license: copy(license) }, changed: false };
+    return { result: { status: 'duplicate', license: copyLicense(license) }, changed: false };
   }
   // A revoked license cannot be spent from; a request it made before the revocation still settles.
   if (request.amount < 0 && request.kind === 'deduct' && license.status === 'revoked') {
-    return { result: { status: 'revoked', license: copy(license) }, changed: false };
+    return { result: { status: 'revoked', license: copyLicense(license) }, changed: false };
   }
   // Unlimited accounts are never charged: the request succeeds and the balance stays.
   const amount = license.unlimited && request.amount < 0 ? 0 : request.amount;
   if (amount < 0 && license.credits - license.held + amount < 0) {
-    return { result: { status: 'insufficient', license: copy(license) }, changed: false };
+    return { result: { status: 'insufficient', license: copyLicense(license) }, changed: false };
   }
   let entry: LedgerEntry | undefined;
   if (amount !== 0) {
@@ -190,7 +195,7 @@ export function applyChange(
     state.idempotency[idemKey] = { fingerprint: request.idempotency!.fingerprint, entry: entry ?? null };
   state.seq = seq;
   return {
-    result: { status: 'ok', license: copy(license), entry },
+    result: { status: 'ok', license: copyLicense(license), entry },
     changed: true,
     ...(entry ? { entry } : {}),
   };

@@ -35,6 +35,7 @@ import {
   applyCreate,
   applyDaily,
   applyStatus,
+  copyLicense,
   emptyState,
   replay,
   type Applied,
@@ -169,7 +170,7 @@ export class EmbeddedStore implements LicenseStore {
 
   async get(key: string): Promise<License | undefined> {
     const license = this.state.licenses[key];
-    return license ? { ...license, devices: [...license.devices] } : undefined;
+    return license ? copyLicense(license) : undefined;
   }
 
   async findByEmail(email: string): Promise<License | undefined> {
@@ -180,7 +181,7 @@ export class EmbeddedStore implements LicenseStore {
   async list(options: { limit: number; offset: number }): Promise<License[]> {
     return Object.values(this.state.licenses)
       .slice(options.offset, options.offset + options.limit)
-      .map((l) => ({ ...l, devices: [...l.devices] }));
+      .map(copyLicense);
   }
 
   async revoke(key: string): Promise<License | undefined> {
