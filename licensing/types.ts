@@ -127,7 +127,10 @@ export interface LicenseStore {
   ledger(key: string, options: { limit: number; before?: number }): Promise<LedgerPage>;
   /** Reserves credits for a request in flight (a hold, not an entry); refuses when the spendable balance is short. */
   hold(request: HoldRequest): Promise<HoldResult>;
-  /** Ends a hold: charges the real cost as one entry (cost 0 = release). */
+  /**
+   * Ends a hold: charges the real cost as one entry (cost 0 = release). This and the daily charge run on
+   * the request path: a store may resolve them before they are synced (the embedded store does).
+   */
   settle(request: SettleRequest): Promise<LedgerEntry | undefined>;
   /** Takes the daily charge once per license and day, whatever the concurrency and number of instances. */
   dailyCharge(request: DailyRequest): Promise<DailyResult>;

@@ -1,6 +1,9 @@
 /**
- * The embedded store (default): state in memory; every change journaled and synced before it is
- * acknowledged (group commit); snapshots through lowdb; ledger in per-license append-only files.
+ * The embedded store (default): state in memory; every change journaled (group commit) and synced before
+ * it is acknowledged — except the charges of proxied requests (daily charge, usage settle), which are
+ * applied at once and synced by the next group commit, so a client never waits for a disk sync; a crash
+ * can lose only those last milliseconds of charges, never a recharge, payment or other acknowledged change.
+ * Snapshots through lowdb; ledger in per-license append-only files.
  * Start-up = snapshot + journal replay, then a fresh snapshot, so replay work never accumulates.
  */
 import { mkdir, unlink } from 'node:fs/promises';
@@ -44,6 +47,9 @@ import {
   type StoreState,
 } from './state.ts';
 
+/** Proxy-path charges: applied and answered at once, on disk with the next group commit. */
+const BACKGROUND = { sync: 'background' } as const;
+
 export interface EmbeddedOptions {
   dir: string;
   encryptionKey?: string;
@@ -59,6 +65,8 @@ export class EmbeddedStore implements LicenseStore {
   private readonly holds = new Map<string, { key: string; amount: number }>();
   private sinceSnapshot = 0;
   private compacting: Promise<void> | undefined;
+  /** The journal and ledger write of the latest change. */
+  private lastWrite: Promise<void> = Promise.resolve();
   private closed = false;
 
   private constructor(
@@ -145,17 +153,35 @@ export class EmbeddedStore implements LicenseStore {
     return new Date(this.options.clock?.now() ?? Date.now()).toISOString();
   }
 
-  /** Journals a change and resolves once it is on disk; the ledger file and compaction follow. */
-  private async commit<R>(op: Operation, applied: Applied<R>): Promise<R> {
+  /**
+   * Journals a change. It resolves once the change is on disk, unless the caller is a proxied request
+   * (`sync: 'background'`): a request never waits for a disk sync, its charge rides the next group commit.
+   * The ledger file follows the journal, so it never shows an entry the journal could lose.
+   */
+  private async commit<R>(
+    op: Operation,
+    applied: Applied<R>,
+    options: { sync: 'before-ack' | 'background' } = { sync: 'before-ack' },
+  ): Promise<R> {
     if (!applied.changed) return applied.result;
     const record = { ...op, seq: this.state.seq } as JournalRecord;
-    await this.journal.append(this.codec.encode(record));
-    if (applied.entry)
-      void this.ledgerFiles.append(keyOf(record), applied.entry).catch((error: unknown) => {
-        this.options.log.error({ err: error }, 'ledger file append failed; the journal keeps the entry');
-      });
+    const durable = this.journal.append(this.codec.encode(record));
+    const { entry } = applied;
+    const written = entry ? durable.then(() => this.ledgerFiles.append(keyOf(record), entry)) : durable;
+    this.lastWrite = written;
     if (++this.sinceSnapshot >= (this.options.compactEvery ?? 50_000)) this.compact();
+    if (options.sync === 'before-ack') {
+      await durable;
+      void written.catch((error: unknown) => this.logLedgerFailure(error));
+    } else {
+      // A failed journal stops the store (every later change is refused, health turns red): log it once.
+      written.catch((error: unknown) => this.logLedgerFailure(error));
+    }
     return applied.result;
+  }
+
+  private logLedgerFailure(error: unknown): void {
+    this.options.log.error({ err: error }, 'journal or ledger file write failed');
   }
 
   private nextSeq(): number {
@@ -208,7 +234,9 @@ export class EmbeddedStore implements LicenseStore {
     return this.commit(op, applyChange(this.state, op, this.nextSeq()));
   }
 
-  ledger(key: string, options: { limit: number; before?: number }): Promise<LedgerPage> {
+  async ledger(key: string, options: { limit: number; before?: number }): Promise<LedgerPage> {
+    // Read your writes: entries of changes already made (also those still on their way to disk) are shown.
+    await this.lastWrite.catch(() => undefined);
     return this.ledgerFiles.page(key, options);
   }
 
@@ -235,23 +263,23 @@ export class EmbeddedStore implements LicenseStore {
     // Never below zero: a cost above what is left (an estimate that fell short) takes what is left.
     const charge = Math.min(request.cost, Math.max(license.credits - license.held, 0));
     if (charge <= 0 || license.unlimited) return undefined;
-    const result = await this.change({
-      key: request.key,
-      amount: -charge,
-      kind: request.kind,
-      details: request.details,
-    });
+    const op = {
+      op: 'change' as const,
+      time: this.now(),
+      request: { key: request.key, amount: -charge, kind: request.kind, details: request.details },
+    };
+    const result = await this.commit(op, applyChange(this.state, op, this.nextSeq()), BACKGROUND);
     return result.status === 'ok' ? result.entry : undefined;
   }
 
   async dailyCharge(request: DailyRequest): Promise<DailyResult> {
     const op = { op: 'daily' as const, time: this.now(), request };
-    return this.commit(op, applyDaily(this.state, op, this.nextSeq()));
+    return this.commit(op, applyDaily(this.state, op, this.nextSeq()), BACKGROUND);
   }
 
   async dailyRefund(request: DailyRequest): Promise<void> {
     const op = { op: 'daily_refund' as const, time: this.now(), request };
-    await this.commit(op, applyDaily(this.state, op, this.nextSeq()));
+    await this.commit(op, applyDaily(this.state, op, this.nextSeq()), BACKGROUND);
   }
 
   /**
