@@ -78,14 +78,14 @@ export async function load(options: {
   };
 }
 
-/** Time from sending a streaming request to its first body chunk, over `count` requests `concurrency` at a time. */
+/** Times (ms) from sending a streaming request to its first body chunk, `count` requests `concurrency` at a time. */
 export async function firstChunkTimes(options: {
   url: string;
   body: string;
   headers?: Record<string, string>;
   count: number;
   concurrency: number;
-}): Promise<{ p50: number; p99: number }> {
+}): Promise<number[]> {
   const times: number[] = [];
   let next = 0;
   const one = () =>
@@ -109,7 +109,5 @@ export async function firstChunkTimes(options: {
       while (next++ < options.count) await one();
     }),
   );
-  times.sort((a, b) => a - b);
-  const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))]!;
-  return { p50: at(0.5), p99: at(0.99) };
+  return times;
 }

@@ -3,12 +3,10 @@
  * it is acknowledged — except the charges of proxied requests (daily charge, usage settle), which are
  * applied at once and synced by the next group commit, so a client never waits for a disk sync; a crash
  * can lose only those last milliseconds of charges, never a recharge, payment or other acknowledged change.
- * Snapshots through lowdb; ledger in per-license append-only files.
- * Start-up = snapshot + journal replay, then a fresh snapshot, so replay work never accumulates.
+ * Snapshots through lowdb; ledger in per-license append-only files; start-up in `recovery.ts`.
  */
 import { mkdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Low } from 'lowdb';
 import type { Logger } from 'pino';
 import type {
   BalanceChange,
@@ -27,11 +25,12 @@ import type {
   VerifyCode,
 } from '../types.ts';
 import type { Codec } from './codec.ts';
-import { decodeLines, readIfExists, writeFileDurably } from './files.ts';
-import { SNAPSHOT, acquireLock, openCodec, type Lock } from './folder.ts';
+import { writeFileDurably } from './files.ts';
+import { SNAPSHOT, acquireLock, type Lock } from './folder.ts';
 import { Journal } from './journal.ts';
-import { SnapshotFile, journalFiles, journalPath, keyOf } from './segments.ts';
-import { LedgerFiles } from './ledger-files.ts';
+import { journalPath, keyOf } from './segments.ts';
+import type { LedgerFiles } from './ledger-files.ts';
+import { recover } from './recovery.ts';
 import {
   applyBind,
   applyChange,
@@ -39,8 +38,6 @@ import {
   applyDaily,
   applyStatus,
   copyLicense,
-  emptyState,
-  replay,
   type Applied,
   type JournalRecord,
   type Operation,
@@ -83,70 +80,12 @@ export class EmbeddedStore implements LicenseStore {
     await mkdir(dir, { recursive: true });
     const lock = await acquireLock(dir);
     try {
-      return await EmbeddedStore.load(options, lock);
+      const { state, journal, ledgerFiles, codec } = await recover(options);
+      return new EmbeddedStore(options, state, journal, ledgerFiles, codec, lock);
     } catch (error) {
       await lock.release();
       throw error;
     }
-  }
-
-  private static async load(options: EmbeddedOptions, lock: Lock): Promise<EmbeddedStore> {
-    const { dir, log } = options;
-    const codec = await openCodec(dir, options.encryptionKey);
-    const db = new Low<StoreState>(new SnapshotFile(join(dir, SNAPSHOT), codec), emptyState());
-    try {
-      await db.read();
-    } catch (error) {
-      throw new Error(`cannot read the store snapshot in ${dir}: ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
-    const state = db.data;
-    state.daily ??= {};
-    // Holds belong to requests in flight, which did not survive the restart.
-    for (const license of Object.values(state.licenses)) license.held = 0;
-    const ledgerFiles = new LedgerFiles(join(dir, 'ledger'), codec, (file) =>
-      log.warn({ file }, 'dropped a torn last line of a ledger file'),
-    );
-    await ledgerFiles.init();
-    const journals = await journalFiles(dir);
-    const lastIds = new Map<string, number>();
-    let replayed = 0;
-    for (const file of journals) {
-      const text = (await readIfExists(file)) ?? '';
-      let records: JournalRecord[];
-      try {
-        records = decodeLines<JournalRecord>(
-          text,
-          (line) => codec.decode(line),
-          () =>
-            log.warn(
-              { file },
-              'dropped a torn last journal line (a crash mid-write; it was never acknowledged)',
-            ),
-        );
-      } catch (error) {
-        throw new Error(`journal ${file} is corrupt: ${(error as Error).message}`, { cause: error });
-      }
-      for (const record of records) {
-        if (record.seq <= state.seq) continue;
-        const entry = replay(state, record);
-        state.seq = record.seq;
-        if (entry) await ledgerFiles.ensure(keyOf(record), entry, lastIds);
-        replayed++;
-      }
-    }
-    await ledgerFiles.syncDirty();
-    // A fresh snapshot now makes the replayed journals redundant.
-    db.data = state;
-    await db.write();
-    for (const file of journals) await unlink(file);
-    const journal = Journal.open(journalPath(dir, state.seq + 1));
-    log.info(
-      { dir, licenses: Object.keys(state.licenses).length, replayed, encrypted: codec.encrypted },
-      'store opened',
-    );
-    return new EmbeddedStore(options, state, journal, ledgerFiles, codec, lock);
   }
 
   private now(): string {
