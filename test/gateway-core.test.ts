@@ -61,6 +61,9 @@ routes:
       - { use: traced }
       - recorder: { label: c, set_field: rewritten_by }
       - upstream: { url: "${upstream.url}/v1/chat/completions", headers: { authorization: "Bearer upstream-secret" } }
+  - path: /piped
+    method: POST
+    plugins: [{ upstream: { url: "${upstream.url}/v1/chat/completions" } }]
   - path: /dead
     method: POST
     error_format: openai
@@ -167,6 +170,34 @@ routes:
       complete: true,
     });
   });
+
+  test(
+    'concurrent requests, bodies read or piped, each reach the upstream with their own body',
+    {
+      timeout: 10_000,
+    },
+    async () => {
+      const sent = Array.from({ length: 24 }, (_, i) => ({
+        path: i % 2 ? '/piped' : '/proxy',
+        content: `n${i}`,
+      }));
+      const answers = await Promise.all(
+        sent.map(({ path, content }) =>
+          postJson(`${gw.url}${path}`, { model: 'm', messages: [{ role: 'user', content }] }),
+        ),
+      );
+      assert.deepEqual(
+        answers.map((a) => a.status),
+        sent.map(() => 200),
+      );
+      for (const { path, content } of sent) {
+        const seen = upstream.requests.filter((r) => r.json.messages?.[0]?.content === content);
+        assert.equal(seen.length, 1, `${content} reached the upstream once`);
+        assert.equal(seen[0]!.json.rewritten_by, path === '/proxy' ? 'c' : undefined);
+        assert.equal(Number(seen[0]!.headers['content-length']), Buffer.byteLength(seen[0]!.body));
+      }
+    },
+  );
 
   test('an unreachable upstream is 502 and a silent one 504; onFinish still runs once', async () => {
     const dead = await postJson(`${gw.url}/dead`, {});

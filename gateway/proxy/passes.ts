@@ -123,8 +123,11 @@ export function sendAttempt(
     // source of this server takes the body from here. Options per call would cost a merge (and slower
     // request objects downstream, ~60 µs measured) on every request.
     nextBody = body;
-    proxy.web(req, res, onError);
-    nextBody = undefined;
+    try {
+      proxy.web(req, res, onError);
+    } finally {
+      nextBody = undefined;
+    }
   });
 }
 
