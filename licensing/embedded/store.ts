@@ -44,6 +44,10 @@ import {
   type StoreState,
 } from './state.ts';
 
+/** When a change is answered: once on disk, or at once with the sync to follow. */
+type SyncOptions = { sync: 'before-ack' | 'background' };
+/** Changes an admin or a payment is told about: answered once on disk. */
+const BEFORE_ACK = { sync: 'before-ack' } as const;
 /** Proxy-path charges: applied and answered at once, on disk with the next group commit. */
 const BACKGROUND = { sync: 'background' } as const;
 
@@ -97,11 +101,7 @@ export class EmbeddedStore implements LicenseStore {
    * (`sync: 'background'`): a request never waits for a disk sync, its charge rides the next group commit.
    * The ledger file follows the journal, so it never shows an entry the journal could lose.
    */
-  private async commit<R>(
-    op: Operation,
-    applied: Applied<R>,
-    options: { sync: 'before-ack' | 'background' } = { sync: 'before-ack' },
-  ): Promise<R> {
+  private async commit<R>(op: Operation, applied: Applied<R>, options: SyncOptions = BEFORE_ACK): Promise<R> {
     if (!applied.changed) return applied.result;
     const record = { ...op, seq: this.state.seq } as JournalRecord;
     const durable = this.journal.append(this.codec.encode(record));
@@ -109,18 +109,12 @@ export class EmbeddedStore implements LicenseStore {
     const written = entry ? durable.then(() => this.ledgerFiles.append(keyOf(record), entry)) : durable;
     this.lastWrite = written;
     if (++this.sinceSnapshot >= (this.options.compactEvery ?? 50_000)) this.compact();
-    if (options.sync === 'before-ack') {
-      await durable;
-      void written.catch((error: unknown) => this.logLedgerFailure(error));
-    } else {
-      // A failed journal stops the store (every later change is refused, health turns red): log it once.
-      written.catch((error: unknown) => this.logLedgerFailure(error));
-    }
+    // A failed journal stops the store (every later change is refused, health turns red).
+    written.catch((error: unknown) =>
+      this.options.log.error({ err: error }, 'journal or ledger file write failed'),
+    );
+    if (options.sync === 'before-ack') await durable;
     return applied.result;
-  }
-
-  private logLedgerFailure(error: unknown): void {
-    this.options.log.error({ err: error }, 'journal or ledger file write failed');
   }
 
   private nextSeq(): number {
@@ -169,8 +163,12 @@ export class EmbeddedStore implements LicenseStore {
   }
 
   change(request: BalanceChange): Promise<ChangeResult> {
+    return this.commitChange(request, BEFORE_ACK);
+  }
+
+  private commitChange(request: BalanceChange, options: SyncOptions): Promise<ChangeResult> {
     const op = { op: 'change' as const, time: this.now(), request };
-    return this.commit(op, applyChange(this.state, op, this.nextSeq()));
+    return this.commit(op, applyChange(this.state, op, this.nextSeq()), options);
   }
 
   async ledger(key: string, options: { limit: number; before?: number }): Promise<LedgerPage> {
@@ -202,12 +200,10 @@ export class EmbeddedStore implements LicenseStore {
     // Never below zero: a cost above what is left (an estimate that fell short) takes what is left.
     const charge = Math.min(request.cost, Math.max(license.credits - license.held, 0));
     if (charge <= 0 || license.unlimited) return undefined;
-    const op = {
-      op: 'change' as const,
-      time: this.now(),
-      request: { key: request.key, amount: -charge, kind: request.kind, details: request.details },
-    };
-    const result = await this.commit(op, applyChange(this.state, op, this.nextSeq()), BACKGROUND);
+    const result = await this.commitChange(
+      { key: request.key, amount: -charge, kind: request.kind, details: request.details },
+      BACKGROUND,
+    );
     return result.status === 'ok' ? result.entry : undefined;
   }
 
