@@ -54,14 +54,20 @@ export interface CreateLicense {
   details?: EntryDetails;
 }
 
+/** How long an Idempotency-Key is remembered: a day, as payment APIs do; retries come within minutes. */
+export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
+
 export interface BalanceChange {
   key: string;
   /** Signed micro-credits. */
   amount: number;
   kind: EntryKind;
   details?: EntryDetails;
-  /** A replay with the same key returns the first result; a different `fingerprint` is a conflict. */
-  idempotency?: { key: string; fingerprint: string };
+  /**
+   * A replay with the same key returns the first result; a different `fingerprint` is a conflict. The key is
+   * remembered `ttlMs` (then forgotten, so the store does not grow with every key ever sent).
+   */
+  idempotency?: { key: string; fingerprint: string; ttlMs: number };
   /** A payment's trade number: a second change with it does nothing and reports `duplicate`. */
   tradeNo?: string;
 }

@@ -102,7 +102,7 @@ export function storeContract(name: string, open: StoreFactory): void {
         key: license.key,
         amount: -2 * MICRO,
         kind: 'deduct' as const,
-        idempotency: { key: 'k-1', fingerprint: 'f-1' },
+        idempotency: { key: 'k-1', fingerprint: 'f-1', ttlMs: 60_000 },
       };
       const replies = await Promise.all(Array.from({ length: 10 }, () => store.change(request)));
       assert.equal(replies.filter((r) => r.status === 'ok').length, 1);
@@ -115,8 +115,26 @@ export function storeContract(name: string, open: StoreFactory): void {
         assert.equal((reply as { entry?: { id: number } }).entry?.id, first.entry!.id);
       }
       assert.equal((await store.get(license.key))!.credits, 8 * MICRO);
-      const conflict = await store.change({ ...request, idempotency: { key: 'k-1', fingerprint: 'other' } });
+      const conflict = await store.change({
+        ...request,
+        idempotency: { key: 'k-1', fingerprint: 'other', ttlMs: 60_000 },
+      });
       assert.equal(conflict.status, 'idempotency_conflict');
+    });
+
+    test('an idempotency key is forgotten after its time: the same key then makes a new change', async () => {
+      const license = await newLicense(store, 10);
+      const request = {
+        key: license.key,
+        amount: -1 * MICRO,
+        kind: 'deduct' as const,
+        idempotency: { key: 'k-short', fingerprint: 'f', ttlMs: 300 },
+      };
+      assert.equal((await store.change(request)).status, 'ok');
+      assert.equal((await store.change(request)).status, 'replayed');
+      await new Promise((resolve) => setTimeout(resolve, 450));
+      assert.equal((await store.change(request)).status, 'ok');
+      assert.equal((await store.get(license.key))!.credits, 8 * MICRO);
     });
 
     test('a payment trade number credits once', async () => {
@@ -333,6 +351,30 @@ describe('embedded store durability', () => {
     const reopened = await openEmbedded({ dir });
     assert.equal((await reopened.get(license.key))!.credits, 21 * MICRO);
     assert.equal((await reopened.ledger(license.key, { limit: 100 })).entries.length, 41);
+    await reopened.close();
+  });
+
+  test('idempotency keys long expired leave the snapshot, so the store does not grow with them', async () => {
+    const dir = await tempDir();
+    let now = Date.parse('2026-01-01T00:00:00Z');
+    const store = await openEmbedded({ dir, clock: { now: () => now } });
+    const license = await newLicense(store, 5);
+    const deduct = (key: string) =>
+      store.change({
+        key: license.key,
+        amount: -MICRO,
+        kind: 'deduct',
+        idempotency: { key, fingerprint: 'f', ttlMs: 60_000 },
+      });
+    await deduct('old-key');
+    now += 2 * 60 * 60 * 1000;
+    await deduct('fresh-key');
+    await store.close();
+    const snapshot = await readFile(join(dir, 'snapshot.json'), 'utf8');
+    assert.doesNotMatch(snapshot, /old-key/);
+    assert.match(snapshot, /fresh-key/);
+    const reopened = await openEmbedded({ dir });
+    assert.equal((await reopened.get(license.key))!.credits, 3 * MICRO);
     await reopened.close();
   });
 

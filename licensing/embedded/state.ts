@@ -21,8 +21,8 @@ export interface StoreState {
   licenses: Record<string, License>;
   /** Email → key of its active license (unlimited accounts: the newest). */
   emails: Record<string, string>;
-  /** `licenseKey␟idempotencyKey` → fingerprint and first entry. */
-  idempotency: Record<string, { fingerprint: string; entry: LedgerEntry | null }>;
+  /** `licenseKey␟idempotencyKey` → fingerprint, first entry, and when it is forgotten (epoch ms). */
+  idempotency: Record<string, { fingerprint: string; entry: LedgerEntry | null; expiresAt?: number }>;
   /** Payment trade number → license key. */
   trades: Record<string, string>;
   /** License key → the last calendar day its daily charge was taken. */
@@ -153,7 +153,9 @@ export function applyChange(
   const license = state.licenses[request.key];
   if (!license) return { result: { status: 'not_found' }, changed: false };
   const idemKey = request.idempotency ? `${request.key}\u241f${request.idempotency.key}` : undefined;
-  const remembered = idemKey ? state.idempotency[idemKey] : undefined;
+  const stored = idemKey ? state.idempotency[idemKey] : undefined;
+  // Expiry is judged by the record's own time, so a replay of the journal decides exactly as the first run.
+  const remembered = stored && !(stored.expiresAt! <= Date.parse(time)) ? stored : undefined;
   if (remembered) {
     if (remembered.fingerprint !== request.idempotency!.fingerprint) {
       return { result: { status: 'idempotency_conflict' }, changed: false };
@@ -192,7 +194,11 @@ export function applyChange(
   }
   if (request.tradeNo) state.trades[request.tradeNo] = license.key;
   if (idemKey)
-    state.idempotency[idemKey] = { fingerprint: request.idempotency!.fingerprint, entry: entry ?? null };
+    state.idempotency[idemKey] = {
+      fingerprint: request.idempotency!.fingerprint,
+      entry: entry ?? null,
+      expiresAt: Date.parse(time) + request.idempotency!.ttlMs,
+    };
   state.seq = seq;
   return {
     result: { status: 'ok', license: copyLicense(license), entry },
@@ -236,6 +242,17 @@ export function applyDaily(
     ...request.details,
   };
   return { result: 'charged', changed: true, entry };
+}
+
+/**
+ * Drops idempotency keys expired an hour ago or more (they are ignored from their expiry on; the hour keeps
+ * a clock set back a little from reviving one). Snapshots call this, so the state does not grow forever.
+ */
+export function forgetExpired(state: StoreState, now: number): void {
+  for (const [key, record] of Object.entries(state.idempotency)) {
+    if (record.expiresAt !== undefined && record.expiresAt <= now - 60 * 60 * 1000)
+      delete state.idempotency[key];
+  }
 }
 
 /** Re-applies a journaled record (start-up replay). */

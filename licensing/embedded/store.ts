@@ -38,6 +38,7 @@ import {
   applyDaily,
   applyStatus,
   copyLicense,
+  forgetExpired,
   type Applied,
   type JournalRecord,
   type Operation,
@@ -225,6 +226,7 @@ export class EmbeddedStore implements LicenseStore {
     if (this.compacting) return;
     this.sinceSnapshot = 0;
     const old = this.journal;
+    forgetExpired(this.state, this.options.clock?.now() ?? Date.now());
     const snapshot = this.codec.encode(this.state);
     this.journal = Journal.open(journalPath(this.options.dir, this.state.seq + 1));
     this.compacting = (async () => {

@@ -4,7 +4,10 @@
  * `{lic:<key>}`, so the scripts also run on Redis Cluster. Numbers leave Lua through %d, never %.14g.
  */
 
-/** KEYS: license, ledger, seq, idempotency record, trade record. */
+/**
+ * KEYS: license, ledger, seq, idempotency record, trade record. ARGV: amount, kind, time, entry tail,
+ * idempotency key, fingerprint, trade number, idempotency TTL (ms; Redis forgets the record after it).
+ */
 export const CHANGE = `
 local lic = KEYS[1]
 if redis.call('EXISTS', lic) == 0 then return {'not_found', '', 0, 0} end
@@ -33,7 +36,10 @@ if amount ~= 0 then
   redis.call('LPUSH', KEYS[2], entry)
 end
 if trade ~= '' then redis.call('SET', KEYS[5], '1') end
-if idem ~= '' then redis.call('HSET', KEYS[4], 'fingerprint', fp, 'entry', entry) end
+if idem ~= '' then
+  redis.call('HSET', KEYS[4], 'fingerprint', fp, 'entry', entry)
+  redis.call('PEXPIRE', KEYS[4], ARGV[8])
+end
 return {'ok', entry, credits, held}
 `;
 

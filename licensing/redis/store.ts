@@ -171,6 +171,7 @@ export class RedisStore implements LicenseStore {
         idem?.key ?? '',
         idem?.fingerprint ?? '',
         request.tradeNo ?? '',
+        String(idem?.ttlMs ?? 0),
       );
       if (status === 'not_found' || status === 'idempotency_conflict') return { status };
       const license = (await this.read(request.key))!;

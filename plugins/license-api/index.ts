@@ -11,7 +11,13 @@ import { mailer } from '../../licensing/mail/resource.ts';
 import { licenseMail } from '../../licensing/mail/templates.ts';
 import { licenseChecks } from '../../licensing/metrics.ts';
 import { licenseStore } from '../../licensing/resource.ts';
-import type { ChangeResult, EntryKind, License, LicenseStore } from '../../licensing/types.ts';
+import {
+  IDEMPOTENCY_TTL_MS,
+  type ChangeResult,
+  type EntryKind,
+  type License,
+  type LicenseStore,
+} from '../../licensing/types.ts';
 import { IS_ADMIN } from '../admin-auth/index.ts';
 import {
   asObject,
@@ -250,7 +256,7 @@ function idempotency(ctx: Context, action: string, body: Body) {
   if (key === undefined) return {};
   if (key.length === 0 || key.length > 200)
     throw badRequest('Idempotency-Key must be 1 to 200 characters', 'INVALID_FIELD');
-  return { idempotency: { key, fingerprint: fingerprint(action, body) } };
+  return { idempotency: { key, fingerprint: fingerprint(action, body), ttlMs: IDEMPOTENCY_TTL_MS } };
 }
 
 /** The license and the balance of the first answer (a replay answers as the first time did). */
