@@ -4,6 +4,7 @@ import { appendFile, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { GatewayError } from '../gateway/errors.ts';
+import { linesFromEnd } from '../licensing/embedded/files.ts';
 import { generateLicenseKey } from '../licensing/keys.ts';
 import { RedisStore } from '../licensing/redis/store.ts';
 import { MICRO } from '../licensing/money.ts';
@@ -376,6 +377,62 @@ describe('embedded store durability', () => {
     const reopened = await openEmbedded({ dir });
     assert.equal((await reopened.get(license.key))!.credits, 3 * MICRO);
     await reopened.close();
+  });
+
+  test('a long ledger pages from its end: every entry once, newest first, across read chunks', async () => {
+    const store = await openEmbedded();
+    const license = await newLicense(store, 0);
+    const count = 2500; // ≈ 300 KB of ledger file: several 64 KiB chunks read backwards
+    for (let i = 0; i < count; i += 100) {
+      await Promise.all(
+        Array.from({ length: 100 }, (_, j) =>
+          store.change({
+            key: license.key,
+            amount: MICRO,
+            kind: 'recharge',
+            details: { reference: `ré-${i + j}-✓` },
+          }),
+        ),
+      );
+    }
+    const seen: number[] = [];
+    let before: number | undefined;
+    for (;;) {
+      const page = await store.ledger(license.key, { limit: 333, ...(before ? { before } : {}) });
+      seen.push(...page.entries.map((e) => e.id));
+      if (page.next === null) break;
+      before = page.next;
+    }
+    assert.equal(seen.length, count);
+    assert.deepEqual(
+      seen,
+      [...seen].sort((a, b) => b - a),
+    );
+    assert.equal(new Set(seen).size, seen.length);
+    await store.close();
+  });
+
+  test("lines read from a file's end match the file, UTF-8 split across chunks and a torn last line included", async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'lines.txt');
+    const lines = ['first', 'ünïcödé ✓✓', '', 'x'.repeat(20), 'last whole'];
+    await writeFile(file, `${lines.join('\n')}\n{"torn`);
+    for (const chunkBytes of [1, 3, 7, 64 * 1024]) {
+      const read: { line: string; last: boolean }[] = [];
+      for await (const item of linesFromEnd(file, chunkBytes)) read.push(item);
+      assert.deepEqual(
+        read,
+        [{ line: '{"torn', last: true }, ...[...lines].reverse().map((line) => ({ line, last: false }))],
+        `chunks of ${chunkBytes} bytes`,
+      );
+    }
+    await writeFile(file, 'one\ntwo\n');
+    const clean: { line: string; last: boolean }[] = [];
+    for await (const item of linesFromEnd(file, 2)) clean.push(item);
+    assert.deepEqual(clean, [
+      { line: 'two', last: true },
+      { line: 'one', last: false },
+    ]);
   });
 
   test('one process per data folder: a second opener is refused while the first holds it', async () => {

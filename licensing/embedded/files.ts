@@ -34,6 +34,53 @@ export async function readIfExists(path: string): Promise<string | undefined> {
 }
 
 /**
+ * The lines of a file, last first, read backwards in chunks: the newest lines of a long file cost no more
+ * than those of a short one. `last` marks the file's final line, the one a crash may have torn.
+ */
+export async function* linesFromEnd(
+  path: string,
+  chunkBytes = 64 * 1024,
+): AsyncGenerator<{ line: string; last: boolean }> {
+  let handle;
+  try {
+    handle = await open(path, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  try {
+    let position = (await handle.stat()).size;
+    // Bytes of a line that began before the chunk read so far; split on bytes, so UTF-8 is never cut.
+    let head = Buffer.alloc(0);
+    let atEnd = true;
+    const emit = function* (line: string) {
+      // A file ends with a newline: the empty text after it is no line.
+      if (atEnd && line === '') return;
+      yield { line, last: atEnd };
+      atEnd = false;
+    };
+    while (position > 0) {
+      const length = Math.min(chunkBytes, position);
+      position -= length;
+      const chunk = Buffer.alloc(length);
+      await handle.read(chunk, 0, length, position);
+      const bytes = Buffer.concat([chunk, head]);
+      let end = bytes.length;
+      while (end > 0) {
+        const newline = bytes.lastIndexOf(10, end - 1);
+        if (newline === -1) break;
+        yield* emit(bytes.subarray(newline + 1, end).toString('utf8'));
+        end = newline;
+      }
+      head = bytes.subarray(0, end);
+    }
+    if (head.length > 0) yield* emit(head.toString('utf8'));
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
  * Decodes the lines of an append-only file. An unreadable *last* line is a write torn by a crash and is
  * dropped (reported through `onTorn`); an unreadable line anywhere else is corruption and throws.
  */

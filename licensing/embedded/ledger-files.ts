@@ -1,14 +1,14 @@
 /**
  * The ledger on disk: one append-only file per license, named by a digest of its key (never the key).
  * Appends are ordered per file and not synced one by one: the journal is the durable record, and the
- * store syncs these files before it drops any journal (compaction). Reading a page costs one file.
+ * store syncs these files before it drops any journal (compaction). A page is read from the file's end.
  */
 import { appendFile, mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { keyDigest } from '../keys.ts';
 import type { LedgerEntry, LedgerPage } from '../types.ts';
 import type { Codec } from './codec.ts';
-import { decodeLines, readIfExists } from './files.ts';
+import { linesFromEnd, readIfExists } from './files.ts';
 
 export class LedgerFiles {
   /** The write running for a file, if any. */
@@ -67,24 +67,29 @@ export class LedgerFiles {
     this.queues.delete(file);
   }
 
-  private async entries(key: string): Promise<LedgerEntry[]> {
+  /** Newest first, read from the file's end: a page costs its own entries, not the license's history. */
+  async page(key: string, options: { limit: number; before?: number }): Promise<LedgerPage> {
     const file = this.fileOf(key);
     await this.queues.get(file);
-    const text = await readIfExists(file);
-    if (!text) return [];
-    return decodeLines<LedgerEntry>(
-      text,
-      (line) => this.codec.decode(line),
-      () => this.onTorn(file),
-    );
-  }
-
-  async page(key: string, options: { limit: number; before?: number }): Promise<LedgerPage> {
-    const all = await this.entries(key);
-    const older = options.before === undefined ? all : all.filter((e) => e.id < options.before!);
-    const entries = older.slice(-options.limit).reverse();
-    const next = older.length > options.limit ? entries.at(-1)!.id : null;
-    return { entries, next };
+    const found: LedgerEntry[] = [];
+    for await (const { line, last } of linesFromEnd(file)) {
+      let entry: LedgerEntry;
+      try {
+        entry = this.codec.decode<LedgerEntry>(line);
+      } catch (error) {
+        if (last) {
+          this.onTorn(file);
+          continue;
+        }
+        throw new Error(`ledger file ${file} is corrupt: ${(error as Error).message}`, { cause: error });
+      }
+      // Entries are appended in id order, so every line after this one is older still.
+      if (options.before !== undefined && entry.id >= options.before) continue;
+      found.push(entry);
+      if (found.length > options.limit) break;
+    }
+    const entries = found.slice(0, options.limit);
+    return { entries, next: found.length > options.limit ? entries.at(-1)!.id : null };
   }
 
   /** Start-up: re-appends a journaled entry the ledger file lost in a crash (files are not synced per entry). */
@@ -99,32 +104,16 @@ export class LedgerFiles {
     lastIds.set(key, last);
   }
 
-  /** The id of the last whole entry, read from the file's tail only (start-up cost must not grow with history). */
+  /** The id of the last whole entry, read from the file's end (start-up cost must not grow with history). */
   private async lastId(key: string): Promise<number> {
-    const file = this.fileOf(key);
-    let handle;
-    try {
-      handle = await open(file, 'r');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
-      throw error;
-    }
-    try {
-      const { size } = await handle.stat();
-      const length = Math.min(size, 64 * 1024);
-      const { buffer } = await handle.read(Buffer.alloc(length), 0, length, size - length);
-      const lines = buffer.toString('utf8').split('\n').filter(Boolean);
-      for (let i = lines.length - 1; i >= 0; i--) {
-        try {
-          return this.codec.decode<LedgerEntry>(lines[i]!).id;
-        } catch {
-          // a torn last line, or the cut first line of the tail
-        }
+    for await (const { line } of linesFromEnd(this.fileOf(key))) {
+      try {
+        return this.codec.decode<LedgerEntry>(line).id;
+      } catch {
+        // a torn last line
       }
-      return 0;
-    } finally {
-      await handle.close();
     }
+    return 0;
   }
 
   /** A crash can leave a half-written last line; cut it so the next append starts on a fresh line. */
