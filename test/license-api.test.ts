@@ -165,6 +165,26 @@ function licenseApiSuite(storeName: string, env: () => Record<string, string>) {
       assert.equal((info.body.license_info as { credits: number }).credits, 1);
     });
 
+    test('daily charge for edges: once a day, again after a refund; 402 when short; 400 names the field', async () => {
+      const email = newEmail();
+      const { license_key } = await generate(gw, { email, credits: 0.5 });
+      const daily = (path: string, body: Record<string, unknown>) =>
+        postJson(`${gw.url}/api/v1/license/${path}`, { license_key, amount: 0.33, ...body }, admin);
+      const day = { day: '2026-11-27' };
+      assert.deepEqual((await daily('daily-charge', day)).body, { success: true, result: 'charged' });
+      assert.deepEqual((await daily('daily-charge', day)).body, { success: true, result: 'already' });
+      assert.equal((await daily('daily-refund', day)).status, 200);
+      assert.equal((await daily('daily-refund', day)).status, 200, 'a repeated refund changes nothing');
+      assert.equal((await daily('daily-charge', day)).body.result, 'charged');
+      assert.equal((await daily('daily-charge', { day: '2026-11-28' })).status, 402);
+      const info = await getJson(`${gw.url}/api/v1/license/info/${license_key}`, admin);
+      assert.equal((info.body.license_info as { credits: number }).credits, 0.17);
+      const bad = await daily('daily-charge', { day: '27/11/2026' });
+      assert.equal(bad.status, 400);
+      assert.match(String(bad.body.error), /^day must be/);
+      assert.equal((await daily('daily-charge', { ...day, license_key: 'CRDL-NONE' })).status, 404);
+    });
+
     test('Idempotency-Key: a replay returns the first answer and changes nothing; another body is 422', async () => {
       const email = newEmail();
       const { license_key } = await generate(gw, { email, credits: 10 });

@@ -13,21 +13,23 @@ const shipped = await readFile(new URL('../config/gateway.yaml', import.meta.url
 describe('split deployment', () => {
   let central: TestGateway;
   let edge: TestGateway;
+  let otherEdge: TestGateway;
   let openrouter: FixtureUpstream;
 
   before(async () => {
     openrouter = await startUpstream();
     central = await startTestGateway(shipped, { env: { API_ADMIN_TOKEN: TOKEN } });
-    edge = await startTestGateway(shipped, {
-      env: {
-        LICENSE_API_URL: central.url, // without /api/v1: accepted too
-        LICENSE_ADMIN_TOKEN: TOKEN,
-        OPENROUTER_BASE_URL: `${openrouter.url}/api/v1`,
-        OPENROUTER_API_KEY: 'edge-key',
-      },
-    });
+    const edgeEnv = {
+      LICENSE_API_URL: central.url, // without /api/v1: accepted too
+      LICENSE_ADMIN_TOKEN: TOKEN,
+      OPENROUTER_BASE_URL: `${openrouter.url}/api/v1`,
+      OPENROUTER_API_KEY: 'edge-key',
+    };
+    edge = await startTestGateway(shipped, { env: edgeEnv });
+    otherEdge = await startTestGateway(shipped, { env: edgeEnv });
   });
   after(async () => {
+    await otherEdge.close();
     await edge.close();
     await central.close();
     await openrouter.close();
@@ -78,6 +80,39 @@ describe('split deployment', () => {
       device_id: 'edge-device',
     });
     assert.equal(verify.body.code, 'VALID', 'the device was bound on the central instance');
+  });
+
+  test('a daily charge given back through one edge is taken again through another: one charge a day', async () => {
+    const created = await postJson(
+      `${central.url}/api/v1/license/generate`,
+      { email: 'two-edges@example.com', credits: 10 },
+      admin,
+    );
+    const key = created.body.license_key as string;
+    const headers = { 'x-license-key': key, 'x-device-id': 'edge-device' };
+    const chat = { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] };
+    const dailyKinds = async () => {
+      const entries = (await getJson(`${central.url}/api/v1/license/ledger/${key}`, admin)).body.entries as {
+        kind: string;
+      }[];
+      return entries.map((e) => e.kind).filter((kind) => kind.startsWith('daily'));
+    };
+    openrouter.behaviour.status = 500;
+    try {
+      assert.equal((await postJson(`${otherEdge.url}/v1/chat/completions`, chat, headers)).status, 500);
+    } finally {
+      openrouter.behaviour.status = 200;
+    }
+    for (let i = 0; i < 100 && (await dailyKinds()).length < 2; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(await dailyKinds(), ['daily_refund', 'daily_charge'], 'charged, then given back');
+    assert.equal((await postJson(`${edge.url}/v1/chat/completions`, chat, headers)).status, 200);
+    assert.deepEqual(await dailyKinds(), ['daily_charge', 'daily_refund', 'daily_charge']);
+    const balance = await postJson(`${central.url}/api/v1/license/verify`, {
+      license_key: key,
+      device_id: 'edge-device',
+    });
+    assert.ok(Number(balance.body.credits) < 10 - 0.33 + 1e-9, 'the day is paid once, net');
   });
 
   test('a key revoked on the central instance is refused by the edge', async () => {

@@ -1,11 +1,10 @@
 /**
  * Split deployment (LICENSE_API_URL): an edge gateway keeps no licenses; it verifies and charges through
- * the license API of a central Cradle instance. Every charge carries an Idempotency-Key (the request id,
- * or `daily:<key>:<day>`), so a retried call never charges twice. Documented limit: there is no remote
+ * the license API of a central Cradle instance. Every usage charge carries an Idempotency-Key (the request
+ * id), so a retried call never charges twice; the daily charge is the central store's own once-a-day mark. Documented limit: there is no remote
  * reserve, so a request is billed after delivery and the last one of a nearly empty balance may be
  * refused after delivery instead of before (it then pays what is left).
  */
-import { LRUCache } from 'lru-cache';
 import { unavailable } from '../../gateway/errors.ts';
 import { MICRO, toCredits } from '../money.ts';
 import type {
@@ -33,9 +32,6 @@ interface Reply {
 export class RemoteStore implements LicenseStore {
   readonly kind = 'remote' as const;
   private readonly base: string;
-  /** Daily charges given back today, per license: the next attempt needs a fresh idempotency key. */
-  // Only today's entries matter; an LRU keeps the map from growing by a license a day for ever.
-  private readonly dailyAttempts = new LRUCache<string, number>({ max: 100_000 });
 
   constructor(options: { url: string; adminToken: string; timeoutMs?: number }) {
     const url = options.url.replace(/\/$/, '');
@@ -120,39 +116,17 @@ export class RemoteStore implements LicenseStore {
   }
 
   async dailyCharge(request: DailyRequest): Promise<DailyResult> {
-    const attempt = this.dailyAttempts.get(`${request.key}\n${request.day}`) ?? 0;
-    const { status } = await this.call(
-      'POST',
-      '/license/deduct',
-      {
-        license_key: request.key,
-        amount: toCredits(request.amount),
-        kind: 'daily_charge',
-        reference: `daily:${request.day}`,
-        request_id: request.details?.requestId,
-      },
-      `daily:${request.key}:${request.day}${attempt ? `:${attempt}` : ''}`,
-    );
+    const { status, body } = await this.call('POST', '/license/daily-charge', dailyBody(request));
     if (status === 402) return 'insufficient';
     if (status === 403) return 'revoked';
     if (status === 404) return 'not_found';
-    return 'charged';
+    if (status !== 200) throw refused('daily charge', status);
+    return body.result === 'already' ? 'already' : 'charged';
   }
 
   async dailyRefund(request: DailyRequest): Promise<void> {
-    const id = `${request.key}\n${request.day}`;
-    const attempt = this.dailyAttempts.get(id) ?? 0;
-    await this.call(
-      'POST',
-      '/license/recharge',
-      {
-        license_key: request.key,
-        amount: toCredits(request.amount),
-        reference: `daily refund ${request.day}`,
-      },
-      `daily-refund:${request.key}:${request.day}${attempt ? `:${attempt}` : ''}`,
-    );
-    this.dailyAttempts.set(id, attempt + 1);
+    const { status } = await this.call('POST', '/license/daily-refund', dailyBody(request));
+    if (status !== 200) throw refused('daily refund', status);
   }
 
   async checkHealth(): Promise<void> {
@@ -220,4 +194,18 @@ function remoteEntry(request: SettleRequest, amount: number, body: Record<string
     balanceAfter: Math.round(Number(body.remaining_credits ?? 0) * MICRO),
     ...request.details,
   };
+}
+
+function dailyBody(request: DailyRequest): Record<string, unknown> {
+  return {
+    license_key: request.key,
+    day: request.day,
+    amount: toCredits(request.amount),
+    request_id: request.details?.requestId,
+  };
+}
+
+/** An answer the central instance should never give this edge (a version or configuration mismatch). */
+function refused(what: string, status: number): Error {
+  return unavailable(`license API refused the ${what} (HTTP ${status})`, 'STORE_UNAVAILABLE');
 }

@@ -29,6 +29,7 @@ import {
   type Body,
 } from './input.ts';
 import { balanceView, entryView, licenseInfo } from './views.ts';
+import { dailyCharge, dailyRefund } from './daily.ts';
 
 const ACTIONS = [
   'verify',
@@ -42,6 +43,8 @@ const ACTIONS = [
   'reset_devices',
   'list',
   'send_email',
+  'daily_charge',
+  'daily_refund',
 ] as const;
 type Action = (typeof ACTIONS)[number];
 
@@ -191,6 +194,8 @@ export default definePlugin<LicenseApiConfig>({
           body: { success: true, license_info: { ...pick(licenseInfo(after, { credits: balance })) } },
         };
       },
+      daily_charge: async (ctx, store) => dailyCharge(asObject(await ctx.json()), store),
+      daily_refund: async (ctx, store) => dailyRefund(asObject(await ctx.json()), store),
       async deduct(ctx, store) {
         const body = asObject(await ctx.json());
         const license = await target(store, body);

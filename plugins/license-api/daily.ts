@@ -1,0 +1,43 @@
+/**
+ * The daily charge over the license API, for edge gateways (LICENSE_API_URL): the central store's own
+ * once-per-license-and-day mark decides, so every edge sees one charge a day, and a day given back by one
+ * edge is taken again by the next request through any edge. Retries are harmless: a repeated charge
+ * answers `already`, a repeated refund finds no mark and changes nothing.
+ */
+import { GatewayError, badRequest, notFound } from '../../gateway/errors.ts';
+import type { Answer } from '../../gateway/plugin.ts';
+import { parseAmount } from '../../licensing/money.ts';
+import type { DailyRequest, LicenseStore } from '../../licensing/types.ts';
+import { entryDetails, requiredString, type Body } from './input.ts';
+
+const DAY = /^\d{4}-\d{2}-\d{2}$/;
+
+function dailyRequest(body: Body): DailyRequest {
+  const day = requiredString(body, 'day');
+  if (!DAY.test(day)) throw badRequest('day must be a calendar day, YYYY-MM-DD', 'INVALID_FIELD');
+  return {
+    key: requiredString(body, 'license_key'),
+    day,
+    amount: parseAmount(body.amount, 'amount'),
+    details: entryDetails(body),
+  };
+}
+
+export async function dailyCharge(body: Body, store: LicenseStore): Promise<Answer> {
+  const result = await store.dailyCharge(dailyRequest(body));
+  switch (result) {
+    case 'not_found':
+      throw notFound('license not found');
+    case 'revoked':
+      throw new GatewayError(403, 'LICENSE_REVOKED', 'this license has been revoked');
+    case 'insufficient':
+      throw new GatewayError(402, 'INSUFFICIENT_CREDITS', 'insufficient credits for the daily charge');
+    default:
+      return { body: { success: true, result } };
+  }
+}
+
+export async function dailyRefund(body: Body, store: LicenseStore): Promise<Answer> {
+  await store.dailyRefund(dailyRequest(body));
+  return { body: { success: true } };
+}
