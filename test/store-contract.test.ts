@@ -1,10 +1,11 @@
 /** The store contract: both stores must pass every test here. Money is exact, atomic and never negative. */
 import assert from 'node:assert/strict';
-import { appendFile, readdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, cp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { GatewayError } from '../gateway/errors.ts';
 import { linesFromEnd } from '../licensing/embedded/files.ts';
+import { LINGER_MS } from '../licensing/embedded/journal.ts';
 import { generateLicenseKey } from '../licensing/keys.ts';
 import { RedisStore } from '../licensing/redis/store.ts';
 import { MICRO } from '../licensing/money.ts';
@@ -353,6 +354,30 @@ describe('embedded store durability', () => {
     assert.equal((await reopened.get(license.key))!.credits, 21 * MICRO);
     assert.equal((await reopened.ledger(license.key, { limit: 100 })).entries.length, 41);
     await reopened.close();
+  });
+
+  test('proxied charges are answered at once and reach the disk within milliseconds, with nothing else to carry them', async () => {
+    const dir = await tempDir();
+    const store = await openEmbedded({ dir });
+    const license = await newLicense(store, 10);
+    const settled = await Promise.all(
+      Array.from({ length: 12 }, async (_, i) => {
+        const holdId = `h${i}`;
+        assert.equal(await store.hold({ key: license.key, holdId, amount: 0.5 * MICRO }), 'ok');
+        return store.settle({ key: license.key, holdId, cost: 0.25 * MICRO, kind: 'usage' });
+      }),
+    );
+    assert.equal(settled.filter(Boolean).length, 12);
+    await new Promise((resolve) => setTimeout(resolve, LINGER_MS * 10));
+    // What a crash would leave now: the files as they are, the store never closed.
+    const crashed = await tempDir();
+    await cp(dir, crashed, { recursive: true });
+    await rm(join(crashed, 'LOCK'));
+    const reopened = await openEmbedded({ dir: crashed });
+    assert.equal((await reopened.get(license.key))!.credits, 7 * MICRO);
+    assert.equal((await reopened.ledger(license.key, { limit: 100 })).entries.length, 13);
+    await reopened.close();
+    await store.close();
   });
 
   test('idempotency keys long expired leave the snapshot, so the store does not grow with them', async () => {

@@ -2,13 +2,22 @@
  * The ledger on disk: one append-only file per license, named by a digest of its key (never the key).
  * Appends are ordered per file and not synced one by one: the journal is the durable record, and the
  * store syncs these files before it drops any journal (compaction). A page is read from the file's end.
+ * The files of busy licenses stay open, so a write is one system call, not an open, a write and a close.
  */
-import { appendFile, mkdir, open } from 'node:fs/promises';
+import { close, fdatasync, open as openFd, write } from 'node:fs';
+import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { LRUCache } from 'lru-cache';
 import { keyDigest } from '../keys.ts';
 import type { LedgerEntry, LedgerPage } from '../types.ts';
 import type { Codec } from './codec.ts';
 import { linesFromEnd, readIfExists } from './files.ts';
+
+const openAppend = promisify(openFd);
+const writeFd = promisify(write);
+const syncFd = promisify(fdatasync);
+const closeFd = promisify(close);
 
 export class LedgerFiles {
   /** The write running for a file, if any. */
@@ -19,6 +28,17 @@ export class LedgerFiles {
     { lines: string[]; waiters: { resolve(): void; reject(error: Error): void }[] }
   >();
   private readonly dirty = new Set<string>();
+  /** File of each license key seen lately (a digest per append would cost more than the write). */
+  private readonly paths = new LRUCache<string, string>({ max: 10_000 });
+  private readonly closing = new Set<Promise<void>>();
+  /** Descriptors of the files written lately; one evicted is closed once its file's writes are done. */
+  private readonly descriptors = new LRUCache<string, Promise<number>>({
+    max: 64,
+    dispose: (fd, file) => {
+      const closing = this.closeAfterWrites(file, fd).finally(() => this.closing.delete(closing));
+      this.closing.add(closing);
+    },
+  });
 
   constructor(
     private readonly dir: string,
@@ -31,7 +51,30 @@ export class LedgerFiles {
   }
 
   private fileOf(key: string): string {
-    return join(this.dir, `${keyDigest(key)}.jsonl`);
+    let file = this.paths.get(key);
+    if (file === undefined) {
+      file = join(this.dir, `${keyDigest(key)}.jsonl`);
+      this.paths.set(key, file);
+    }
+    return file;
+  }
+
+  private descriptor(file: string): Promise<number> {
+    let fd = this.descriptors.get(file);
+    if (!fd) {
+      fd = openAppend(file, 'a');
+      this.descriptors.set(file, fd);
+      // A failed open is tried again by the next write, not remembered.
+      fd.catch(() => this.descriptors.get(file) === fd && this.descriptors.delete(file));
+    }
+    return fd;
+  }
+
+  private async closeAfterWrites(file: string, fd: Promise<number>): Promise<void> {
+    await this.queues.get(file);
+    const opened = await fd.catch(() => undefined);
+    // Nothing is left to write through it: a failing close loses nothing.
+    if (opened !== undefined) await closeFd(opened).catch(() => undefined);
   }
 
   /**
@@ -53,12 +96,18 @@ export class LedgerFiles {
   }
 
   private async drain(file: string): Promise<void> {
+    // Entries appended in the same turn (a journal batch made durable at once) go out in one write.
+    await null;
     for (;;) {
       const batch = this.batches.get(file);
       if (!batch || batch.lines.length === 0) break;
       this.batches.delete(file);
       try {
-        await appendFile(file, batch.lines.join(''));
+        const data = Buffer.from(batch.lines.join(''));
+        const fd = await this.descriptor(file);
+        for (let done = 0; done < data.length; ) {
+          done += (await writeFd(fd, data, done, data.length - done)).bytesWritten;
+        }
         for (const w of batch.waiters) w.resolve();
       } catch (error) {
         for (const w of batch.waiters) w.reject(error as Error);
@@ -135,6 +184,11 @@ export class LedgerFiles {
     this.dirty.clear();
     for (const file of files) {
       await this.queues.get(file);
+      const fd = this.descriptors.get(file);
+      if (fd) {
+        await syncFd(await fd);
+        continue;
+      }
       const handle = await open(file, 'r');
       try {
         await handle.sync();
@@ -142,5 +196,11 @@ export class LedgerFiles {
         await handle.close();
       }
     }
+  }
+
+  /** Closes the files kept open; the store calls it last, after syncDirty. */
+  async close(): Promise<void> {
+    this.descriptors.clear();
+    await Promise.all(this.closing);
   }
 }

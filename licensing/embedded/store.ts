@@ -27,7 +27,7 @@ import type {
 import type { Codec } from './codec.ts';
 import { writeFileDurably } from './files.ts';
 import { SNAPSHOT, acquireLock, type Lock } from './folder.ts';
-import { Journal } from './journal.ts';
+import { Journal, type AppendOptions } from './journal.ts';
 import { journalPath, keyOf } from './segments.ts';
 import type { LedgerFiles } from './ledger-files.ts';
 import { recover } from './recovery.ts';
@@ -45,12 +45,10 @@ import {
   type StoreState,
 } from './state.ts';
 
-/** When a change is answered: once on disk, or at once with the sync to follow. */
-type SyncOptions = { sync: 'before-ack' | 'background' };
 /** Changes an admin or a payment is told about: answered once on disk. */
-const BEFORE_ACK = { sync: 'before-ack' } as const;
-/** Proxy-path charges: applied and answered at once, on disk with the next group commit. */
-const BACKGROUND = { sync: 'background' } as const;
+const BEFORE_ACK: AppendOptions = { when: 'wait' };
+/** Proxy-path charges: applied and answered at once, on disk with the next group commit (within ms). */
+const BACKGROUND: AppendOptions = { when: 'linger' };
 
 export interface EmbeddedOptions {
   dir: string;
@@ -99,13 +97,13 @@ export class EmbeddedStore implements LicenseStore {
 
   /**
    * Journals a change. It resolves once the change is on disk, unless the caller is a proxied request
-   * (`sync: 'background'`): a request never waits for a disk sync, its charge rides the next group commit.
+   * (BACKGROUND): a request never waits for a disk sync, its charge rides the next group commit.
    * The ledger file follows the journal, so it never shows an entry the journal could lose.
    */
-  private async commit<R>(op: Operation, applied: Applied<R>, options: SyncOptions = BEFORE_ACK): Promise<R> {
+  private async commit<R>(op: Operation, applied: Applied<R>, options: AppendOptions = BEFORE_ACK): Promise<R> {
     if (!applied.changed) return applied.result;
     const record = { ...op, seq: this.state.seq } as JournalRecord;
-    const durable = this.journal.append(this.codec.encode(record));
+    const durable = this.journal.append(this.codec.encode(record), options);
     const { entry } = applied;
     const written = entry ? durable.then(() => this.ledgerFiles.append(keyOf(record), entry)) : durable;
     this.lastWrite = written;
@@ -114,7 +112,7 @@ export class EmbeddedStore implements LicenseStore {
     written.catch((error: unknown) =>
       this.options.log.error({ err: error }, 'journal or ledger file write failed'),
     );
-    if (options.sync === 'before-ack') await durable;
+    if (options.when === 'wait') await durable;
     return applied.result;
   }
 
@@ -167,13 +165,14 @@ export class EmbeddedStore implements LicenseStore {
     return this.commitChange(request, BEFORE_ACK);
   }
 
-  private commitChange(request: BalanceChange, options: SyncOptions): Promise<ChangeResult> {
+  private commitChange(request: BalanceChange, options: AppendOptions): Promise<ChangeResult> {
     const op = { op: 'change' as const, time: this.now(), request };
     return this.commit(op, applyChange(this.state, op, this.nextSeq()), options);
   }
 
   async ledger(key: string, options: { limit: number; before?: number }): Promise<LedgerPage> {
     // Read your writes: entries of changes already made (also those still on their way to disk) are shown.
+    await this.journal.drain().catch(() => undefined);
     await this.lastWrite.catch(() => undefined);
     return this.ledgerFiles.page(key, options);
   }
@@ -260,6 +259,7 @@ export class EmbeddedStore implements LicenseStore {
     this.closed = true;
     await this.journal.drain();
     await this.ledgerFiles.syncDirty();
+    await this.ledgerFiles.close();
     await this.journal.close();
     await this.lock.release();
   }
