@@ -6,6 +6,7 @@
  */
 import { closeSync, fdatasync, openSync, write } from 'node:fs';
 import { promisify } from 'node:util';
+import { deferred, type Deferred } from './deferred.ts';
 
 const writeFd = promisify(write);
 const syncFd = promisify(fdatasync);
@@ -16,16 +17,15 @@ export const LINGER_MS = 10;
 /** `wait`: someone waits for this line (write it now); `linger`: it may wait up to LINGER_MS for company. */
 export type AppendOptions = { when: 'wait' | 'linger' };
 
-interface Waiting {
-  line: string;
-  resolve: () => void;
-  reject: (error: Error) => void;
+interface Batch extends Deferred {
+  lines: string[];
+  /** Someone waits for a line of this batch: it is written as soon as the previous sync ends. */
+  awaited: boolean;
 }
 
 export class Journal {
-  private waiting: Waiting[] = [];
-  /** Some waiting line was appended with `when: 'wait'`. */
-  private awaited = false;
+  /** The lines that go out with the next write; all share one promise. */
+  private next: Batch | undefined;
   private flushing: Promise<void> | undefined;
   private lingering: NodeJS.Timeout | undefined;
   private failed: Error | undefined;
@@ -40,45 +40,50 @@ export class Journal {
     return new Journal(openSync(path, 'a'), path);
   }
 
+  /** Resolves once the line is on disk; every line of a batch resolves with the same promise. */
   append(line: string, options: AppendOptions): Promise<void> {
     if (this.failed) return Promise.reject(this.failed);
-    return new Promise((resolve, reject) => {
-      this.waiting.push({ line, resolve, reject });
-      if (options.when === 'wait') {
-        this.awaited = true;
-        this.flushNow();
-      } else if (!this.flushing) {
-        this.lingering ??= setTimeout(() => this.flushNow(), LINGER_MS);
-      }
-    });
+    const batch = (this.next ??= { ...deferred(), lines: [], awaited: false });
+    batch.lines.push(line);
+    if (options.when === 'wait') {
+      batch.awaited = true;
+      this.flushNow();
+    } else if (!this.flushing) {
+      this.lingering ??= setTimeout(() => this.flushNow(), LINGER_MS);
+    }
+    return batch.promise;
   }
 
   private flushNow(): void {
     clearTimeout(this.lingering);
     this.lingering = undefined;
-    this.flushing ??= this.flush();
+    if (this.next) this.flushing ??= this.flush();
   }
 
   private async flush(): Promise<void> {
-    while (this.waiting.length > 0) {
-      const batch = this.waiting;
-      this.waiting = [];
-      this.awaited = false;
+    let batch = this.takeNext();
+    while (batch) {
       try {
-        await writeFd(this.fd, batch.map((w) => `${w.line}\n`).join(''));
+        await writeFd(this.fd, `${batch.lines.join('\n')}\n`);
         await syncFd(this.fd);
-        for (const w of batch) w.resolve();
+        batch.resolve();
       } catch (error) {
         // A failed write or sync leaves the file in an unknown state: refuse everything after it.
         this.failed = error as Error;
-        for (const w of [...batch, ...this.waiting]) w.reject(this.failed);
-        this.waiting = [];
+        batch.reject(this.failed);
+        this.takeNext()?.reject(this.failed);
       }
       // Lines that came during this sync and that nobody waits for linger for more company.
-      if (!this.awaited) break;
+      batch = this.next?.awaited ? this.takeNext() : undefined;
     }
     this.flushing = undefined;
-    if (this.waiting.length > 0) this.lingering ??= setTimeout(() => this.flushNow(), LINGER_MS);
+    if (this.next) this.lingering ??= setTimeout(() => this.flushNow(), LINGER_MS);
+  }
+
+  private takeNext(): Batch | undefined {
+    const batch = this.next;
+    this.next = undefined;
+    return batch;
   }
 
   /** The write or sync error that stopped the journal, if one did. */
@@ -88,7 +93,7 @@ export class Journal {
 
   /** Resolves when everything appended so far is durable (lingering lines are written at once). */
   async drain(): Promise<void> {
-    while (this.flushing || this.waiting.length > 0) {
+    while (this.flushing || this.next) {
       this.flushNow();
       await this.flushing;
     }

@@ -12,6 +12,7 @@ import { LRUCache } from 'lru-cache';
 import { keyDigest } from '../keys.ts';
 import type { LedgerEntry, LedgerPage } from '../types.ts';
 import type { Codec } from './codec.ts';
+import { deferred, type Deferred } from './deferred.ts';
 import { linesFromEnd, readIfExists } from './files.ts';
 
 const openAppend = promisify(openFd);
@@ -22,11 +23,8 @@ const closeFd = promisify(close);
 export class LedgerFiles {
   /** The write running for a file, if any. */
   private readonly queues = new Map<string, Promise<void>>();
-  /** Lines waiting for the next write of a file. */
-  private readonly batches = new Map<
-    string,
-    { lines: string[]; waiters: { resolve(): void; reject(error: Error): void }[] }
-  >();
+  /** Lines waiting for the next write of a file; they share one promise. */
+  private readonly batches = new Map<string, Deferred & { lines: string[] }>();
   private readonly dirty = new Set<string>();
   /** File of each license key seen lately (a digest per append would cost more than the write). */
   private readonly paths = new LRUCache<string, string>({ max: 10_000 });
@@ -85,14 +83,20 @@ export class LedgerFiles {
     const file = this.fileOf(key);
     let batch = this.batches.get(file);
     if (!batch) {
-      batch = { lines: [], waiters: [] };
+      batch = { ...deferred(), lines: [] };
       this.batches.set(file, batch);
+      this.dirty.add(file);
+      if (!this.queues.has(file)) this.queues.set(file, this.drain(file));
     }
     batch.lines.push(`${this.codec.encode(entry)}\n`);
-    this.dirty.add(file);
-    const written = new Promise<void>((resolve, reject) => batch.waiters.push({ resolve, reject }));
-    if (!this.queues.has(file)) this.queues.set(file, this.drain(file));
-    return written;
+    return batch.promise;
+  }
+
+  /** Appends entries of several licenses; resolves when all are written. */
+  appendAll(entries: readonly { key: string; entry: LedgerEntry }[]): Promise<unknown> {
+    const written = new Set<Promise<void>>();
+    for (const { key, entry } of entries) written.add(this.append(key, entry));
+    return Promise.all(written);
   }
 
   private async drain(file: string): Promise<void> {
@@ -108,9 +112,9 @@ export class LedgerFiles {
         for (let done = 0; done < data.length; ) {
           done += (await writeFd(fd, data, done, data.length - done)).bytesWritten;
         }
-        for (const w of batch.waiters) w.resolve();
+        batch.resolve();
       } catch (error) {
-        for (const w of batch.waiters) w.reject(error as Error);
+        batch.reject(error as Error);
       }
     }
     this.queues.delete(file);

@@ -50,6 +50,12 @@ const BEFORE_ACK: AppendOptions = { when: 'wait' };
 /** Proxy-path charges: applied and answered at once, on disk with the next group commit (within ms). */
 const BACKGROUND: AppendOptions = { when: 'linger' };
 
+/** The changes of one journal batch, and the ledger entries to write once it is on disk. */
+interface WriteBatch {
+  durable: Promise<void>;
+  entries: { key: string; entry: LedgerEntry }[];
+}
+
 export interface EmbeddedOptions {
   dir: string;
   encryptionKey?: string;
@@ -65,8 +71,9 @@ export class EmbeddedStore implements LicenseStore {
   private readonly holds = new Map<string, { key: string; amount: number }>();
   private sinceSnapshot = 0;
   private compacting: Promise<void> | undefined;
-  /** The journal and ledger write of the latest change. */
-  private lastWrite: Promise<void> = Promise.resolve();
+  /** The journal and ledger write of the latest batch of changes. */
+  private lastWrite: Promise<unknown> = Promise.resolve();
+  private batch: WriteBatch | undefined;
   private closed = false;
 
   private constructor(
@@ -104,16 +111,27 @@ export class EmbeddedStore implements LicenseStore {
     if (!applied.changed) return applied.result;
     const record = { ...op, seq: this.state.seq } as JournalRecord;
     const durable = this.journal.append(this.codec.encode(record), options);
-    const { entry } = applied;
-    const written = entry ? durable.then(() => this.ledgerFiles.append(keyOf(record), entry)) : durable;
-    this.lastWrite = written;
+    const batch = this.batchOf(durable);
+    if (applied.entry) batch.entries.push({ key: keyOf(record), entry: applied.entry });
     if (++this.sinceSnapshot >= (this.options.compactEvery ?? 50_000)) this.compact();
-    // A failed journal stops the store (every later change is refused, health turns red).
+    if (options.when === 'wait') await durable;
+    return applied.result;
+  }
+
+  /**
+   * The changes of one journal batch: their ledger entries are written once it is on disk, all at once,
+   * and a failure is logged once for the batch. A failed journal stops the store (health turns red).
+   */
+  private batchOf(durable: Promise<void>): WriteBatch {
+    if (this.batch?.durable === durable) return this.batch;
+    const entries: WriteBatch['entries'] = [];
+    const written = durable.then(() => this.ledgerFiles.appendAll(entries));
     written.catch((error: unknown) =>
       this.options.log.error({ err: error }, 'journal or ledger file write failed'),
     );
-    if (options.when === 'wait') await durable;
-    return applied.result;
+    this.lastWrite = written;
+    this.batch = { durable, entries };
+    return this.batch;
   }
 
   private nextSeq(): number {
