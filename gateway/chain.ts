@@ -7,7 +7,7 @@ export interface ChainLink {
   instance: PluginInstance;
 }
 
-function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+export function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as Promise<T> | undefined)?.then === 'function';
 }
 
@@ -28,25 +28,42 @@ export class Chain {
     this.finishLinks = links.filter((l) => l.instance.onFinish);
   }
 
-  get hasRequestPhase(): boolean {
-    return this.requestLinks.length > 0;
-  }
-
-  get hasUpstreamPhase(): boolean {
-    return this.upstreamLinks.length > 0;
-  }
-
-  async onRequest(ctx: Context): Promise<Answer | void> {
-    for (const { instance } of this.requestLinks) {
-      const result = instance.onRequest!(ctx);
-      const answer = isPromise(result) ? await result : result;
-      if (answer) return answer;
+  /**
+   * The phases below stay synchronous while the plugins are: a promise (and a turn of the event loop)
+   * only when a plugin returns one. Callers await the result only when it is a promise.
+   */
+  onRequest(ctx: Context): Answer | void | Promise<Answer | void> {
+    const links = this.requestLinks;
+    for (let i = 0; i < links.length; i++) {
+      const result = links[i]!.instance.onRequest!(ctx);
+      if (isPromise(result)) return this.requestFrom(ctx, result, i + 1);
+      if (result) return result;
     }
   }
 
-  async onUpstream(ctx: Context, upstream: UpstreamRequest): Promise<void> {
-    for (const { instance } of this.upstreamLinks) {
-      const result = instance.onUpstream!(ctx, upstream);
+  private async requestFrom(ctx: Context, pending: Promise<Answer | void>, next: number) {
+    const links = this.requestLinks;
+    let answer = await pending;
+    for (let i = next; !answer && i < links.length; i++) {
+      const result = links[i]!.instance.onRequest!(ctx);
+      answer = isPromise(result) ? await result : result;
+    }
+    return answer;
+  }
+
+  onUpstream(ctx: Context, upstream: UpstreamRequest): void | Promise<void> {
+    const links = this.upstreamLinks;
+    for (let i = 0; i < links.length; i++) {
+      const result = links[i]!.instance.onUpstream!(ctx, upstream);
+      if (isPromise(result)) return this.upstreamFrom(ctx, upstream, result, i + 1);
+    }
+  }
+
+  private async upstreamFrom(ctx: Context, upstream: UpstreamRequest, pending: Promise<void>, next: number) {
+    await pending;
+    const links = this.upstreamLinks;
+    for (let i = next; i < links.length; i++) {
+      const result = links[i]!.instance.onUpstream!(ctx, upstream);
       if (isPromise(result)) await result;
     }
   }
@@ -56,14 +73,29 @@ export class Chain {
   }
 
   /** Every plugin's onFinish runs, even when an earlier one throws; failures are logged, never sent. */
-  async onFinish(ctx: Context, outcome: Outcome): Promise<void> {
-    for (const { name, instance } of this.finishLinks) {
-      try {
-        const result = instance.onFinish!(ctx, outcome);
-        if (isPromise(result)) await result;
-      } catch (error) {
-        ctx.log.error({ err: error, plugin: name }, 'onFinish failed');
-      }
+  onFinish(ctx: Context, outcome: Outcome): void | Promise<void> {
+    const links = this.finishLinks;
+    for (let i = 0; i < links.length; i++) {
+      const result = this.finishOne(ctx, outcome, links[i]!);
+      if (result) return this.finishFrom(ctx, outcome, result, i + 1);
+    }
+  }
+
+  private async finishFrom(ctx: Context, outcome: Outcome, pending: Promise<void>, next: number) {
+    await pending;
+    const links = this.finishLinks;
+    for (let i = next; i < links.length; i++) await this.finishOne(ctx, outcome, links[i]!);
+  }
+
+  /** One plugin's onFinish; a promise only when the plugin returned one. Never throws or rejects. */
+  private finishOne(ctx: Context, outcome: Outcome, { name, instance }: ChainLink): Promise<void> | undefined {
+    const failed = (error: unknown) => ctx.log.error({ err: error, plugin: name }, 'onFinish failed');
+    try {
+      const result = instance.onFinish!(ctx, outcome);
+      return isPromise(result) ? result.catch(failed) : undefined;
+    } catch (error) {
+      failed(error);
+      return undefined;
     }
   }
 

@@ -66,7 +66,7 @@ export interface Loggers {
 
 export function createLoggers(options: { level: string; destination?: DestinationStream }): Loggers {
   // Buffered asynchronous writes: a log line per request must not cost a blocking syscall on the hot path.
-  const destination = options.destination ?? bufferedStdout();
+  const destination = options.destination ?? new BatchedStdout();
   const log = pino(
     { level: options.level, base: undefined, redact: { paths: REDACT, censor: '[redacted]' } },
     destination,
@@ -74,9 +74,41 @@ export function createLoggers(options: { level: string; destination?: Destinatio
   return { log, access: new AccessLog(destination, options.level) };
 }
 
-/** Stdout written in 8 KiB batches, and at least every 200 ms so a quiet gateway's lines still show promptly. */
-function bufferedStdout(): DestinationStream {
-  const destination = pino.destination({ dest: 1, sync: false, minLength: 8192 });
-  setInterval(() => destination.flush(() => undefined), 200).unref();
-  return destination;
+/** Lines are handed to stdout in batches of this size, and at least every FLUSH_MS. */
+const BATCH_CHARS = 8192;
+const FLUSH_MS = 200;
+
+/**
+ * Stdout in 8 KiB batches, and at least every 200 ms so a quiet gateway's lines still show promptly.
+ * Lines are gathered here and handed to pino's asynchronous writer a batch at a time: it measures its whole
+ * pending buffer on each write, which cost ~15 µs a request under load when it got every line.
+ */
+class BatchedStdout implements DestinationStream {
+  private lines: string[] = [];
+  private size = 0;
+  // minLength above 0: then sonic-boom's flush waits for writes under way (at 0 it answers at once).
+  private readonly out = pino.destination({ dest: 1, sync: false, minLength: 1 });
+
+  constructor() {
+    setInterval(() => this.flush(() => undefined), FLUSH_MS).unref();
+  }
+
+  write(line: string): void {
+    this.lines.push(line);
+    this.size += line.length;
+    if (this.size >= BATCH_CHARS) this.handOver();
+  }
+
+  /** pino's `logger.flush(cb)` lands here: everything gathered is written out before `cb`. */
+  flush(callback: (error?: Error) => void): void {
+    this.handOver();
+    this.out.flush(callback);
+  }
+
+  private handOver(): void {
+    if (this.size === 0) return;
+    this.out.write(this.lines.join(''));
+    this.lines = [];
+    this.size = 0;
+  }
 }

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { isPromise } from './chain.ts';
 import type { CompiledRoute, Runtime } from './config/build.ts';
 import { Context } from './context.ts';
 import { GatewayError, errorBody, toGatewayError, type ErrorFormat } from './errors.ts';
@@ -131,7 +132,8 @@ export class Gateway {
       if (!res.writableFinished) ctx.markClientAborted();
     });
     const outcome = await this.execute(ctx, route);
-    await route.chain.onFinish(ctx, outcome);
+    const finishing = route.chain.onFinish(ctx, outcome);
+    if (finishing) await finishing;
     const ms = ctx.elapsedMs;
     this.record(route.name, outcome.status || CLIENT_CLOSED, ms);
     if (runtime.config.logging.access_log) {
@@ -149,13 +151,15 @@ export class Gateway {
     const { chain } = route;
     try {
       checkDeclaredLength(ctx.req, ctx.bodyLimit);
-      const answer = chain.hasRequestPhase ? await chain.onRequest(ctx) : undefined;
+      let answer = chain.onRequest(ctx);
+      if (isPromise(answer)) answer = await answer;
       if (answer) {
         this.sendAnswer(ctx, answer);
         return { status: ctx.res.statusCode, result: 'answered', clientAborted: ctx.clientAborted };
       }
       const upstream: UpstreamRequest = { target: undefined, headers: {} };
-      if (chain.hasUpstreamPhase) await chain.onUpstream(ctx, upstream);
+      const preparing = chain.onUpstream(ctx, upstream);
+      if (preparing) await preparing;
       const sent = await this.proxy.forward(ctx, chain, upstream);
       return {
         status: sent.status,

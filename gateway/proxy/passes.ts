@@ -216,11 +216,6 @@ export function pipeBody(
       for (const observer of observers) observer.onEnd?.({ complete });
       resolve({ complete });
     };
-    if (observers.length > 0) {
-      response.on('data', (chunk: Buffer) => {
-        for (const observer of observers) observer.onData(chunk);
-      });
-    }
     response.on('error', () => undefined);
     response.on('close', () => {
       if (!response.complete) {
@@ -230,5 +225,11 @@ export function pipeBody(
     });
     res.on('close', () => finish(response.complete && res.writableFinished));
     response.pipe(res);
+    // After the pipe: each chunk is on its way to the client before observers look at it.
+    if (observers.length > 0) {
+      response.on('data', (chunk: Buffer) => {
+        for (const observer of observers) observer.onData(chunk);
+      });
+    }
   });
 }
