@@ -4,7 +4,7 @@
  * before forwarding when the balance cannot cover it; given back when that request fails upstream.
  */
 import { LRUCache } from 'lru-cache';
-import { ContextKey } from '../../gateway/context.ts';
+import { ContextKey, type Context } from '../../gateway/context.ts';
 import { GatewayError } from '../../gateway/errors.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
 import { parseAmount } from '../../licensing/money.ts';
@@ -39,29 +39,32 @@ export default definePlugin<DailyChargeConfig>({
     const paid = services.resources.get('daily-charge-paid', () => ({
       lru: new LRUCache<string, string>({ max: 100_000, ttl: 60_000 }),
     })).lru;
+    const charge = async (ctx: Context, key: string, day: string) => {
+      const result = await (
+        await resource.store()
+      ).dailyCharge({ key, day, amount, details: { requestId: ctx.id } });
+      if (result === 'insufficient') {
+        throw new GatewayError(
+          402,
+          'INSUFFICIENT_CREDITS',
+          'insufficient credits for the daily charge; please recharge',
+        );
+      }
+      if (result === 'revoked')
+        throw new GatewayError(403, 'LICENSE_REVOKED', 'this license has been revoked');
+      if (result === 'charged') {
+        ctx.set(CHARGED_HERE, day);
+        charged.inc({ kind: 'daily_charge' }, amount);
+      }
+      paid.set(key, day);
+    };
     return {
-      async onRequest(ctx) {
+      // Synchronous when the day is known paid: no promise on the hot path.
+      onRequest(ctx) {
         const license = ctx.get(LICENSE);
         if (!license || license.unlimited) return;
         const day = dayOf(services.clock.now());
-        if (paid.get(license.key) === day) return;
-        const result = await (
-          await resource.store()
-        ).dailyCharge({ key: license.key, day, amount, details: { requestId: ctx.id } });
-        if (result === 'insufficient') {
-          throw new GatewayError(
-            402,
-            'INSUFFICIENT_CREDITS',
-            'insufficient credits for the daily charge; please recharge',
-          );
-        }
-        if (result === 'revoked')
-          throw new GatewayError(403, 'LICENSE_REVOKED', 'this license has been revoked');
-        if (result === 'charged') {
-          ctx.set(CHARGED_HERE, day);
-          charged.inc({ kind: 'daily_charge' }, amount);
-        }
-        paid.set(license.key, day);
+        if (paid.get(license.key) !== day) return charge(ctx, license.key, day);
       },
       async onFinish(ctx, outcome) {
         const day = ctx.get(CHARGED_HERE);

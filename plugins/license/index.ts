@@ -4,7 +4,7 @@
  * revocation anywhere drops the cached copy at once. The client's credentials never go upstream.
  */
 import { LRUCache } from 'lru-cache';
-import { ContextKey } from '../../gateway/context.ts';
+import { ContextKey, type Context } from '../../gateway/context.ts';
 import { GatewayError } from '../../gateway/errors.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
 import { licenseChecks } from '../../licensing/metrics.ts';
@@ -50,8 +50,16 @@ export default definePlugin<LicenseConfig>({
       );
       return { lru };
     }).lru;
+    const verify = async (ctx: Context, key: string, device: string, cacheKey: string) => {
+      const verdict = await (await resource.store()).verify(key, device);
+      checks.inc({ result: verdict.code });
+      if (verdict.code !== 'VALID') throw REFUSALS[verdict.code]();
+      cache.set(cacheKey, verdict.license!);
+      ctx.set(LICENSE, verdict.license!);
+    };
     return {
-      async onRequest(ctx) {
+      // Synchronous on a cache hit: no promise on the hot path.
+      onRequest(ctx) {
         const bearer = ctx.header('authorization');
         const key =
           ctx.header('x-license-key') ?? (bearer?.startsWith('Bearer ') ? bearer.slice(7).trim() : undefined);
@@ -65,14 +73,8 @@ export default definePlugin<LicenseConfig>({
           );
         }
         const cacheKey = `${key}\n${device}`;
-        let license = cache.get(cacheKey);
-        if (!license) {
-          const verdict = await (await resource.store()).verify(key, device);
-          checks.inc({ result: verdict.code });
-          if (verdict.code !== 'VALID') throw REFUSALS[verdict.code]();
-          license = verdict.license!;
-          cache.set(cacheKey, license);
-        }
+        const license = cache.get(cacheKey);
+        if (!license) return verify(ctx, key, device, cacheKey);
         ctx.set(LICENSE, license);
       },
       onUpstream(_ctx, upstream) {

@@ -4,6 +4,7 @@
  * every gateway instance counts against one limit.
  */
 import { LRUCache } from 'lru-cache';
+import type { Context } from '../../gateway/context.ts';
 import { GatewayError } from '../../gateway/errors.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
 import { plainClient } from '../../licensing/redis/connection.ts';
@@ -70,30 +71,38 @@ export default definePlugin<RateLimitConfig>({
         return undefined;
       }
     };
+    /** Counts in this process: also the stand-in while Redis is unreachable. */
+    const countLocal = (subject: string, now: number): Window => {
+      let window = windows.get(subject);
+      if (!window || now - window.start >= windowMs) {
+        window = { start: now, count: 0 };
+        windows.set(subject, window);
+      }
+      window.count++;
+      return window;
+    };
+    const check = (ctx: Context, window: Window, now: number): void => {
+      ctx.responseHeaders['x-ratelimit-limit'] = String(config.limit);
+      ctx.responseHeaders['x-ratelimit-remaining'] = String(Math.max(0, config.limit - window.count));
+      if (window.count > config.limit) {
+        const retryAfter = Math.ceil((window.start + windowMs - now) / 1000);
+        throw new GatewayError(429, 'RATE_LIMITED', `too many requests; retry in ${retryAfter} s`, {
+          headers: { 'retry-after': String(retryAfter) },
+        });
+      }
+    };
     return {
-      async onRequest(ctx) {
+      // Synchronous when counting locally: no promise on the hot path.
+      onRequest(ctx) {
         const subject =
           config.by === 'license'
             ? (ctx.header('x-license-key') ?? ctx.header('authorization') ?? ctx.clientIp)
             : ctx.clientIp;
         const now = services.clock.now();
-        let window = shared ? await countShared(subject, now) : undefined;
-        if (!window) {
-          window = windows.get(subject);
-          if (!window || now - window.start >= windowMs) {
-            window = { start: now, count: 0 };
-            windows.set(subject, window);
-          }
-          window.count++;
-        }
-        ctx.responseHeaders['x-ratelimit-limit'] = String(config.limit);
-        ctx.responseHeaders['x-ratelimit-remaining'] = String(Math.max(0, config.limit - window.count));
-        if (window.count > config.limit) {
-          const retryAfter = Math.ceil((window.start + windowMs - now) / 1000);
-          throw new GatewayError(429, 'RATE_LIMITED', `too many requests; retry in ${retryAfter} s`, {
-            headers: { 'retry-after': String(retryAfter) },
-          });
-        }
+        if (!shared) return check(ctx, countLocal(subject, now), now);
+        return countShared(subject, now).then((window) =>
+          check(ctx, window ?? countLocal(subject, now), now),
+        );
       },
     };
   },
