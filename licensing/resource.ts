@@ -18,12 +18,14 @@ export interface StoreResource extends Resource {
 export function licenseStore(services: Services): StoreResource {
   return services.resources.get('license-store', () => {
     const opening = openFromEnv(services);
-    opening.catch((error: unknown) => services.log.error({ err: error }, 'license store unavailable'));
+    // One promise for every caller: a request asks for the store twice or more.
+    const ready = opening.catch((error: unknown) => {
+      services.log.error({ err: error }, 'license store unavailable');
+      throw unavailable(`license store unavailable: ${(error as Error).message}`, 'STORE_UNAVAILABLE');
+    });
+    ready.catch(() => undefined);
     return {
-      store: () =>
-        opening.catch((error: unknown) => {
-          throw unavailable(`license store unavailable: ${(error as Error).message}`, 'STORE_UNAVAILABLE');
-        }),
+      store: () => ready,
       checkHealth: async () => (await opening).checkHealth(),
       close: async () => (await opening.catch(() => undefined))?.close(),
     };

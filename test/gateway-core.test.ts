@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Outcome } from '../gateway/plugin.ts';
 import { startTestGateway, postJson, getJson, type TestGateway } from './fixtures/gateway.ts';
+import { jsonMembersObserver } from '../gateway/proxy/observe.ts';
 import { phasesOf, recorded } from './fixtures/plugins/recorder.ts';
 import { startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
 
@@ -281,5 +282,48 @@ routes:
     } finally {
       upstream.behaviour.chunkDelayMs = 0;
     }
+  });
+});
+
+describe('response readers', () => {
+  const answer = {
+    id: 'x',
+    choices: [
+      {
+        message: {
+          content: 'a "usage": {"prompt_tokens": 99} and \\"usage\\": in text, } ] { [',
+          usage: { prompt_tokens: 77 },
+        },
+      },
+    ],
+    meta: { usage: { prompt_tokens: 55 } },
+    usage: { prompt_tokens: 12, completion_tokens: 3 },
+  };
+  const read = (chunks: Buffer[], names: string[], limit = 1 << 20) => {
+    let result: Record<string, string | undefined> = {};
+    const observer = jsonMembersObserver(names, { limit }, (members) => {
+      result = Object.fromEntries(names.map((n) => [n, members.text(n)]));
+    });
+    for (const chunk of chunks) observer.onData(chunk);
+    observer.onEnd?.({ complete: true });
+    return result;
+  };
+
+  test('a JSON body yields its top-level members only, whichever byte the chunks split at', () => {
+    const body = Buffer.from(JSON.stringify(answer, null, 1));
+    const expected = { usage: JSON.stringify(answer.usage), choices: JSON.stringify(answer.choices) };
+    for (let cut = 0; cut <= body.length; cut++) {
+      const got = read([body.subarray(0, cut), body.subarray(cut)], ['usage', 'choices']);
+      assert.equal(JSON.stringify(JSON.parse(got.usage!)), expected.usage, `cut at ${cut}`);
+      assert.equal(JSON.stringify(JSON.parse(got.choices!)), expected.choices, `cut at ${cut}`);
+    }
+  });
+
+  test('absent, cut-off, over-limit and non-object bodies yield nothing', () => {
+    assert.equal(read([Buffer.from('{"id":"x","choices":[]}')], ['usage']).usage, undefined);
+    assert.equal(read([Buffer.from('{"usage":{"prompt_tokens":1')], ['usage']).usage, undefined);
+    assert.equal(read([Buffer.from('{"usage":{"prompt_tokens":12345}}')], ['usage'], 8).usage, undefined);
+    assert.equal(read([Buffer.from('[{"usage":{"prompt_tokens":1}}]')], ['usage']).usage, undefined);
+    assert.equal(read([Buffer.from('{"usage":null}')], ['usage']).usage, 'null');
   });
 });

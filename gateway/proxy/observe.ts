@@ -27,28 +27,120 @@ export function sseObserver(
   };
 }
 
-/** Collects a JSON body (up to `limit` bytes) and parses it once at the end; undefined when it is not JSON. */
-export function jsonObserver(
-  limit: number,
-  onJson: (value: unknown, info: { complete: boolean }) => void,
+/** Raw text of the members a `jsonMembersObserver` was asked for, decoded on demand. */
+export interface JsonMembers {
+  /** The member's JSON text; undefined when absent, cut off, or over the limit. */
+  text(name: string): string | undefined;
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COLON = 0x3a;
+const COMMA = 0x2c;
+const OPEN_OBJECT = 0x7b;
+const CLOSE_OBJECT = 0x7d;
+const OPEN_ARRAY = 0x5b;
+const CLOSE_ARRAY = 0x5d;
+
+/**
+ * Picks chosen top-level members out of a JSON object body as it streams by, without parsing the rest or
+ * copying the body: a scan keeps track of strings and nesting, and keeps slices of the chunks that hold
+ * each wanted member's value (up to `limit` bytes each). A key inside a nested object or a string never
+ * matches. Unlike parsing the whole body, this costs no objects and has no size limit for small members.
+ */
+export function jsonMembersObserver(
+  names: readonly string[],
+  options: { limit: number },
+  onEnd: (members: JsonMembers, info: { complete: boolean }) => void,
 ): ResponseObserver {
-  const chunks: Buffer[] = [];
-  let size = 0;
+  const wanted = new Set(names);
+  const found = new Map<string, Buffer[] | null>();
+  let depth = 0;
+  let notAnObject = false;
+  let inString = false;
+  let escaped = false;
+  let expectingKey = false;
+  let readingKey = false;
+  let key = '';
+  let capture: { name: string; parts: Buffer[]; size: number } | undefined;
+  let captureFrom = 0;
+
+  const keep = (part: Buffer) => {
+    if (!capture) return;
+    capture.size += part.length;
+    if (capture.size <= options.limit) capture.parts.push(part);
+  };
+  const endCapture = (chunk: Buffer, at: number) => {
+    if (!capture) return;
+    keep(chunk.subarray(captureFrom, at));
+    found.set(capture.name, capture.size <= options.limit ? capture.parts : null);
+    capture = undefined;
+  };
+
   return {
     onData(chunk) {
-      size += chunk.length;
-      if (size <= limit) chunks.push(chunk);
-    },
-    onEnd(info) {
-      let value: unknown;
-      if (size <= limit) {
-        try {
-          value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-        } catch {
-          value = undefined;
+      if (notAnObject) return;
+      captureFrom = 0;
+      for (let i = 0; i < chunk.length; i++) {
+        const b = chunk[i]!;
+        if (inString) {
+          if (escaped) escaped = false;
+          else if (b === BACKSLASH) escaped = true;
+          else if (b === QUOTE) inString = readingKey = false;
+          else if (readingKey) key += String.fromCharCode(b);
+          continue;
+        }
+        switch (b) {
+          case QUOTE:
+            inString = true;
+            if (depth === 1 && expectingKey) {
+              readingKey = true;
+              expectingKey = false;
+              key = '';
+            }
+            break;
+          case OPEN_OBJECT:
+          case OPEN_ARRAY:
+            if (depth === 0) {
+              notAnObject = b !== OPEN_OBJECT;
+              if (notAnObject) return;
+              expectingKey = true;
+            }
+            depth++;
+            break;
+          case CLOSE_OBJECT:
+          case CLOSE_ARRAY:
+            if (--depth === 0) endCapture(chunk, i);
+            break;
+          case COLON:
+            // Key bytes were read one by one: a non-ASCII key never equals an (ASCII) wanted name.
+            if (depth === 1 && wanted.has(key)) {
+              capture = { name: key, parts: [], size: 0 };
+              captureFrom = i + 1;
+            }
+            break;
+          case COMMA:
+            if (depth === 1) {
+              endCapture(chunk, i);
+              expectingKey = true;
+            }
+            break;
         }
       }
-      onJson(value, info);
+      keep(chunk.subarray(captureFrom));
+    },
+    onEnd(info) {
+      // A member still open at the end was cut off: it is not handed over.
+      capture = undefined;
+      onEnd(
+        {
+          text(name) {
+            const parts = found.get(name);
+            return parts ? Buffer.concat(parts).toString('utf8') : undefined;
+          },
+        },
+        info,
+      );
     },
   };
 }

@@ -25,6 +25,8 @@ export interface BillingConfig {
 
 interface Bill {
   key: string;
+  /** The request body, parsed once by the context and shared. */
+  body: ChatBody;
   email: string;
   model: string;
   price: Price;
@@ -92,12 +94,18 @@ export default definePlugin<BillingConfig>({
           );
         }
         if (result !== 'ok') throw new GatewayError(403, 'LICENSE_REVOKED', 'this license cannot be charged');
-        ctx.set(BILL, { key: license.key, email: license.email, model: body.model, price, promptEstimate });
+        ctx.set(BILL, {
+          key: license.key,
+          body,
+          email: license.email,
+          model: body.model,
+          price,
+          promptEstimate,
+        });
       },
-      async onUpstream(ctx) {
-        if (!ctx.get(BILL)) return;
-        const body = await ctx.json<ChatBody>();
-        if (body.stream === true && body.stream_options?.include_usage !== true) {
+      onUpstream(ctx) {
+        const body = ctx.get(BILL)?.body;
+        if (body?.stream === true && body.stream_options?.include_usage !== true) {
           // Streams carry usage only when asked: the final chunk then holds it.
           body.stream_options = { ...body.stream_options, include_usage: true };
           ctx.jsonChanged();
