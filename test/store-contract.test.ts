@@ -380,6 +380,30 @@ describe('embedded store durability', () => {
     await store.close();
   });
 
+  test('ledgers of many licenses stay whole while only the busiest files are kept open', async () => {
+    const dir = await tempDir();
+    const store = await openEmbedded({ dir });
+    const openFiles = async () => (await readdir('/proc/self/fd')).length;
+    const before = await openFiles();
+    const licenses = await Promise.all(Array.from({ length: 150 }, () => newLicense(store, 1)));
+    for (let round = 0; round < 3; round++) {
+      await Promise.all(
+        licenses.map((license) => store.change({ key: license.key, amount: 0.25 * MICRO, kind: 'recharge' })),
+      );
+    }
+    const pages = await Promise.all(licenses.map((l) => store.ledger(l.key, { limit: 10 })));
+    for (const page of pages)
+      assert.deepEqual(
+        page.entries.map((e) => e.balanceAfter),
+        [1.75, 1.5, 1.25, 1].map((c) => c * MICRO),
+      );
+    assert.ok((await openFiles()) - before <= 70, 'open ledger files are bounded');
+    await store.close();
+    const reopened = await openEmbedded({ dir });
+    assert.equal((await reopened.ledger(licenses[149]!.key, { limit: 10 })).entries.length, 4);
+    await reopened.close();
+  });
+
   test('idempotency keys long expired leave the snapshot, so the store does not grow with them', async () => {
     const dir = await tempDir();
     let now = Date.parse('2026-01-01T00:00:00Z');
