@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Outcome } from '../gateway/plugin.ts';
 import { startTestGateway, postJson, getJson, type TestGateway } from './fixtures/gateway.ts';
-import { jsonMembersObserver } from '../gateway/proxy/observe.ts';
+import { jsonMembersObserver, sseObserver } from '../gateway/proxy/observe.ts';
 import { phasesOf, recorded } from './fixtures/plugins/recorder.ts';
 import { startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
 
@@ -316,6 +316,18 @@ describe('response readers', () => {
       const got = read([body.subarray(0, cut), body.subarray(cut)], ['usage', 'choices']);
       assert.equal(JSON.stringify(JSON.parse(got.usage!)), expected.usage, `cut at ${cut}`);
       assert.equal(JSON.stringify(JSON.parse(got.choices!)), expected.choices, `cut at ${cut}`);
+    }
+  });
+
+  test('stream events are read whole when a character or a line is split between chunks', () => {
+    const body = Buffer.from('data: {"content":"héllo 你好"}\n\ndata: [DONE]\n\n');
+    for (let cut = 0; cut <= body.length; cut++) {
+      const events: string[] = [];
+      const observer = sseObserver((data) => events.push(data));
+      observer.onData(body.subarray(0, cut));
+      observer.onData(body.subarray(cut));
+      observer.onEnd?.({ complete: true });
+      assert.deepEqual(events, ['{"content":"héllo 你好"}', '[DONE]'], `cut at ${cut}`);
     }
   });
 

@@ -150,6 +150,63 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
       assert.equal((await credits(key)).held, 0);
     });
 
+    test('without usage from the upstream the charge is estimated from the text and marked so (JSON and stream)', async () => {
+      const key = await newLicense(10);
+      const replyTokens = Math.ceil('Hello from the fixture.'.length / 4);
+      openrouter.behaviour.usage = false;
+      try {
+        await client(key).chat.completions.create({ model: 'openai/gpt-4o-mini', messages });
+        const stream = await client(key).chat.completions.create({
+          model: 'openai/gpt-4o-mini',
+          messages,
+          stream: true,
+        });
+        for await (const chunk of stream) void chunk;
+      } finally {
+        openrouter.behaviour.usage = true;
+      }
+      const usages = (await ledger(key)).filter((e) => e.kind === 'usage');
+      assert.equal(usages.length, 2);
+      for (const usage of usages) {
+        assert.equal(usage.estimated, true);
+        assert.equal(usage.completion_tokens, replyTokens);
+        assert.ok((usage.amount as number) < 0);
+      }
+    });
+
+    test('a client that leaves mid-stream stops the upstream and pays for what was delivered', async () => {
+      const key = await newLicense(10);
+      const abortedBefore = openrouter.aborted;
+      openrouter.behaviour.chunkDelayMs = 200;
+      const controller = new AbortController();
+      try {
+        const stream = await client(key).chat.completions.create(
+          { model: 'openai/gpt-4o-mini', messages, stream: true },
+          { signal: controller.signal },
+        );
+        for await (const chunk of stream) {
+          if (chunk.choices[0]?.delta?.content) {
+            controller.abort();
+            break;
+          }
+        }
+      } finally {
+        openrouter.behaviour.chunkDelayMs = 0;
+      }
+      const [usage] = await ledger(key);
+      assert.equal(usage!.kind, 'usage');
+      assert.equal(usage!.estimated, true);
+      assert.ok(
+        (usage!.completion_tokens as number) >= 1 &&
+          (usage!.completion_tokens as number) < Math.ceil('Hello from the fixture.'.length / 4),
+        `paid for part of the answer: ${String(usage!.completion_tokens)} tokens`,
+      );
+      for (let tries = 0; openrouter.aborted === abortedBefore && tries < 100; tries++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(openrouter.aborted, abortedBefore + 1, 'the upstream call was stopped');
+    });
+
     test('the daily charge is taken once under 20 concurrent first requests, and again the next day', async () => {
       const key = await newLicense(10);
       const c = client(key);

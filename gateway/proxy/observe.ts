@@ -2,6 +2,7 @@
  * Incremental readers for the streamed response body, for plugins' `onResponse` observers: the body
  * still flows to the client chunk by chunk; these only look.
  */
+import { StringDecoder } from 'node:string_decoder';
 import type { ResponseObserver } from '../plugin.ts';
 
 /** Calls `onEvent` with the data of each `data:` line of a server-sent event stream, as lines complete. */
@@ -10,9 +11,11 @@ export function sseObserver(
   onEnd?: (info: { complete: boolean }) => void,
 ): ResponseObserver {
   let partial = '';
+  // A character split between two chunks is decoded whole.
+  const decoder = new StringDecoder('utf8');
   return {
     onData(chunk) {
-      const text = partial + chunk.toString('utf8');
+      const text = partial + decoder.write(chunk);
       const lines = text.split('\n');
       partial = lines.pop() ?? '';
       for (const line of lines) {
@@ -20,6 +23,7 @@ export function sseObserver(
       }
     },
     onEnd(info) {
+      partial += decoder.end();
       if (partial.startsWith('data:')) onEvent(partial.slice(5).trim());
       partial = '';
       onEnd?.(info);

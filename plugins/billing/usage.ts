@@ -22,6 +22,9 @@ function parseJson(text: string | undefined): unknown {
   }
 }
 
+/** How much of an answer is kept for reading usage: the JSON members, or the stream events not yet read. */
+const READ_LIMIT = 4 * 1024 * 1024;
+
 /** About four characters per token: the usual rule of thumb for estimates. */
 export const estimateTokens = (chars: number) => Math.ceil(chars / 4);
 
@@ -30,20 +33,47 @@ export class UsageReader {
   completionChars = 0;
   readonly observer: ResponseObserver;
 
+  /** Stream events kept unparsed until the end, in case usage never comes and they must be counted. */
+  private unread: string[] = [];
+  private unreadChars = 0;
+
   constructor(kind: 'sse' | 'json') {
     this.observer =
       kind === 'sse'
-        ? sseObserver((data) => {
-            if (data === '[DONE]') return;
-            try {
-              this.take(JSON.parse(data) as UsageJson, 'delta');
-            } catch {
-              // not JSON: nothing to read
-            }
-          })
-        : jsonMembersObserver(['usage', 'choices'], { limit: 4 * 1024 * 1024 }, (members) =>
+        ? sseObserver(
+            (data) => this.takeEvent(data),
+            () => this.countUnread(),
+          )
+        : jsonMembersObserver(['usage', 'choices'], { limit: READ_LIMIT }, (members) =>
             this.takeMembers(members),
           );
+  }
+
+  /**
+   * A stream event: parsed at once only when it may hold usage. A raw `"usage"` cannot come from inside a
+   * string (its quotes would be escaped), so every event that holds usage is parsed. The others wait:
+   * their content is counted only if the stream ends without usage, or when too many wait.
+   */
+  private takeEvent(data: string): void {
+    if (data === '[DONE]') return;
+    if (data.includes('"usage"')) {
+      this.takeEventJson(data);
+      return;
+    }
+    this.unread.push(data);
+    this.unreadChars += data.length;
+    if (this.unreadChars > READ_LIMIT) this.countUnread();
+  }
+
+  private countUnread(): void {
+    if (!this.hasReported()) for (const data of this.unread) this.takeEventJson(data);
+    this.unread = [];
+    this.unreadChars = 0;
+  }
+
+  private takeEventJson(data: string): void {
+    const json = parseJson(data);
+    if (json && typeof json === 'object') this.take(json as UsageJson, 'delta');
   }
 
   /** A JSON answer: its `usage` alone is parsed; `choices` only when usage is missing (for the estimate). */
