@@ -1,6 +1,6 @@
 /** The store contract: both stores must pass every test here. Money is exact, atomic and never negative. */
 import assert from 'node:assert/strict';
-import { appendFile, cp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, cp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { GatewayError } from '../gateway/errors.ts';
@@ -401,6 +401,30 @@ describe('embedded store durability', () => {
     await store.close();
     const reopened = await openEmbedded({ dir });
     assert.equal((await reopened.ledger(licenses[149]!.key, { limit: 10 })).entries.length, 4);
+    await reopened.close();
+  });
+
+  test('a journal that cannot be written stops the store: later changes and holds are refused (503), health turns red', async () => {
+    const dir = await tempDir();
+    const store = await openEmbedded({ dir, compactEvery: 3 });
+    const license = await newLicense(store, 1);
+    // The journal the next compaction opens is a device on which every write fails (ENOSPC).
+    await symlink('/dev/full', join(dir, 'journal-000000000004.jsonl'));
+    for (let i = 0; i < 2; i++) await store.change({ key: license.key, amount: MICRO, kind: 'recharge' });
+    const refused = (error: GatewayError) => error.status === 503;
+    await assert.rejects(store.change({ key: license.key, amount: MICRO, kind: 'recharge' }), /ENOSPC/);
+    await assert.rejects(store.change({ key: license.key, amount: MICRO, kind: 'recharge' }), refused);
+    await assert.rejects(store.hold({ key: license.key, holdId: 'h', amount: 1 }), refused);
+    await assert.rejects(store.checkHealth(), refused);
+    // Closing writes no snapshot: memory holds the change the journal refused.
+    await store.close();
+    await rm(join(dir, 'journal-000000000004.jsonl'));
+    const reopened = await openEmbedded({ dir });
+    assert.equal(
+      (await reopened.get(license.key))!.credits,
+      3 * MICRO,
+      'every acknowledged change, no other',
+    );
     await reopened.close();
   });
 

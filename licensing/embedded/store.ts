@@ -8,6 +8,7 @@
 import { mkdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { unavailable } from '../../gateway/errors.ts';
 import type {
   BalanceChange,
   ChangeResult,
@@ -75,6 +76,8 @@ export class EmbeddedStore implements LicenseStore {
   private lastWrite: Promise<unknown> = Promise.resolve();
   private batch: WriteBatch | undefined;
   private closed = false;
+  /** A write failure of a journal replaced at compaction (the current one reports its own). */
+  private journalFailure: Error | undefined;
 
   private constructor(
     private readonly options: EmbeddedOptions,
@@ -107,7 +110,11 @@ export class EmbeddedStore implements LicenseStore {
    * (BACKGROUND): a request never waits for a disk sync, its charge rides the next group commit.
    * The ledger file follows the journal, so it never shows an entry the journal could lose.
    */
-  private async commit<R>(op: Operation, applied: Applied<R>, options: AppendOptions = BEFORE_ACK): Promise<R> {
+  private async commit<R>(
+    op: Operation,
+    applied: Applied<R>,
+    options: AppendOptions = BEFORE_ACK,
+  ): Promise<R> {
     if (!applied.changed) return applied.result;
     const record = { ...op, seq: this.state.seq } as JournalRecord;
     const durable = this.journal.append(this.codec.encode(record), options);
@@ -135,11 +142,27 @@ export class EmbeddedStore implements LicenseStore {
   }
 
   private nextSeq(): number {
-    if (this.closed) throw new Error('store is closed');
+    this.refuseIfBroken();
     return this.state.seq + 1;
   }
 
-  create(request: CreateLicense): Promise<CreateResult> {
+  /**
+   * Once the journal has failed no change could be recorded, so none is made: a paid request is refused
+   * (503) before it is proxied rather than served with a charge that would vanish on restart.
+   */
+  private refuseIfBroken(): void {
+    if (this.closed) throw new Error('store is closed');
+    const failure = this.brokenBy();
+    if (failure)
+      throw unavailable(`the store cannot write its journal: ${failure.message}`, 'STORE_UNAVAILABLE');
+  }
+
+  /** The journal write failure that stopped the store, also one of a journal replaced since. */
+  private brokenBy(): Error | undefined {
+    return this.journalFailure ?? this.journal.failure;
+  }
+
+  async create(request: CreateLicense): Promise<CreateResult> {
     const op = { op: 'create' as const, time: this.now(), request };
     return this.commit(op, applyCreate(this.state, op, this.nextSeq()));
   }
@@ -174,16 +197,16 @@ export class EmbeddedStore implements LicenseStore {
     return result;
   }
 
-  verify(key: string, deviceId: string): Promise<{ code: VerifyCode; license?: License }> {
+  async verify(key: string, deviceId: string): Promise<{ code: VerifyCode; license?: License }> {
     const op = { op: 'bind' as const, time: this.now(), key, deviceId };
     return this.commit(op, applyBind(this.state, op, this.nextSeq()));
   }
 
-  change(request: BalanceChange): Promise<ChangeResult> {
+  async change(request: BalanceChange): Promise<ChangeResult> {
     return this.commitChange(request, BEFORE_ACK);
   }
 
-  private commitChange(request: BalanceChange, options: AppendOptions): Promise<ChangeResult> {
+  private async commitChange(request: BalanceChange, options: AppendOptions): Promise<ChangeResult> {
     const op = { op: 'change' as const, time: this.now(), request };
     return this.commit(op, applyChange(this.state, op, this.nextSeq()), options);
   }
@@ -197,6 +220,7 @@ export class EmbeddedStore implements LicenseStore {
 
   /** Holds live in memory only: they belong to requests of this process, which end before it does. */
   async hold(request: HoldRequest): Promise<HoldResult> {
+    this.refuseIfBroken();
     const license = this.state.licenses[request.key];
     if (!license) return 'not_found';
     if (license.status === 'revoked') return 'revoked';
@@ -240,7 +264,8 @@ export class EmbeddedStore implements LicenseStore {
    * holds a change that was not acknowledged), then that journal is dropped. Requests go on meanwhile.
    */
   private compact(): void {
-    if (this.compacting) return;
+    // After a failed journal write, memory may hold a change that was refused: it must never be snapshotted.
+    if (this.compacting || this.brokenBy()) return;
     this.sinceSnapshot = 0;
     const old = this.journal;
     forgetExpired(this.state, this.options.clock?.now() ?? Date.now());
@@ -248,6 +273,10 @@ export class EmbeddedStore implements LicenseStore {
     this.journal = Journal.open(journalPath(this.options.dir, this.state.seq + 1));
     this.compacting = (async () => {
       await old.close();
+      if (old.failure) {
+        this.journalFailure = old.failure;
+        throw old.failure;
+      }
       await this.ledgerFiles.syncDirty();
       await writeFileDurably(join(this.options.dir, SNAPSHOT), `${snapshot}\n`);
       await unlink(old.path);
@@ -259,9 +288,7 @@ export class EmbeddedStore implements LicenseStore {
   }
 
   async checkHealth(): Promise<void> {
-    if (this.closed) throw new Error('store is closed');
-    const failure = this.journal.failure;
-    if (failure) throw new Error(`journal write failed: ${failure.message}`);
+    this.refuseIfBroken();
   }
 
   onInvalidate(listener: (key: string) => void): void {
