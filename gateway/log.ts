@@ -90,7 +90,8 @@ class BatchedStdout implements DestinationStream {
   private readonly out = pino.destination({ dest: 1, sync: false, minLength: 1 });
 
   constructor() {
-    setInterval(() => this.flush(() => undefined), FLUSH_MS).unref();
+    // Hand-over only: sonic-boom's own flush would also fsync stdout each time.
+    setInterval(() => this.handOver(), FLUSH_MS).unref();
   }
 
   write(line: string): void {
