@@ -368,7 +368,19 @@ describe('embedded store durability', () => {
       }),
     );
     assert.equal(settled.filter(Boolean).length, 12);
-    await new Promise((resolve) => setTimeout(resolve, LINGER_MS * 10));
+    // On disk soon after the linger (a slow disk's sync may take a while): nothing else happens meanwhile.
+    const journaled = async () => {
+      const files = (await readdir(dir)).filter((n) => n.startsWith('journal-'));
+      const texts = await Promise.all(files.map((n) => readFile(join(dir, n), 'utf8')));
+      return texts
+        .join('')
+        .split('\n')
+        .filter((line) => line.includes('"usage"')).length;
+    };
+    const started = Date.now();
+    while ((await journaled()) < 12 && Date.now() - started < 5000) {
+      await new Promise((resolve) => setTimeout(resolve, LINGER_MS));
+    }
     // What a crash would leave now: the files as they are, the store never closed.
     const crashed = await tempDir();
     await cp(dir, crashed, { recursive: true });
