@@ -28,44 +28,14 @@ export class Chain {
     this.finishLinks = links.filter((l) => l.instance.onFinish);
   }
 
-  /**
-   * The phases below stay synchronous while the plugins are: a promise (and a turn of the event loop)
-   * only when a plugin returns one. Callers await the result only when it is a promise.
-   */
   onRequest(ctx: Context): Answer | void | Promise<Answer | void> {
     const links = this.requestLinks;
-    for (let i = 0; i < links.length; i++) {
-      const result = links[i]!.instance.onRequest!(ctx);
-      if (isPromise(result)) return this.requestFrom(ctx, result, i + 1);
-      if (result) return result;
-    }
-  }
-
-  private async requestFrom(ctx: Context, pending: Promise<Answer | void>, next: number) {
-    const links = this.requestLinks;
-    let answer = await pending;
-    for (let i = next; !answer && i < links.length; i++) {
-      const result = links[i]!.instance.onRequest!(ctx);
-      answer = isPromise(result) ? await result : result;
-    }
-    return answer;
+    return inOrder<Answer>(links.length, (i) => links[i]!.instance.onRequest!(ctx));
   }
 
   onUpstream(ctx: Context, upstream: UpstreamRequest): void | Promise<void> {
     const links = this.upstreamLinks;
-    for (let i = 0; i < links.length; i++) {
-      const result = links[i]!.instance.onUpstream!(ctx, upstream);
-      if (isPromise(result)) return this.upstreamFrom(ctx, upstream, result, i + 1);
-    }
-  }
-
-  private async upstreamFrom(ctx: Context, upstream: UpstreamRequest, pending: Promise<void>, next: number) {
-    await pending;
-    const links = this.upstreamLinks;
-    for (let i = next; i < links.length; i++) {
-      const result = links[i]!.instance.onUpstream!(ctx, upstream);
-      if (isPromise(result)) await result;
-    }
+    return inOrder<never>(links.length, (i) => links[i]!.instance.onUpstream!(ctx, upstream));
   }
 
   onResponse(ctx: Context, response: UpstreamResponse): void {
@@ -75,31 +45,51 @@ export class Chain {
   /** Every plugin's onFinish runs, even when an earlier one throws; failures are logged, never sent. */
   onFinish(ctx: Context, outcome: Outcome): void | Promise<void> {
     const links = this.finishLinks;
-    for (let i = 0; i < links.length; i++) {
-      const result = this.finishOne(ctx, outcome, links[i]!);
-      if (result) return this.finishFrom(ctx, outcome, result, i + 1);
-    }
-  }
-
-  private async finishFrom(ctx: Context, outcome: Outcome, pending: Promise<void>, next: number) {
-    await pending;
-    const links = this.finishLinks;
-    for (let i = next; i < links.length; i++) await this.finishOne(ctx, outcome, links[i]!);
-  }
-
-  /** One plugin's onFinish; a promise only when the plugin returned one. Never throws or rejects. */
-  private finishOne(ctx: Context, outcome: Outcome, { name, instance }: ChainLink): Promise<void> | undefined {
-    const failed = (error: unknown) => ctx.log.error({ err: error, plugin: name }, 'onFinish failed');
-    try {
-      const result = instance.onFinish!(ctx, outcome);
-      return isPromise(result) ? result.catch(failed) : undefined;
-    } catch (error) {
-      failed(error);
-      return undefined;
-    }
+    return inOrder<never>(links.length, (i) => finishOne(ctx, outcome, links[i]!));
   }
 
   async close(): Promise<void> {
     for (const { instance } of this.links) await instance.close?.();
+  }
+}
+
+/**
+ * Runs `step(0)`, `step(1)`, … in order and stops at the first truthy result, which it returns. It stays
+ * synchronous while the steps are: a promise (and a turn of the event loop) only once a step returns one.
+ */
+function inOrder<T>(
+  count: number,
+  step: (i: number) => T | void | Promise<T | void>,
+): T | void | Promise<T | void> {
+  for (let i = 0; i < count; i++) {
+    const result = step(i);
+    if (isPromise(result)) return inOrderFrom(count, step, result, i + 1);
+    if (result) return result;
+  }
+}
+
+async function inOrderFrom<T>(
+  count: number,
+  step: (i: number) => T | void | Promise<T | void>,
+  pending: Promise<T | void>,
+  next: number,
+): Promise<T | void> {
+  let result: T | void = await pending;
+  for (let i = next; !result && i < count; i++) {
+    const current = step(i);
+    result = isPromise(current) ? await current : current;
+  }
+  return result;
+}
+
+/** One plugin's onFinish; a promise only when the plugin returned one. Never throws or rejects. */
+function finishOne(ctx: Context, outcome: Outcome, { name, instance }: ChainLink): Promise<void> | undefined {
+  const failed = (error: unknown) => ctx.log.error({ err: error, plugin: name }, 'onFinish failed');
+  try {
+    const result = instance.onFinish!(ctx, outcome);
+    return isPromise(result) ? result.catch(failed) : undefined;
+  } catch (error) {
+    failed(error);
+    return undefined;
   }
 }
