@@ -4,13 +4,14 @@
  * under concurrency; a client that leaves mid-stream pays for what was delivered (estimated).
  */
 import { ContextKey } from '../../gateway/context.ts';
-import { GatewayError, badRequest } from '../../gateway/errors.ts';
+import { badRequest } from '../../gateway/errors.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
 import { mailer } from '../../licensing/mail/resource.ts';
 import { lowBalanceMail } from '../../licensing/mail/templates.ts';
 import { MICRO, toCredits } from '../../licensing/money.ts';
 import { creditsCharged } from '../../licensing/metrics.ts';
 import { licenseStore } from '../../licensing/resource.ts';
+import { insufficientCredits, licenseRevoked } from '../../licensing/refusals.ts';
 import { LICENSE } from '../license/index.ts';
 import { PriceTable, priceSchema, type Price, type PriceConfig } from './prices.ts';
 import { UsageReader, estimateTokens } from './usage.ts';
@@ -87,13 +88,11 @@ export default definePlugin<BillingConfig>({
           await resource.store()
         ).hold({ key: license.key, holdId: ctx.id, amount: reserve });
         if (result === 'insufficient') {
-          throw new GatewayError(
-            402,
-            'INSUFFICIENT_CREDITS',
+          throw insufficientCredits(
             `insufficient credits: this request may cost up to ${toCredits(reserve)} credits`,
           );
         }
-        if (result !== 'ok') throw new GatewayError(403, 'LICENSE_REVOKED', 'this license cannot be charged');
+        if (result !== 'ok') throw licenseRevoked();
         ctx.set(BILL, {
           key: license.key,
           body,

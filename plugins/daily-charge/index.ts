@@ -5,11 +5,11 @@
  */
 import { LRUCache } from 'lru-cache';
 import { ContextKey, type Context } from '../../gateway/context.ts';
-import { GatewayError } from '../../gateway/errors.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
 import { parseAmount } from '../../licensing/money.ts';
 import { creditsCharged } from '../../licensing/metrics.ts';
 import { licenseStore } from '../../licensing/resource.ts';
+import { insufficientCredits, licenseRevoked } from '../../licensing/refusals.ts';
 import { LICENSE } from '../license/index.ts';
 
 export interface DailyChargeConfig {
@@ -44,14 +44,9 @@ export default definePlugin<DailyChargeConfig>({
         await resource.store()
       ).dailyCharge({ key, day, amount, details: { requestId: ctx.id } });
       if (result === 'insufficient') {
-        throw new GatewayError(
-          402,
-          'INSUFFICIENT_CREDITS',
-          'insufficient credits for the daily charge; please recharge',
-        );
+        throw insufficientCredits('insufficient credits for the daily charge; please recharge');
       }
-      if (result === 'revoked')
-        throw new GatewayError(403, 'LICENSE_REVOKED', 'this license has been revoked');
+      if (result === 'revoked') throw licenseRevoked();
       if (result === 'charged') {
         ctx.set(CHARGED_HERE, day);
         charged.inc({ kind: 'daily_charge' }, amount);

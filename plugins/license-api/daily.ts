@@ -4,9 +4,10 @@
  * edge is taken again by the next request through any edge. Retries are harmless: a repeated charge
  * answers `already`, a repeated refund finds no mark and changes nothing.
  */
-import { GatewayError, badRequest, notFound } from '../../gateway/errors.ts';
+import { badRequest, notFound } from '../../gateway/errors.ts';
 import type { Answer } from '../../gateway/plugin.ts';
 import { parseAmount } from '../../licensing/money.ts';
+import { insufficientCredits, licenseRevoked } from '../../licensing/refusals.ts';
 import type { DailyRequest, LicenseStore } from '../../licensing/types.ts';
 import { entryDetails, requiredString, type Body } from './input.ts';
 
@@ -29,9 +30,9 @@ export async function dailyCharge(body: Body, store: LicenseStore): Promise<Answ
     case 'not_found':
       throw notFound('license not found');
     case 'revoked':
-      throw new GatewayError(403, 'LICENSE_REVOKED', 'this license has been revoked');
+      throw licenseRevoked();
     case 'insufficient':
-      throw new GatewayError(402, 'INSUFFICIENT_CREDITS', 'insufficient credits for the daily charge');
+      throw insufficientCredits('insufficient credits for the daily charge');
     default:
       return { body: { success: true, result } };
   }

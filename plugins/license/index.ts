@@ -9,6 +9,7 @@ import { GatewayError } from '../../gateway/errors.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
 import { licenseChecks } from '../../licensing/metrics.ts';
 import { licenseStore } from '../../licensing/resource.ts';
+import { licenseRevoked } from '../../licensing/refusals.ts';
 import type { License } from '../../licensing/types.ts';
 
 export const LICENSE = new ContextKey<License>('license');
@@ -19,7 +20,7 @@ export interface LicenseConfig {
 
 const REFUSALS = {
   NOT_FOUND: () => new GatewayError(401, 'INVALID_LICENSE', 'license key not found'),
-  REVOKED: () => new GatewayError(403, 'LICENSE_REVOKED', 'this license has been revoked'),
+  REVOKED: licenseRevoked,
   DEVICE_LIMIT: () =>
     new GatewayError(
       403,
