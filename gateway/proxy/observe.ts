@@ -57,7 +57,6 @@ export function jsonMembersObserver(
   options: { limit: number },
   onEnd: (members: JsonMembers, info: { complete: boolean }) => void,
 ): ResponseObserver {
-  const wanted = new Set(names);
   const found = new Map<string, Buffer[] | null>();
   let depth = 0;
   let notAnObject = false;
@@ -118,7 +117,7 @@ export function jsonMembersObserver(
             break;
           case COLON:
             // Key bytes were read one by one: a non-ASCII key never equals an (ASCII) wanted name.
-            if (depth === 1 && wanted.has(key)) {
+            if (depth === 1 && names.includes(key)) {
               capture = { name: key, parts: [], size: 0 };
               captureFrom = i + 1;
             }

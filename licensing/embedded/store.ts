@@ -55,6 +55,8 @@ const BACKGROUND: AppendOptions = { when: 'linger' };
 interface WriteBatch {
   durable: Promise<void>;
   entries: { key: string; entry: LedgerEntry }[];
+  /** Journal durable, then the ledger entries written. */
+  written: Promise<unknown>;
 }
 
 export interface EmbeddedOptions {
@@ -72,8 +74,7 @@ export class EmbeddedStore implements LicenseStore {
   private readonly holds = new Map<string, { key: string; amount: number }>();
   private sinceSnapshot = 0;
   private compacting: Promise<void> | undefined;
-  /** The journal and ledger write of the latest batch of changes. */
-  private lastWrite: Promise<unknown> = Promise.resolve();
+  /** The latest batch of changes: read-your-writes waits for its ledger write. */
   private batch: WriteBatch | undefined;
   private closed = false;
   /** A write failure of a journal replaced at compaction (the current one reports its own). */
@@ -136,8 +137,7 @@ export class EmbeddedStore implements LicenseStore {
     written.catch((error: unknown) =>
       this.options.log.error({ err: error }, 'journal or ledger file write failed'),
     );
-    this.lastWrite = written;
-    this.batch = { durable, entries };
+    this.batch = { durable, entries, written };
     return this.batch;
   }
 
@@ -214,7 +214,7 @@ export class EmbeddedStore implements LicenseStore {
   async ledger(key: string, options: { limit: number; before?: number }): Promise<LedgerPage> {
     // Read your writes: entries of changes already made (also those still on their way to disk) are shown.
     await this.journal.drain().catch(() => undefined);
-    await this.lastWrite.catch(() => undefined);
+    await this.batch?.written.catch(() => undefined);
     return this.ledgerFiles.page(key, options);
   }
 
