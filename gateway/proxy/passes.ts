@@ -63,11 +63,15 @@ export type AttemptOutcome =
 
 const agents = new Map<string, HttpAgent>();
 
-/** One keep-alive agent per upstream origin, so connections are reused across requests. */
+/**
+ * One keep-alive agent per upstream origin, so connections are reused across requests. Only `keepAlive` is
+ * given (Node's defaults are 256 free sockets, newest first): Node copies the agent's options into each
+ * request's options, and two more of them made that copy outgrow its hash table (~1.6 KB a request).
+ */
 export function agentFor(url: URL): HttpAgent {
   let agent = agents.get(url.origin);
   if (!agent) {
-    const options = { keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo' as const };
+    const options = { keepAlive: true };
     agent = url.protocol === 'https:' ? new HttpsAgent(options) : new HttpAgent(options);
     agents.set(url.origin, agent);
   }
