@@ -291,7 +291,8 @@ describe('response readers', () => {
     choices: [
       {
         message: {
-          content: 'a "usage": {"prompt_tokens": 99} and \\"usage\\": in text, } ] { [',
+          content:
+            'a "usage": {"prompt_tokens": 99} and \\"usage\\": in text, } ] { [ a lone " , } ] { ends in \\',
           usage: { prompt_tokens: 77 },
         },
       },
@@ -317,6 +318,11 @@ describe('response readers', () => {
       assert.equal(JSON.stringify(JSON.parse(got.usage!)), expected.usage, `cut at ${cut}`);
       assert.equal(JSON.stringify(JSON.parse(got.choices!)), expected.choices, `cut at ${cut}`);
     }
+    const byteByByte = read(
+      [...body].map((byte) => Buffer.from([byte])),
+      ['usage', 'choices'],
+    );
+    assert.equal(JSON.stringify(JSON.parse(byteByByte.usage!)), expected.usage);
   });
 
   test('stream events are read whole when a character or a line is split between chunks', () => {

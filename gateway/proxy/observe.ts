@@ -51,6 +51,7 @@ const CLOSE_ARRAY = 0x5d;
  * copying the body: a scan keeps track of strings and nesting, and keeps slices of the chunks that hold
  * each wanted member's value (up to `limit` bytes each). A key inside a nested object or a string never
  * matches. Unlike parsing the whole body, this costs no objects and has no size limit for small members.
+ * String contents, most of an answer, are skipped with `indexOf` rather than looked at byte by byte.
  */
 export function jsonMembersObserver(
   names: readonly string[],
@@ -61,6 +62,7 @@ export function jsonMembersObserver(
   let depth = 0;
   let notAnObject = false;
   let inString = false;
+  /** The string's next byte is escaped (the chunk before ended in an odd run of backslashes). */
   let escaped = false;
   let expectingKey = false;
   let readingKey = false;
@@ -79,20 +81,43 @@ export function jsonMembersObserver(
     found.set(capture.name, capture.size <= options.limit ? capture.parts : null);
     capture = undefined;
   };
+  /** Skips string content from `from`: the index after the closing quote, or the chunk's end. */
+  const skipString = (chunk: Buffer, from: number): number => {
+    let i = from;
+    if (escaped) {
+      if (i === chunk.length) return i;
+      escaped = false;
+      i++;
+    }
+    for (;;) {
+      const quote = chunk.indexOf(QUOTE, i);
+      if (quote === -1) {
+        escaped = oddBackslashesBefore(chunk, i, chunk.length);
+        // Key bytes are kept raw: an escaped or non-ASCII key never equals an (ASCII) wanted name.
+        if (readingKey) key += chunk.toString('latin1', from, chunk.length);
+        return chunk.length;
+      }
+      if (oddBackslashesBefore(chunk, i, quote)) {
+        i = quote + 1;
+        continue;
+      }
+      if (readingKey) key += chunk.toString('latin1', from, quote);
+      inString = readingKey = false;
+      return quote + 1;
+    }
+  };
 
   return {
     onData(chunk) {
       if (notAnObject) return;
       captureFrom = 0;
-      for (let i = 0; i < chunk.length; i++) {
-        const b = chunk[i]!;
+      let i = 0;
+      while (i < chunk.length) {
         if (inString) {
-          if (escaped) escaped = false;
-          else if (b === BACKSLASH) escaped = true;
-          else if (b === QUOTE) inString = readingKey = false;
-          else if (readingKey) key += String.fromCharCode(b);
+          i = skipString(chunk, i);
           continue;
         }
+        const b = chunk[i]!;
         switch (b) {
           case QUOTE:
             inString = true;
@@ -116,7 +141,6 @@ export function jsonMembersObserver(
             if (--depth === 0) endCapture(chunk, i);
             break;
           case COLON:
-            // Key bytes were read one by one: a non-ASCII key never equals an (ASCII) wanted name.
             if (depth === 1 && names.includes(key)) {
               capture = { name: key, parts: [], size: 0 };
               captureFrom = i + 1;
@@ -129,6 +153,7 @@ export function jsonMembersObserver(
             }
             break;
         }
+        i++;
       }
       keep(chunk.subarray(captureFrom));
     },
@@ -146,4 +171,11 @@ export function jsonMembersObserver(
       );
     },
   };
+}
+
+/** Whether the bytes in [from, at) end in an odd run of backslashes, which escapes the byte at `at`. */
+function oddBackslashesBefore(chunk: Buffer, from: number, at: number): boolean {
+  let run = 0;
+  for (let k = at - 1; k >= from && chunk[k] === BACKSLASH; k--) run++;
+  return run % 2 === 1;
 }
