@@ -106,24 +106,40 @@ export class EmbeddedStore implements LicenseStore {
     return new Date(this.options.clock?.now() ?? Date.now()).toISOString();
   }
 
+  /** Journals a change someone is told about: resolves once it is on disk. */
+  private async commit<R>(op: Operation, applied: Applied<R>): Promise<R> {
+    const durable = this.append(op, applied, BEFORE_ACK);
+    if (durable) await durable;
+    return applied.result;
+  }
+
   /**
-   * Journals a change. It resolves once the change is on disk, unless the caller is a proxied request
-   * (BACKGROUND): a request never waits for a disk sync, its charge rides the next group commit.
-   * The ledger file follows the journal, so it never shows an entry the journal could lose.
+   * Journals a proxied request's charge (daily charge, settle) and answers at once: a request never waits
+   * for a disk sync, its charge rides the next group commit. No promise of its own on the hot path.
    */
-  private async commit<R>(
+  private commitInBackground<R>(op: Operation, applied: Applied<R>): R {
+    this.append(op, applied, BACKGROUND);
+    return applied.result;
+  }
+
+  /**
+   * Appends the journal record of an applied change; the ledger file follows the journal, so it never
+   * shows an entry the journal could lose. Returns when it is durable (nothing when nothing changed).
+   */
+  private append(
     op: Operation,
-    applied: Applied<R>,
-    options: AppendOptions = BEFORE_ACK,
-  ): Promise<R> {
-    if (!applied.changed) return applied.result;
-    const record = { ...op, seq: this.state.seq } as JournalRecord;
+    applied: Applied<unknown>,
+    options: AppendOptions,
+  ): Promise<void> | undefined {
+    if (!applied.changed) return undefined;
+    // The operation becomes its own journal record (no copy): `seq` is known once it is applied.
+    const record = op as JournalRecord;
+    record.seq = this.state.seq;
     const durable = this.journal.append(this.codec.encode(record), options);
     const batch = this.batchOf(durable);
     if (applied.entry) batch.entries.push({ key: keyOf(record), entry: applied.entry });
     if (++this.sinceSnapshot >= (this.options.compactEvery ?? 50_000)) this.compact();
-    if (options.when === 'wait') await durable;
-    return applied.result;
+    return durable;
   }
 
   /**
@@ -203,12 +219,8 @@ export class EmbeddedStore implements LicenseStore {
   }
 
   async change(request: BalanceChange): Promise<ChangeResult> {
-    return this.commitChange(request, BEFORE_ACK);
-  }
-
-  private async commitChange(request: BalanceChange, options: AppendOptions): Promise<ChangeResult> {
     const op = { op: 'change' as const, time: this.now(), request };
-    return this.commit(op, applyChange(this.state, op, this.nextSeq()), options);
+    return this.commit(op, applyChange(this.state, op, this.nextSeq()));
   }
 
   async ledger(key: string, options: { limit: number; before?: number }): Promise<LedgerPage> {
@@ -242,21 +254,20 @@ export class EmbeddedStore implements LicenseStore {
     // Never below zero: a cost above what is left (an estimate that fell short) takes what is left.
     const charge = Math.min(request.cost, Math.max(license.credits - license.held, 0));
     if (charge <= 0 || license.unlimited) return undefined;
-    const result = await this.commitChange(
-      { key: request.key, amount: -charge, kind: request.kind, details: request.details },
-      BACKGROUND,
-    );
+    const change = { key: request.key, amount: -charge, kind: request.kind, details: request.details };
+    const op = { op: 'change' as const, time: this.now(), request: change };
+    const result = this.commitInBackground(op, applyChange(this.state, op, this.nextSeq()));
     return result.status === 'ok' ? result.entry : undefined;
   }
 
   async dailyCharge(request: DailyRequest): Promise<DailyResult> {
     const op = { op: 'daily' as const, time: this.now(), request };
-    return this.commit(op, applyDaily(this.state, op, this.nextSeq()), BACKGROUND);
+    return this.commitInBackground(op, applyDaily(this.state, op, this.nextSeq()));
   }
 
   async dailyRefund(request: DailyRequest): Promise<void> {
     const op = { op: 'daily_refund' as const, time: this.now(), request };
-    await this.commit(op, applyDaily(this.state, op, this.nextSeq()), BACKGROUND);
+    this.commitInBackground(op, applyDaily(this.state, op, this.nextSeq()));
   }
 
   /**

@@ -75,18 +75,16 @@ export default definePlugin<BillingConfig>({
         const price = table.find(body.model);
         if (!price) throw badRequest(`no price for model ${body.model}`, 'UNKNOWN_MODEL');
         const maxTokens = Number(body.max_tokens ?? body.max_completion_tokens ?? config.default_max_tokens);
-        const promptChars = (body.messages ?? []).reduce(
-          (n, m) => n + JSON.stringify(m?.content ?? '').length,
-          0,
-        );
+        let promptChars = 0;
+        for (const message of body.messages ?? [])
+          promptChars += JSON.stringify(message?.content ?? '').length;
         const promptEstimate = estimateTokens(promptChars);
         const reserve = PriceTable.cost(price, {
           promptTokens: promptEstimate,
           completionTokens: Math.max(1, maxTokens || 1),
         });
-        const result = await (
-          await resource.store()
-        ).hold({ key: license.key, holdId: ctx.id, amount: reserve });
+        const store = resource.opened ?? (await resource.store());
+        const result = await store.hold({ key: license.key, holdId: ctx.id, amount: reserve });
         if (result === 'insufficient') {
           throw insufficientCredits(
             `insufficient credits: this request may cost up to ${toCredits(reserve)} credits`,
@@ -120,7 +118,7 @@ export default definePlugin<BillingConfig>({
       async onFinish(ctx, outcome) {
         const bill = ctx.get(BILL);
         if (!bill) return;
-        const store = await resource.store();
+        const store = resource.opened ?? (await resource.store());
         const delivered =
           outcome.upstream !== undefined && outcome.upstream.status < 400 && bill.reader !== undefined;
         if (!delivered) {

@@ -40,9 +40,8 @@ export default definePlugin<DailyChargeConfig>({
       lru: new LRUCache<string, string>({ max: 100_000, ttl: 60_000 }),
     })).lru;
     const charge = async (ctx: Context, key: string, day: string) => {
-      const result = await (
-        await resource.store()
-      ).dailyCharge({ key, day, amount, details: { requestId: ctx.id } });
+      const store = resource.opened ?? (await resource.store());
+      const result = await store.dailyCharge({ key, day, amount, details: { requestId: ctx.id } });
       if (result === 'insufficient') {
         throw insufficientCredits('insufficient credits for the daily charge; please recharge');
       }
