@@ -66,7 +66,20 @@ export function jsonMembersObserver(
   let escaped = false;
   let expectingKey = false;
   let readingKey = false;
+  /** The wanted name the last top-level key equals, else ''. */
   let key = '';
+  /** The raw bytes (latin1) of a key split between chunks, so far. */
+  let keyStart = '';
+  const wanted = names.map((name) => Buffer.from(name, 'latin1'));
+  /** The wanted name that the key bytes in [start, end) spell, else ''. */
+  const wantedName = (chunk: Buffer, start: number, end: number): string => {
+    for (let n = 0; n < wanted.length; n++) {
+      const name = wanted[n]!;
+      if (name.length === end - start && chunk.compare(name, 0, name.length, start, end) === 0)
+        return names[n]!;
+    }
+    return '';
+  };
   let capture: { name: string; parts: Buffer[]; size: number } | undefined;
   let captureFrom = 0;
 
@@ -90,18 +103,24 @@ export function jsonMembersObserver(
       i++;
     }
     for (;;) {
-      const quote = chunk.indexOf(QUOTE, i);
+      const quote = nextQuote(chunk, i);
       if (quote === -1) {
         escaped = oddBackslashesBefore(chunk, i, chunk.length);
-        // Key bytes are kept raw: an escaped or non-ASCII key never equals an (ASCII) wanted name.
-        if (readingKey) key += chunk.toString('latin1', from, chunk.length);
+        // Key bytes are compared raw: an escaped or non-ASCII key never equals an (ASCII) wanted name.
+        if (readingKey) keyStart += chunk.toString('latin1', from, chunk.length);
         return chunk.length;
       }
       if (oddBackslashesBefore(chunk, i, quote)) {
         i = quote + 1;
         continue;
       }
-      if (readingKey) key += chunk.toString('latin1', from, quote);
+      if (readingKey) {
+        if (keyStart === '') key = wantedName(chunk, from, quote);
+        else {
+          const whole = keyStart + chunk.toString('latin1', from, quote);
+          key = names.includes(whole) ? whole : '';
+        }
+      }
       inString = readingKey = false;
       return quote + 1;
     }
@@ -124,7 +143,7 @@ export function jsonMembersObserver(
             if (depth === 1 && expectingKey) {
               readingKey = true;
               expectingKey = false;
-              key = '';
+              key = keyStart = '';
             }
             break;
           case OPEN_OBJECT:
@@ -141,7 +160,7 @@ export function jsonMembersObserver(
             if (--depth === 0) endCapture(chunk, i);
             break;
           case COLON:
-            if (depth === 1 && names.includes(key)) {
+            if (depth === 1 && key !== '') {
               capture = { name: key, parts: [], size: 0 };
               captureFrom = i + 1;
             }
@@ -171,6 +190,13 @@ export function jsonMembersObserver(
       );
     },
   };
+}
+
+/** The index of the next quote from `from`, or -1. Short strings (most keys and ids) are scanned in place. */
+function nextQuote(chunk: Buffer, from: number): number {
+  const near = Math.min(chunk.length, from + 32);
+  for (let i = from; i < near; i++) if (chunk[i] === QUOTE) return i;
+  return near === chunk.length ? -1 : chunk.indexOf(QUOTE, near);
 }
 
 /** Whether the bytes in [from, at) end in an odd run of backslashes, which escapes the byte at `at`. */
