@@ -60,7 +60,7 @@ export function jsonMembersObserver(
   return new JsonMembersScan(names, options.limit, onEnd);
 }
 
-/** The scan's state lives in fields and its loop in locals: measured 3× faster than closure variables. */
+/** The scan's state lives in fields, its loop in locals (a few µs a response: it runs on every paid answer). */
 class JsonMembersScan implements ResponseObserver {
   private readonly found = new Map<string, Buffer[] | null>();
   private depth = 0;
