@@ -81,8 +81,9 @@ export default definePlugin<RateLimitConfig>({
       window.count++;
       return window;
     };
+    const limitHeader = String(config.limit);
     const check = (ctx: Context, window: Window, now: number): void => {
-      ctx.responseHeaders['x-ratelimit-limit'] = String(config.limit);
+      ctx.responseHeaders['x-ratelimit-limit'] = limitHeader;
       ctx.responseHeaders['x-ratelimit-remaining'] = String(Math.max(0, config.limit - window.count));
       if (window.count > config.limit) {
         const retryAfter = Math.ceil((window.start + windowMs - now) / 1000);
