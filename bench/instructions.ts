@@ -1,0 +1,124 @@
+/**
+ * `npm run bench:instructions [bare|proxy-only|paid]`: user-space instructions per request of one server,
+ * counted by valgrind (callgrind), so a change can be judged on a busy host where CPU time moves by ±30 %.
+ * The server runs with `--single-threaded` (GC and compilation on the counted thread), is warmed up, then
+ * counted over MEASURED requests; TurboFan compilation and garbage collection are reported apart.
+ * Env: WARMUP (6000: compilation is then mostly over), MEASURED (1500). Needs `valgrind` on PATH; takes ~4 minutes.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { spawnServer } from './harness.ts';
+
+const scenario = process.argv[2] ?? 'paid';
+const warmup = Number(process.env.WARMUP ?? 6000);
+const measured = Number(process.env.MEASURED ?? 1500);
+const fromSource = import.meta.url.endsWith('.ts');
+const serversScript = fileURLToPath(new URL(fromSource ? './servers.ts' : './servers.js', import.meta.url));
+
+const upstream = await spawnServer(['upstream']);
+const upstreamPath = `${upstream.url}/v1/chat/completions`;
+const dir = await mkdtemp(join(tmpdir(), 'cradle-instructions-'));
+const proxyOnly = join(dir, 'proxy-only.yaml');
+await writeFile(
+  proxyOnly,
+  `routes:\n  - { method: POST, path: /v1/chat/completions, plugins: [{ upstream: { url: "${upstreamPath}" } }] }\n`,
+);
+const serverArgs: Record<string, string[]> = {
+  bare: ['bare', upstreamPath],
+  'proxy-only': ['gateway', proxyOnly],
+  paid: ['gateway', 'config/gateway.yaml'],
+};
+if (!serverArgs[scenario]) throw new Error(`scenario must be one of ${Object.keys(serverArgs).join(', ')}`);
+
+const child = spawn(
+  'valgrind',
+  [
+    '--tool=callgrind',
+    `--callgrind-out-file=${dir}/callgrind.%p`,
+    process.execPath,
+    '--single-threaded',
+    ...(fromSource ? ['--import', 'tsx'] : []),
+    serversScript,
+    ...serverArgs[scenario]!,
+  ],
+  {
+    env: {
+      ...process.env,
+      DATA_DIR: join(dir, 'data'),
+      API_ADMIN_TOKEN: 'bench-admin',
+      OPENROUTER_BASE_URL: `${upstream.url}/api/v1`,
+      OPENROUTER_API_KEY: 'bench-key',
+      PROXY_RATE_LIMIT: '100000000',
+    },
+    stdio: ['ignore', 'pipe', 'ignore'],
+  },
+);
+const port = await new Promise<number>((resolve, reject) => {
+  let out = '';
+  child.stdout.on('data', (data: Buffer) => {
+    out += data.toString();
+    const match = /READY (\d+)/.exec(out);
+    if (match) resolve(Number(match[1]));
+  });
+  child.once('exit', (code) => reject(new Error(`server under valgrind exited with ${code}`)));
+});
+const base = `http://127.0.0.1:${port}`;
+const headers: Record<string, string> = { 'content-type': 'application/json' };
+if (scenario === 'paid') {
+  const created = await fetch(`${base}/api/v1/license/generate`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-admin-token': 'bench-admin' },
+    body: JSON.stringify({ email: 'bench@example.com', credits: 1_000_000_000 }),
+  });
+  const { license_key } = (await created.json()) as { license_key: string };
+  Object.assign(headers, { 'x-license-key': license_key, 'x-device-id': 'bench-device' });
+}
+const send = (amount: number) =>
+  autocannon({
+    url: `${base}${scenario === 'paid' ? '/api/chat/completion' : '/v1/chat/completions'}`,
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello' }] }),
+    connections: 10,
+    amount,
+  });
+// Each dump resets callgrind's counters: the second one holds the measured requests alone.
+const dump = () => execFileSync('callgrind_control', ['--dump', String(child.pid)], { stdio: 'ignore' });
+await send(warmup);
+dump();
+await send(measured);
+dump();
+const exited = new Promise((resolve) => child.once('exit', resolve));
+child.kill('SIGKILL');
+await exited;
+await upstream.stop();
+
+const file = (await readdir(dir)).find((name) => name.startsWith('callgrind.') && name.endsWith('.2'));
+const report = execFileSync('callgrind_annotate', ['--inclusive=yes', '--threshold=100', join(dir, file!)], {
+  encoding: 'utf8',
+  maxBuffer: 1 << 28,
+});
+/** Instructions of the report's lines whose symbol matches, per measured request. */
+const perRequest = (symbol: RegExp) => {
+  let sum = 0;
+  for (const line of report.split('\n')) {
+    const count = /^\s*([\d,]+) \(/.exec(line)?.[1];
+    if (count && symbol.test(line)) sum += Number(count.replaceAll(',', ''));
+  }
+  return Math.round(sum / measured);
+};
+const total = perRequest(/PROGRAM TOTALS/);
+const compile = perRequest(
+  /PipelineCompilationJob::(ExecuteJobImpl|FinalizeJobImpl)|BaselineBatchCompiler::CompileBatch\b|Compiler::Compile\(/,
+);
+const gc = perRequest(
+  /Heap::CollectGarbage\(|IncrementalMarking::Step\(|IncrementalMarkingJob::Task::RunInternal|ScavengeJob::Task::RunInternal|MemoryReducer::TimerTask::RunInternal/,
+);
+console.log(
+  `${scenario}: ${total - compile - gc} instructions a request (compilation ${compile} and GC ${gc} apart; ` +
+    `${measured} requests after ${warmup})`,
+);
