@@ -1,6 +1,8 @@
 /** Bench helpers: spawn a server process, run autocannon, measure SSE time to first chunk. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 
@@ -110,4 +112,41 @@ export async function firstChunkTimes(options: {
     }),
   );
   return times;
+}
+
+/** Writes the proxy-only gateway config (one route, the upstream plugin) into `dir`; returns its path. */
+export async function writeProxyOnlyConfig(dir: string, upstreamPath: string): Promise<string> {
+  const file = join(dir, 'proxy-only.yaml');
+  await writeFile(
+    file,
+    `logging: { level: info, access_log: "\${ACCESS_LOG:-true}" }
+routes:
+  - method: POST
+    path: /v1/chat/completions
+    error_format: openai
+    plugins: [{ upstream: { url: "${upstreamPath}", name: fixture } }]
+`,
+  );
+  return file;
+}
+
+/** Env of a gateway on the shipped config/gateway.yaml with OpenRouter pointed at the fixture upstream. */
+export function paidEnv(upstreamUrl: string): Record<string, string> {
+  return {
+    API_ADMIN_TOKEN: 'bench-admin',
+    OPENROUTER_BASE_URL: `${upstreamUrl}/api/v1`,
+    OPENROUTER_API_KEY: 'bench-key',
+    PROXY_RATE_LIMIT: '100000000',
+  };
+}
+
+/** Creates a license with plenty of credits on a gateway started with `paidEnv`; returns its request headers. */
+export async function benchLicense(gatewayUrl: string): Promise<Record<string, string>> {
+  const created = await fetch(`${gatewayUrl}/api/v1/license/generate`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-admin-token': 'bench-admin' },
+    body: JSON.stringify({ email: 'bench@example.com', credits: 1_000_000_000 }),
+  });
+  const { license_key } = (await created.json()) as { license_key: string };
+  return { 'x-license-key': license_key, 'x-device-id': 'bench-device' };
 }

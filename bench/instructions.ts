@@ -3,15 +3,16 @@
  * counted by valgrind (callgrind), so a change can be judged on a busy host where CPU time moves by ±30 %.
  * The server runs with `--single-threaded` (GC and compilation on the counted thread), is warmed up, then
  * counted over MEASURED requests; TurboFan compilation and garbage collection are reported apart.
- * Env: WARMUP (6000: compilation is then mostly over), MEASURED (1500). Needs `valgrind` on PATH; takes ~4 minutes.
+ * Env: WARMUP (6000: compilation is then mostly over), MEASURED (1500). Needs `valgrind` on PATH; takes
+ * about four minutes.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { spawnServer } from './harness.ts';
+import { benchLicense, paidEnv, spawnServer, writeProxyOnlyConfig } from './harness.ts';
 
 const scenario = process.argv[2] ?? 'paid';
 const warmup = Number(process.env.WARMUP ?? 6000);
@@ -22,11 +23,7 @@ const serversScript = fileURLToPath(new URL(fromSource ? './servers.ts' : './ser
 const upstream = await spawnServer(['upstream']);
 const upstreamPath = `${upstream.url}/v1/chat/completions`;
 const dir = await mkdtemp(join(tmpdir(), 'cradle-instructions-'));
-const proxyOnly = join(dir, 'proxy-only.yaml');
-await writeFile(
-  proxyOnly,
-  `routes:\n  - { method: POST, path: /v1/chat/completions, plugins: [{ upstream: { url: "${upstreamPath}" } }] }\n`,
-);
+const proxyOnly = await writeProxyOnlyConfig(dir, upstreamPath);
 const serverArgs: Record<string, string[]> = {
   bare: ['bare', upstreamPath],
   'proxy-only': ['gateway', proxyOnly],
@@ -46,14 +43,7 @@ const child = spawn(
     ...serverArgs[scenario]!,
   ],
   {
-    env: {
-      ...process.env,
-      DATA_DIR: join(dir, 'data'),
-      API_ADMIN_TOKEN: 'bench-admin',
-      OPENROUTER_BASE_URL: `${upstream.url}/api/v1`,
-      OPENROUTER_API_KEY: 'bench-key',
-      PROXY_RATE_LIMIT: '100000000',
-    },
+    env: { ...process.env, DATA_DIR: join(dir, 'data'), ...paidEnv(upstream.url) },
     stdio: ['ignore', 'pipe', 'ignore'],
   },
 );
@@ -67,16 +57,10 @@ const port = await new Promise<number>((resolve, reject) => {
   child.once('exit', (code) => reject(new Error(`server under valgrind exited with ${code}`)));
 });
 const base = `http://127.0.0.1:${port}`;
-const headers: Record<string, string> = { 'content-type': 'application/json' };
-if (scenario === 'paid') {
-  const created = await fetch(`${base}/api/v1/license/generate`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-admin-token': 'bench-admin' },
-    body: JSON.stringify({ email: 'bench@example.com', credits: 1_000_000_000 }),
-  });
-  const { license_key } = (await created.json()) as { license_key: string };
-  Object.assign(headers, { 'x-license-key': license_key, 'x-device-id': 'bench-device' });
-}
+const headers = {
+  'content-type': 'application/json',
+  ...(scenario === 'paid' ? await benchLicense(base) : {}),
+};
 const send = (amount: number) =>
   autocannon({
     url: `${base}${scenario === 'paid' ? '/api/chat/completion' : '/v1/chat/completions'}`,

@@ -8,7 +8,15 @@ import { mkdtemp, writeFile, mkdir } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRedis } from '../test/fixtures/redis.ts';
-import { firstChunkTimes, load, spawnServer, type BenchServer } from './harness.ts';
+import {
+  benchLicense,
+  firstChunkTimes,
+  load,
+  paidEnv,
+  spawnServer,
+  writeProxyOnlyConfig,
+  type BenchServer,
+} from './harness.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -32,17 +40,7 @@ interface Scenario {
 const upstream = await spawnServer(['upstream'], { CHUNK_DELAY_MS: '2' });
 const upstreamPath = `${upstream.url}/v1/chat/completions`;
 const dir = await mkdtemp(join(tmpdir(), 'cradle-bench-'));
-const proxyOnly = join(dir, 'proxy-only.yaml');
-await writeFile(
-  proxyOnly,
-  `logging: { level: info, access_log: "\${ACCESS_LOG:-true}" }
-routes:
-  - method: POST
-    path: /v1/chat/completions
-    error_format: openai
-    plugins: [{ upstream: { url: "${upstreamPath}", name: fixture } }]
-`,
-);
+const proxyOnly = await writeProxyOnlyConfig(dir, upstreamPath);
 const bare = await spawnServer(['bare', upstreamPath]);
 const gateway = await spawnServer(['gateway', proxyOnly]);
 
@@ -50,20 +48,8 @@ const gateway = await spawnServer(['gateway', proxyOnly]);
 async function paidGateway(
   env: Record<string, string>,
 ): Promise<{ server: BenchServer; headers: Record<string, string> }> {
-  const server = await spawnServer(['gateway', 'config/gateway.yaml'], {
-    ...env,
-    API_ADMIN_TOKEN: 'bench-admin',
-    OPENROUTER_BASE_URL: `${upstream.url}/api/v1`,
-    OPENROUTER_API_KEY: 'bench-key',
-    PROXY_RATE_LIMIT: '100000000',
-  });
-  const created = await fetch(`${server.url}/api/v1/license/generate`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-admin-token': 'bench-admin' },
-    body: JSON.stringify({ email: 'bench@example.com', credits: 1_000_000_000 }),
-  });
-  const { license_key } = (await created.json()) as { license_key: string };
-  return { server, headers: { 'x-license-key': license_key, 'x-device-id': 'bench-device' } };
+  const server = await spawnServer(['gateway', 'config/gateway.yaml'], { ...env, ...paidEnv(upstream.url) });
+  return { server, headers: await benchLicense(server.url) };
 }
 
 // BENCH_ONLY=proxy measures the first three scenarios alone.
