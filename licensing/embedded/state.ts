@@ -188,9 +188,9 @@ export function applyChange(
       amount,
       balanceAfter: license.credits,
       ...request.details,
-      ...(request.tradeNo ? { tradeNo: request.tradeNo } : {}),
-      ...(request.idempotency ? { idempotencyKey: request.idempotency.key } : {}),
     };
+    if (request.tradeNo) entry.tradeNo = request.tradeNo;
+    if (request.idempotency) entry.idempotencyKey = request.idempotency.key;
   }
   if (request.tradeNo) state.trades[request.tradeNo] = license.key;
   if (idemKey)
@@ -200,11 +200,7 @@ export function applyChange(
       expiresAt: Date.parse(time) + request.idempotency!.ttlMs,
     };
   state.seq = seq;
-  return {
-    result: { status: 'ok', license: copyLicense(license), entry },
-    changed: true,
-    ...(entry ? { entry } : {}),
-  };
+  return { result: { status: 'ok', license: copyLicense(license), entry }, changed: true, entry };
 }
 
 /** The daily charge: once per license and day; `daily_refund` gives it back and clears the mark. */
