@@ -38,10 +38,6 @@ const child = spawn(
     `--callgrind-out-file=${dir}/callgrind.%p`,
     process.execPath,
     '--single-threaded',
-    // A full collection just before counting, so no marking cycle left over from the warm-up is counted.
-    '--expose-gc',
-    '--import',
-    'data:text/javascript,process.on("SIGUSR2", () => globalThis.gc())',
     ...(fromSource ? ['--import', 'tsx'] : []),
     serversScript,
     ...serverArgs[scenario]!,
@@ -77,8 +73,6 @@ const send = (amount: number) =>
 // Each dump resets callgrind's counters: the second one holds the measured requests alone.
 const dump = () => execFileSync('callgrind_control', ['--dump', String(child.pid)], { stdio: 'ignore' });
 await send(warmup);
-child.kill('SIGUSR2');
-await new Promise((resolve) => setTimeout(resolve, 3000));
 dump();
 await send(measured);
 dump();
