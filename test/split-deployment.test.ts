@@ -35,6 +35,12 @@ describe('split deployment', () => {
     await openrouter.close();
   });
 
+  /** A license with 10 credits on the central instance; returns its key. */
+  const newLicense = async (email: string) => {
+    const created = await postJson(`${central.url}/api/v1/license/generate`, { email, credits: 10 }, admin);
+    return created.body.license_key as string;
+  };
+
   const ledger = async (key: string) => {
     for (let i = 0; i < 100; i++) {
       const entries = (await getJson(`${central.url}/api/v1/license/ledger/${key}`, admin)).body.entries as {
@@ -49,12 +55,7 @@ describe('split deployment', () => {
   };
 
   test('the edge verifies, takes the daily charge once and the usage charge through the central API', async () => {
-    const created = await postJson(
-      `${central.url}/api/v1/license/generate`,
-      { email: 'edge@example.com', credits: 10 },
-      admin,
-    );
-    const key = created.body.license_key as string;
+    const key = await newLicense('edge@example.com');
     const sdk = new OpenAI({
       baseURL: `${edge.url}/v1`,
       apiKey: key,
@@ -83,12 +84,7 @@ describe('split deployment', () => {
   });
 
   test('a daily charge given back through one edge is taken again through another: one charge a day', async () => {
-    const created = await postJson(
-      `${central.url}/api/v1/license/generate`,
-      { email: 'two-edges@example.com', credits: 10 },
-      admin,
-    );
-    const key = created.body.license_key as string;
+    const key = await newLicense('two-edges@example.com');
     const headers = { 'x-license-key': key, 'x-device-id': 'edge-device' };
     const chat = { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] };
     const dailyKinds = async () => {
@@ -116,12 +112,7 @@ describe('split deployment', () => {
   });
 
   test('a key revoked on the central instance is refused by the edge', async () => {
-    const created = await postJson(
-      `${central.url}/api/v1/license/generate`,
-      { email: 'revoked-edge@example.com', credits: 10 },
-      admin,
-    );
-    const key = created.body.license_key as string;
+    const key = await newLicense('revoked-edge@example.com');
     await postJson(`${central.url}/api/v1/license/revoke/${key}`, {}, admin);
     const res = await postJson(
       `${edge.url}/v1/chat/completions`,
