@@ -17,11 +17,28 @@ export interface BenchServer {
   stop(): Promise<void>;
 }
 
-export async function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}): Promise<BenchServer> {
-  const child = spawn(process.execPath, [...nodeArgs, ...args], {
-    env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+export interface SpawnOptions {
+  /** A command the server runs under (e.g. valgrind and its options), node's path appended to it. */
+  launcher?: string[];
+  /** Extra node flags. */
+  nodeFlags?: string[];
+}
+
+export async function spawnServer(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  options: SpawnOptions = {},
+): Promise<BenchServer> {
+  const [command, ...launcherArgs] = options.launcher ?? [process.execPath];
+  const node = options.launcher ? [process.execPath] : [];
+  const child = spawn(
+    command!,
+    [...launcherArgs, ...node, ...(options.nodeFlags ?? []), ...nodeArgs, ...args],
+    {
+      env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info', ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     const onData = (data: Buffer) => {

@@ -6,19 +6,16 @@
  * Env: WARMUP (6000: compilation is then mostly over), MEASURED (1500). Needs `valgrind` on PATH; takes
  * about four minutes.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { benchLicense, paidEnv, spawnServer, writeProxyOnlyConfig } from './harness.ts';
 
 const scenario = process.argv[2] ?? 'paid';
 const warmup = Number(process.env.WARMUP ?? 6000);
 const measured = Number(process.env.MEASURED ?? 1500);
-const fromSource = import.meta.url.endsWith('.ts');
-const serversScript = fileURLToPath(new URL(fromSource ? './servers.ts' : './servers.js', import.meta.url));
 
 const upstream = await spawnServer(['upstream']);
 const upstreamPath = `${upstream.url}/v1/chat/completions`;
@@ -31,32 +28,20 @@ const serverArgs: Record<string, string[]> = {
 };
 if (!serverArgs[scenario]) throw new Error(`scenario must be one of ${Object.keys(serverArgs).join(', ')}`);
 
-const child = spawn(
-  'valgrind',
-  [
-    '--tool=callgrind',
-    `--callgrind-out-file=${dir}/callgrind.%p`,
-    process.execPath,
-    '--single-threaded',
-    ...(fromSource ? ['--import', 'tsx'] : []),
-    serversScript,
-    ...serverArgs[scenario]!,
-  ],
+const server = await spawnServer(
+  serverArgs[scenario]!,
+  { DATA_DIR: join(dir, 'data'), ...paidEnv(upstream.url) },
   {
-    env: { ...process.env, DATA_DIR: join(dir, 'data'), ...paidEnv(upstream.url) },
-    stdio: ['ignore', 'pipe', 'ignore'],
+    launcher: [
+      'valgrind',
+      '--tool=callgrind',
+      `--callgrind-out-file=${dir}/callgrind.%p`,
+      `--log-file=${dir}/valgrind.log`,
+    ],
+    nodeFlags: ['--single-threaded'],
   },
 );
-const port = await new Promise<number>((resolve, reject) => {
-  let out = '';
-  child.stdout.on('data', (data: Buffer) => {
-    out += data.toString();
-    const match = /READY (\d+)/.exec(out);
-    if (match) resolve(Number(match[1]));
-  });
-  child.once('exit', (code) => reject(new Error(`server under valgrind exited with ${code}`)));
-});
-const base = `http://127.0.0.1:${port}`;
+const base = server.url;
 const headers = {
   'content-type': 'application/json',
   ...(scenario === 'paid' ? await benchLicense(base) : {}),
@@ -71,14 +56,13 @@ const send = (amount: number) =>
     amount,
   });
 // Each dump resets callgrind's counters: the second one holds the measured requests alone.
-const dump = () => execFileSync('callgrind_control', ['--dump', String(child.pid)], { stdio: 'ignore' });
+const dump = () =>
+  execFileSync('callgrind_control', ['--dump', String(server.child.pid)], { stdio: 'ignore' });
 await send(warmup);
 dump();
 await send(measured);
 dump();
-const exited = new Promise((resolve) => child.once('exit', resolve));
-child.kill('SIGKILL');
-await exited;
+await server.stop();
 await upstream.stop();
 
 const file = (await readdir(dir)).find((name) => name.startsWith('callgrind.') && name.endsWith('.2'));
