@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Outcome } from '../gateway/plugin.ts';
 import { startTestGateway, postJson, getJson, type TestGateway } from './fixtures/gateway.ts';
-import { jsonMembersObserver, sseObserver } from '../gateway/proxy/observe.ts';
+import { jsonMembersObserver, sseTextObserver } from '../gateway/proxy/observe.ts';
 import { phasesOf, recorded } from './fixtures/plugins/recorder.ts';
 import { startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
 
@@ -325,16 +325,38 @@ describe('response readers', () => {
     assert.equal(JSON.stringify(JSON.parse(byteByByte.usage!)), expected.usage);
   });
 
-  test('stream events are read whole when a character or a line is split between chunks', () => {
+  test('stream text is handed over in whole lines and characters, wherever the chunks are cut', () => {
     const body = Buffer.from('data: {"content":"héllo 你好"}\n\ndata: [DONE]\n\n');
-    for (let cut = 0; cut <= body.length; cut++) {
-      const events: string[] = [];
-      const observer = sseObserver((data) => events.push(data));
-      observer.onData(body.subarray(0, cut));
-      observer.onData(body.subarray(cut));
+    const read = (chunks: Buffer[], limit: number) => {
+      const texts: string[] = [];
+      const observer = sseTextObserver({ limit }, (text) => texts.push(text));
+      for (const chunk of chunks) observer.onData(chunk);
       observer.onEnd?.({ complete: true });
-      assert.deepEqual(events, ['{"content":"héllo 你好"}', '[DONE]'], `cut at ${cut}`);
+      return texts;
+    };
+    for (let cut = 0; cut <= body.length; cut++) {
+      const chunks = [body.subarray(0, cut), body.subarray(cut)];
+      assert.deepEqual(read(chunks, 1 << 20), [body.toString()], `cut at ${cut}`);
+      // Over the limit (the body, not a line), lines are handed over early: never a part of a line.
+      const early = read(chunks, 40);
+      assert.equal(early.join(''), body.toString(), `cut at ${cut}`);
+      for (const text of early.slice(0, -1)) assert.ok(text.endsWith('\n'), `cut at ${cut}: ${text}`);
     }
+    const byteByByte = read(
+      [...body].map((byte) => Buffer.from([byte])),
+      40,
+    );
+    assert.equal(byteByByte.join(''), body.toString());
+  });
+
+  test('a stream line longer than the limit is skipped, the lines after it are not', () => {
+    const texts: string[] = [];
+    const observer = sseTextObserver({ limit: 16 }, (text) => texts.push(text));
+    observer.onData(Buffer.from('data: short\ndata: ' + 'x'.repeat(20)));
+    observer.onData(Buffer.from('x'.repeat(20)));
+    observer.onData(Buffer.from('xx\ndata: after\n'));
+    observer.onEnd?.({ complete: true });
+    assert.equal(texts.join(''), 'data: short\ndata: after\n');
   });
 
   test('absent, cut-off, over-limit and non-object bodies yield nothing', () => {

@@ -5,6 +5,7 @@ import OpenAI from 'openai';
 import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
 import { forEachStore } from './fixtures/stores.ts';
 import { countPromptTokens, startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
+import { UsageReader } from '../plugins/billing/usage.ts';
 
 const TOKEN = 'paid-admin';
 const admin = { 'x-admin-token': TOKEN };
@@ -415,5 +416,40 @@ describe('the shipped config/gateway.yaml', () => {
       await gw.close();
       await Promise.all([openrouter, space1, space2].map((u) => u.close()));
     }
+  });
+});
+
+describe('usage read from a stream', () => {
+  const read = (events: string[], cut: number) => {
+    const reader = new UsageReader('sse');
+    const body = Buffer.from(events.map((data) => `data: ${data}\n\n`).join(''));
+    for (let at = 0; at < body.length; at += cut) reader.observer.onData(body.subarray(at, at + cut));
+    reader.observer.onEnd?.({ complete: true });
+    return reader.usage(7);
+  };
+
+  test('usage: null on every chunk, then the counts on the last one (OpenAI style), however it is cut', () => {
+    const chunk = (content: string) => JSON.stringify({ choices: [{ delta: { content } }], usage: null });
+    const events = [
+      chunk('Hello'),
+      chunk(' "usage" there'),
+      '{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}',
+      '[DONE]',
+    ];
+    for (const cut of [1, 7, 1 << 20]) {
+      assert.deepEqual(
+        read(events, cut),
+        { promptTokens: 3, completionTokens: 2, estimated: false },
+        `cut ${cut}`,
+      );
+    }
+  });
+
+  test('no usage at all: the text of every chunk is counted for the estimate', () => {
+    const events = [
+      '{"choices":[{"delta":{"content":"12345678"}}]}',
+      '{"choices":[{"delta":{"content":"1234"}}]}',
+    ];
+    assert.deepEqual(read(events, 5), { promptTokens: 7, completionTokens: 3, estimated: true });
   });
 });

@@ -2,30 +2,48 @@
  * Incremental readers for the streamed response body, for plugins' `onResponse` observers: the body
  * still flows to the client chunk by chunk; these only look.
  */
-import { StringDecoder } from 'node:string_decoder';
 import type { ResponseObserver } from '../plugin.ts';
 
-/** Calls `onEvent` with the data of each `data:` line of a server-sent event stream, as lines complete. */
-export function sseObserver(
-  onEvent: (data: string) => void,
+const NEWLINE = 0x0a;
+
+/**
+ * Hands an event stream's text over in whole lines, decoded only when it must be: at the end, or whenever
+ * more than `limit` bytes wait. A reader that wants the stream's last events (usage) then pays one decode
+ * per stream, not a decode and a split per chunk. A line (and so a character) is never cut in two: a
+ * newline byte never occurs inside a multi-byte UTF-8 character. A single line longer than `limit` is
+ * skipped, so memory stays bounded whatever the upstream sends.
+ */
+export function sseTextObserver(
+  options: { limit: number },
+  onText: (text: string) => void,
   onEnd?: (info: { complete: boolean }) => void,
 ): ResponseObserver {
-  let partial = '';
-  // A character split between two chunks is decoded whole.
-  const decoder = new StringDecoder('utf8');
+  let waiting: Buffer[] = [];
+  let size = 0;
+  /** Dropping the rest of an over-long line, up to its newline. */
+  let skipping = false;
+  const handOver = (final: boolean) => {
+    const bytes = waiting.length === 1 ? waiting[0]! : Buffer.concat(waiting, size);
+    const cut = final ? bytes.length : bytes.lastIndexOf(NEWLINE) + 1;
+    skipping = cut === 0 && !final;
+    waiting = cut > 0 && cut < bytes.length ? [bytes.subarray(cut)] : [];
+    size = waiting.length === 0 ? 0 : bytes.length - cut;
+    if (cut > 0) onText(bytes.toString('utf8', 0, cut));
+  };
   return {
     onData(chunk) {
-      const text = partial + decoder.write(chunk);
-      const lines = text.split('\n');
-      partial = lines.pop() ?? '';
-      for (const line of lines) {
-        if (line.startsWith('data:')) onEvent(line.slice(5).trim());
+      if (skipping) {
+        const newline = chunk.indexOf(NEWLINE);
+        if (newline === -1) return;
+        skipping = false;
+        chunk = chunk.subarray(newline + 1);
       }
+      waiting.push(chunk);
+      size += chunk.length;
+      if (size > options.limit) handOver(false);
     },
     onEnd(info) {
-      partial += decoder.end();
-      if (partial.startsWith('data:')) onEvent(partial.slice(5).trim());
-      partial = '';
+      if (size > 0) handOver(true);
       onEnd?.(info);
     },
   };

@@ -1,5 +1,5 @@
 /** Reads token usage from an OpenAI-style response as it streams by, and estimates it when absent. */
-import { jsonMembersObserver, sseObserver, type JsonMembers } from '../../gateway/proxy/observe.ts';
+import { jsonMembersObserver, sseTextObserver, type JsonMembers } from '../../gateway/proxy/observe.ts';
 import type { ResponseObserver } from '../../gateway/plugin.ts';
 
 export interface Usage {
@@ -22,7 +22,7 @@ function parseJson(text: string | undefined): unknown {
   }
 }
 
-/** How much of an answer is kept for reading usage: the JSON members, or the stream events not yet read. */
+/** How much of an answer is kept for reading usage: the JSON members, or the stream not yet read. */
 const READ_LIMIT = 4 * 1024 * 1024;
 
 /** About four characters per token: the usual rule of thumb for estimates. */
@@ -33,47 +33,30 @@ export class UsageReader {
   completionChars = 0;
   readonly observer: ResponseObserver;
 
-  /** Stream events kept unparsed until the end, in case usage never comes and they must be counted. */
-  private unread: string[] = [];
-  private unreadChars = 0;
-
   constructor(kind: 'sse' | 'json') {
     this.observer =
       kind === 'sse'
-        ? sseObserver(
-            (data) => this.takeEvent(data),
-            () => this.countUnread(),
-          )
+        ? sseTextObserver({ limit: READ_LIMIT }, (text) => this.takeEvents(text))
         : jsonMembersObserver(['usage', 'choices'], { limit: READ_LIMIT }, (members) =>
             this.takeMembers(members),
           );
   }
 
   /**
-   * A stream event: parsed at once only when it may hold usage. A raw `"usage"` cannot come from inside a
-   * string (its quotes would be escaped), so every event that holds usage is parsed. The others wait:
-   * their content is counted only if the stream ends without usage, or when too many wait.
+   * Stream events, in whole lines: usually the whole stream at its end. Usage comes last, so it is looked
+   * for from the end, and only the event that holds it is parsed. A raw `"usage"` cannot come from inside a
+   * string (its quotes would be escaped). Other events are parsed only when no usage came: their content
+   * is then counted for the estimate.
    */
-  private takeEvent(data: string): void {
-    if (data === '[DONE]') return;
-    if (data.includes('"usage"')) {
-      this.takeEventJson(data);
-      return;
+  private takeEvents(text: string): void {
+    const usage = lastUsage(text);
+    if (usage) this.reported = usage;
+    if (this.hasReported()) return;
+    for (const line of text.split('\n')) {
+      const data = dataOf(line);
+      if (data !== undefined && data !== '[DONE]')
+        this.take(parseJson(data) as UsageJson | undefined, 'delta');
     }
-    this.unread.push(data);
-    this.unreadChars += data.length;
-    if (this.unreadChars > READ_LIMIT) this.countUnread();
-  }
-
-  private countUnread(): void {
-    if (!this.hasReported()) for (const data of this.unread) this.takeEventJson(data);
-    this.unread = [];
-    this.unreadChars = 0;
-  }
-
-  private takeEventJson(data: string): void {
-    const json = parseJson(data);
-    if (json && typeof json === 'object') this.take(json as UsageJson, 'delta');
   }
 
   /** A JSON answer: its `usage` alone is parsed; `choices` only when usage is missing (for the estimate). */
@@ -90,7 +73,8 @@ export class UsageReader {
     return !!r && Number.isInteger(r.prompt_tokens) && Number.isInteger(r.completion_tokens);
   }
 
-  private take(json: UsageJson, part: 'delta' | 'message'): void {
+  private take(json: UsageJson | undefined, part: 'delta' | 'message'): void {
+    if (!json || typeof json !== 'object') return;
     if (json.usage) this.reported = json.usage;
     for (const choice of json.choices ?? []) {
       const content = choice[part]?.content;
@@ -110,4 +94,23 @@ export class UsageReader {
       estimated: true,
     };
   }
+}
+
+/** The data of an event stream line, or undefined when it is not a `data:` line. */
+function dataOf(line: string): string | undefined {
+  return line.startsWith('data:') ? line.slice(5).trim() : undefined;
+}
+
+/** The `usage` object of the last event of `text` that carries one. */
+function lastUsage(text: string): UsageJson['usage'] | undefined {
+  let at = text.lastIndexOf('"usage"');
+  while (at !== -1) {
+    const start = text.lastIndexOf('\n', at) + 1;
+    const end = text.indexOf('\n', at);
+    const data = dataOf(text.slice(start, end === -1 ? text.length : end));
+    const usage = data === undefined ? undefined : (parseJson(data) as UsageJson | undefined)?.usage;
+    if (usage && typeof usage === 'object') return usage;
+    at = start === 0 ? -1 : text.lastIndexOf('"usage"', start - 1);
+  }
+  return undefined;
 }
