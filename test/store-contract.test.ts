@@ -9,6 +9,7 @@ import { LINGER_MS } from '../licensing/embedded/journal.ts';
 import { generateLicenseKey } from '../licensing/keys.ts';
 import { RedisStore } from '../licensing/redis/store.ts';
 import { MICRO } from '../licensing/money.ts';
+import { isoTime } from '../licensing/time.ts';
 import type { LicenseStore } from '../licensing/types.ts';
 import { startRedis } from './fixtures/redis.ts';
 import { openEmbedded, silentLog, tempDir, type StoreFactory } from './fixtures/stores.ts';
@@ -563,5 +564,16 @@ describe('embedded store durability', () => {
     const plainDir = await tempDir();
     await writeFile(join(plainDir, 'snapshot.json'), '{}');
     await assert.rejects(openEmbedded({ dir: plainDir, encryptionKey: 'k' }), /is not encrypted/);
+  });
+});
+
+describe('entry times', () => {
+  test('are written as Date#toISOString writes them, also when the clock steps back or between milliseconds', () => {
+    const start = Date.parse('2026-11-27T23:59:58.990Z');
+    const times = [0, 5, 9, 10, 99, 100, 999, 1000, 1001, 1999.7, 2010, 1500, 0.4, -3000];
+    for (const offset of times) {
+      const ms = start + offset;
+      assert.equal(isoTime(ms), new Date(ms).toISOString(), `${ms}`);
+    }
   });
 });

@@ -32,6 +32,7 @@ import { Journal, type AppendOptions } from './journal.ts';
 import { journalPath, keyOf } from './segments.ts';
 import type { LedgerFiles } from './ledger-files.ts';
 import { recover } from './recovery.ts';
+import { isoTime } from '../time.ts';
 import {
   applyBind,
   applyChange,
@@ -103,7 +104,7 @@ export class EmbeddedStore implements LicenseStore {
   }
 
   private now(): string {
-    return new Date(this.options.clock?.now() ?? Date.now()).toISOString();
+    return isoTime(this.options.clock?.now() ?? Date.now());
   }
 
   /** Journals a change someone is told about: resolves once it is on disk. */

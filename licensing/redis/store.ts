@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { unavailable } from '../../gateway/errors.ts';
 import { normalizeEmail } from '../keys.ts';
+import { isoTime } from '../time.ts';
 import type {
   BalanceChange,
   ChangeResult,
@@ -58,7 +59,7 @@ export class RedisStore implements LicenseStore {
   }
 
   private now(): string {
-    return new Date(this.clock.now()).toISOString();
+    return isoTime(this.clock.now());
   }
 
   /** Every command goes through here: a Redis failure is a 503, never a wrong answer. */
