@@ -50,6 +50,8 @@ export class Context {
   private rawBody: Buffer | undefined;
   private parsedJson: unknown;
   private jsonState: 'unparsed' | 'parsed' | 'rewritten' = 'unparsed';
+  /** Members added in front of the body as the client sent it (`addJsonMember`), as JSON text. */
+  private membersInFront = '';
 
   constructor(init: ContextInit) {
     this.id = init.id;
@@ -128,7 +130,17 @@ export class Context {
     if (this.jsonState === 'rewritten') {
       this.rawBody = Buffer.from(JSON.stringify(this.parsedJson));
       this.jsonState = 'parsed';
+    } else if (this.membersInFront !== '') {
+      // The body parsed as an object with members: its first '{' opens it, whatever whitespace comes first.
+      const raw = this.rawBody!;
+      const open = raw.indexOf(0x7b) + 1;
+      this.rawBody = Buffer.concat([
+        raw.subarray(0, open),
+        Buffer.from(this.membersInFront),
+        raw.subarray(open),
+      ]);
     }
+    this.membersInFront = '';
     return this.rawBody;
   }
 
@@ -153,6 +165,23 @@ export class Context {
   /** Marks the parsed JSON as changed (after `await ctx.json()`); it is serialised once, when sent upstream. */
   jsonChanged(): void {
     this.jsonState = 'rewritten';
+  }
+
+  /**
+   * Adds a member that the JSON object body lacks (after `await ctx.json()`). Unless the body is rewritten
+   * anyway, it goes upstream as the client sent it with the member in front: the rest is not serialised
+   * again (for a long conversation, that is most of the work of a rewrite).
+   */
+  addJsonMember(name: string, value: unknown): void {
+    const body = this.parsedJson;
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      throw new Error('addJsonMember needs a JSON object body');
+    if (Object.hasOwn(body, name)) throw new Error(`the body already has a member ${name}`);
+    const hadMembers = Object.keys(body).length > 0;
+    (body as Record<string, unknown>)[name] = value;
+    if (this.jsonState === 'parsed' && hadMembers)
+      this.membersInFront += `${JSON.stringify(name)}:${JSON.stringify(value)},`;
+    else this.jsonState = 'rewritten';
   }
 
   get elapsedMs(): number {

@@ -62,6 +62,11 @@ routes:
       - { use: traced }
       - recorder: { label: c, set_field: rewritten_by }
       - upstream: { url: "${upstream.url}/v1/chat/completions", headers: { authorization: "Bearer upstream-secret" } }
+  - path: /add-member
+    method: POST
+    plugins:
+      - recorder: { label: c, add_member: added }
+      - upstream: { url: "${upstream.url}/v1/chat/completions" }
   - path: /piped
     method: POST
     plugins: [{ upstream: { url: "${upstream.url}/v1/chat/completions" } }]
@@ -123,6 +128,28 @@ routes:
     const res = await postJson(`${gw.url}/refuse`, {});
     assert.equal(res.status, 402);
     assert.deepEqual(res.body.error, { message: 'c refused', type: 'insufficient_quota', code: 'recorder' });
+  });
+
+  test('a member added to the body goes upstream in front of the body exactly as the client sent it', async () => {
+    const send = async (raw: string) => {
+      const res = await fetch(`${gw.url}/add-member`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: raw,
+      });
+      assert.equal(res.status, 200);
+      const seen = upstream.requests.at(-1)!;
+      assert.equal(Number(seen.headers['content-length']), Buffer.byteLength(seen.body));
+      return seen.body;
+    };
+    const raw = ' \n{ "model" : "m",  "messages":[{"role":"user","content":"é \\"quoted\\""}] }';
+    assert.equal(
+      await send(raw),
+      ' \n{"added":{"by":"c"}, "model" : "m",  "messages":[{"role":"user","content":"é \\"quoted\\""}] }',
+    );
+    assert.deepEqual(JSON.parse(await send('{}')), { added: { by: 'c' } });
+    const twice = await fetch(`${gw.url}/add-member`, { method: 'POST', body: '{"added":1}' });
+    assert.equal(twice.status, 500, 'a member the body has already is a plugin bug, not silently doubled');
   });
 
   test('proxies in YAML order: plugins rewrite the body once, the upstream sees it, phases run in order', async () => {

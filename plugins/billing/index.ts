@@ -76,8 +76,11 @@ export default definePlugin<BillingConfig>({
         if (!price) throw badRequest(`no price for model ${body.model}`, 'UNKNOWN_MODEL');
         const maxTokens = Number(body.max_tokens ?? body.max_completion_tokens ?? config.default_max_tokens);
         let promptChars = 0;
-        for (const message of body.messages ?? [])
-          promptChars += JSON.stringify(message?.content ?? '').length;
+        // Text content by its length; content parts (text, images) by the length of their JSON.
+        for (const message of body.messages ?? []) {
+          const content = message?.content ?? '';
+          promptChars += typeof content === 'string' ? content.length : JSON.stringify(content).length;
+        }
         const promptEstimate = estimateTokens(promptChars);
         const reserve = PriceTable.cost(price, {
           promptTokens: promptEstimate,
@@ -104,8 +107,12 @@ export default definePlugin<BillingConfig>({
         const body = ctx.get(BILL)?.body;
         if (body?.stream === true && body.stream_options?.include_usage !== true) {
           // Streams carry usage only when asked: the final chunk then holds it.
-          body.stream_options = { ...body.stream_options, include_usage: true };
-          ctx.jsonChanged();
+          if (body.stream_options === undefined) {
+            ctx.addJsonMember('stream_options', { include_usage: true });
+          } else {
+            body.stream_options = { ...body.stream_options, include_usage: true };
+            ctx.jsonChanged();
+          }
         }
       },
       onResponse(ctx, response) {
