@@ -357,41 +357,41 @@ describe('embedded store durability', () => {
     await reopened.close();
   });
 
-  test('proxied charges are answered at once and reach the disk within milliseconds, with nothing else to carry them', async () => {
-    const dir = await tempDir();
-    const store = await openEmbedded({ dir });
-    const license = await newLicense(store, 10);
-    const settled = await Promise.all(
-      Array.from({ length: 12 }, async (_, i) => {
-        const holdId = `h${i}`;
-        assert.equal(await store.hold({ key: license.key, holdId, amount: 0.5 * MICRO }), 'ok');
-        return store.settle({ key: license.key, holdId, cost: 0.25 * MICRO, kind: 'usage' });
-      }),
-    );
-    assert.equal(settled.filter(Boolean).length, 12);
-    // On disk soon after the linger (a slow disk's sync may take a while): nothing else happens meanwhile.
-    const journaled = async () => {
-      const files = (await readdir(dir)).filter((n) => n.startsWith('journal-'));
-      const texts = await Promise.all(files.map((n) => readFile(join(dir, n), 'utf8')));
-      return texts
-        .join('')
-        .split('\n')
-        .filter((line) => line.includes('"usage"')).length;
-    };
-    const started = Date.now();
-    while ((await journaled()) < 12 && Date.now() - started < 5000) {
-      await new Promise((resolve) => setTimeout(resolve, LINGER_MS));
-    }
-    // What a crash would leave now: the files as they are, the store never closed.
-    const crashed = await tempDir();
-    await cp(dir, crashed, { recursive: true });
-    await rm(join(crashed, 'LOCK'));
-    const reopened = await openEmbedded({ dir: crashed });
-    assert.equal((await reopened.get(license.key))!.credits, 7 * MICRO);
-    assert.equal((await reopened.ledger(license.key, { limit: 100 })).entries.length, 13);
-    await reopened.close();
-    await store.close();
-  });
+  for (const encryptionKey of [undefined, 'k3y']) {
+    test(`proxied charges are answered at once and reach the disk within milliseconds, with nothing else to carry them${encryptionKey ? ' (encrypted store)' : ''}`, async () => {
+      const dir = await tempDir();
+      const store = await openEmbedded({ dir, encryptionKey });
+      const license = await newLicense(store, 10);
+      const settled = await Promise.all(
+        Array.from({ length: 12 }, async (_, i) => {
+          const holdId = `h${i}`;
+          assert.equal(await store.hold({ key: license.key, holdId, amount: 0.5 * MICRO }), 'ok');
+          return store.settle({ key: license.key, holdId, cost: 0.25 * MICRO, kind: 'usage' });
+        }),
+      );
+      assert.equal(settled.filter(Boolean).length, 12);
+      // On disk soon after the linger (a slow disk's sync may take a while): nothing else happens meanwhile.
+      const journaled = async () => {
+        const files = (await readdir(dir)).filter((n) => n.startsWith('journal-'));
+        const texts = await Promise.all(files.map((n) => readFile(join(dir, n), 'utf8')));
+        // The license's creation and the 12 charges.
+        return texts.join('').split('\n').filter(Boolean).length;
+      };
+      const started = Date.now();
+      while ((await journaled()) < 13 && Date.now() - started < 5000) {
+        await new Promise((resolve) => setTimeout(resolve, LINGER_MS));
+      }
+      // What a crash would leave now: the files as they are, the store never closed.
+      const crashed = await tempDir();
+      await cp(dir, crashed, { recursive: true });
+      await rm(join(crashed, 'LOCK'));
+      const reopened = await openEmbedded({ dir: crashed, encryptionKey });
+      assert.equal((await reopened.get(license.key))!.credits, 7 * MICRO);
+      assert.equal((await reopened.ledger(license.key, { limit: 100 })).entries.length, 13);
+      await reopened.close();
+      await store.close();
+    });
+  }
 
   test('ledgers of many licenses stay whole while only the busiest files are kept open', async () => {
     const dir = await tempDir();

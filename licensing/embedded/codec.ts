@@ -4,6 +4,8 @@ import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:
 export interface Codec {
   readonly encrypted: boolean;
   encode(value: unknown): string;
+  /** A line of JSON text already made (a caller that writes one text in two files encodes it once). */
+  encodeJson(json: string): string;
   /** Throws when the line is not readable (torn, or another key). */
   decode<T>(line: string): T;
 }
@@ -12,6 +14,7 @@ export function plainCodec(): Codec {
   return {
     encrypted: false,
     encode: (value) => JSON.stringify(value),
+    encodeJson: (json) => json,
     decode: <T>(line: string) => JSON.parse(line) as T,
   };
 }
@@ -19,14 +22,16 @@ export function plainCodec(): Codec {
 export function encryptedCodec(secret: string): Codec {
   // The env value may be any passphrase; scrypt turns it into a 256-bit key once, at start-up.
   const key = scryptSync(secret, 'cradle-gateway-store-v1', 32);
+  const encodeJson = (json: string) => {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', key, iv);
+    const data = Buffer.concat([cipher.update(json, 'utf8'), cipher.final()]);
+    return Buffer.concat([iv, cipher.getAuthTag(), data]).toString('base64');
+  };
   return {
     encrypted: true,
-    encode(value) {
-      const iv = randomBytes(12);
-      const cipher = createCipheriv('aes-256-gcm', key, iv);
-      const data = Buffer.concat([cipher.update(JSON.stringify(value), 'utf8'), cipher.final()]);
-      return Buffer.concat([iv, cipher.getAuthTag(), data]).toString('base64');
-    },
+    encode: (value) => encodeJson(JSON.stringify(value)),
+    encodeJson,
     decode<T>(line: string): T {
       const raw = Buffer.from(line, 'base64');
       const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12));

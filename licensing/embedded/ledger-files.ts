@@ -75,10 +75,10 @@ export class LedgerFiles {
   }
 
   /**
-   * Appends in file order. Entries that arrive while a write to the same file runs go out together in the
-   * next one: one busy license costs one write per batch, not one per entry.
+   * Appends an encoded entry line, in file order. Lines that arrive while a write to the same file runs go
+   * out together in the next one: one busy license costs one write per batch, not one per entry.
    */
-  append(key: string, entry: LedgerEntry): Promise<void> {
+  append(key: string, line: string): Promise<void> {
     const file = this.fileOf(key);
     let batch = this.batches.get(file);
     if (!batch) {
@@ -87,14 +87,14 @@ export class LedgerFiles {
       this.dirty.add(file);
       if (!this.queues.has(file)) this.queues.set(file, this.drain(file));
     }
-    batch.lines.push(`${this.codec.encode(entry)}\n`);
+    batch.lines.push(`${line}\n`);
     return batch.promise;
   }
 
-  /** Appends entries of several licenses; resolves when all are written. */
-  appendAll(entries: readonly { key: string; entry: LedgerEntry }[]): Promise<unknown> {
+  /** Appends encoded entry lines of several licenses; resolves when all are written. */
+  appendAll(lines: readonly { key: string; line: string }[]): Promise<unknown> {
     const written = new Set<Promise<void>>();
-    for (const { key, entry } of entries) written.add(this.append(key, entry));
+    for (const { key, line } of lines) written.add(this.append(key, line));
     return Promise.all(written);
   }
 
@@ -150,7 +150,7 @@ export class LedgerFiles {
     if (last === undefined) last = await this.lastId(key);
     if (entry.id > last) {
       await this.repairTail(key);
-      await this.append(key, entry);
+      await this.append(key, this.codec.encode(entry));
       last = entry.id;
     }
     lastIds.set(key, last);

@@ -46,7 +46,18 @@ export type Operation =
   | { op: 'change'; time: string; request: BalanceChange }
   | { op: 'daily' | 'daily_refund'; time: string; request: DailyRequest };
 
-export type JournalRecord = Operation & { seq: number };
+/**
+ * A proxied request's usage charge is journaled as the ledger entry it made: the entry is encoded once and
+ * the same text goes to the journal and the ledger file. Older journals hold these as `change` records.
+ */
+export interface EntryRecord {
+  op: 'entry';
+  seq: number;
+  key: string;
+  entry: LedgerEntry;
+}
+
+export type JournalRecord = (Operation & { seq: number }) | EntryRecord;
 
 export interface Applied<R> {
   result: R;
@@ -268,5 +279,20 @@ export function replay(state: StoreState, record: JournalRecord): LedgerEntry | 
     case 'daily':
     case 'daily_refund':
       return applyDaily(state, record, record.seq).entry;
+    case 'entry':
+      return applyEntry(state, record);
   }
+}
+
+/**
+ * Replays a usage charge from its entry. It was taken within the balance when it was made, and holds do not
+ * survive a restart, so it applies again exactly as it did then.
+ */
+function applyEntry(state: StoreState, record: EntryRecord): LedgerEntry | undefined {
+  const license = state.licenses[record.key];
+  state.seq = record.seq;
+  if (!license) return undefined;
+  license.credits += record.entry.amount;
+  license.lastUpdatedAt = record.entry.time;
+  return record.entry;
 }

@@ -55,7 +55,8 @@ const BACKGROUND: AppendOptions = { when: 'linger' };
 /** The changes of one journal batch, and the ledger entries to write once it is on disk. */
 interface WriteBatch {
   durable: Promise<void>;
-  entries: { key: string; entry: LedgerEntry }[];
+  /** Encoded ledger lines, by license key. */
+  entries: { key: string; line: string }[];
   /** Journal durable, then the ledger entries written. */
   written: Promise<unknown>;
 }
@@ -136,9 +137,29 @@ export class EmbeddedStore implements LicenseStore {
     // The operation becomes its own journal record (no copy): `seq` is known once it is applied.
     const record = op as JournalRecord;
     record.seq = this.state.seq;
-    const durable = this.journal.append(this.codec.encode(record), options);
+    const { entry } = applied;
+    return this.journalLine(
+      this.codec.encode(record),
+      options,
+      entry && { key: keyOf(record), line: this.codec.encode(entry) },
+    );
+  }
+
+  /** Journals a usage charge as its entry: encoded once, one text for the journal and the ledger file. */
+  private appendEntry(key: string, entry: LedgerEntry): void {
+    const json = JSON.stringify(entry);
+    const record = `{"op":"entry","seq":${entry.id},"key":${JSON.stringify(key)},"entry":${json}}`;
+    this.journalLine(this.codec.encodeJson(record), BACKGROUND, { key, line: this.codec.encodeJson(json) });
+  }
+
+  private journalLine(
+    line: string,
+    options: AppendOptions,
+    ledger: { key: string; line: string } | undefined,
+  ): Promise<void> {
+    const durable = this.journal.append(line, options);
     const batch = this.batchOf(durable);
-    if (applied.entry) batch.entries.push({ key: keyOf(record), entry: applied.entry });
+    if (ledger) batch.entries.push(ledger);
     if (++this.sinceSnapshot >= (this.options.compactEvery ?? 50_000)) this.compact();
     return durable;
   }
@@ -257,8 +278,9 @@ export class EmbeddedStore implements LicenseStore {
     if (charge <= 0 || license.unlimited) return undefined;
     const change = { key: request.key, amount: -charge, kind: request.kind, details: request.details };
     const op = { op: 'change' as const, time: this.now(), request: change };
-    const result = this.commitInBackground(op, applyChange(this.state, op, this.nextSeq()));
-    return result.status === 'ok' ? result.entry : undefined;
+    const { entry } = applyChange(this.state, op, this.nextSeq());
+    if (entry) this.appendEntry(request.key, entry);
+    return entry;
   }
 
   async dailyCharge(request: DailyRequest): Promise<DailyResult> {
