@@ -21,6 +21,12 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.resume();
     return Promise.resolve(EMPTY);
   }
+  // A body sent with its headers is whole in the stream's buffer once they are handled: taken at once.
+  if (declared > 0 && req.readableLength === declared) {
+    const body = req.read() as Buffer;
+    req.resume();
+    return Promise.resolve(body);
+  }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

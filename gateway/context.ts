@@ -121,7 +121,10 @@ export class Context {
    * When no plugin asks for it, the proxy streams it to the upstream without holding it.
    */
   readBody(): Promise<Buffer> {
-    this.bodyRead ??= readBody(this.req, this.bodyLimit).then((body) => (this.rawBody = body));
+    // Read a turn later: a body that came with the headers is parsed into the stream's buffer by then.
+    this.bodyRead ??= Promise.resolve()
+      .then(() => readBody(this.req, this.bodyLimit))
+      .then((body) => (this.rawBody = body));
     return this.bodyRead;
   }
 
