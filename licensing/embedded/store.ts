@@ -3,10 +3,10 @@
  * it is acknowledged — except the charges of proxied requests (daily charge, usage settle), which are
  * applied at once and synced by the next group commit, so a client never waits for a disk sync; a crash
  * can lose only those last milliseconds of charges, never a recharge, payment or other acknowledged change.
- * Snapshots through lowdb; ledger in per-license append-only files; start-up in `recovery.ts`.
+ * Snapshots through lowdb; ledger in per-license append-only files; disk writes in `writes.ts`, start-up
+ * in `recovery.ts`.
  */
-import { mkdir, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { unavailable } from '../../gateway/errors.ts';
 import type {
@@ -25,14 +25,11 @@ import type {
   SettleRequest,
   VerifyCode,
 } from '../types.ts';
-import type { Codec } from './codec.ts';
-import { writeFileDurably } from './files.ts';
-import { SNAPSHOT, acquireLock, type Lock } from './folder.ts';
-import { Journal, type AppendOptions } from './journal.ts';
-import { journalPath, keyOf } from './segments.ts';
-import type { LedgerFiles } from './ledger-files.ts';
-import { recover } from './recovery.ts';
 import { isoTime } from '../time.ts';
+import { acquireLock, type Lock } from './folder.ts';
+import type { AppendOptions } from './journal.ts';
+import { recover } from './recovery.ts';
+import { StoreWrites } from './writes.ts';
 import {
   applyBind,
   applyChange,
@@ -40,7 +37,6 @@ import {
   applyDaily,
   applyStatus,
   copyLicense,
-  forgetExpired,
   type Applied,
   type JournalRecord,
   type Operation,
@@ -51,15 +47,6 @@ import {
 const BEFORE_ACK: AppendOptions = { when: 'wait' };
 /** Proxy-path charges: applied and answered at once, on disk with the next group commit (within ms). */
 const BACKGROUND: AppendOptions = { when: 'linger' };
-
-/** The changes of one journal batch, and the ledger entries to write once it is on disk. */
-interface WriteBatch {
-  durable: Promise<void>;
-  /** Encoded ledger lines, by license key. */
-  entries: { key: string; line: string }[];
-  /** Journal durable, then the ledger entries written. */
-  written: Promise<unknown>;
-}
 
 export interface EmbeddedOptions {
   dir: string;
@@ -74,20 +61,12 @@ export class EmbeddedStore implements LicenseStore {
   readonly kind = 'embedded' as const;
   private readonly listeners: ((key: string) => void)[] = [];
   private readonly holds = new Map<string, { key: string; amount: number }>();
-  private sinceSnapshot = 0;
-  private compacting: Promise<void> | undefined;
-  /** The latest batch of changes: read-your-writes waits for its ledger write. */
-  private batch: WriteBatch | undefined;
   private closed = false;
-  /** A write failure of a journal replaced at compaction (the current one reports its own). */
-  private journalFailure: Error | undefined;
 
   private constructor(
     private readonly options: EmbeddedOptions,
     private readonly state: StoreState,
-    private journal: Journal,
-    private readonly ledgerFiles: LedgerFiles,
-    private readonly codec: Codec,
+    private readonly writes: StoreWrites,
     private readonly lock: Lock,
   ) {}
 
@@ -97,7 +76,19 @@ export class EmbeddedStore implements LicenseStore {
     const lock = await acquireLock(dir);
     try {
       const { state, journal, ledgerFiles, codec } = await recover(options);
-      return new EmbeddedStore(options, state, journal, ledgerFiles, codec, lock);
+      const writes = new StoreWrites(
+        {
+          dir,
+          log: options.log,
+          compactEvery: options.compactEvery ?? 50_000,
+          state,
+          now: () => options.clock?.now() ?? Date.now(),
+        },
+        journal,
+        ledgerFiles,
+        codec,
+      );
+      return new EmbeddedStore(options, state, writes, lock);
     } catch (error) {
       await lock.release();
       throw error;
@@ -116,8 +107,8 @@ export class EmbeddedStore implements LicenseStore {
   }
 
   /**
-   * Journals a proxied request's charge (daily charge, settle) and answers at once: a request never waits
-   * for a disk sync, its charge rides the next group commit. No promise of its own on the hot path.
+   * Journals a proxied request's daily charge and answers at once: a request never waits for a disk sync,
+   * its charge rides the next group commit (a usage settle does the same through `writes.entry`).
    */
   private commitInBackground<R>(op: Operation, applied: Applied<R>): R {
     this.append(op, applied, BACKGROUND);
@@ -125,8 +116,8 @@ export class EmbeddedStore implements LicenseStore {
   }
 
   /**
-   * Appends the journal record of an applied change; the ledger file follows the journal, so it never
-   * shows an entry the journal could lose. Returns when it is durable (nothing when nothing changed).
+   * Journals an applied change; the ledger file follows the journal, so it never shows an entry the journal
+   * could lose. Returns when it is durable (nothing when nothing changed).
    */
   private append(
     op: Operation,
@@ -137,46 +128,7 @@ export class EmbeddedStore implements LicenseStore {
     // The operation becomes its own journal record (no copy): `seq` is known once it is applied.
     const record = op as JournalRecord;
     record.seq = this.state.seq;
-    const { entry } = applied;
-    return this.journalLine(
-      this.codec.encode(record),
-      options,
-      entry && { key: keyOf(record), line: this.codec.encode(entry) },
-    );
-  }
-
-  /** Journals a usage charge as its entry: encoded once, one text for the journal and the ledger file. */
-  private appendEntry(key: string, entry: LedgerEntry): void {
-    const json = JSON.stringify(entry);
-    const record = `{"op":"entry","seq":${entry.id},"key":${JSON.stringify(key)},"entry":${json}}`;
-    this.journalLine(this.codec.encodeJson(record), BACKGROUND, { key, line: this.codec.encodeJson(json) });
-  }
-
-  private journalLine(
-    line: string,
-    options: AppendOptions,
-    ledger: { key: string; line: string } | undefined,
-  ): Promise<void> {
-    const durable = this.journal.append(line, options);
-    const batch = this.batchOf(durable);
-    if (ledger) batch.entries.push(ledger);
-    if (++this.sinceSnapshot >= (this.options.compactEvery ?? 50_000)) this.compact();
-    return durable;
-  }
-
-  /**
-   * The changes of one journal batch: their ledger entries are written once it is on disk, all at once,
-   * and a failure is logged once for the batch. A failed journal stops the store (health turns red).
-   */
-  private batchOf(durable: Promise<void>): WriteBatch {
-    if (this.batch?.durable === durable) return this.batch;
-    const entries: WriteBatch['entries'] = [];
-    const written = durable.then(() => this.ledgerFiles.appendAll(entries));
-    written.catch((error: unknown) =>
-      this.options.log.error({ err: error }, 'journal or ledger file write failed'),
-    );
-    this.batch = { durable, entries, written };
-    return this.batch;
+    return this.writes.record(record, options, applied.entry);
   }
 
   private nextSeq(): number {
@@ -190,14 +142,9 @@ export class EmbeddedStore implements LicenseStore {
    */
   private refuseIfBroken(): void {
     if (this.closed) throw new Error('store is closed');
-    const failure = this.brokenBy();
+    const { failure } = this.writes;
     if (failure)
       throw unavailable(`the store cannot write its journal: ${failure.message}`, 'STORE_UNAVAILABLE');
-  }
-
-  /** The journal write failure that stopped the store, also one of a journal replaced since. */
-  private brokenBy(): Error | undefined {
-    return this.journalFailure ?? this.journal.failure;
   }
 
   async create(request: CreateLicense): Promise<CreateResult> {
@@ -247,9 +194,7 @@ export class EmbeddedStore implements LicenseStore {
 
   async ledger(key: string, options: { limit: number; before?: number }): Promise<LedgerPage> {
     // Read your writes: entries of changes already made (also those still on their way to disk) are shown.
-    await this.journal.drain().catch(() => undefined);
-    await this.batch?.written.catch(() => undefined);
-    return this.ledgerFiles.page(key, options);
+    return this.writes.ledger(key, options);
   }
 
   /** Holds live in memory only: they belong to requests of this process, which end before it does. */
@@ -279,7 +224,7 @@ export class EmbeddedStore implements LicenseStore {
     const change = { key: request.key, amount: -charge, kind: request.kind, details: request.details };
     const op = { op: 'change' as const, time: this.now(), request: change };
     const { entry } = applyChange(this.state, op, this.nextSeq());
-    if (entry) this.appendEntry(request.key, entry);
+    if (entry) this.writes.entry(request.key, entry, BACKGROUND);
     return entry;
   }
 
@@ -293,34 +238,6 @@ export class EmbeddedStore implements LicenseStore {
     this.commitInBackground(op, applyDaily(this.state, op, this.nextSeq()));
   }
 
-  /**
-   * Snapshot of this instant, written once the journal it replaces is itself on disk (so a snapshot never
-   * holds a change that was not acknowledged), then that journal is dropped. Requests go on meanwhile.
-   */
-  private compact(): void {
-    // After a failed journal write, memory may hold a change that was refused: it must never be snapshotted.
-    if (this.compacting || this.brokenBy()) return;
-    this.sinceSnapshot = 0;
-    const old = this.journal;
-    forgetExpired(this.state, this.options.clock?.now() ?? Date.now());
-    const snapshot = this.codec.encode(this.state);
-    this.journal = Journal.open(journalPath(this.options.dir, this.state.seq + 1));
-    this.compacting = (async () => {
-      await old.close();
-      if (old.failure) {
-        this.journalFailure = old.failure;
-        throw old.failure;
-      }
-      await this.ledgerFiles.syncDirty();
-      await writeFileDurably(join(this.options.dir, SNAPSHOT), `${snapshot}\n`);
-      await unlink(old.path);
-    })()
-      .catch((error: unknown) =>
-        this.options.log.error({ err: error }, 'compaction failed; the journal is kept'),
-      )
-      .finally(() => (this.compacting = undefined));
-  }
-
   async checkHealth(): Promise<void> {
     this.refuseIfBroken();
   }
@@ -332,14 +249,8 @@ export class EmbeddedStore implements LicenseStore {
   /** Flushes, and folds the journal into a snapshot so the next start-up replays nothing. */
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.compacting;
-    if (this.sinceSnapshot > 0) this.compact();
-    await this.compacting;
     this.closed = true;
-    await this.journal.drain();
-    await this.ledgerFiles.syncDirty();
-    await this.ledgerFiles.close();
-    await this.journal.close();
+    await this.writes.close();
     await this.lock.release();
   }
 }
