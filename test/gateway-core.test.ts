@@ -69,7 +69,7 @@ routes:
       - upstream: { url: "${upstream.url}/v1/chat/completions" }
   - path: /piped
     method: POST
-    plugins: [{ upstream: { url: "${upstream.url}/v1/chat/completions" } }]
+    plugins: [{ upstream: { url: "${upstream.url}/v1/chat/completions?api-version=2" } }]
   - path: /dead
     method: POST
     error_format: openai
@@ -200,7 +200,7 @@ routes:
   });
 
   test(
-    'concurrent requests, bodies read or piped, each reach the upstream with their own body',
+    'concurrent requests, bodies read or piped, each reach the upstream with their own body, at its own path',
     {
       timeout: 10_000,
     },
@@ -223,6 +223,10 @@ routes:
         assert.equal(seen.length, 1, `${content} reached the upstream once`);
         assert.equal(seen[0]!.json.rewritten_by, path === '/proxy' ? 'c' : undefined);
         assert.equal(Number(seen[0]!.headers['content-length']), Buffer.byteLength(seen[0]!.body));
+        // The target's path and query, never the client's path.
+        const upstreamPath =
+          path === '/proxy' ? '/v1/chat/completions' : '/v1/chat/completions?api-version=2';
+        assert.equal(seen[0]!.url, upstreamPath);
       }
     },
   );

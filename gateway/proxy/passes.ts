@@ -122,7 +122,9 @@ export function sendAttempt(
       const failure: AttemptFailure = timedOut ? 'timeout' : isConnectError(code) ? 'connect' : 'reset';
       settle({ kind: 'failure', failure, error });
     };
-    const proxy = proxyFor(target, { timeoutMs, readBody: body !== undefined });
+    const { proxy, path } = proxyFor(target, { timeoutMs, readBody: body !== undefined });
+    // The server sends req.url as the path (`toProxy`): the target's own path, so no URL is parsed a request.
+    req.url = path;
     // http-proxy-3 pipes `options.buffer` into the upstream request synchronously inside web(): the fixed
     // source of this server takes the body from here. Options per call would cost a merge (and slower
     // request objects downstream, ~60 µs measured) on every request.
@@ -135,13 +137,20 @@ export function sendAttempt(
   });
 }
 
-/** Per target: the server for piped bodies and the one for bodies already read. */
-const proxies = new WeakMap<UpstreamTarget, { piped?: ProxyServer; read?: ProxyServer }>();
+/** Per target: its path, and the servers for piped bodies and for bodies already read. */
+const proxies = new WeakMap<UpstreamTarget, { path: string; piped?: ProxyServer; read?: ProxyServer }>();
 
-/** One http-proxy-3 server per upstream target and body kind, options fixed at creation, as a bare proxy has them. */
-function proxyFor(target: UpstreamTarget, options: { timeoutMs: number; readBody: boolean }): ProxyServer {
+/**
+ * One http-proxy-3 server per upstream target and body kind, options fixed at creation, as a bare proxy has
+ * them. The request path is the target's, passed as req.url (`toProxy`, `prependPath: false`): with the
+ * target path prepended to an ignored client path instead, http-proxy-3 parses two URLs a request.
+ */
+function proxyFor(
+  target: UpstreamTarget,
+  options: { timeoutMs: number; readBody: boolean },
+): { proxy: ProxyServer; path: string } {
   let servers = proxies.get(target);
-  if (!servers) proxies.set(target, (servers = {}));
+  if (!servers) proxies.set(target, (servers = { path: `${target.url.pathname}${target.url.search}` }));
   const kind = options.readBody ? 'read' : 'piped';
   let proxy = servers[kind];
   if (!proxy) {
@@ -149,7 +158,8 @@ function proxyFor(target: UpstreamTarget, options: { timeoutMs: number; readBody
       target: target.url,
       agent: agentFor(target.url),
       proxyTimeout: options.timeoutMs,
-      ignorePath: true,
+      prependPath: false,
+      toProxy: true,
       changeOrigin: true,
       selfHandleResponse: true,
       xfwd: false,
@@ -158,7 +168,7 @@ function proxyFor(target: UpstreamTarget, options: { timeoutMs: number; readBody
     proxy.on('proxyRes', (proxyRes, req) => pending.get(req)?.(proxyRes));
     servers[kind] = proxy;
   }
-  return proxy;
+  return { proxy, path: servers.path };
 }
 
 /** The read body of the attempt being started; only set during a synchronous `proxy.web()` call. */
