@@ -13,6 +13,15 @@ export function hasUndeclaredLength(req: IncomingMessage): boolean {
   return req.headers['content-length'] === undefined && req.headers['transfer-encoding'] !== undefined;
 }
 
+/**
+ * Whether the whole declared body is in the request stream's buffer: a body sent with its headers is, once
+ * the parser is done with them (a turn after the request handler starts).
+ */
+export function bodyArrived(req: IncomingMessage): boolean {
+  const declared = Number(req.headers['content-length']);
+  return declared > 0 && req.readableLength === declared;
+}
+
 /** Reads the whole request body once, refusing (413) past `limit` bytes without reading further. */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? NaN);
@@ -21,8 +30,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.resume();
     return Promise.resolve(EMPTY);
   }
-  // A body sent with its headers is whole in the stream's buffer once they are handled: taken at once.
-  if (declared > 0 && req.readableLength === declared) {
+  if (bodyArrived(req)) {
     const body = req.read() as Buffer;
     req.resume();
     return Promise.resolve(body);

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { readBody } from './body.ts';
+import { bodyArrived, readBody } from './body.ts';
 import { badRequest } from './errors.ts';
 
 /** A typed slot in the per-request state; each plugin declares its own keys, so state is never an untyped bag. */
@@ -126,6 +126,15 @@ export class Context {
       .then(() => readBody(this.req, this.bodyLimit))
       .then((body) => (this.rawBody = body));
     return this.bodyRead;
+  }
+
+  /**
+   * The body if it came whole with the headers, so it is in memory already; undefined (left to be piped)
+   * while it is still on its way. Looked at a turn later, once the parser has buffered what came.
+   */
+  async arrivedBody(): Promise<Buffer | undefined> {
+    if (!this.bodyRead) await null;
+    return this.bodyRead || bodyArrived(this.req) ? this.readBody() : undefined;
   }
 
   /** The body as it must go upstream: undefined while unread (then the client stream is piped through). */

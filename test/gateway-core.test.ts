@@ -231,6 +231,25 @@ routes:
     },
   );
 
+  test('a body still on its way when the request is forwarded is piped to the upstream as it comes', async () => {
+    const body = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'slow '.repeat(50) }] });
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(
+        `${gw.url}/piped`,
+        { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': body.length } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.on('error', reject);
+      req.write(body.slice(0, 40));
+      setTimeout(() => req.end(body.slice(40)), 50);
+    });
+    assert.equal(status, 200);
+    assert.equal(upstream.requests.at(-1)!.body, body);
+  });
+
   test('an unreachable upstream is 502 and a silent one 504; onFinish still runs once', async () => {
     const dead = await postJson(`${gw.url}/dead`, {});
     assert.equal(dead.status, 502);

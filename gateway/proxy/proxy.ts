@@ -39,6 +39,8 @@ export class Proxy {
     }
     // A retry must send the body again, and a chunked body can only be held to the limit by reading it.
     if (upstream.retry || hasUndeclaredLength(ctx.req)) await ctx.readBody();
+    // One that came whole with the headers is in memory already: sent from there, cheaper than a pipe.
+    else await ctx.arrivedBody();
     const body = ctx.bufferedBody;
     const { metrics } = this.options;
     for (let attempt = 1; ; attempt++) {
