@@ -238,6 +238,15 @@ export function pipeBody(
       }
     });
     res.on('close', () => finish(response.complete && res.writableFinished));
+    // An answer that came whole with its headers (a JSON answer, usually) is in memory already: one write,
+    // without the machinery of a pipe. A streamed one flows through as it comes.
+    if (response.complete) {
+      const body = response.read() as Buffer | null;
+      response.resume();
+      res.end(body ?? undefined);
+      if (body) for (const observer of observers) observer.onData(body);
+      return;
+    }
     response.pipe(res);
     // After the pipe: each chunk is on its way to the client before observers look at it.
     if (observers.length > 0) {
