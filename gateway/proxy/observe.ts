@@ -16,7 +16,6 @@ const NEWLINE = 0x0a;
 export function sseTextObserver(
   options: { limit: number },
   onText: (text: string) => void,
-  onEnd?: (info: { complete: boolean }) => void,
 ): ResponseObserver {
   let waiting: Buffer[] = [];
   let size = 0;
@@ -42,9 +41,8 @@ export function sseTextObserver(
       size += chunk.length;
       if (size > options.limit) handOver(false);
     },
-    onEnd(info) {
+    onEnd() {
       if (size > 0) handOver(true);
-      onEnd?.(info);
     },
   };
 }
