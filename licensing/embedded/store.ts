@@ -64,7 +64,8 @@ export class EmbeddedStore implements LicenseStore {
   private closed = false;
 
   private constructor(
-    private readonly options: EmbeddedOptions,
+    /** Epoch ms: the options' clock (tests move it), else the system's. */
+    private readonly clock: () => number,
     private readonly state: StoreState,
     private readonly writes: StoreWrites,
     private readonly lock: Lock,
@@ -76,19 +77,14 @@ export class EmbeddedStore implements LicenseStore {
     const lock = await acquireLock(dir);
     try {
       const { state, journal, ledgerFiles, codec } = await recover(options);
+      const clock = () => options.clock?.now() ?? Date.now();
       const writes = new StoreWrites(
-        {
-          dir,
-          log: options.log,
-          compactEvery: options.compactEvery ?? 50_000,
-          state,
-          now: () => options.clock?.now() ?? Date.now(),
-        },
+        { dir, log: options.log, compactEvery: options.compactEvery ?? 50_000, state, now: clock },
         journal,
         ledgerFiles,
         codec,
       );
-      return new EmbeddedStore(options, state, writes, lock);
+      return new EmbeddedStore(clock, state, writes, lock);
     } catch (error) {
       await lock.release();
       throw error;
@@ -96,7 +92,7 @@ export class EmbeddedStore implements LicenseStore {
   }
 
   private now(): string {
-    return isoTime(this.options.clock?.now() ?? Date.now());
+    return isoTime(this.clock());
   }
 
   /** Journals a change someone is told about: resolves once it is on disk. */
