@@ -133,8 +133,9 @@ export class Context {
    * while it is still on its way. Looked at a turn later, once the parser has buffered what came.
    */
   async arrivedBody(): Promise<Buffer | undefined> {
-    if (!this.bodyRead) await null;
-    return this.bodyRead || bodyArrived(this.req) ? this.readBody() : undefined;
+    if (this.bodyRead) return this.bodyRead;
+    await null;
+    return this.bodyRead ?? (bodyArrived(this.req) ? this.readBody() : undefined);
   }
 
   /** The body as it must go upstream: undefined while unread (then the client stream is piped through). */
