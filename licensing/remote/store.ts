@@ -7,6 +7,7 @@
  */
 import { unavailable } from '../../gateway/errors.ts';
 import { MICRO, toCredits } from '../money.ts';
+import { isoTime } from '../time.ts';
 import type {
   BalanceChange,
   ChangeResult,
@@ -188,7 +189,7 @@ function edgeLicense(key: string, body: Record<string, unknown>): License {
 function remoteEntry(request: SettleRequest, amount: number, body: Record<string, unknown>): LedgerEntry {
   return {
     id: 0,
-    time: new Date().toISOString(),
+    time: isoTime(Date.now()),
     kind: request.kind,
     amount: -amount,
     balanceAfter: Math.round(Number(body.remaining_credits ?? 0) * MICRO),
