@@ -10,7 +10,7 @@ import { generateLicenseKey } from '../licensing/keys.ts';
 import { RedisStore } from '../licensing/redis/store.ts';
 import { MICRO } from '../licensing/money.ts';
 import { isoTime } from '../licensing/time.ts';
-import type { LicenseStore } from '../licensing/types.ts';
+import type { EntryDetails, LicenseStore } from '../licensing/types.ts';
 import { startRedis } from './fixtures/redis.ts';
 import { openEmbedded, silentLog, tempDir, type StoreFactory } from './fixtures/stores.ts';
 
@@ -392,6 +392,43 @@ describe('embedded store durability', () => {
       await store.close();
     });
   }
+
+  test('a usage charge comes back whole from the ledger and from the journal, whatever its strings hold', async () => {
+    const dir = await tempDir();
+    const store = await openEmbedded({ dir });
+    const license = await newLicense(store, 10);
+    // Every detail a charge can carry (Required: a new one must be added here), strings needing escapes.
+    const details: Required<EntryDetails> = {
+      reference: 'ref "quoted" \\ back',
+      requestId: 'req\n\u2028id',
+      model: 'vendor/"odd" 模型 \u0000',
+      promptTokens: 12,
+      completionTokens: 34,
+      estimated: true,
+      tradeNo: 'T"1',
+      idempotencyKey: 'k\tey',
+    };
+    assert.equal(await store.hold({ key: license.key, holdId: 'h', amount: MICRO }), 'ok');
+    const entry = await store.settle({
+      key: license.key,
+      holdId: 'h',
+      cost: 0.5 * MICRO,
+      kind: 'usage',
+      details,
+    });
+    assert.deepEqual(entry, { ...entry, ...details }, 'the entry carries every detail');
+    assert.deepEqual((await store.ledger(license.key, { limit: 1 })).entries, [entry]);
+    // A crash now, and the ledger files lost: the journal (on disk, as the ledger read waited for it) has it all.
+    const crashed = await tempDir();
+    await cp(dir, crashed, { recursive: true });
+    await rm(join(crashed, 'LOCK'));
+    await rm(join(crashed, 'ledger'), { recursive: true, force: true });
+    const reopened = await openEmbedded({ dir: crashed });
+    assert.equal((await reopened.get(license.key))!.credits, 9.5 * MICRO);
+    assert.deepEqual((await reopened.ledger(license.key, { limit: 1 })).entries, [entry]);
+    await reopened.close();
+    await store.close();
+  });
 
   test('ledgers of many licenses stay whole while only the busiest files are kept open', async () => {
     const dir = await tempDir();

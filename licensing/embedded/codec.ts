@@ -1,5 +1,6 @@
 /** Line codec for the store's files: plain JSON, or AES-256-GCM per line when DATA_ENCRYPTION_KEY is set. */
 import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto';
+import type { LedgerEntry } from '../types.ts';
 
 export interface Codec {
   readonly encrypted: boolean;
@@ -40,4 +41,23 @@ export function encryptedCodec(secret: string): Codec {
       return JSON.parse(text) as T;
     },
   };
+}
+
+/**
+ * A ledger entry as JSON text, member by member: every paid request writes one, and JSON.stringify of the
+ * object cost ~7 µs of it in the running gateway. Decodes to the same entry (members may come in another
+ * order). `time` and `kind` are the store's own (an ISO time, a kind name) and need no escaping; every other
+ * string may come from a client or an upstream and is escaped.
+ */
+export function entryJson(entry: LedgerEntry): string {
+  let json = `{"id":${entry.id},"time":"${entry.time}","kind":"${entry.kind}","amount":${entry.amount},"balanceAfter":${entry.balanceAfter}`;
+  if (entry.reference !== undefined) json += `,"reference":${JSON.stringify(entry.reference)}`;
+  if (entry.requestId !== undefined) json += `,"requestId":${JSON.stringify(entry.requestId)}`;
+  if (entry.model !== undefined) json += `,"model":${JSON.stringify(entry.model)}`;
+  if (entry.promptTokens !== undefined) json += `,"promptTokens":${entry.promptTokens}`;
+  if (entry.completionTokens !== undefined) json += `,"completionTokens":${entry.completionTokens}`;
+  if (entry.estimated !== undefined) json += `,"estimated":${entry.estimated}`;
+  if (entry.tradeNo !== undefined) json += `,"tradeNo":${JSON.stringify(entry.tradeNo)}`;
+  if (entry.idempotencyKey !== undefined) json += `,"idempotencyKey":${JSON.stringify(entry.idempotencyKey)}`;
+  return `${json}}`;
 }

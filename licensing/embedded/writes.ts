@@ -7,7 +7,7 @@ import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { LedgerEntry, LedgerPage } from '../types.ts';
-import type { Codec } from './codec.ts';
+import { entryJson, type Codec } from './codec.ts';
 import { writeFileDurably } from './files.ts';
 import { SNAPSHOT } from './folder.ts';
 import { Journal, type AppendOptions } from './journal.ts';
@@ -57,7 +57,7 @@ export class StoreWrites {
 
   /** Journals a usage charge as its entry, nobody waiting: encoded once, one text for journal and ledger. */
   entry(key: string, entry: LedgerEntry, options: AppendOptions): void {
-    const json = JSON.stringify(entry);
+    const json = entryJson(entry);
     const record = `{"op":"entry","seq":${entry.id},"key":${JSON.stringify(key)},"entry":${json}}`;
     this.line(this.codec.encodeJson(record), options, { key, line: this.codec.encodeJson(json) });
   }
