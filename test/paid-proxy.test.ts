@@ -445,6 +445,42 @@ describe('usage read from a stream', () => {
     }
   });
 
+  test('only the counts of the usage object itself are read: nested ones are not, and counts written otherwise are parsed', () => {
+    const usageEvent = (usage: string) => [
+      `{"choices":[],"x":{"usage":{"prompt_tokens":99}},"usage":${usage}}`,
+    ];
+    const cases: [string, unknown][] = [
+      [
+        '{"prompt_tokens_details":{"prompt_tokens":999},"prompt_tokens":4,"completion_tokens":5,"cost":0.1}',
+        { promptTokens: 4, completionTokens: 5, estimated: false },
+      ],
+      [
+        '{ "prompt_tokens" : 4 ,\t "completion_tokens" : 0 }',
+        { promptTokens: 4, completionTokens: 0, estimated: false },
+      ],
+      [
+        '{"prompt_tokens":4.0,"completion_tokens":5e0}',
+        { promptTokens: 4, completionTokens: 5, estimated: false },
+      ],
+      [
+        '{"prompt_tokens":"4","completion_tokens":5}',
+        { promptTokens: 7, completionTokens: 0, estimated: true },
+      ],
+      ['{"prompt_tokens":4}', { promptTokens: 7, completionTokens: 0, estimated: true }],
+      [
+        '{"prompt_tokens":0x10,"completion_tokens":5}',
+        { promptTokens: 7, completionTokens: 0, estimated: true },
+      ],
+    ];
+    for (const [usage, expected] of cases) {
+      assert.deepEqual(read(usageEvent(usage), 3), expected, `stream: ${usage}`);
+      const reader = new UsageReader('json');
+      reader.observer.onData(Buffer.from(`{"id":"x","usage":${usage},"choices":[]}`));
+      reader.observer.onEnd?.({ complete: true });
+      assert.deepEqual(reader.usage(7), expected, `answer: ${usage}`);
+    }
+  });
+
   test('no usage at all: the text of every chunk is counted for the estimate', () => {
     const events = [
       '{"choices":[{"delta":{"content":"12345678"}}]}',
