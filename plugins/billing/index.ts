@@ -64,7 +64,8 @@ export default definePlugin<BillingConfig>({
     const table = new PriceTable(config.prices);
     const lowBalance = Math.round(config.low_balance_threshold * MICRO);
     const resource = licenseStore(services);
-    const charged = creditsCharged(services.metrics);
+    // Bound once: a labelled increment hashes its labels on every call.
+    const usageCharged = creditsCharged(services.metrics).labels({ kind: 'usage' });
     return {
       async onRequest(ctx) {
         const license = ctx.get(LICENSE);
@@ -148,7 +149,7 @@ export default definePlugin<BillingConfig>({
           },
         });
         if (!entry) return;
-        charged.inc({ kind: 'usage' }, -entry.amount);
+        usageCharged.inc(-entry.amount);
         const crossed = entry.balanceAfter < lowBalance && entry.balanceAfter - entry.amount >= lowBalance;
         if (crossed && bill.email)
           mailer(services).send(lowBalanceMail({ email: bill.email, balance: entry.balanceAfter }));
