@@ -471,6 +471,10 @@ describe('usage read from a stream', () => {
         '{"prompt_tokens":0x10,"completion_tokens":5}',
         { promptTokens: 7, completionTokens: 0, estimated: true },
       ],
+      [
+        '{"prompt_tokens":04,"completion_tokens":5}',
+        { promptTokens: 7, completionTokens: 0, estimated: true },
+      ],
     ];
     for (const [usage, expected] of cases) {
       assert.deepEqual(read(usageEvent(usage), 3), expected, `stream: ${usage}`);

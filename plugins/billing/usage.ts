@@ -124,8 +124,6 @@ function lastUsage(text: string): UsageJson['usage'] | undefined {
 }
 
 const COUNTS = ['prompt_tokens', 'completion_tokens'];
-/** A JSON integer literal, as upstreams write token counts (JSON whitespace around it). */
-const INTEGER = /^[ \t\n\r]*(?:0|[1-9][0-9]{0,14})[ \t\n\r]*$/;
 
 /**
  * A `usage` object from its JSON: the two counts read as integer literals by the member scan, without
@@ -135,10 +133,32 @@ const INTEGER = /^[ \t\n\r]*(?:0|[1-9][0-9]{0,14})[ \t\n\r]*$/;
 function usageOf(json: Buffer | undefined): UsageJson['usage'] | undefined {
   if (json === undefined) return undefined;
   const counts = jsonMembersOf(json, COUNTS, LIMITS);
-  const prompt = counts.text('prompt_tokens');
-  const completion = counts.text('completion_tokens');
-  if (prompt !== undefined && completion !== undefined && INTEGER.test(prompt) && INTEGER.test(completion))
-    return { prompt_tokens: Number(prompt), completion_tokens: Number(completion) };
+  const prompt = integerIn(counts.bytes('prompt_tokens'));
+  const completion = integerIn(counts.bytes('completion_tokens'));
+  if (prompt !== undefined && completion !== undefined)
+    return { prompt_tokens: prompt, completion_tokens: completion };
   const usage = parseJson(json.toString('utf8'));
   return usage && typeof usage === 'object' ? (usage as UsageJson['usage']) : undefined;
+}
+
+const DIGIT_0 = 0x30;
+const DIGIT_9 = 0x39;
+const isJsonSpace = (byte: number | undefined) =>
+  byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d;
+
+/** The value of a JSON integer literal (no sign, fraction or exponent; JSON whitespace around it), else undefined. */
+function integerIn(json: Buffer | undefined): number | undefined {
+  if (json === undefined) return undefined;
+  let i = 0;
+  while (isJsonSpace(json[i])) i++;
+  const start = i;
+  let value = 0;
+  for (let byte = json[i]; byte !== undefined && byte >= DIGIT_0 && byte <= DIGIT_9; byte = json[++i]) {
+    value = value * 10 + byte - DIGIT_0;
+  }
+  const digits = i - start;
+  // Up to 15 digits: always exact in a double. A leading zero is not JSON.
+  if (digits === 0 || digits > 15 || (digits > 1 && json[start] === DIGIT_0)) return undefined;
+  while (isJsonSpace(json[i])) i++;
+  return i === json.length ? value : undefined;
 }
