@@ -85,13 +85,15 @@ export function jsonMembersObserver(
   return new JsonMembersScan(names, options.limit, onEnd);
 }
 
+const noEnd = () => undefined;
+
 /** The chosen top-level members of a JSON object that is whole in memory, by the same scan (no parse). */
 export function jsonMembersOf(
   json: Buffer,
   names: readonly string[],
   options: { limit: number },
 ): JsonMembers {
-  const scan = new JsonMembersScan(names, options.limit, () => undefined);
+  const scan = new JsonMembersScan(names, options.limit, noEnd);
   scan.onData(json);
   return scan.members();
 }
