@@ -52,6 +52,11 @@ export default definePlugin<DailyChargeConfig>({
       }
       paid.set(key, day);
     };
+    const refund = async (ctx: Context, key: string, day: string) => {
+      paid.delete(key);
+      await (await resource.store()).dailyRefund({ key, day, amount, details: { requestId: ctx.id } });
+      charged.inc({ kind: 'daily_refund' }, amount);
+    };
     return {
       // Synchronous when the day is known paid: no promise on the hot path.
       onRequest(ctx) {
@@ -60,17 +65,13 @@ export default definePlugin<DailyChargeConfig>({
         const day = dayOf(services.clock.now());
         if (paid.get(license.key) !== day) return charge(ctx, license.key, day);
       },
-      async onFinish(ctx, outcome) {
+      // Synchronous unless this request took the day's charge and failed: no promise on the hot path.
+      onFinish(ctx, outcome) {
         const day = ctx.get(CHARGED_HERE);
         const license = ctx.get(LICENSE);
         if (!day || !license) return;
         const succeeded = outcome.upstream !== undefined && outcome.upstream.status < 400;
-        if (succeeded) return;
-        paid.delete(license.key);
-        await (
-          await resource.store()
-        ).dailyRefund({ key: license.key, day, amount, details: { requestId: ctx.id } });
-        charged.inc({ kind: 'daily_refund' }, amount);
+        if (!succeeded) return refund(ctx, license.key, day);
       },
     };
   },
