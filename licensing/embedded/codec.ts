@@ -43,21 +43,25 @@ export function encryptedCodec(secret: string): Codec {
   };
 }
 
+/** Printable ASCII but `"` and `\`: such a string is its own JSON text between quotes. */
+const NEEDS_NO_ESCAPE = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+const string = (text: string) => (NEEDS_NO_ESCAPE.test(text) ? `"${text}"` : JSON.stringify(text));
+
 /**
  * A ledger entry as JSON text, member by member: every paid request writes one, and JSON.stringify of the
  * object cost ~7 µs of it in the running gateway. Decodes to the same entry (members may come in another
  * order). `time` and `kind` are the store's own (an ISO time, a kind name) and need no escaping; every other
- * string may come from a client or an upstream and is escaped.
+ * string may come from a client or an upstream and is escaped unless it is plain printable ASCII.
  */
 export function entryJson(entry: LedgerEntry): string {
   let json = `{"id":${entry.id},"time":"${entry.time}","kind":"${entry.kind}","amount":${entry.amount},"balanceAfter":${entry.balanceAfter}`;
-  if (entry.reference !== undefined) json += `,"reference":${JSON.stringify(entry.reference)}`;
-  if (entry.requestId !== undefined) json += `,"requestId":${JSON.stringify(entry.requestId)}`;
-  if (entry.model !== undefined) json += `,"model":${JSON.stringify(entry.model)}`;
+  if (entry.reference !== undefined) json += `,"reference":${string(entry.reference)}`;
+  if (entry.requestId !== undefined) json += `,"requestId":${string(entry.requestId)}`;
+  if (entry.model !== undefined) json += `,"model":${string(entry.model)}`;
   if (entry.promptTokens !== undefined) json += `,"promptTokens":${entry.promptTokens}`;
   if (entry.completionTokens !== undefined) json += `,"completionTokens":${entry.completionTokens}`;
   if (entry.estimated !== undefined) json += `,"estimated":${entry.estimated}`;
-  if (entry.tradeNo !== undefined) json += `,"tradeNo":${JSON.stringify(entry.tradeNo)}`;
-  if (entry.idempotencyKey !== undefined) json += `,"idempotencyKey":${JSON.stringify(entry.idempotencyKey)}`;
+  if (entry.tradeNo !== undefined) json += `,"tradeNo":${string(entry.tradeNo)}`;
+  if (entry.idempotencyKey !== undefined) json += `,"idempotencyKey":${string(entry.idempotencyKey)}`;
   return `${json}}`;
 }
