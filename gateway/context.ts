@@ -145,13 +145,15 @@ export class Context {
       this.jsonState = 'parsed';
     } else if (this.membersInFront !== '') {
       // The body parsed as an object with members: its first '{' opens it, whatever whitespace comes first.
+      // Written into one new buffer: no views or intermediate buffer for a concat.
       const raw = this.rawBody!;
       const open = raw.indexOf(0x7b) + 1;
-      this.rawBody = Buffer.concat([
-        raw.subarray(0, open),
-        Buffer.from(this.membersInFront),
-        raw.subarray(open),
-      ]);
+      const added = Buffer.byteLength(this.membersInFront);
+      const body = Buffer.allocUnsafe(raw.length + added);
+      raw.copy(body, 0, 0, open);
+      body.write(this.membersInFront, open);
+      raw.copy(body, open + added, open);
+      this.rawBody = body;
     }
     this.membersInFront = '';
     return this.rawBody;

@@ -65,7 +65,7 @@ routes:
   - path: /add-member
     method: POST
     plugins:
-      - recorder: { label: c, add_member: added }
+      - recorder: { label: "ç", add_member: added }
       - upstream: { url: "${upstream.url}/v1/chat/completions" }
   - path: /piped
     method: POST
@@ -145,9 +145,9 @@ routes:
     const raw = ' \n{ "model" : "m",  "messages":[{"role":"user","content":"é \\"quoted\\""}] }';
     assert.equal(
       await send(raw),
-      ' \n{"added":{"by":"c"}, "model" : "m",  "messages":[{"role":"user","content":"é \\"quoted\\""}] }',
+      ' \n{"added":{"by":"ç"}, "model" : "m",  "messages":[{"role":"user","content":"é \\"quoted\\""}] }',
     );
-    assert.deepEqual(JSON.parse(await send('{}')), { added: { by: 'c' } });
+    assert.deepEqual(JSON.parse(await send('{}')), { added: { by: 'ç' } });
     const twice = await fetch(`${gw.url}/add-member`, { method: 'POST', body: '{"added":1}' });
     assert.equal(twice.status, 500, 'a member the body has already is a plugin bug, not silently doubled');
   });
