@@ -45,7 +45,7 @@ export function encryptedCodec(secret: string): Codec {
 
 /** Printable ASCII but `"` and `\`: such a string is its own JSON text between quotes. */
 const NEEDS_NO_ESCAPE = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
-const string = (text: string) => (NEEDS_NO_ESCAPE.test(text) ? `"${text}"` : JSON.stringify(text));
+const jsonString = (text: string) => (NEEDS_NO_ESCAPE.test(text) ? `"${text}"` : JSON.stringify(text));
 
 /**
  * A ledger entry as JSON text, member by member: every paid request writes one, and JSON.stringify of the
@@ -55,13 +55,13 @@ const string = (text: string) => (NEEDS_NO_ESCAPE.test(text) ? `"${text}"` : JSO
  */
 export function entryJson(entry: LedgerEntry): string {
   let json = `{"id":${entry.id},"time":"${entry.time}","kind":"${entry.kind}","amount":${entry.amount},"balanceAfter":${entry.balanceAfter}`;
-  if (entry.reference !== undefined) json += `,"reference":${string(entry.reference)}`;
-  if (entry.requestId !== undefined) json += `,"requestId":${string(entry.requestId)}`;
-  if (entry.model !== undefined) json += `,"model":${string(entry.model)}`;
+  if (entry.reference !== undefined) json += `,"reference":${jsonString(entry.reference)}`;
+  if (entry.requestId !== undefined) json += `,"requestId":${jsonString(entry.requestId)}`;
+  if (entry.model !== undefined) json += `,"model":${jsonString(entry.model)}`;
   if (entry.promptTokens !== undefined) json += `,"promptTokens":${entry.promptTokens}`;
   if (entry.completionTokens !== undefined) json += `,"completionTokens":${entry.completionTokens}`;
   if (entry.estimated !== undefined) json += `,"estimated":${entry.estimated}`;
-  if (entry.tradeNo !== undefined) json += `,"tradeNo":${string(entry.tradeNo)}`;
-  if (entry.idempotencyKey !== undefined) json += `,"idempotencyKey":${string(entry.idempotencyKey)}`;
+  if (entry.tradeNo !== undefined) json += `,"tradeNo":${jsonString(entry.tradeNo)}`;
+  if (entry.idempotencyKey !== undefined) json += `,"idempotencyKey":${jsonString(entry.idempotencyKey)}`;
   return `${json}}`;
 }

@@ -28,9 +28,7 @@ function parseJson(text: string | undefined): unknown {
 }
 
 /** How much of an answer is kept for reading usage: the JSON members, or the stream not yet read. */
-const READ_LIMIT = 4 * 1024 * 1024;
-
-const LIMITS = { limit: READ_LIMIT };
+const LIMITS = { limit: 4 * 1024 * 1024 };
 
 /** About four characters per token: the usual rule of thumb for estimates. */
 export const estimateTokens = (chars: number) => Math.ceil(chars / 4);
@@ -43,10 +41,8 @@ export class UsageReader {
   constructor(kind: 'sse' | 'json') {
     this.observer =
       kind === 'sse'
-        ? sseTextObserver({ limit: READ_LIMIT }, (text) => this.takeEvents(text))
-        : jsonMembersObserver(['usage', 'choices'], { limit: READ_LIMIT }, (members) =>
-            this.takeMembers(members),
-          );
+        ? sseTextObserver(LIMITS, (text) => this.takeEvents(text))
+        : jsonMembersObserver(['usage', 'choices'], LIMITS, (members) => this.takeMembers(members));
   }
 
   /**
