@@ -97,7 +97,7 @@ function quantile(xs: number[], q: number): number {
 // Each server runs warmupSeconds of load and 4000 streams once before it is measured: a long-running gateway
 // is measured, not a fresh process. Measured in 4 s windows after start: bare costs the same CPU a request
 // from the first window on, while the paid chain's cost falls for about 10 s (450 → 400 µs a request) as V8
-// optimises it. Without the streams, every server's round-1 SSE p99 was 1–4 ms above its round-2 p99.
+// optimises it. Without the streams, every server's round-1 SSE p99 was 0.4–4 ms above its round-2 p99.
 for (const scenario of scenarios) {
   const { url, headers } = scenario;
   await load({ url, body: chat(false), headers, connections, seconds: warmupSeconds });
