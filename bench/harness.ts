@@ -71,6 +71,8 @@ export interface LoadResult {
   p99: number;
   errors: number;
   non2xx: number;
+  /** What went wrong, when anything did: statuses other than 2xx and client errors, with their counts. */
+  failures: string[];
 }
 
 export async function load(options: {
@@ -94,6 +96,13 @@ export async function load(options: {
     p99: result.latency.p99,
     errors: result.errors + result.timeouts,
     non2xx: result.non2xx,
+    failures: [
+      ...Object.entries(result.statusCodeStats ?? {})
+        .filter(([status]) => !status.startsWith('2'))
+        .map(([status, { count }]) => `${status} ×${count}`),
+      ...(result.errors > 0 ? [`errors ×${result.errors}`] : []),
+      ...(result.timeouts > 0 ? [`timeouts ×${result.timeouts}`] : []),
+    ],
   };
 }
 

@@ -121,6 +121,8 @@ for (let round = 0; round < rounds; round++) {
     row.p50.push(result.p50);
     row.p99.push(result.p99);
     row.errors += result.errors + result.non2xx;
+    if (result.failures.length > 0)
+      console.error(`round ${round + 1}: ${scenario.name}: ${result.failures.join(', ')}`);
     // One continuous run of streams: the first ones warm the streaming path up and are not counted, so
     // every counted stream starts in the steady state (no burst of 10 streams starting at once).
     const times = await firstChunkTimes({
