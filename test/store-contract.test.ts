@@ -33,6 +33,18 @@ async function newLicense(
   return result.license;
 }
 
+/** Every detail a charge can carry (Required: a new one must be added here), strings needing escapes. */
+const EVERY_DETAIL: Required<EntryDetails> = {
+  reference: 'ref "quoted" \\ back',
+  requestId: 'req\n\u2028id',
+  model: 'vendor/"odd" 模型 \u0000',
+  promptTokens: 12,
+  completionTokens: 34,
+  estimated: true,
+  tradeNo: 'T"1',
+  idempotencyKey: 'k\tey',
+};
+
 export function storeContract(name: string, open: StoreFactory): void {
   describe(`${name} store contract`, () => {
     let store: LicenseStore;
@@ -41,6 +53,20 @@ export function storeContract(name: string, open: StoreFactory): void {
     });
     after(async () => {
       await store.close();
+    });
+
+    test("a charge's details come back whole from the ledger, whatever their strings hold", async () => {
+      const license = await newLicense(store, 10);
+      assert.equal(await store.hold({ key: license.key, holdId: 'odd', amount: MICRO }), 'ok');
+      const entry = await store.settle({
+        key: license.key,
+        holdId: 'odd',
+        cost: 0.5 * MICRO,
+        kind: 'usage',
+        details: EVERY_DETAIL,
+      });
+      assert.deepEqual(entry, { ...entry, ...EVERY_DETAIL }, 'the entry carries every detail');
+      assert.deepEqual((await store.ledger(license.key, { limit: 1 })).entries, [entry]);
     });
 
     test('one active license per email; unlimited accounts may hold many', async () => {
@@ -397,17 +423,7 @@ describe('embedded store durability', () => {
     const dir = await tempDir();
     const store = await openEmbedded({ dir });
     const license = await newLicense(store, 10);
-    // Every detail a charge can carry (Required: a new one must be added here), strings needing escapes.
-    const details: Required<EntryDetails> = {
-      reference: 'ref "quoted" \\ back',
-      requestId: 'req\n\u2028id',
-      model: 'vendor/"odd" 模型 \u0000',
-      promptTokens: 12,
-      completionTokens: 34,
-      estimated: true,
-      tradeNo: 'T"1',
-      idempotencyKey: 'k\tey',
-    };
+    const details = EVERY_DETAIL;
     assert.equal(await store.hold({ key: license.key, holdId: 'h', amount: MICRO }), 'ok');
     const entry = await store.settle({
       key: license.key,

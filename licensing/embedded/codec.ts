@@ -1,6 +1,5 @@
 /** Line codec for the store's files: plain JSON, or AES-256-GCM per line when DATA_ENCRYPTION_KEY is set. */
 import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto';
-import type { LedgerEntry } from '../types.ts';
 
 export interface Codec {
   readonly encrypted: boolean;
@@ -41,27 +40,4 @@ export function encryptedCodec(secret: string): Codec {
       return JSON.parse(text) as T;
     },
   };
-}
-
-/** Printable ASCII but `"` and `\`: such a string is its own JSON text between quotes. */
-const NEEDS_NO_ESCAPE = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
-const jsonString = (text: string) => (NEEDS_NO_ESCAPE.test(text) ? `"${text}"` : JSON.stringify(text));
-
-/**
- * A ledger entry as JSON text, member by member: every paid request writes one, and JSON.stringify of the
- * object cost ~7 µs of it in the running gateway. Decodes to the same entry (members may come in another
- * order). `time` and `kind` are the store's own (an ISO time, a kind name) and need no escaping; every other
- * string may come from a client or an upstream and is escaped unless it is plain printable ASCII.
- */
-export function entryJson(entry: LedgerEntry): string {
-  let json = `{"id":${entry.id},"time":"${entry.time}","kind":"${entry.kind}","amount":${entry.amount},"balanceAfter":${entry.balanceAfter}`;
-  if (entry.reference !== undefined) json += `,"reference":${jsonString(entry.reference)}`;
-  if (entry.requestId !== undefined) json += `,"requestId":${jsonString(entry.requestId)}`;
-  if (entry.model !== undefined) json += `,"model":${jsonString(entry.model)}`;
-  if (entry.promptTokens !== undefined) json += `,"promptTokens":${entry.promptTokens}`;
-  if (entry.completionTokens !== undefined) json += `,"completionTokens":${entry.completionTokens}`;
-  if (entry.estimated !== undefined) json += `,"estimated":${entry.estimated}`;
-  if (entry.tradeNo !== undefined) json += `,"tradeNo":${jsonString(entry.tradeNo)}`;
-  if (entry.idempotencyKey !== undefined) json += `,"idempotencyKey":${jsonString(entry.idempotencyKey)}`;
-  return `${json}}`;
 }

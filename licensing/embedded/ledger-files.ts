@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { LRUCache } from 'lru-cache';
 import { keyDigest } from '../keys.ts';
+import { entryJson } from '../entry-json.ts';
 import type { LedgerEntry, LedgerPage } from '../types.ts';
 import type { Codec } from './codec.ts';
 import { deferred, type Deferred } from './deferred.ts';
@@ -150,7 +151,7 @@ export class LedgerFiles {
     if (last === undefined) last = await this.lastId(key);
     if (entry.id > last) {
       await this.repairTail(key);
-      await this.append(key, this.codec.encode(entry));
+      await this.append(key, this.codec.encodeJson(entryJson(entry)));
       last = entry.id;
     }
     lastIds.set(key, last);

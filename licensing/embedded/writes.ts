@@ -7,7 +7,8 @@ import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { LedgerEntry, LedgerPage } from '../types.ts';
-import { entryJson, type Codec } from './codec.ts';
+import { entryJson } from '../entry-json.ts';
+import type { Codec } from './codec.ts';
 import { writeFileDurably } from './files.ts';
 import { SNAPSHOT } from './folder.ts';
 import { Journal, type AppendOptions } from './journal.ts';
@@ -51,7 +52,7 @@ export class StoreWrites {
 
   /** Journals a record, and the ledger entry it made; resolves when the record is durable. */
   record(record: JournalRecord, options: AppendOptions, entry: LedgerEntry | undefined): Promise<void> {
-    const ledger = entry && { key: keyOf(record), line: this.codec.encode(entry) };
+    const ledger = entry && { key: keyOf(record), line: this.codec.encodeJson(entryJson(entry)) };
     return this.line(this.codec.encode(record), options, ledger);
   }
 

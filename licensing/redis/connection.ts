@@ -1,7 +1,7 @@
 /** Redis connections of the store: fail fast while Redis is down, reconnect by themselves, scripts defined. */
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { DailyResult, EntryDetails, HoldResult, License, VerifyCode } from '../types.ts';
+import type { DailyResult, HoldResult, License, VerifyCode } from '../types.ts';
 import {
   BIND,
   CHANGE,
@@ -66,11 +66,4 @@ export function toLicense(key: string, h: Record<string, string>): License | und
     maxDevices: Number(h.max_devices),
     unlimited: h.unlimited === '1',
   };
-}
-
-export /** The JSON members an entry carries beyond id/time/kind/amount/balanceAfter, as `,"k":v…` (or ''). */
-function detailsTail(details: EntryDetails | undefined): string {
-  if (!details) return '';
-  const json = JSON.stringify(details);
-  return json === '{}' ? '' : `,${json.slice(1, -1)}`;
 }

@@ -23,7 +23,8 @@ import type {
   SettleRequest,
   VerifyCode,
 } from '../types.ts';
-import { detailsTail, plainClient, scriptedClient, toLicense, type Scripted } from './connection.ts';
+import { detailsJson } from '../entry-json.ts';
+import { plainClient, scriptedClient, toLicense, type Scripted } from './connection.ts';
 
 const INVALIDATE = 'cradle:invalidate';
 const tag = (key: string) => `{lic:${key}}`;
@@ -93,7 +94,7 @@ export class RedisStore implements LicenseStore {
         String(request.maxDevices),
         request.unlimited ? '1' : '0',
         this.now(),
-        detailsTail(request.details),
+        detailsJson(request.details),
       );
       await this.redis.sadd(LICENSES, request.key);
       return { status: 'ok', license: (await this.read(request.key))! };
@@ -154,7 +155,7 @@ export class RedisStore implements LicenseStore {
     return this.call(async () => {
       const k = tag(request.key);
       const idem = request.idempotency;
-      const tail = detailsTail({
+      const tail = detailsJson({
         ...request.details,
         ...(request.tradeNo ? { tradeNo: request.tradeNo } : {}),
         ...(idem ? { idempotencyKey: idem.key } : {}),
@@ -221,7 +222,7 @@ export class RedisStore implements LicenseStore {
         String(Math.max(0, Math.round(request.cost))),
         request.kind,
         this.now(),
-        detailsTail(request.details),
+        detailsJson(request.details),
       );
       return entry ? (JSON.parse(entry) as LedgerEntry) : undefined;
     });
@@ -246,7 +247,7 @@ export class RedisStore implements LicenseStore {
         request.day,
         String(request.amount),
         this.now(),
-        detailsTail(request.details),
+        detailsJson(request.details),
         mode,
       ),
     );
