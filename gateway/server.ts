@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setImmediate as afterPendingIo } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { isPromise } from './chain.ts';
 import type { CompiledRoute, Runtime } from './config/build.ts';
@@ -13,9 +14,6 @@ import type { Answer, Outcome, UpstreamRequest } from './plugin.ts';
 import { CLIENT_CLOSED, Proxy } from './proxy/proxy.ts';
 import { destroyAgents } from './proxy/passes.ts';
 import { checkDeclaredLength } from './body.ts';
-
-/** Resolves in this turn's check phase, once the I/O callbacks that are ready now have run. */
-const afterPendingIo = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export interface GatewayOptions {
   runtime: Runtime;
@@ -137,8 +135,8 @@ export class Gateway {
     const outcome = await this.execute(ctx, route);
     // The answer is complete: its duration ends here, and the bookkeeping (plugins' onFinish, metrics, access
     // log) waits until the I/O ready now is handled, so other requests' next bytes do not queue behind it.
-    // Measured, interleaved: paid stream first-chunk p99 −0.6 and −1.5 ms. A request that arrives later still
-    // finds it done: the check phase comes before the next poll.
+    // Measured, interleaved: paid stream first-chunk p99 −0.6 and −1.5 ms. The check phase comes before the
+    // next poll, so a request that arrives later finds this bookkeeping begun (an in-memory settle done).
     const ms = ctx.elapsedMs;
     await afterPendingIo();
     const finishing = route.chain.onFinish(ctx, outcome);
