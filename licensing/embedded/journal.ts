@@ -1,7 +1,7 @@
 /**
  * Append-only journal with group commit: every line is on disk (fdatasync) before its append resolves,
  * and all lines that arrive while one sync runs share the next one. A line nobody waits for (a proxied
- * request's charge) may linger a few milliseconds for company, so a busy gateway syncs a batch of charges
+ * request's charge) may linger up to LINGER_MS for company, so a busy gateway syncs a batch of charges
  * at once instead of a few at a time; a line someone waits for is written at once and takes them along.
  */
 import { closeSync, fdatasync, openSync, write } from 'node:fs';
@@ -11,8 +11,13 @@ import { deferred, type Deferred } from './deferred.ts';
 const writeFd = promisify(write);
 const syncFd = promisify(fdatasync);
 
-/** How long a line nobody waits for may wait for others before it is written. */
-export const LINGER_MS = 10;
+/**
+ * How long a line nobody waits for may wait for others before it is written. Each batch costs the machine
+ * about a millisecond of CPU (write, fdatasync, the file system's own journal), so under a stream load 10 ms
+ * cost ~100 µs of machine CPU a request; 50 ms cut that by ~80 µs. A crash loses at most this window of
+ * proxied charges, in the client's favour (Redis' `appendfsync everysec` risks a second).
+ */
+export const LINGER_MS = 50;
 
 /** `wait`: someone waits for this line (write it now); `linger`: it may wait up to LINGER_MS for company. */
 export type AppendOptions = { when: 'wait' | 'linger' };
