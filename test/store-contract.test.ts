@@ -10,7 +10,7 @@ import { generateLicenseKey } from '../licensing/keys.ts';
 import { RedisStore } from '../licensing/redis/store.ts';
 import { MICRO } from '../licensing/money.ts';
 import { isoTime } from '../licensing/time.ts';
-import type { EntryDetails, LicenseStore } from '../licensing/types.ts';
+import type { EntryDetails, LedgerEntry, LicenseStore } from '../licensing/types.ts';
 import { startRedis } from './fixtures/redis.ts';
 import { openEmbedded, silentLog, tempDir, type StoreFactory } from './fixtures/stores.ts';
 
@@ -45,6 +45,21 @@ const EVERY_DETAIL: Required<EntryDetails> = {
   idempotencyKey: 'k\tey',
 };
 
+/** Settles a usage charge carrying every detail; checks that the entry carries them and the ledger shows it. */
+async function chargeWithEveryDetail(store: LicenseStore, key: string): Promise<LedgerEntry> {
+  assert.equal(await store.hold({ key, holdId: 'every-detail', amount: MICRO }), 'ok');
+  const entry = await store.settle({
+    key,
+    holdId: 'every-detail',
+    cost: 0.5 * MICRO,
+    kind: 'usage',
+    details: EVERY_DETAIL,
+  });
+  assert.deepEqual(entry, { ...entry!, ...EVERY_DETAIL }, 'the entry carries every detail');
+  assert.deepEqual((await store.ledger(key, { limit: 1 })).entries, [entry]);
+  return entry!;
+}
+
 export function storeContract(name: string, open: StoreFactory): void {
   describe(`${name} store contract`, () => {
     let store: LicenseStore;
@@ -57,16 +72,7 @@ export function storeContract(name: string, open: StoreFactory): void {
 
     test("a charge's details come back whole from the ledger, whatever their strings hold", async () => {
       const license = await newLicense(store, 10);
-      assert.equal(await store.hold({ key: license.key, holdId: 'odd', amount: MICRO }), 'ok');
-      const entry = await store.settle({
-        key: license.key,
-        holdId: 'odd',
-        cost: 0.5 * MICRO,
-        kind: 'usage',
-        details: EVERY_DETAIL,
-      });
-      assert.deepEqual(entry, { ...entry, ...EVERY_DETAIL }, 'the entry carries every detail');
-      assert.deepEqual((await store.ledger(license.key, { limit: 1 })).entries, [entry]);
+      await chargeWithEveryDetail(store, license.key);
     });
 
     test('one active license per email; unlimited accounts may hold many', async () => {
@@ -423,17 +429,7 @@ describe('embedded store durability', () => {
     const dir = await tempDir();
     const store = await openEmbedded({ dir });
     const license = await newLicense(store, 10);
-    const details = EVERY_DETAIL;
-    assert.equal(await store.hold({ key: license.key, holdId: 'h', amount: MICRO }), 'ok');
-    const entry = await store.settle({
-      key: license.key,
-      holdId: 'h',
-      cost: 0.5 * MICRO,
-      kind: 'usage',
-      details,
-    });
-    assert.deepEqual(entry, { ...entry, ...details }, 'the entry carries every detail');
-    assert.deepEqual((await store.ledger(license.key, { limit: 1 })).entries, [entry]);
+    const entry = await chargeWithEveryDetail(store, license.key);
     // A crash now, and the ledger files lost: the journal (on disk, as the ledger read waited for it) has it all.
     const crashed = await tempDir();
     await cp(dir, crashed, { recursive: true });
