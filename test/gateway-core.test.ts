@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Outcome } from '../gateway/plugin.ts';
 import { startTestGateway, postJson, getJson, type TestGateway } from './fixtures/gateway.ts';
-import { jsonMembersObserver, sseTextObserver } from '../gateway/proxy/observe.ts';
+import { jsonMembersObserver, sseLinesObserver } from '../gateway/proxy/observe.ts';
 import { phasesOf, recorded } from './fixtures/plugins/recorder.ts';
 import { startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
 
@@ -375,11 +375,11 @@ describe('response readers', () => {
     assert.equal(JSON.stringify(JSON.parse(byteByByte.usage!)), expected.usage);
   });
 
-  test('stream text is handed over in whole lines and characters, wherever the chunks are cut', () => {
+  test('stream bytes are handed over in whole lines (so whole characters), wherever the chunks are cut', () => {
     const body = Buffer.from('data: {"content":"héllo 你好"}\n\ndata: [DONE]\n\n');
     const read = (chunks: Buffer[], limit: number) => {
       const texts: string[] = [];
-      const observer = sseTextObserver({ limit }, (text) => texts.push(text));
+      const observer = sseLinesObserver({ limit }, (lines) => texts.push(lines.toString()));
       for (const chunk of chunks) observer.onData(chunk);
       observer.onEnd?.({ complete: true });
       return texts;
@@ -401,7 +401,7 @@ describe('response readers', () => {
 
   test('a stream line longer than the limit is skipped, the lines after it are not', () => {
     const texts: string[] = [];
-    const observer = sseTextObserver({ limit: 16 }, (text) => texts.push(text));
+    const observer = sseLinesObserver({ limit: 16 }, (lines) => texts.push(lines.toString()));
     observer.onData(Buffer.from('data: short\ndata: ' + 'x'.repeat(20)));
     observer.onData(Buffer.from('x'.repeat(20)));
     observer.onData(Buffer.from('xx\ndata: after\n'));

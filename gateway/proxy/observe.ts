@@ -7,15 +7,15 @@ import type { ResponseObserver } from '../plugin.ts';
 const NEWLINE = 0x0a;
 
 /**
- * Hands an event stream's text over in whole lines, decoded only when it must be: at the end, or whenever
- * more than `limit` bytes wait. A reader that wants the stream's last events (usage) then pays one decode
- * per stream, not a decode and a split per chunk. A line (and so a character) is never cut in two: a
- * newline byte never occurs inside a multi-byte UTF-8 character. A single line longer than `limit` is
- * skipped, so memory stays bounded whatever the upstream sends.
+ * Hands an event stream's bytes over in whole lines: at the end, or whenever more than `limit` bytes wait.
+ * A reader that wants the stream's last events (usage) then looks once per stream, not at every chunk, and
+ * decodes only what it must. A line (and so a character) is never cut in two: a newline byte never occurs
+ * inside a multi-byte UTF-8 character. A single line longer than `limit` is skipped, so memory stays
+ * bounded whatever the upstream sends.
  */
-export function sseTextObserver(
+export function sseLinesObserver(
   options: { limit: number },
-  onText: (text: string) => void,
+  onLines: (lines: Buffer) => void,
 ): ResponseObserver {
   let waiting: Buffer[] = [];
   let size = 0;
@@ -27,7 +27,7 @@ export function sseTextObserver(
     skipping = cut === 0 && !final;
     waiting = cut > 0 && cut < bytes.length ? [bytes.subarray(cut)] : [];
     size = waiting.length === 0 ? 0 : bytes.length - cut;
-    if (cut > 0) onText(bytes.toString('utf8', 0, cut));
+    if (cut > 0) onLines(cut === bytes.length ? bytes : bytes.subarray(0, cut));
   };
   return {
     onData(chunk) {

@@ -2,7 +2,7 @@
 import {
   jsonMembersObserver,
   jsonMembersOf,
-  sseTextObserver,
+  sseLinesObserver,
   type JsonMembers,
 } from '../../gateway/proxy/observe.ts';
 import type { ResponseObserver } from '../../gateway/plugin.ts';
@@ -41,22 +41,22 @@ export class UsageReader {
   constructor(kind: 'sse' | 'json') {
     this.observer =
       kind === 'sse'
-        ? sseTextObserver(LIMITS, (text) => this.takeEvents(text))
+        ? sseLinesObserver(LIMITS, (lines) => this.takeEvents(lines))
         : jsonMembersObserver(['usage', 'choices'], LIMITS, (members) => this.takeMembers(members));
   }
 
   /**
    * Stream events, in whole lines: usually the whole stream at its end. Usage comes last, so it is looked
-   * for from the end, and only the event that holds it is parsed. A raw `"usage"` cannot come from inside a
-   * string (its quotes would be escaped). Other events are parsed only when no usage came: their content
-   * is then counted for the estimate.
+   * for from the end, in the bytes, and only the event that holds it is scanned. A raw `"usage"` cannot come
+   * from inside a string (its quotes would be escaped). Other events are decoded and parsed only when no
+   * usage came: their content is then counted for the estimate.
    */
-  private takeEvents(text: string): void {
-    const usage = lastUsage(text);
+  private takeEvents(lines: Buffer): void {
+    const usage = lastUsage(lines);
     if (usage) this.reported = usage;
     if (this.hasReported()) return;
-    for (const line of text.split('\n')) {
-      const data = dataOf(line);
+    for (const line of lines.toString('utf8').split('\n')) {
+      const data = line.startsWith('data:') ? line.slice(5).trim() : undefined;
       if (data !== undefined && data !== '[DONE]')
         this.take(parseJson(data) as UsageJson | undefined, 'delta');
     }
@@ -99,24 +99,33 @@ export class UsageReader {
   }
 }
 
-/** The data of an event stream line, or undefined when it is not a `data:` line. */
-function dataOf(line: string): string | undefined {
-  return line.startsWith('data:') ? line.slice(5).trim() : undefined;
-}
+const NEWLINE = 0x0a;
+const USAGE_KEY = Buffer.from('"usage"');
+const DATA_FIELD = Buffer.from('data:');
 
-/** The `usage` object of the last event of `text` that carries one. */
-function lastUsage(text: string): UsageJson['usage'] | undefined {
-  let at = text.lastIndexOf('"usage"');
+/** The `usage` object of the last event in `lines` that carries one. */
+function lastUsage(lines: Buffer): UsageJson['usage'] | undefined {
+  let at = lines.lastIndexOf(USAGE_KEY);
   while (at !== -1) {
-    const start = text.lastIndexOf('\n', at) + 1;
-    const end = text.indexOf('\n', at);
-    const data = dataOf(text.slice(start, end === -1 ? text.length : end));
-    const event = data === undefined ? undefined : jsonMembersOf(Buffer.from(data), ['usage'], LIMITS);
-    const usage = usageOf(event?.bytes('usage'));
+    const start = lines.lastIndexOf(NEWLINE, at) + 1;
+    const newline = lines.indexOf(NEWLINE, at);
+    const end = newline === -1 ? lines.length : newline;
+    const data = dataAt(lines, start, end);
+    const usage = data && usageOf(jsonMembersOf(data, ['usage'], LIMITS).bytes('usage'));
     if (usage) return usage;
-    at = start === 0 ? -1 : text.lastIndexOf('"usage"', start - 1);
+    at = start === 0 ? -1 : lines.lastIndexOf(USAGE_KEY, start - 1);
   }
   return undefined;
+}
+
+/**
+ * The data of the event stream line [start, end), or undefined when it is not a `data:` line. The member
+ * scan passes over the whitespace around the JSON, so none is trimmed.
+ */
+function dataAt(lines: Buffer, start: number, end: number): Buffer | undefined {
+  const from = start + DATA_FIELD.length;
+  const isData = from < end && lines.compare(DATA_FIELD, 0, DATA_FIELD.length, start, from) === 0;
+  return isData ? lines.subarray(from, end) : undefined;
 }
 
 const COUNTS = ['prompt_tokens', 'completion_tokens'];
