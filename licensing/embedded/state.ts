@@ -280,19 +280,19 @@ export function replay(state: StoreState, record: JournalRecord): LedgerEntry | 
     case 'daily_refund':
       return applyDaily(state, record, record.seq).entry;
     case 'entry':
-      return applyEntry(state, record);
+      return applyEntry(state, record.key, record.entry);
   }
 }
 
 /**
- * Replays a usage charge from its entry. It was taken within the balance when it was made, and holds do not
- * survive a restart, so it applies again exactly as it did then.
+ * A usage charge, made (settle) or replayed, as its ledger entry. Settle takes it within the balance, and
+ * holds do not survive a restart, so a replay applies it again exactly as it was made.
  */
-function applyEntry(state: StoreState, record: EntryRecord): LedgerEntry | undefined {
-  const license = state.licenses[record.key];
-  state.seq = record.seq;
+export function applyEntry(state: StoreState, key: string, entry: LedgerEntry): LedgerEntry | undefined {
+  const license = state.licenses[key];
+  state.seq = entry.id;
   if (!license) return undefined;
-  license.credits += record.entry.amount;
-  license.lastUpdatedAt = record.entry.time;
-  return record.entry;
+  license.credits += entry.amount;
+  license.lastUpdatedAt = entry.time;
+  return entry;
 }

@@ -35,6 +35,7 @@ import {
   applyChange,
   applyCreate,
   applyDaily,
+  applyEntry,
   applyStatus,
   copyLicense,
   type Applied,
@@ -217,10 +218,16 @@ export class EmbeddedStore implements LicenseStore {
     // Never below zero: a cost above what is left (an estimate that fell short) takes what is left.
     const charge = Math.min(request.cost, Math.max(license.credits - license.held, 0));
     if (charge <= 0 || license.unlimited) return undefined;
-    const change = { key: request.key, amount: -charge, kind: request.kind, details: request.details };
-    const op = { op: 'change' as const, time: this.now(), request: change };
-    const { entry } = applyChange(this.state, op, this.nextSeq());
-    if (entry) this.writes.entry(request.key, entry, BACKGROUND);
+    const entry: LedgerEntry = {
+      id: this.nextSeq(),
+      time: this.now(),
+      kind: request.kind,
+      amount: -charge,
+      balanceAfter: license.credits - charge,
+      ...request.details,
+    };
+    applyEntry(this.state, request.key, entry);
+    this.writes.entry(request.key, entry, BACKGROUND);
     return entry;
   }
 
