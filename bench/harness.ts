@@ -140,6 +140,16 @@ export async function firstChunkTimes(options: {
   return times;
 }
 
+/** A gateway's full (mark-compact) garbage collections so far, from its own /metrics (prom-client's). */
+export async function fullGcs(gatewayUrl: string): Promise<{ count: number; ms: number }> {
+  const text = await (await fetch(`${gatewayUrl}/metrics`)).text();
+  const read = (name: string) =>
+    Number(
+      new RegExp(`^nodejs_gc_duration_seconds_${name}\\{kind="major"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0,
+    );
+  return { count: read('count'), ms: read('sum') * 1000 };
+}
+
 /** Writes the proxy-only gateway config (one route, the upstream plugin) into `dir`; returns its path. */
 export async function writeProxyOnlyConfig(dir: string, upstreamPath: string): Promise<string> {
   const file = join(dir, 'proxy-only.yaml');
