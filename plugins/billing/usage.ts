@@ -56,7 +56,7 @@ export class UsageReader {
     if (usage) this.reported = usage;
     if (this.hasReported()) return;
     for (const line of lines.toString('utf8').split('\n')) {
-      const data = line.startsWith('data:') ? line.slice(5).trim() : undefined;
+      const data = line.startsWith('data:') ? line.slice(DATA_FIELD.length).trim() : undefined;
       if (data !== undefined && data !== '[DONE]')
         this.take(parseJson(data) as UsageJson | undefined, 'delta');
     }
