@@ -127,7 +127,7 @@ for (let round = 0; round < rounds; round++) {
     row.errors += result.errors + result.non2xx;
     if (result.failures.length > 0)
       console.error(`round ${round + 1}: ${scenario.name}: ${result.failures.join(', ')}`);
-    // A full GC (3–9 ms) among the streams raised a round's p99 by ~2.5 ms: the gateway's own count is shown.
+    // A full GC (3–10 ms) among the streams raised a round's p99 by ~2.5 ms: the gateway's own count is shown.
     const gcsBefore = scenario.metrics ? await fullGcs(scenario.metrics) : undefined;
     // One continuous run of streams: the first ones warm the streaming path up and are not counted, so
     // every counted stream starts in the steady state (no burst of 10 streams starting at once).
@@ -141,9 +141,10 @@ for (let round = 0; round < rounds; round++) {
     const counted = times.slice(SSE_WARMUP);
     row.sse.push(...counted);
     const gcsAfter = scenario.metrics ? await fullGcs(scenario.metrics) : undefined;
-    const gcs = gcsAfter
-      ? `; full GCs during its ${SSE_WARMUP + sseRequests} streams: ${gcsAfter.count - gcsBefore!.count} (${(gcsAfter.ms - gcsBefore!.ms).toFixed(1)} ms)`
-      : '';
+    const gcs =
+      gcsBefore && gcsAfter
+        ? `; full GCs during its ${SSE_WARMUP + sseRequests} streams: ${gcsAfter.count - gcsBefore.count} (${(gcsAfter.ms - gcsBefore.ms).toFixed(1)} ms)`
+        : '';
     console.error(
       `round ${round + 1}: ${scenario.name}: ${Math.round(result.rps)} req/s, SSE first chunk p99 ${quantile(counted, 0.99).toFixed(2)} ms${gcs}`,
     );
