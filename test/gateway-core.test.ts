@@ -168,7 +168,11 @@ routes:
     assert.equal(seen.json.rewritten_by, 'c');
     assert.equal(seen.headers['authorization'], 'Bearer upstream-secret');
     assert.equal(seen.headers['x-request-id'], 'trace-123');
-    assert.equal(seen.headers['host'], `127.0.0.1:${upstream.port}`, "the upstream's host, not the gateway's");
+    assert.equal(
+      seen.headers['host'],
+      `127.0.0.1:${upstream.port}`,
+      "the upstream's host, not the gateway's",
+    );
     assert.equal(Number(seen.headers['content-length']), Buffer.byteLength(seen.body));
     await waitFor(() => finishesOf('trace-123').length === 3);
     assert.deepEqual(phasesOf('trace-123'), [

@@ -4,6 +4,7 @@
  */
 import {
   Agent as HttpAgent,
+  type ClientRequest,
   type IncomingHttpHeaders,
   type IncomingMessage,
   type ServerResponse,
@@ -91,6 +92,8 @@ export function destroyAgents(): void {
 /**
  * Pass 2: one attempt against one target through http-proxy-3. Resolves when response headers arrive or
  * the attempt fails; a time-out before the headers destroys the upstream request and reports `timeout`.
+ * A read body sent on a kept-alive connection that the upstream closes under it goes once more, on a new
+ * connection: an upstream closes idle connections on its own clock, so one may close just as it is reused.
  */
 export function sendAttempt(
   req: IncomingMessage,
@@ -105,7 +108,7 @@ export function sendAttempt(
 ): Promise<AttemptOutcome> {
   const { target, body } = options;
   const timeoutMs = target.timeoutMs ?? options.defaultTimeoutMs;
-  const started = performance.now();
+  let started = performance.now();
   return new Promise((resolve) => {
     let settled = false;
     const settle = (outcome: AttemptOutcome) => {
@@ -119,31 +122,51 @@ export function sendAttempt(
     options.onClientAbort(() =>
       settle({ kind: 'failure', failure: 'reset', error: new Error('client went away') }),
     );
-    pending.set(req, (response) => settle({ kind: 'response', response }));
+    const attempt: PendingAttempt = { respond: (response) => settle({ kind: 'response', response }) };
+    pending.set(req, attempt);
+    const send = (kind: ServerKind) => {
+      started = performance.now();
+      const { proxy, path } = proxyFor(target, { timeoutMs, kind });
+      // The server sends req.url as the path (`toProxy`): the target's own path, so no URL is parsed a request.
+      req.url = path;
+      // http-proxy-3 pipes `options.buffer` into the upstream request synchronously inside web(): the fixed
+      // source of this server takes the body from here. Options per call would cost a merge (and slower
+      // request objects downstream, ~60 µs measured) on every request.
+      nextBody = body;
+      try {
+        proxy.web(req, res, onError);
+      } finally {
+        nextBody = undefined;
+      }
+    };
     const onError = (error: Error) => {
+      if (settled) return;
       const code = (error as NodeJS.ErrnoException).code;
       // proxyTimeout destroys the request, which surfaces as a reset: the elapsed time tells them apart.
       const timedOut = performance.now() - started >= timeoutMs - 1;
+      const stale = attempt.upstream?.reusedSocket === true && CLOSED_UNDER_REQUEST.has(code ?? '');
+      if (stale && !timedOut && body !== undefined) {
+        attempt.upstream = undefined;
+        return send('fresh');
+      }
       const failure: AttemptFailure = timedOut ? 'timeout' : isConnectError(code) ? 'connect' : 'reset';
       settle({ kind: 'failure', failure, error });
     };
-    const { proxy, path } = proxyFor(target, { timeoutMs, readBody: body !== undefined });
-    // The server sends req.url as the path (`toProxy`): the target's own path, so no URL is parsed a request.
-    req.url = path;
-    // http-proxy-3 pipes `options.buffer` into the upstream request synchronously inside web(): the fixed
-    // source of this server takes the body from here. Options per call would cost a merge (and slower
-    // request objects downstream, ~60 µs measured) on every request.
-    nextBody = body;
-    try {
-      proxy.web(req, res, onError);
-    } finally {
-      nextBody = undefined;
-    }
+    send(body === undefined ? 'piped' : 'read');
   });
 }
 
-/** Per target: its path, and the servers for piped bodies and for bodies already read. */
-const proxies = new WeakMap<UpstreamTarget, { path: string; piped?: ProxyServer; read?: ProxyServer }>();
+/** How a request fails on a connection the upstream closed under it. */
+const CLOSED_UNDER_REQUEST = new Set(['ECONNRESET', 'EPIPE']);
+
+/**
+ * A body piped from the client, a body already read, or a read body resent on a connection of its own (no
+ * pool, closed after its one request).
+ */
+type ServerKind = 'piped' | 'read' | 'fresh';
+
+/** Per target: its path, and its server of each kind. */
+const proxies = new WeakMap<UpstreamTarget, { path: string } & Partial<Record<ServerKind, ProxyServer>>>();
 
 /**
  * One http-proxy-3 server per upstream target and body kind, options fixed at creation, as a bare proxy has
@@ -152,25 +175,29 @@ const proxies = new WeakMap<UpstreamTarget, { path: string; piped?: ProxyServer;
  */
 function proxyFor(
   target: UpstreamTarget,
-  options: { timeoutMs: number; readBody: boolean },
+  options: { timeoutMs: number; kind: ServerKind },
 ): { proxy: ProxyServer; path: string } {
   let servers = proxies.get(target);
   if (!servers) proxies.set(target, (servers = { path: `${target.url.pathname}${target.url.search}` }));
-  const kind = options.readBody ? 'read' : 'piped';
+  const { kind } = options;
   let proxy = servers[kind];
   if (!proxy) {
     proxy = createProxyServer({
       target: target.url,
-      agent: agentFor(target.url),
+      agent: kind === 'fresh' ? false : agentFor(target.url),
       proxyTimeout: options.timeoutMs,
       prependPath: false,
       toProxy: true,
       changeOrigin: true,
       selfHandleResponse: true,
       xfwd: false,
-      ...(options.readBody ? { buffer: readBodySource } : {}),
+      ...(kind === 'piped' ? {} : { buffer: readBodySource }),
     });
-    proxy.on('proxyRes', (proxyRes, req) => pending.get(req)?.(proxyRes));
+    proxy.on('proxyReq', (proxyReq, req) => {
+      const attempt = pending.get(req);
+      if (attempt) attempt.upstream = proxyReq;
+    });
+    proxy.on('proxyRes', (proxyRes, req) => pending.get(req)?.respond(proxyRes));
     servers[kind] = proxy;
   }
   return { proxy, path: servers.path };
@@ -190,8 +217,14 @@ const readBodySource = {
   },
 } as unknown as Stream;
 
+interface PendingAttempt {
+  respond: (response: IncomingMessage) => void;
+  /** The upstream request, once it has a connection: was the connection kept alive from an earlier one? */
+  upstream?: ClientRequest;
+}
+
 /** http-proxy-3 reports requests and responses on the proxy object; this routes them to their attempt. */
-const pending = new WeakMap<IncomingMessage, (response: IncomingMessage) => void>();
+const pending = new WeakMap<IncomingMessage, PendingAttempt>();
 
 function isConnectError(code: string | undefined): boolean {
   return code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH';
