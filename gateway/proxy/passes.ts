@@ -57,8 +57,8 @@ export function prepareHeaders(
   if (options.body) headers['content-length'] = String(options.body.length);
   headers['x-request-id'] = options.requestId;
   // The upstream's own host (http-proxy-3's changeOrigin writes the same). Set here so http-proxy-3 assigns
-  // a member its copy already has: adding one to a spread copy made V8 build a new hidden class, and its
-  // key list, in the old generation on every request (~300 bytes a request, a full GC every few seconds).
+  // a member its copy already has: adding one to a spread copy made V8 build a new hidden class and key list
+  // in the old generation on every request (measured: 130 → 12 bytes a stream reaching the old generation).
   headers.host = options.target.url.host;
   req.headers = headers;
 }
