@@ -3,6 +3,7 @@
  * journal and ledger line, the Redis store's ledger list), and JSON.stringify of the object cost ~7 µs of it
  * in the running gateway. Decodes to the same entry; members may come in another order.
  */
+import { numberText } from '../gateway/number-text.ts';
 import type { EntryDetails, LedgerEntry } from './types.ts';
 
 /** Printable ASCII but `"` and `\`: such a string is its own JSON text between quotes. */
@@ -19,8 +20,9 @@ export function detailsJson(details: EntryDetails | undefined): string {
   if (details.reference !== undefined) json += `,"reference":${jsonString(details.reference)}`;
   if (details.requestId !== undefined) json += `,"requestId":${jsonString(details.requestId)}`;
   if (details.model !== undefined) json += `,"model":${jsonString(details.model)}`;
-  if (details.promptTokens !== undefined) json += `,"promptTokens":${details.promptTokens}`;
-  if (details.completionTokens !== undefined) json += `,"completionTokens":${details.completionTokens}`;
+  if (details.promptTokens !== undefined) json += `,"promptTokens":${numberText(details.promptTokens)}`;
+  if (details.completionTokens !== undefined)
+    json += `,"completionTokens":${numberText(details.completionTokens)}`;
   if (details.estimated !== undefined) json += `,"estimated":${details.estimated}`;
   if (details.tradeNo !== undefined) json += `,"tradeNo":${jsonString(details.tradeNo)}`;
   if (details.idempotencyKey !== undefined) json += `,"idempotencyKey":${jsonString(details.idempotencyKey)}`;
@@ -29,5 +31,5 @@ export function detailsJson(details: EntryDetails | undefined): string {
 
 /** A whole entry. `time` and `kind` are the store's own (an ISO time, a kind name): no escaping needed. */
 export function entryJson(entry: LedgerEntry): string {
-  return `{"id":${entry.id},"time":"${entry.time}","kind":"${entry.kind}","amount":${entry.amount},"balanceAfter":${entry.balanceAfter}${detailsJson(entry)}}`;
+  return `{"id":${numberText(entry.id)},"time":"${entry.time}","kind":"${entry.kind}","amount":${numberText(entry.amount)},"balanceAfter":${numberText(entry.balanceAfter)}${detailsJson(entry)}}`;
 }

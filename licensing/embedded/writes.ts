@@ -7,6 +7,7 @@ import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { LedgerEntry, LedgerPage } from '../types.ts';
+import { numberText } from '../../gateway/number-text.ts';
 import { entryJson } from '../entry-json.ts';
 import type { Codec } from './codec.ts';
 import { writeFileDurably } from './files.ts';
@@ -59,7 +60,7 @@ export class StoreWrites {
   /** Journals a usage charge as its entry, nobody waiting: encoded once, one text for journal and ledger. */
   entry(key: string, entry: LedgerEntry, options: AppendOptions): void {
     const json = entryJson(entry);
-    const record = `{"op":"entry","seq":${entry.id},"key":${JSON.stringify(key)},"entry":${json}}`;
+    const record = `{"op":"entry","seq":${numberText(entry.id)},"key":${JSON.stringify(key)},"entry":${json}}`;
     this.line(this.codec.encodeJson(record), options, { key, line: this.codec.encodeJson(json) });
   }
 
