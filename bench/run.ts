@@ -91,8 +91,10 @@ const rows = new Map<string, Row>(
 );
 // Streams not counted at the start of each block. A fresh gateway's streaming path takes long to settle: the
 // paid chain's first 2000 streams ran at a p50 of 6.5 ms, the next 2000 at 1.9 ms (bare settles sooner).
-// With 1000 uncounted, every server's p99 in round 1 was still 2–6 ms above its p99 in round 2.
-const SSE_WARMUP = 2000;
+// Streams right after the load are slow on every server, the more so the longer its path: p99 per 1000
+// streams after 11 s of load, bare 7.9, 3.7–4.9, 2.7–5.9, then 2.3–3.2 ms; the paid chain 8.0–20.5,
+// 6.1–6.2, 5.5–6.2, then 3.3–4.6 ms but for one 11.8 (two runs). So the count starts at the 4000th.
+const SSE_WARMUP = 4000;
 function quantile(xs: number[], q: number): number {
   const sorted = [...xs].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
@@ -105,7 +107,7 @@ function quantile(xs: number[], q: number): number {
 for (const scenario of scenarios) {
   const { url, headers } = scenario;
   await load({ url, body: chat(false), headers, connections, seconds: warmupSeconds });
-  await firstChunkTimes({ url, body: chat(true), headers, count: 2 * SSE_WARMUP, concurrency: 10 });
+  await firstChunkTimes({ url, body: chat(true), headers, count: 4000, concurrency: 10 });
 }
 
 for (let round = 0; round < rounds; round++) {
