@@ -56,7 +56,7 @@ export class UsageReader {
     if (usage) this.reported = usage;
     if (this.hasReported()) return;
     for (const line of lines.toString('utf8').split('\n')) {
-      const data = line.startsWith('data:') ? line.slice(DATA_FIELD.length).trim() : undefined;
+      const data = line.startsWith(DATA_PREFIX) ? line.slice(DATA_PREFIX.length).trim() : undefined;
       if (data !== undefined && data !== '[DONE]')
         this.take(parseJson(data) as UsageJson | undefined, 'delta');
     }
@@ -101,7 +101,9 @@ export class UsageReader {
 
 const NEWLINE = 0x0a;
 const USAGE_KEY = Buffer.from('"usage"');
-const DATA_FIELD = Buffer.from('data:');
+/** An event stream's data field, as text (the estimate's decoded lines) and as bytes (the usage search). */
+const DATA_PREFIX = 'data:';
+const DATA_FIELD = Buffer.from(DATA_PREFIX);
 
 /** The `usage` object of the last event in `lines` that carries one. */
 function lastUsage(lines: Buffer): UsageJson['usage'] | undefined {
