@@ -175,6 +175,24 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
       }
     });
 
+    test('an upstream that compresses for clients that accept it is asked for a plain answer, so its usage is read', async () => {
+      const key = await newLicense(10);
+      openrouter.behaviour.gzip = true;
+      try {
+        const completion = await client(key).chat.completions.create({
+          model: 'openai/gpt-4o-mini',
+          messages,
+        });
+        assert.equal(completion.choices[0]!.message.content, 'Hello from the fixture.');
+      } finally {
+        openrouter.behaviour.gzip = false;
+      }
+      assert.equal(openrouter.requests.at(-1)!.headers['accept-encoding'], 'identity');
+      const [usage] = await ledger(key);
+      assert.equal(usage!.estimated, false);
+      assert.equal(usage!.completion_tokens, 4);
+    });
+
     test('a client that leaves mid-stream stops the upstream and pays for what was delivered', async () => {
       const key = await newLicense(10);
       const abortedBefore = openrouter.aborted;

@@ -104,9 +104,13 @@ export default definePlugin<BillingConfig>({
           promptEstimate,
         });
       },
-      onUpstream(ctx) {
+      onUpstream(ctx, upstream) {
         const body = ctx.get(BILL)?.body;
-        if (body?.stream === true && body.stream_options?.include_usage !== true) {
+        if (!body) return;
+        // Usage is read from the answer's bytes: a compressed answer (a CDN gzips for a client that accepts
+        // it) would leave it unreadable and the charge a guess.
+        upstream.headers['accept-encoding'] = 'identity';
+        if (body.stream === true && body.stream_options?.include_usage !== true) {
           // Streams carry usage only when asked: the final chunk then holds it.
           if (body.stream_options === undefined) {
             ctx.addJsonMember('stream_options', { include_usage: true });
