@@ -3,7 +3,8 @@
  *   onRequest  → may return an Answer, which ends the chain (the rest of onRequest and the proxy are skipped)
  *   onUpstream → choose and rewrite the upstream request (target, headers, body via ctx.json() and
  *                jsonChanged() or addJsonMember())
- *   onResponse → see the upstream status and headers, attach observers to the streamed body
+ *   onResponse → see the upstream status and headers, attach observers to the streamed body, or rewriters
+ *                that change it on its way to the client
  *   onFinish   → always exactly once per request, whatever happened: settle, refund, record
  */
 import type { IncomingHttpHeaders } from 'node:http';
@@ -62,11 +63,23 @@ export interface ResponseObserver {
   onEnd?(info: { complete: boolean }): void;
 }
 
+/**
+ * Changes the body on its way to the client, chunk by chunk, in the order attached. Observers still see the
+ * upstream's own bytes. A rewritten answer loses its content-length (it goes chunked).
+ */
+export interface ResponseRewriter {
+  /** What to send for this chunk: the chunk itself when unchanged; an empty buffer to hold back or drop it. */
+  onData(chunk: Buffer): Buffer;
+  /** What is still held back when the upstream's body ends, if anything. */
+  onEnd?(): Buffer | undefined;
+}
+
 export interface UpstreamResponse {
   status: number;
   headers: IncomingHttpHeaders;
   target: UpstreamTarget;
   observe(observer: ResponseObserver): void;
+  rewrite(rewriter: ResponseRewriter): void;
 }
 
 export interface Outcome {

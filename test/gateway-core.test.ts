@@ -70,6 +70,12 @@ routes:
   - path: /piped
     method: POST
     plugins: [{ upstream: { url: "${upstream.url}/v1/chat/completions?api-version=2" } }]
+  - path: /rewritten
+    method: POST
+    plugins:
+      - recorder: { label: hold, hold: true }
+      - recorder: { label: replace, replace: { from: fixture, to: "gateway, rewritten" } }
+      - upstream: { url: "${upstream.url}/v1/chat/completions" }
   - path: /dead
     method: POST
     error_format: openai
@@ -308,6 +314,25 @@ routes:
     } finally {
       upstream.behaviour.chunkDelayMs = 0;
     }
+  });
+
+  test('rewriters change the answer in order, a held-back tail too, and the length follows (JSON and SSE)', async () => {
+    upstream.behaviour.declaredLength = true;
+    const json = await postJson(`${gw.url}/rewritten`, { model: 'm', messages: [] }).finally(
+      () => (upstream.behaviour.declaredLength = false),
+    );
+    assert.equal(json.status, 200);
+    const body = json.body as { choices: { message: { content: string } }[] };
+    assert.equal(body.choices[0]!.message.content, 'Hello from the gateway, rewritten.');
+    const stream = await fetch(`${gw.url}/rewritten`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'm', messages: [], stream: true }),
+    });
+    const text = await stream.text();
+    assert.match(text, /"content":" gateway, rewritten\."/);
+    assert.doesNotMatch(text, /fixture/);
+    assert.match(text, /data: \[DONE\]\n\n$/);
   });
 
   test('a client that leaves mid-stream aborts the upstream call; onFinish sees the abort once', async () => {

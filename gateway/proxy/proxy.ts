@@ -3,9 +3,16 @@ import type { Chain } from '../chain.ts';
 import type { Context } from '../context.ts';
 import { GatewayError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
-import type { AttemptResult, ResponseObserver, UpstreamRequest, UpstreamTarget } from '../plugin.ts';
+import type {
+  AttemptResult,
+  ResponseObserver,
+  ResponseRewriter,
+  UpstreamRequest,
+  UpstreamTarget,
+} from '../plugin.ts';
 import { hasUndeclaredLength } from '../body.ts';
-import { pipeBody, prepareHeaders, sendAttempt, writeHead } from './passes.ts';
+import { prepareHeaders, sendAttempt } from './passes.ts';
+import { pipeBody, writeHead } from './respond.ts';
 
 export interface ProxyResult {
   status: number;
@@ -95,9 +102,16 @@ export class Proxy {
   ): Promise<ProxyResult> {
     const { target, status, response } = options;
     const observers: ResponseObserver[] = [];
-    chain.onResponse(ctx, { status, headers: response.headers, target, observe: (o) => observers.push(o) });
-    writeHead(ctx.res, response, ctx.responseHeaders);
-    const { complete } = await pipeBody(response, ctx.res, { observers });
+    const rewriters: ResponseRewriter[] = [];
+    chain.onResponse(ctx, {
+      status,
+      headers: response.headers,
+      target,
+      observe: (o) => observers.push(o),
+      rewrite: (r) => rewriters.push(r),
+    });
+    writeHead(ctx.res, response, { extra: ctx.responseHeaders, rewritten: rewriters.length > 0 });
+    const { complete } = await pipeBody(response, ctx.res, { observers, rewriters });
     return { status, target, complete };
   }
 }

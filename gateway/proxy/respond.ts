@@ -1,0 +1,121 @@
+/** The proxy path's passes 3 and 4 (see passes.ts): the upstream's answer to the client. */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ResponseObserver, ResponseRewriter } from '../plugin.ts';
+
+const NOT_RETURNED = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/**
+ * Pass 3: status and headers to the client, minus hop-by-hop, plus the gateway's own response headers,
+ * in one writeHead call (Node's fast path when nothing was set on the response before).
+ */
+export function writeHead(
+  res: ServerResponse,
+  response: IncomingMessage,
+  options: {
+    extra: Record<string, string>;
+    /** The body will be rewritten: its length is not the upstream's. */ rewritten: boolean;
+  },
+): void {
+  // setHeader per header: measured faster in Node 20 than one writeHead(status, list) call.
+  const { headers } = response;
+  const { extra, rewritten } = options;
+  for (const name in headers) {
+    if (!NOT_RETURNED.has(name) && !(rewritten && name === 'content-length'))
+      res.setHeader(name, headers[name]!);
+  }
+  for (const name in extra) res.setHeader(name, extra[name]!);
+  // No separate flush of the head, for event streams neither: head and first chunk leave in one write.
+  // Measured: flushing it first put an extra packet before the first event (+2 ms p99 to the first chunk).
+  res.writeHead(response.statusCode ?? 502);
+}
+
+/**
+ * Pass 4: the body, chunk by chunk as it arrives (no buffering); rewriters change it on the way, observers see
+ * each chunk as the upstream sent it. Resolves `complete: false` when either side went away before the end.
+ */
+export function pipeBody(
+  response: IncomingMessage,
+  res: ServerResponse,
+  options: { observers: readonly ResponseObserver[]; rewriters: readonly ResponseRewriter[] },
+): Promise<{ complete: boolean }> {
+  const { observers, rewriters } = options;
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (complete: boolean) => {
+      if (done) return;
+      done = true;
+      for (const observer of observers) observer.onEnd?.({ complete });
+      resolve({ complete });
+    };
+    response.on('error', () => undefined);
+    response.on('close', () => {
+      if (!response.complete) {
+        res.destroy();
+        finish(false);
+      }
+    });
+    res.on('close', () => finish(response.complete && res.writableFinished));
+    // An answer that came whole with its headers (a JSON answer, usually) is in memory already: one write,
+    // without the machinery of a pipe. A streamed one flows through as it comes.
+    if (response.complete) {
+      const body = response.read() as Buffer | null;
+      response.resume();
+      if (rewriters.length === 0) res.end(body ?? undefined);
+      else res.end(Buffer.concat([rewritten(rewriters, body ?? EMPTY), rewrittenEnd(rewriters)]));
+      if (body) for (const observer of observers) observer.onData(body);
+      return;
+    }
+    if (rewriters.length > 0) return rewriteInto(response, res, { observers, rewriters });
+    response.pipe(res);
+    // After the pipe: each chunk is on its way to the client before observers look at it.
+    if (observers.length > 0) {
+      response.on('data', (chunk: Buffer) => {
+        for (const observer of observers) observer.onData(chunk);
+      });
+    }
+  });
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** A streamed body through its rewriters: what `pipe` does, with the rewritten bytes written instead. */
+function rewriteInto(
+  response: IncomingMessage,
+  res: ServerResponse,
+  options: { observers: readonly ResponseObserver[]; rewriters: readonly ResponseRewriter[] },
+): void {
+  const { observers, rewriters } = options;
+  response.on('data', (chunk: Buffer) => {
+    const out = rewritten(rewriters, chunk);
+    if (out.length > 0 && !res.destroyed && !res.write(out)) response.pause();
+    for (const observer of observers) observer.onData(chunk);
+  });
+  res.on('drain', () => response.resume());
+  response.on('end', () => {
+    const tail = rewrittenEnd(rewriters);
+    if (!res.destroyed) res.end(tail.length > 0 ? tail : undefined);
+  });
+}
+
+/** A chunk through the rewriters from `first` on. */
+function rewritten(rewriters: readonly ResponseRewriter[], chunk: Buffer, first = 0): Buffer {
+  let out = chunk;
+  for (let i = first; i < rewriters.length && out.length > 0; i++) out = rewriters[i]!.onData(out);
+  return out;
+}
+
+/** What each rewriter still held at the end, through the rewriters after it. */
+function rewrittenEnd(rewriters: readonly ResponseRewriter[]): Buffer {
+  const parts: Buffer[] = [];
+  for (let i = 0; i < rewriters.length; i++) {
+    const held = rewriters[i]!.onEnd?.();
+    if (held && held.length > 0) parts.push(rewritten(rewriters, held, i + 1));
+  }
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+}
