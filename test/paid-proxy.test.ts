@@ -5,7 +5,6 @@ import OpenAI from 'openai';
 import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
 import { forEachStore } from './fixtures/stores.ts';
 import { countPromptTokens, startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
-import { UsageReader } from '../plugins/billing/usage.ts';
 
 const TOKEN = 'paid-admin';
 const admin = { 'x-admin-token': TOKEN };
@@ -132,23 +131,44 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
       assert.equal(seen.headers['x-title'], 'Cradle Gateway');
     });
 
-    test('a stream is forwarded chunk by chunk and billed from its final usage chunk', async () => {
+    test('a stream is forwarded chunk by chunk and billed from its final usage chunk, which only a client that asked gets', async () => {
       const key = await newLicense(10);
-      const stream = await client(key).chat.completions.create({
-        model: 'openai/gpt-4o-mini',
-        messages,
-        stream: true,
-      });
-      let text = '';
-      for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
-      assert.equal(text, 'Hello from the fixture.');
-      const seen = openrouter.requests.at(-1)!;
-      assert.deepEqual(seen.json.stream_options, { include_usage: true });
-      const [usage] = await ledger(key);
-      assert.equal(usage!.kind, 'usage');
-      assert.equal(usage!.estimated, false);
-      assert.equal(usage!.completion_tokens, 4);
-      assert.equal((await credits(key)).held, 0);
+      for (const stream_options of [undefined, { include_usage: false }, { include_usage: true }]) {
+        const stream = await client(key).chat.completions.create({
+          model: 'openai/gpt-4o-mini',
+          messages,
+          stream: true,
+          ...(stream_options ? { stream_options } : {}),
+        });
+        let text = '';
+        const chunks = [];
+        for await (const chunk of stream) {
+          chunks.push(chunk);
+          text += chunk.choices[0]?.delta?.content ?? '';
+        }
+        const asked = JSON.stringify(stream_options);
+        assert.equal(text, 'Hello from the fixture.', asked);
+        assert.deepEqual(openrouter.requests.at(-1)!.json.stream_options, { include_usage: true }, asked);
+        const usageChunks = chunks.filter((chunk) => chunk.usage);
+        if (stream_options?.include_usage) {
+          assert.equal(usageChunks.length, 1, asked);
+          assert.equal(usageChunks[0]!.usage!.completion_tokens, 4);
+          assert.deepEqual(usageChunks[0]!.choices, []);
+        } else {
+          assert.deepEqual(usageChunks, [], asked);
+          assert.ok(
+            chunks.every((chunk) => chunk.choices.length === 1),
+            asked,
+          );
+        }
+        const [usage] = await ledger(key);
+        assert.equal(usage!.kind, 'usage');
+        assert.equal(usage!.estimated, false);
+        assert.equal(usage!.completion_tokens, 4);
+        assert.equal((await credits(key)).held, 0);
+      }
+      const usages = (await ledger(key)).filter((entry) => entry.kind === 'usage');
+      assert.equal(usages.length, 3);
     });
 
     test('without usage from the upstream the charge is estimated from the text and marked so (JSON and stream)', async () => {
@@ -434,80 +454,5 @@ describe('the shipped config/gateway.yaml', () => {
       await gw.close();
       await Promise.all([openrouter, space1, space2].map((u) => u.close()));
     }
-  });
-});
-
-describe('usage read from a stream', () => {
-  const read = (events: string[], cut: number) => {
-    const reader = new UsageReader('sse');
-    const body = Buffer.from(events.map((data) => `data: ${data}\n\n`).join(''));
-    for (let at = 0; at < body.length; at += cut) reader.observer.onData(body.subarray(at, at + cut));
-    reader.observer.onEnd?.({ complete: true });
-    return reader.usage(7);
-  };
-
-  test('usage: null on every chunk, then the counts on the last one (OpenAI style), however it is cut', () => {
-    const chunk = (content: string) => JSON.stringify({ choices: [{ delta: { content } }], usage: null });
-    const events = [
-      chunk('Hello'),
-      chunk(' "usage" there'),
-      '{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}',
-      '[DONE]',
-    ];
-    for (const cut of [1, 7, 1 << 20]) {
-      assert.deepEqual(
-        read(events, cut),
-        { promptTokens: 3, completionTokens: 2, estimated: false },
-        `cut ${cut}`,
-      );
-    }
-  });
-
-  test('only the counts of the usage object itself are read: nested ones are not, and counts written otherwise are parsed', () => {
-    const usageEvent = (usage: string) => [
-      `{"choices":[],"x":{"usage":{"prompt_tokens":99}},"usage":${usage}}`,
-    ];
-    const cases: [string, unknown][] = [
-      [
-        '{"prompt_tokens_details":{"prompt_tokens":999},"prompt_tokens":4,"completion_tokens":5,"cost":0.1}',
-        { promptTokens: 4, completionTokens: 5, estimated: false },
-      ],
-      [
-        '{ "prompt_tokens" : 4 ,\t "completion_tokens" : 0 }',
-        { promptTokens: 4, completionTokens: 0, estimated: false },
-      ],
-      [
-        '{"prompt_tokens":4.0,"completion_tokens":5e0}',
-        { promptTokens: 4, completionTokens: 5, estimated: false },
-      ],
-      [
-        '{"prompt_tokens":"4","completion_tokens":5}',
-        { promptTokens: 7, completionTokens: 0, estimated: true },
-      ],
-      ['{"prompt_tokens":4}', { promptTokens: 7, completionTokens: 0, estimated: true }],
-      [
-        '{"prompt_tokens":0x10,"completion_tokens":5}',
-        { promptTokens: 7, completionTokens: 0, estimated: true },
-      ],
-      [
-        '{"prompt_tokens":04,"completion_tokens":5}',
-        { promptTokens: 7, completionTokens: 0, estimated: true },
-      ],
-    ];
-    for (const [usage, expected] of cases) {
-      assert.deepEqual(read(usageEvent(usage), 3), expected, `stream: ${usage}`);
-      const reader = new UsageReader('json');
-      reader.observer.onData(Buffer.from(`{"id":"x","usage":${usage},"choices":[]}`));
-      reader.observer.onEnd?.({ complete: true });
-      assert.deepEqual(reader.usage(7), expected, `answer: ${usage}`);
-    }
-  });
-
-  test('no usage at all: the text of every chunk is counted for the estimate', () => {
-    const events = [
-      '{"choices":[{"delta":{"content":"12345678"}}]}',
-      '{"choices":[{"delta":{"content":"1234"}}]}',
-    ];
-    assert.deepEqual(read(events, 5), { promptTokens: 7, completionTokens: 3, estimated: true });
   });
 });

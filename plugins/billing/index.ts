@@ -14,6 +14,7 @@ import { licenseStore } from '../../licensing/resource.ts';
 import { insufficientCredits, licenseRevoked } from '../../licensing/refusals.ts';
 import { LICENSE } from '../license/index.ts';
 import { PriceTable, priceSchema, type Price, type PriceConfig } from './prices.ts';
+import { UsageEventRemover } from './usage-event.ts';
 import { UsageReader, estimateTokens } from './usage.ts';
 
 export interface BillingConfig {
@@ -33,6 +34,8 @@ interface Bill {
   price: Price;
   promptEstimate: number;
   reader?: UsageReader;
+  /** The stream carries a usage event only because billing asked for it: the client does not get it. */
+  removeUsageEvent?: boolean;
 }
 
 const BILL = new ContextKey<Bill>('billing.bill');
@@ -105,13 +108,15 @@ export default definePlugin<BillingConfig>({
         });
       },
       onUpstream(ctx, upstream) {
-        const body = ctx.get(BILL)?.body;
-        if (!body) return;
+        const bill = ctx.get(BILL);
+        if (!bill) return;
+        const { body } = bill;
         // Usage is read from the answer's bytes: a compressed answer (a CDN gzips for a client that accepts
         // it) would leave it unreadable and the charge a guess.
         upstream.headers['accept-encoding'] = 'identity';
         if (body.stream === true && body.stream_options?.include_usage !== true) {
           // Streams carry usage only when asked: the final chunk then holds it.
+          bill.removeUsageEvent = true;
           if (body.stream_options === undefined) {
             ctx.addJsonMember('stream_options', { include_usage: true });
           } else {
@@ -126,6 +131,7 @@ export default definePlugin<BillingConfig>({
         const sse = String(response.headers['content-type'] ?? '').startsWith('text/event-stream');
         bill.reader = new UsageReader(sse ? 'sse' : 'json');
         response.observe(bill.reader.observer);
+        if (sse && bill.removeUsageEvent) response.rewrite(new UsageEventRemover());
       },
       async onFinish(ctx, outcome) {
         const bill = ctx.get(BILL);

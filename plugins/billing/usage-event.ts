@@ -1,0 +1,125 @@
+/**
+ * Takes the usage event out of a stream whose client did not ask for it. Billing asks the upstream for usage
+ * on every stream (`stream_options.include_usage`); OpenAI's contract sends that event (`choices` empty,
+ * `usage` set) only to a client that asked, and a client that reads `choices[0]` of every chunk fails on it.
+ */
+import type { ResponseRewriter } from '../../gateway/plugin.ts';
+
+const LF = 0x0a;
+const CR = 0x0d;
+const COLON = 0x3a;
+const OPEN_OBJECT = 0x7b;
+const USAGE_KEY = Buffer.from('"usage"');
+const DATA_FIELD = 'data:';
+/** A partial event held back longer than this is sent on as it is: it is not a small usage event. */
+const HOLD_LIMIT = 64 * 1024;
+
+/**
+ * Passes whole events only (a client acts on none before its blank line anyway), holding back the unfinished
+ * one at a chunk's end, so an event split between chunks is judged whole.
+ */
+export class UsageEventRemover implements ResponseRewriter {
+  private held: Buffer | undefined;
+
+  onData(chunk: Buffer): Buffer {
+    const data = this.held ? Buffer.concat([this.held, chunk]) : chunk;
+    this.held = undefined;
+    const whole = wholeEventsEnd(data);
+    if (whole < data.length && data.length - whole <= HOLD_LIMIT) {
+      this.held = data.subarray(whole);
+      return withoutUsageEvents(data.subarray(0, whole));
+    }
+    return withoutUsageEvents(data);
+  }
+
+  /** An unfinished event at the end: the stream ended without its blank line. */
+  onEnd(): Buffer | undefined {
+    const held = this.held;
+    this.held = undefined;
+    return held && withoutUsageEvents(held);
+  }
+}
+
+/** The events, minus those that carry a `usage` object and no choices. */
+export function withoutUsageEvents(events: Buffer): Buffer {
+  let at = events.indexOf(USAGE_KEY);
+  if (at === -1) return events;
+  const kept: Buffer[] = [];
+  let from = 0;
+  while (at !== -1) {
+    const value = valueAfterKey(events, at + USAGE_KEY.length);
+    // OpenAI sends `"usage":null` on every other chunk of such a stream; only an object can be the event.
+    if (value === -1 || events[value] !== OPEN_OBJECT) {
+      at = events.indexOf(USAGE_KEY, at + USAGE_KEY.length);
+      continue;
+    }
+    const start = eventStart(events, at);
+    const end = eventEnd(events, at);
+    if (isUsageEvent(events.toString('utf8', start, end))) {
+      kept.push(events.subarray(from, start));
+      from = end;
+    }
+    at = events.indexOf(USAGE_KEY, end);
+  }
+  if (from === 0) return events;
+  kept.push(events.subarray(from));
+  return Buffer.concat(kept);
+}
+
+/** Where the value of a key ending at `i` starts (past the colon and whitespace), or -1 when no colon follows. */
+function valueAfterKey(bytes: Buffer, i: number): number {
+  while (isSpace(bytes[i])) i++;
+  if (bytes[i] !== COLON) return -1;
+  i++;
+  while (isSpace(bytes[i])) i++;
+  return i;
+}
+
+const isSpace = (byte: number | undefined) => byte === 0x20 || byte === 0x09 || byte === LF || byte === CR;
+
+/** The end of the blank line at `lf` (a line feed), or -1 when the line after it is not blank. */
+function blankLineEnd(bytes: Buffer, lf: number): number {
+  if (bytes[lf + 1] === LF) return lf + 2;
+  if (bytes[lf + 1] === CR && bytes[lf + 2] === LF) return lf + 3;
+  return -1;
+}
+
+/** Where the last whole event ends (after its blank line); 0 when none is whole. */
+const wholeEventsEnd = (bytes: Buffer) => eventStart(bytes, bytes.length - 1);
+
+/** The start of the event holding byte `at`: just after the last blank line up to it, or 0. */
+function eventStart(bytes: Buffer, at: number): number {
+  for (let lf = bytes.lastIndexOf(LF, at); lf > 0; lf = bytes.lastIndexOf(LF, lf - 1)) {
+    const prior = bytes[lf - 1] === CR ? lf - 2 : lf - 1;
+    if (bytes[prior] === LF) return lf + 1;
+  }
+  return 0;
+}
+
+/** The end of the event holding byte `at`: after its blank line, or the end of the bytes. */
+function eventEnd(bytes: Buffer, at: number): number {
+  for (let lf = bytes.indexOf(LF, at); lf !== -1; lf = bytes.indexOf(LF, lf + 1)) {
+    const end = blankLineEnd(bytes, lf);
+    if (end !== -1) return end;
+  }
+  return bytes.length;
+}
+
+/** An event of `data:` lines only, whose JSON has a `usage` object and an empty (or no) `choices` array. */
+function isUsageEvent(event: string): boolean {
+  const data: string[] = [];
+  for (const line of event.split(/\r?\n/)) {
+    if (line === '') continue;
+    if (!line.startsWith(DATA_FIELD)) return false;
+    data.push(line.slice(DATA_FIELD.length));
+  }
+  const json = data.join('\n');
+  try {
+    const parsed = JSON.parse(json) as { usage?: unknown; choices?: unknown };
+    const choices = parsed.choices;
+    const noChoices = choices === undefined || (Array.isArray(choices) && choices.length === 0);
+    return noChoices && typeof parsed.usage === 'object' && parsed.usage !== null;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * Usage in a stream: billing reads it from the upstream's bytes however they are cut, and takes the usage
+ * event out for a client that did not ask for it.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { UsageEventRemover } from '../plugins/billing/usage-event.ts';
+import { UsageReader } from '../plugins/billing/usage.ts';
+
+describe('usage read from a stream', () => {
+  const read = (events: string[], cut: number) => {
+    const reader = new UsageReader('sse');
+    const body = Buffer.from(events.map((data) => `data: ${data}\n\n`).join(''));
+    for (let at = 0; at < body.length; at += cut) reader.observer.onData(body.subarray(at, at + cut));
+    reader.observer.onEnd?.({ complete: true });
+    return reader.usage(7);
+  };
+
+  test('usage: null on every chunk, then the counts on the last one (OpenAI style), however it is cut', () => {
+    const chunk = (content: string) => JSON.stringify({ choices: [{ delta: { content } }], usage: null });
+    const events = [
+      chunk('Hello'),
+      chunk(' "usage" there'),
+      '{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}',
+      '[DONE]',
+    ];
+    for (const cut of [1, 7, 1 << 20]) {
+      assert.deepEqual(
+        read(events, cut),
+        { promptTokens: 3, completionTokens: 2, estimated: false },
+        `cut ${cut}`,
+      );
+    }
+  });
+
+  test('only the counts of the usage object itself are read: nested ones are not, and counts written otherwise are parsed', () => {
+    const usageEvent = (usage: string) => [
+      `{"choices":[],"x":{"usage":{"prompt_tokens":99}},"usage":${usage}}`,
+    ];
+    const cases: [string, unknown][] = [
+      [
+        '{"prompt_tokens_details":{"prompt_tokens":999},"prompt_tokens":4,"completion_tokens":5,"cost":0.1}',
+        { promptTokens: 4, completionTokens: 5, estimated: false },
+      ],
+      [
+        '{ "prompt_tokens" : 4 ,\t "completion_tokens" : 0 }',
+        { promptTokens: 4, completionTokens: 0, estimated: false },
+      ],
+      [
+        '{"prompt_tokens":4.0,"completion_tokens":5e0}',
+        { promptTokens: 4, completionTokens: 5, estimated: false },
+      ],
+      [
+        '{"prompt_tokens":"4","completion_tokens":5}',
+        { promptTokens: 7, completionTokens: 0, estimated: true },
+      ],
+      ['{"prompt_tokens":4}', { promptTokens: 7, completionTokens: 0, estimated: true }],
+      [
+        '{"prompt_tokens":0x10,"completion_tokens":5}',
+        { promptTokens: 7, completionTokens: 0, estimated: true },
+      ],
+      [
+        '{"prompt_tokens":04,"completion_tokens":5}',
+        { promptTokens: 7, completionTokens: 0, estimated: true },
+      ],
+    ];
+    for (const [usage, expected] of cases) {
+      assert.deepEqual(read(usageEvent(usage), 3), expected, `stream: ${usage}`);
+      const reader = new UsageReader('json');
+      reader.observer.onData(Buffer.from(`{"id":"x","usage":${usage},"choices":[]}`));
+      reader.observer.onEnd?.({ complete: true });
+      assert.deepEqual(reader.usage(7), expected, `answer: ${usage}`);
+    }
+  });
+
+  test('no usage at all: the text of every chunk is counted for the estimate', () => {
+    const events = [
+      '{"choices":[{"delta":{"content":"12345678"}}]}',
+      '{"choices":[{"delta":{"content":"1234"}}]}',
+    ];
+    assert.deepEqual(read(events, 5), { promptTokens: 7, completionTokens: 3, estimated: true });
+  });
+});
+
+describe('the usage event, removed for a client that did not ask for it', () => {
+  /** The stream through the remover in chunks of `cut` bytes, as the client gets it. */
+  const removed = (stream: string, cut: number) => {
+    const remover = new UsageEventRemover();
+    const body = Buffer.from(stream);
+    const out: Buffer[] = [];
+    for (let at = 0; at < body.length; at += cut) out.push(remover.onData(body.subarray(at, at + cut)));
+    out.push(remover.onEnd() ?? Buffer.alloc(0));
+    return Buffer.concat(out).toString();
+  };
+  const events = (list: string[], newline = '\n') =>
+    list.map((data) => `data: ${data}${newline}${newline}`).join('');
+  const chunk = (content: string) => JSON.stringify({ choices: [{ delta: { content } }], usage: null });
+  const usageEvent = '{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}';
+
+  test('only the usage event goes, however the stream is cut, with either line ending', () => {
+    for (const newline of ['\n', '\r\n']) {
+      const content = [chunk('Hello'), chunk(' "usage": {} in text'), chunk('!')];
+      const stream = events([...content, usageEvent, '[DONE]'], newline);
+      const expected = events([...content, '[DONE]'], newline);
+      for (let cut = 1; cut <= stream.length; cut++) {
+        assert.equal(removed(stream, cut), expected, `cut ${cut}, ${JSON.stringify(newline)}`);
+      }
+    }
+  });
+
+  test('a whole event is never held back: each chunk that ends an event sends it at once', () => {
+    const remover = new UsageEventRemover();
+    const first = `data: ${chunk('Hello')}\n\n`;
+    assert.equal(remover.onData(Buffer.from(first)).toString(), first);
+    assert.equal(remover.onData(Buffer.from('data: {"choi')).toString(), '');
+    assert.equal(remover.onData(Buffer.from('ces":[]}\n\n')).toString(), 'data: {"choices":[]}\n\n');
+  });
+
+  test('events that are not a lone usage event stay: usage with choices, a usage string, comments, other fields', () => {
+    const kept = [
+      events(['{"choices":[{"delta":{"content":"x"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1}}']),
+      events(['{"choices":[],"type":"usage"}']),
+      events(['{"choices":[],"usage":null}']),
+      ': OPENROUTER PROCESSING\n\n',
+      `event: usage\ndata: ${usageEvent}\n\n`,
+      'data: {"choices":[],"usage":{"unterminated"\n\n',
+    ];
+    for (const stream of kept) assert.equal(removed(stream, 4), stream);
+  });
+
+  test('a usage event with no blank line after it, at the end of the stream, goes too', () => {
+    assert.equal(removed(`data: ${chunk('a')}\n\ndata: ${usageEvent}`, 5), `data: ${chunk('a')}\n\n`);
+  });
+});
