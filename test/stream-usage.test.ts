@@ -116,14 +116,15 @@ describe('the usage event, removed for a client that did not ask for it', () => 
     assert.equal(remover.onData(Buffer.from('ces":[]}\n\n')).toString(), 'data: {"choices":[]}\n\n');
   });
 
-  test('events that are not a lone usage event stay: usage with choices, a usage string, comments, other fields', () => {
+  test('events that are not a lone usage event stay: usage with choices, a usage string, comments, other fields, several lines', () => {
     const kept = [
       events(['{"choices":[{"delta":{"content":"x"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1}}']),
       events(['{"choices":[],"type":"usage"}']),
       events(['{"choices":[],"usage":null}']),
       ': OPENROUTER PROCESSING\n\n',
       `event: usage\ndata: ${usageEvent}\n\n`,
-      'data: {"choices":[],"usage":{"unterminated"\n\n',
+      events(['{"choices":[{"delta":{}}],"x":{"choices":[]},"usage":{"prompt_tokens":1}}']),
+      'data: {"choices":[],\ndata: "usage":{"prompt_tokens":1}}\n\n',
     ];
     for (const stream of kept) assert.equal(removed(stream, 4), stream);
   });
