@@ -129,6 +129,17 @@ describe('the usage event, removed for a client that did not ask for it', () => 
     for (const stream of kept) assert.equal(removed(stream, 4), stream);
   });
 
+  test('an unfinished event longer than 64 KiB goes on at once, and a usage event after it still goes', () => {
+    const remover = new UsageEventRemover();
+    const start = `data: {"choices":[{"delta":{"content":"${'x'.repeat(70_000)}`;
+    assert.equal(remover.onData(Buffer.from(start)).toString(), start);
+    const rest = `"}}]}\n\n`;
+    assert.equal(
+      remover.onData(Buffer.from(rest + events([usageEvent, '[DONE]']))).toString(),
+      rest + events(['[DONE]']),
+    );
+  });
+
   test('a usage event with no blank line after it, at the end of the stream, goes too', () => {
     assert.equal(removed(`data: ${chunk('a')}\n\ndata: ${usageEvent}`, 5), `data: ${chunk('a')}\n\n`);
   });

@@ -28,11 +28,14 @@ export class UsageEventRemover implements ResponseRewriter {
     const data = this.held ? Buffer.concat([this.held, chunk]) : chunk;
     this.held = undefined;
     const whole = wholeEventsEnd(data);
-    if (whole < data.length && data.length - whole <= HOLD_LIMIT) {
+    if (whole === data.length) return withoutUsageEvents(data);
+    if (data.length - whole <= HOLD_LIMIT) {
       this.held = data.subarray(whole);
       return withoutUsageEvents(data.subarray(0, whole));
     }
-    return withoutUsageEvents(data);
+    // An unfinished event this long is no usage event: it goes on as it is.
+    if (whole === 0) return data;
+    return Buffer.concat([withoutUsageEvents(data.subarray(0, whole)), data.subarray(whole)]);
   }
 
   /** An unfinished event at the end: the stream ended without its blank line. */
