@@ -4,7 +4,7 @@
  */
 import type { ResponseObserver } from '../plugin.ts';
 
-const NEWLINE = 0x0a;
+export const NEWLINE = 0x0a;
 
 /**
  * Hands an event stream's bytes over in whole lines: at the end, or whenever more than `limit` bytes wait.
@@ -64,12 +64,15 @@ export interface JsonMembers {
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
-const COLON = 0x3a;
+export const COLON = 0x3a;
 const COMMA = 0x2c;
-const OPEN_OBJECT = 0x7b;
+export const OPEN_OBJECT = 0x7b;
 const CLOSE_OBJECT = 0x7d;
-const OPEN_ARRAY = 0x5b;
-const CLOSE_ARRAY = 0x5d;
+export const OPEN_ARRAY = 0x5b;
+export const CLOSE_ARRAY = 0x5d;
+/** JSON's whitespace: space, tab, line feed, carriage return. */
+export const isJsonSpace = (byte: number | undefined) =>
+  byte === 0x20 || byte === 0x09 || byte === NEWLINE || byte === 0x0d;
 
 /**
  * Picks chosen top-level members out of a JSON object body as it streams by, without parsing the rest or

@@ -4,16 +4,18 @@
  * `usage` set) only to a client that asked, and a client that reads `choices[0]` of every chunk fails on it.
  */
 import type { ResponseRewriter } from '../../gateway/plugin.ts';
+import {
+  CLOSE_ARRAY,
+  COLON,
+  NEWLINE,
+  OPEN_ARRAY,
+  OPEN_OBJECT,
+  isJsonSpace,
+} from '../../gateway/proxy/observe.ts';
+import { DATA_FIELD, USAGE_KEY } from './usage.ts';
 
-const LF = 0x0a;
 const CR = 0x0d;
-const COLON = 0x3a;
-const OPEN_OBJECT = 0x7b;
-const OPEN_ARRAY = 0x5b;
-const CLOSE_ARRAY = 0x5d;
-const USAGE_KEY = Buffer.from('"usage"');
 const CHOICES_KEY = Buffer.from('"choices"');
-const DATA_FIELD = Buffer.from('data:');
 /** A partial event held back longer than this is sent on as it is: it is not a small usage event. */
 const HOLD_LIMIT = 64 * 1024;
 
@@ -74,19 +76,17 @@ export function withoutUsageEvents(events: Buffer): Buffer {
 
 /** Where the value of a key ending at `i` starts (past the colon and whitespace), or -1 when no colon follows. */
 function valueAfterKey(bytes: Buffer, i: number): number {
-  while (isSpace(bytes[i])) i++;
+  while (isJsonSpace(bytes[i])) i++;
   if (bytes[i] !== COLON) return -1;
   i++;
-  while (isSpace(bytes[i])) i++;
+  while (isJsonSpace(bytes[i])) i++;
   return i;
 }
 
-const isSpace = (byte: number | undefined) => byte === 0x20 || byte === 0x09 || byte === LF || byte === CR;
-
 /** The end of the blank line at `lf` (a line feed), or -1 when the line after it is not blank. */
 function blankLineEnd(bytes: Buffer, lf: number): number {
-  if (bytes[lf + 1] === LF) return lf + 2;
-  if (bytes[lf + 1] === CR && bytes[lf + 2] === LF) return lf + 3;
+  if (bytes[lf + 1] === NEWLINE) return lf + 2;
+  if (bytes[lf + 1] === CR && bytes[lf + 2] === NEWLINE) return lf + 3;
   return -1;
 }
 
@@ -95,16 +95,16 @@ const wholeEventsEnd = (bytes: Buffer) => eventStart(bytes, bytes.length - 1);
 
 /** The start of the event holding byte `at`: just after the last blank line up to it, or 0. */
 function eventStart(bytes: Buffer, at: number): number {
-  for (let lf = bytes.lastIndexOf(LF, at); lf > 0; lf = bytes.lastIndexOf(LF, lf - 1)) {
+  for (let lf = bytes.lastIndexOf(NEWLINE, at); lf > 0; lf = bytes.lastIndexOf(NEWLINE, lf - 1)) {
     const prior = bytes[lf - 1] === CR ? lf - 2 : lf - 1;
-    if (bytes[prior] === LF) return lf + 1;
+    if (bytes[prior] === NEWLINE) return lf + 1;
   }
   return 0;
 }
 
 /** The end of the event holding byte `at`: after its blank line, or the end of the bytes. */
 function eventEnd(bytes: Buffer, at: number): number {
-  for (let lf = bytes.indexOf(LF, at); lf !== -1; lf = bytes.indexOf(LF, lf + 1)) {
+  for (let lf = bytes.indexOf(NEWLINE, at); lf !== -1; lf = bytes.indexOf(NEWLINE, lf + 1)) {
     const end = blankLineEnd(bytes, lf);
     if (end !== -1) return end;
   }
@@ -118,14 +118,14 @@ function eventEnd(bytes: Buffer, at: number): number {
  */
 function isUsageEvent(events: Buffer, start: number, end: number): boolean {
   if (events.compare(DATA_FIELD, 0, DATA_FIELD.length, start, start + DATA_FIELD.length) !== 0) return false;
-  const lineEnd = events.indexOf(LF, start);
+  const lineEnd = events.indexOf(NEWLINE, start);
   if (lineEnd !== -1 && lineEnd < end && blankLineEnd(events, lineEnd) !== end) return false;
   for (let at = events.indexOf(CHOICES_KEY, start); at !== -1 && at < end;) {
     const value = valueAfterKey(events, at + CHOICES_KEY.length);
     if (value !== -1) {
       if (events[value] !== OPEN_ARRAY) return false;
       let close = value + 1;
-      while (isSpace(events[close])) close++;
+      while (isJsonSpace(events[close])) close++;
       if (events[close] !== CLOSE_ARRAY) return false;
     }
     at = events.indexOf(CHOICES_KEY, at + CHOICES_KEY.length);

@@ -1,5 +1,7 @@
 /** Reads token usage from an OpenAI-style response as it streams by, and estimates it when absent. */
 import {
+  NEWLINE,
+  isJsonSpace,
   jsonMembersObserver,
   jsonMembersOf,
   sseLinesObserver,
@@ -99,11 +101,10 @@ export class UsageReader {
   }
 }
 
-const NEWLINE = 0x0a;
-const USAGE_KEY = Buffer.from('"usage"');
+export const USAGE_KEY = Buffer.from('"usage"');
 /** An event stream's data field, as text (the estimate's decoded lines) and as bytes (the usage search). */
 const DATA_PREFIX = 'data:';
-const DATA_FIELD = Buffer.from(DATA_PREFIX);
+export const DATA_FIELD = Buffer.from(DATA_PREFIX);
 
 /** The `usage` object of the last event in `lines` that carries one. */
 function lastUsage(lines: Buffer): UsageJson['usage'] | undefined {
@@ -150,8 +151,6 @@ function usageOf(json: Buffer | undefined): UsageJson['usage'] | undefined {
 
 const DIGIT_0 = 0x30;
 const DIGIT_9 = 0x39;
-const isJsonSpace = (byte: number | undefined) =>
-  byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d;
 
 /** The value of a JSON integer literal (no sign, fraction or exponent; JSON whitespace around it), else undefined. */
 function integerIn(json: Buffer | undefined): number | undefined {
