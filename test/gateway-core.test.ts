@@ -7,7 +7,7 @@ import type { Outcome } from '../gateway/plugin.ts';
 import { startTestGateway, postJson, getJson, type TestGateway } from './fixtures/gateway.ts';
 import { jsonMembersObserver, sseLinesObserver } from '../gateway/proxy/observe.ts';
 import { phasesOf, recorded } from './fixtures/plugins/recorder.ts';
-import { startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
+import { DEFAULT_BEHAVIOUR, startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
 
 const recorderPath = fileURLToPath(new URL('./fixtures/plugins/recorder.ts', import.meta.url));
 const finishesOf = (id: string) =>
@@ -75,6 +75,11 @@ routes:
     plugins:
       - recorder: { label: hold, hold: true }
       - recorder: { label: replace, replace: { from: fixture, to: "gateway, rewritten" } }
+      - upstream: { url: "${upstream.url}/v1/chat/completions" }
+  - path: /replaced
+    method: POST
+    plugins:
+      - recorder: { label: replace, replace: { from: fixture, to: gateway } }
       - upstream: { url: "${upstream.url}/v1/chat/completions" }
   - path: /dead
     method: POST
@@ -332,6 +337,38 @@ routes:
     const text = await stream.text();
     assert.match(text, /"content":" gateway, rewritten\."/);
     assert.doesNotMatch(text, /fixture/);
+    assert.match(text, /data: \[DONE\]\n\n$/);
+  });
+
+  // A stream that stops waiting for the client's reads never ends: the time-out turns that into a failure.
+  test('a rewritten stream waits for a slow client and loses nothing', { timeout: 20_000 }, async () => {
+    const words = Array.from({ length: 3000 }, (_, i) => `w${i}-${'x'.repeat(200)} `);
+    upstream.behaviour.reply = words;
+    const text = await new Promise<string>((resolve, reject) => {
+      const req = request(`${gw.url}/replaced`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+      });
+      req.on('response', (res) => {
+        let body = '';
+        let chunks = 0;
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          body += chunk;
+          // Reads in bursts with pauses, so the gateway's writes outrun it and must wait.
+          if (++chunks % 20 === 0) {
+            res.pause();
+            setTimeout(() => res.resume(), 5);
+          }
+        });
+        res.on('end', () => resolve(body));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify({ model: 'm', messages: [], stream: true }));
+    }).finally(() => (upstream.behaviour.reply = DEFAULT_BEHAVIOUR.reply));
+    const contents = [...text.matchAll(/"content":"([^"]*)"/g)].map((m) => m[1]);
+    assert.deepEqual(contents, words);
     assert.match(text, /data: \[DONE\]\n\n$/);
   });
 
