@@ -197,7 +197,7 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
 
     test('an upstream that compresses for clients that accept it is asked for a plain answer, so its usage is read', async () => {
       const key = await newLicense(10);
-      openrouter.behaviour.gzip = true;
+      openrouter.behaviour.gzip = 'when-accepted';
       try {
         const completion = await client(key).chat.completions.create({
           model: 'openai/gpt-4o-mini',
@@ -205,7 +205,7 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
         });
         assert.equal(completion.choices[0]!.message.content, 'Hello from the fixture.');
       } finally {
-        openrouter.behaviour.gzip = false;
+        openrouter.behaviour.gzip = 'never';
       }
       assert.equal(openrouter.requests.at(-1)!.headers['accept-encoding'], 'identity');
       const [usage] = await ledger(key);
