@@ -64,8 +64,9 @@ export interface ResponseObserver {
 }
 
 /**
- * Changes the body on its way to the client, chunk by chunk, in the order attached. Observers still see the
- * upstream's own bytes. A rewritten answer loses its content-length (it goes chunked).
+ * Changes the body on its way to the client, chunk by chunk, in the order attached. It gets the bytes as the
+ * upstream encoded them (see its content-encoding). Observers still see the upstream's own bytes. A rewritten
+ * answer loses its content-length (it goes chunked).
  */
 export interface ResponseRewriter {
   /** What to send for this chunk: the chunk itself when unchanged; an empty buffer to hold back or drop it. */

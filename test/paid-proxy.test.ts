@@ -213,6 +213,30 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
       assert.equal(usage!.completion_tokens, 4);
     });
 
+    test('a stream the upstream compresses anyway goes through as it comes, and is charged by estimate', async () => {
+      const key = await newLicense(10);
+      Object.assign(openrouter.behaviour, { gzip: 'always', chunkDelayMs: 30 });
+      let upstreamBusyAtFirstChunk: number | undefined;
+      let text = '';
+      try {
+        const stream = await client(key).chat.completions.create({
+          model: 'openai/gpt-4o-mini',
+          messages,
+          stream: true,
+        });
+        for await (const chunk of stream) {
+          upstreamBusyAtFirstChunk ??= openrouter.inFlight;
+          text += chunk.choices[0]?.delta?.content ?? '';
+        }
+      } finally {
+        Object.assign(openrouter.behaviour, { gzip: 'never', chunkDelayMs: 0 });
+      }
+      assert.equal(text, 'Hello from the fixture.');
+      assert.equal(upstreamBusyAtFirstChunk, 1, 'the first chunk came while the upstream was still sending');
+      const [usage] = await ledger(key);
+      assert.equal(usage!.estimated, true);
+    });
+
     test('a client that leaves mid-stream stops the upstream and pays for what was delivered', async () => {
       const key = await newLicense(10);
       const abortedBefore = openrouter.aborted;

@@ -131,7 +131,9 @@ export default definePlugin<BillingConfig>({
         const sse = String(response.headers['content-type'] ?? '').startsWith('text/event-stream');
         bill.reader = new UsageReader(sse ? 'sse' : 'json');
         response.observe(bill.reader.observer);
-        if (sse && bill.removeUsageEvent) response.rewrite(new UsageEventRemover());
+        // An upstream may compress though asked not to: its bytes are then no events to take one out of.
+        const encoded = (response.headers['content-encoding'] ?? 'identity') !== 'identity';
+        if (sse && bill.removeUsageEvent && !encoded) response.rewrite(new UsageEventRemover());
       },
       async onFinish(ctx, outcome) {
         const bill = ctx.get(BILL);
