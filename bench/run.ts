@@ -25,6 +25,8 @@ const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
 const sseRequests = Number(process.env.SSE_REQUESTS ?? 1000);
 const warmupSeconds = Number(process.env.BENCH_WARMUP ?? 12);
+/** Streams each server serves once, after the warm-up load, before round 1. */
+const warmupStreams = 4000;
 
 const chat = (stream: boolean) =>
   JSON.stringify({
@@ -100,14 +102,14 @@ function quantile(xs: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-// Each server runs warmupSeconds of load and 4000 streams once before it is measured: a long-running gateway
+// Each server runs warmupSeconds of load and warmupStreams streams once before it is measured: a long-running gateway
 // is measured, not a fresh process. Measured in 4 s windows after start: bare costs the same CPU a request
 // from the first window on, while the paid chain's cost falls for about 10 s (450 → 400 µs a request) as V8
 // optimises it. Without the streams, every server's round-1 SSE p99 was 0.4–4 ms above its round-2 p99.
 for (const scenario of scenarios) {
   const { url, headers } = scenario;
   await load({ url, body: chat(false), headers, connections, seconds: warmupSeconds });
-  await firstChunkTimes({ url, body: chat(true), headers, count: 4000, concurrency: 10 });
+  await firstChunkTimes({ url, body: chat(true), headers, count: warmupStreams, concurrency: 10 });
 }
 
 for (let round = 0; round < rounds; round++) {
