@@ -213,11 +213,12 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
       assert.equal(usage!.completion_tokens, 4);
     });
 
-    test('a stream the upstream compresses anyway goes through as it comes, and is charged by estimate', async () => {
+    test('an answer or a stream the upstream compresses anyway goes through as it comes, and its usage is read decoded', async () => {
       const key = await newLicense(10);
       Object.assign(openrouter.behaviour, { gzip: 'always', chunkDelayMs: 30 });
       let upstreamBusyAtFirstChunk: number | undefined;
       let text = '';
+      let answer: string | null | undefined;
       try {
         const stream = await client(key).chat.completions.create({
           model: 'openai/gpt-4o-mini',
@@ -228,13 +229,23 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
           upstreamBusyAtFirstChunk ??= openrouter.inFlight;
           text += chunk.choices[0]?.delta?.content ?? '';
         }
+        const completion = await client(key).chat.completions.create({
+          model: 'openai/gpt-4o-mini',
+          messages,
+        });
+        answer = completion.choices[0]!.message.content;
       } finally {
         Object.assign(openrouter.behaviour, { gzip: 'never', chunkDelayMs: 0 });
       }
       assert.equal(text, 'Hello from the fixture.');
+      assert.equal(answer, 'Hello from the fixture.');
       assert.equal(upstreamBusyAtFirstChunk, 1, 'the first chunk came while the upstream was still sending');
-      const [usage] = await ledger(key);
-      assert.equal(usage!.estimated, true);
+      const usages = (await ledger(key)).filter((e) => e.kind === 'usage');
+      assert.equal(usages.length, 2);
+      for (const usage of usages) {
+        assert.equal(usage.estimated, false);
+        assert.equal(usage.completion_tokens, 4);
+      }
     });
 
     test('a client that leaves mid-stream stops the upstream and pays for what was delivered', async () => {

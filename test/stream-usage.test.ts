@@ -4,12 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import { UsageEventRemover } from '../plugins/billing/usage-event.ts';
 import { UsageReader } from '../plugins/billing/usage.ts';
 
 describe('usage read from a stream', () => {
   const read = (events: string[], cut: number) => {
-    const reader = new UsageReader('sse');
+    const reader = new UsageReader({ kind: 'sse', contentEncoding: undefined });
     const body = Buffer.from(events.map((data) => `data: ${data}\n\n`).join(''));
     for (let at = 0; at < body.length; at += cut) reader.observer.onData(body.subarray(at, at + cut));
     reader.observer.onEnd?.({ complete: true });
@@ -66,7 +67,7 @@ describe('usage read from a stream', () => {
     ];
     for (const [usage, expected] of cases) {
       assert.deepEqual(read(usageEvent(usage), 3), expected, `stream: ${usage}`);
-      const reader = new UsageReader('json');
+      const reader = new UsageReader({ kind: 'json', contentEncoding: undefined });
       reader.observer.onData(Buffer.from(`{"id":"x","usage":${usage},"choices":[]}`));
       reader.observer.onEnd?.({ complete: true });
       assert.deepEqual(reader.usage(7), expected, `answer: ${usage}`);
@@ -142,5 +143,64 @@ describe('the usage event, removed for a client that did not ask for it', () => 
 
   test('a usage event with no blank line after it, at the end of the stream, goes too', () => {
     assert.equal(removed(`data: ${chunk('a')}\n\ndata: ${usageEvent}`, 5), `data: ${chunk('a')}\n\n`);
+  });
+});
+
+describe('usage read from an answer the upstream compressed though asked not to', () => {
+  const usage = { prompt_tokens: 3, completion_tokens: 2 };
+  const stream = Buffer.from(
+    ['{"choices":[{"delta":{"content":"Hello there"}}]}', JSON.stringify({ choices: [], usage }), '[DONE]']
+      .map((data) => `data: ${data}\n\n`)
+      .join(''),
+  );
+  const answer = Buffer.from(JSON.stringify({ choices: [{ message: { content: 'Hello there' } }], usage }));
+  const codings: [string, (bytes: Buffer) => Buffer][] = [
+    ['gzip', gzipSync],
+    ['x-gzip', gzipSync],
+    ['deflate', deflateSync],
+    ['deflate', deflateRawSync],
+    ['br', brotliCompressSync],
+    ['GZIP ', gzipSync],
+  ];
+  const read = (options: { kind: 'sse' | 'json'; coding: string; bytes: Buffer; cut: number }) => {
+    const reader = new UsageReader({ kind: options.kind, contentEncoding: options.coding });
+    const { bytes, cut } = options;
+    for (let at = 0; at < bytes.length; at += cut) reader.observer.onData(bytes.subarray(at, at + cut));
+    reader.observer.onEnd?.({ complete: true });
+    return reader.usage(7);
+  };
+  const exact = { promptTokens: 3, completionTokens: 2, estimated: false };
+
+  test('gzip, deflate (zlib or raw) and br, streams and answers, however they are cut, are read exactly', () => {
+    for (const [coding, compress] of codings) {
+      for (const cut of [1, 5, 1 << 20]) {
+        const sse = read({ kind: 'sse', coding, bytes: compress(stream), cut });
+        assert.deepEqual(sse, exact, `stream, ${coding} by ${compress.name}, cut ${cut}`);
+        const json = read({ kind: 'json', coding, bytes: compress(answer), cut });
+        assert.deepEqual(json, exact, `answer, ${coding} by ${compress.name}, cut ${cut}`);
+      }
+    }
+  });
+
+  test('a stream cut short is estimated from the text that arrived', () => {
+    const events = Array.from({ length: 200 }, (_, i) => `{"choices":[{"delta":{"content":"word${i} "}}]}`);
+    const whole = gzipSync(Buffer.from(events.map((data) => `data: ${data}\n\n`).join('')));
+    const { completionTokens, estimated } = read({
+      kind: 'sse',
+      coding: 'gzip',
+      bytes: whole.subarray(0, whole.length >> 1),
+      cut: 64,
+    });
+    assert.equal(estimated, true);
+    assert.ok(completionTokens > 50 && completionTokens < 450, `${completionTokens} of 450 tokens' text`);
+  });
+
+  test('an answer that inflates past the reading limit, bytes that are no gzip, or an unknown coding are estimated, not read', () => {
+    const bomb = gzipSync(Buffer.concat([answer, Buffer.alloc(64 * 1024 * 1024, 0x20)]));
+    assert.ok(bomb.length < 128 * 1024);
+    const promptOnly = { promptTokens: 7, completionTokens: 0, estimated: true };
+    assert.deepEqual(read({ kind: 'json', coding: 'gzip', bytes: bomb, cut: 4096 }), promptOnly);
+    assert.deepEqual(read({ kind: 'json', coding: 'gzip', bytes: answer, cut: 4096 }), promptOnly);
+    assert.deepEqual(read({ kind: 'json', coding: 'zstd', bytes: answer, cut: 4096 }), promptOnly);
   });
 });

@@ -129,10 +129,12 @@ export default definePlugin<BillingConfig>({
         const bill = ctx.get(BILL);
         if (!bill || response.status >= 400) return;
         const sse = String(response.headers['content-type'] ?? '').startsWith('text/event-stream');
-        bill.reader = new UsageReader(sse ? 'sse' : 'json');
+        // An upstream may compress though asked not to: the reader then decodes the answer, and its bytes are
+        // no events to take one out of.
+        const coding = response.headers['content-encoding'];
+        bill.reader = new UsageReader({ kind: sse ? 'sse' : 'json', contentEncoding: coding });
         response.observe(bill.reader.observer);
-        // An upstream may compress though asked not to: its bytes are then no events to take one out of.
-        const encoded = (response.headers['content-encoding'] ?? 'identity') !== 'identity';
+        const encoded = coding !== undefined && coding !== 'identity';
         if (sse && bill.removeUsageEvent && !encoded) response.rewrite(new UsageEventRemover());
       },
       async onFinish(ctx, outcome) {

@@ -8,6 +8,7 @@ import {
   type JsonMembers,
 } from '../../gateway/proxy/observe.ts';
 import type { ResponseObserver } from '../../gateway/plugin.ts';
+import { decodingObserver } from '../../gateway/proxy/decode.ts';
 
 export interface Usage {
   promptTokens: number;
@@ -40,11 +41,15 @@ export class UsageReader {
   completionChars = 0;
   readonly observer: ResponseObserver;
 
-  constructor(kind: 'sse' | 'json') {
-    this.observer =
-      kind === 'sse'
+  constructor(answer: { kind: 'sse' | 'json'; contentEncoding: string | undefined }) {
+    const observer =
+      answer.kind === 'sse'
         ? sseLinesObserver(LIMITS, (lines) => this.takeEvents(lines))
         : jsonMembersObserver(['usage', 'choices'], LIMITS, (members) => this.takeMembers(members));
+    const coding = answer.contentEncoding;
+    // A compressed answer (an upstream that ignored `accept-encoding: identity`) is read decoded, at its end.
+    this.observer =
+      coding === undefined || coding === 'identity' ? observer : decodingObserver(coding, observer, LIMITS);
   }
 
   /**
