@@ -1,10 +1,14 @@
 /** Gateway core: routing, plugin chains in YAML order, early answers, onFinish exactly once, the proxy. */
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { memoryUsage } from 'node:process';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Outcome } from '../gateway/plugin.ts';
 import { startTestGateway, postJson, getJson, type TestGateway } from './fixtures/gateway.ts';
+import { growingLru } from '../gateway/lru.ts';
 import { jsonMembersObserver, sseLinesObserver } from '../gateway/proxy/observe.ts';
 import { phasesOf, recorded } from './fixtures/plugins/recorder.ts';
 import { DEFAULT_BEHAVIOUR, startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
@@ -482,5 +486,31 @@ describe('response readers', () => {
     assert.equal(read([Buffer.from('{"usage":{"prompt_tokens":12345}}')], ['usage'], 8).usage, undefined);
     assert.equal(read([Buffer.from('[{"usage":{"prompt_tokens":1}}]')], ['usage']).usage, undefined);
     assert.equal(read([Buffer.from('{"usage":null}')], ['usage']).usage, 'null');
+  });
+});
+
+describe('in-process caches', () => {
+  // A full collection on demand, so the heap measured holds only what is alive.
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+
+  test('hold at most their number of entries, the least recently used going first, and take memory only as they fill', () => {
+    const cache = growingLru<string, number>({ entries: 3 });
+    for (const key of ['a', 'b', 'c']) cache.set(key, 1);
+    cache.get('a');
+    cache.set('d', 1);
+    assert.deepEqual([...cache.keys()].sort(), ['a', 'c', 'd']);
+
+    // lru-cache's `max` would allocate ~1.6 MB for each of these at once (arrays for 100 000 entries).
+    gc();
+    const before = memoryUsage().heapUsed + memoryUsage().arrayBuffers;
+    const caches = Array.from({ length: 20 }, () =>
+      growingLru<string, number>({ entries: 100_000, ttl: 60_000 }),
+    );
+    for (const [i, each] of caches.entries()) each.set(`license ${i}`, i);
+    gc();
+    const grown = memoryUsage().heapUsed + memoryUsage().arrayBuffers - before;
+    assert.ok(grown < 4 * 1024 * 1024, `20 caches of one entry took ${(grown / 1024 / 1024).toFixed(1)} MB`);
+    assert.equal(caches[19]!.get('license 19'), 19);
   });
 });

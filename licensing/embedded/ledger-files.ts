@@ -9,6 +9,7 @@ import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { LRUCache } from 'lru-cache';
+import { growingLru } from '../../gateway/lru.ts';
 import { keyDigest } from '../keys.ts';
 import { entryJson } from '../entry-json.ts';
 import type { LedgerEntry, LedgerPage } from '../types.ts';
@@ -27,7 +28,7 @@ export class LedgerFiles {
   private readonly batches = new Map<string, Deferred & { lines: string[] }>();
   private readonly dirty = new Set<string>();
   /** File of each license key seen lately (a digest per append would cost more than the write). */
-  private readonly paths = new LRUCache<string, string>({ max: 10_000 });
+  private readonly paths = growingLru<string, string>({ entries: 10_000 });
   private readonly closing = new Set<Promise<void>>();
   /** Descriptors of the files written lately; one evicted is closed once its file's writes are done. */
   private readonly descriptors = new LRUCache<string, Promise<number>>({

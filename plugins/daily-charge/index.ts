@@ -3,7 +3,7 @@
  * `amount`, once per license and day across requests and instances (the store decides). Refused with 402
  * before forwarding when the balance cannot cover it; given back when that request fails upstream.
  */
-import { LRUCache } from 'lru-cache';
+import { growingLru } from '../../gateway/lru.ts';
 import { ContextKey, type Context } from '../../gateway/context.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
 import { parseAmount } from '../../licensing/money.ts';
@@ -38,7 +38,7 @@ export default definePlugin<DailyChargeConfig>({
     // instance may give a day's charge back, and then the store must be asked again.
     const paid = services.resources.get('daily-charge-paid', () => ({
       // The clock read at most every 100 ms, not every millisecond with a timer armed each time.
-      lru: new LRUCache<string, string>({ max: 100_000, ttl: 60_000, ttlResolution: 100 }),
+      lru: growingLru<string, string>({ entries: 100_000, ttl: 60_000, ttlResolution: 100 }),
     })).lru;
     const charge = async (ctx: Context, key: string, day: string) => {
       const store = resource.opened ?? (await resource.store());

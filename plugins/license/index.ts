@@ -3,7 +3,7 @@
  * 401 missing or unknown, 403 revoked or device over the limit. Valid checks are cached briefly; a
  * revocation anywhere drops the cached copy at once. The client's credentials never go upstream.
  */
-import { LRUCache } from 'lru-cache';
+import { growingLru } from '../../gateway/lru.ts';
 import { ContextKey, type Context } from '../../gateway/context.ts';
 import { GatewayError } from '../../gateway/errors.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
@@ -44,8 +44,8 @@ export default definePlugin<LicenseConfig>({
       const ttl = Math.max(1, config.cache_ttl_s * 1000);
       // The clock is read at most every 100 ms (a tenth of a short TTL): lru-cache's default reads it every
       // millisecond and arms a timer each time, ~3 µs of a request in place.
-      const lru = new LRUCache<string, License>({
-        max: 50_000,
+      const lru = growingLru<string, License>({
+        entries: 50_000,
         ttl,
         ttlResolution: Math.min(100, Math.floor(ttl / 10)),
       });

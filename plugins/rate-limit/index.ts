@@ -3,7 +3,7 @@
  * guessed by brute force. Counters live in an lru-cache of this process, or in Redis (REDIS_URL) so that
  * every gateway instance counts against one limit.
  */
-import { LRUCache } from 'lru-cache';
+import { growingLru } from '../../gateway/lru.ts';
 import type { Context } from '../../gateway/context.ts';
 import { GatewayError } from '../../gateway/errors.ts';
 import { numberText } from '../../gateway/number-text.ts';
@@ -39,7 +39,7 @@ export default definePlugin<RateLimitConfig>({
   },
   async create(config, services) {
     const windows = services.resources.get(`rate-limit:${config.name}`, () => ({
-      cache: new LRUCache<string, Window>({ max: 100_000 }),
+      cache: growingLru<string, Window>({ entries: 100_000 }),
     })).cache;
     const redisUrl = services.env.REDIS_URL;
     const sharedResource = redisUrl
