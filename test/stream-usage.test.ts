@@ -202,5 +202,7 @@ describe('usage read from an answer the upstream compressed though asked not to'
     assert.deepEqual(read({ kind: 'json', coding: 'gzip', bytes: bomb, cut: 4096 }), promptOnly);
     assert.deepEqual(read({ kind: 'json', coding: 'gzip', bytes: answer, cut: 4096 }), promptOnly);
     assert.deepEqual(read({ kind: 'json', coding: 'zstd', bytes: answer, cut: 4096 }), promptOnly);
+    // `identity` in any case is no coding: the answer is read as it is.
+    assert.deepEqual(read({ kind: 'json', coding: ' Identity', bytes: answer, cut: 4096 }), exact);
   });
 });

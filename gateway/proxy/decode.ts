@@ -36,6 +36,10 @@ const DECODERS = new Map<string, Decoder>([
   ],
 ]);
 
+/** Whether an answer with this `content-encoding` header is sent as it is (no header, or `identity`). */
+export const isUnencoded = (contentEncoding: string | undefined) =>
+  contentEncoding === undefined || contentEncoding.trim().toLowerCase() === 'identity';
+
 /**
  * `observer` fed the decoded answer, at its end: the compressed bytes are kept (at most `limit`) and decoded
  * at once. Observers that read usage want the end anyway. Bytes that do not decode, or decode to more than

@@ -6,6 +6,7 @@
 import { ContextKey } from '../../gateway/context.ts';
 import { badRequest } from '../../gateway/errors.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
+import { isUnencoded } from '../../gateway/proxy/decode.ts';
 import { mailer } from '../../licensing/mail/resource.ts';
 import { lowBalanceMail } from '../../licensing/mail/templates.ts';
 import { MICRO, toCredits } from '../../licensing/money.ts';
@@ -134,8 +135,7 @@ export default definePlugin<BillingConfig>({
         const coding = response.headers['content-encoding'];
         bill.reader = new UsageReader({ kind: sse ? 'sse' : 'json', contentEncoding: coding });
         response.observe(bill.reader.observer);
-        const encoded = coding !== undefined && coding !== 'identity';
-        if (sse && bill.removeUsageEvent && !encoded) response.rewrite(new UsageEventRemover());
+        if (sse && bill.removeUsageEvent && isUnencoded(coding)) response.rewrite(new UsageEventRemover());
       },
       async onFinish(ctx, outcome) {
         const bill = ctx.get(BILL);

@@ -8,7 +8,7 @@ import {
   type JsonMembers,
 } from '../../gateway/proxy/observe.ts';
 import type { ResponseObserver } from '../../gateway/plugin.ts';
-import { decodingObserver } from '../../gateway/proxy/decode.ts';
+import { decodingObserver, isUnencoded } from '../../gateway/proxy/decode.ts';
 
 export interface Usage {
   promptTokens: number;
@@ -49,7 +49,7 @@ export class UsageReader {
     const coding = answer.contentEncoding;
     // A compressed answer (an upstream that ignored `accept-encoding: identity`) is read decoded, at its end.
     this.observer =
-      coding === undefined || coding === 'identity' ? observer : decodingObserver(coding, observer, LIMITS);
+      coding === undefined || isUnencoded(coding) ? observer : decodingObserver(coding, observer, LIMITS);
   }
 
   /**
