@@ -36,22 +36,26 @@ const DECODERS = new Map<string, Decoder>([
   ],
 ]);
 
+/** The coding a `content-encoding` header names, as the decoders name it; `identity` when none. */
+const codingOf = (contentEncoding: string | undefined) => contentEncoding?.trim().toLowerCase() ?? 'identity';
+
 /** Whether an answer with this `content-encoding` header is sent as it is (no header, or `identity`). */
-export const isUnencoded = (contentEncoding: string | undefined) =>
-  contentEncoding === undefined || contentEncoding.trim().toLowerCase() === 'identity';
+export const isUnencoded = (contentEncoding: string | undefined) => codingOf(contentEncoding) === 'identity';
 
 /**
- * `observer` fed the decoded answer, at its end: the compressed bytes are kept (at most `limit`) and decoded
- * at once. Observers that read usage want the end anyway. Bytes that do not decode, or decode to more than
- * `limit` (a small answer can inflate to gigabytes), leave `observer` with no data, only its end; so does a
- * coding none of the decoders here knows.
+ * `observer` itself for an unencoded answer; otherwise `observer` fed the decoded answer, at its end: the
+ * compressed bytes are kept (at most `limit`) and decoded at once. Observers that read usage want the end
+ * anyway. Bytes that do not decode, or decode to more than `limit` (a small answer can inflate to gigabytes),
+ * leave `observer` with no data, only its end; so does a coding none of the decoders here knows.
  */
 export function decodingObserver(
-  contentEncoding: string,
+  contentEncoding: string | undefined,
   observer: ResponseObserver,
   options: { limit: number },
 ): ResponseObserver {
-  const decode = DECODERS.get(contentEncoding.trim().toLowerCase());
+  const coding = codingOf(contentEncoding);
+  if (coding === 'identity') return observer;
+  const decode = DECODERS.get(coding);
   const kept: Buffer[] = [];
   let size = 0;
   return {

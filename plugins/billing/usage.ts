@@ -8,7 +8,7 @@ import {
   type JsonMembers,
 } from '../../gateway/proxy/observe.ts';
 import type { ResponseObserver } from '../../gateway/plugin.ts';
-import { decodingObserver, isUnencoded } from '../../gateway/proxy/decode.ts';
+import { decodingObserver } from '../../gateway/proxy/decode.ts';
 
 export interface Usage {
   promptTokens: number;
@@ -46,10 +46,8 @@ export class UsageReader {
       answer.kind === 'sse'
         ? sseLinesObserver(LIMITS, (lines) => this.takeEvents(lines))
         : jsonMembersObserver(['usage', 'choices'], LIMITS, (members) => this.takeMembers(members));
-    const coding = answer.contentEncoding;
     // A compressed answer (an upstream that ignored `accept-encoding: identity`) is read decoded, at its end.
-    this.observer =
-      coding === undefined || isUnencoded(coding) ? observer : decodingObserver(coding, observer, LIMITS);
+    this.observer = decodingObserver(answer.contentEncoding, observer, LIMITS);
   }
 
   /**
