@@ -4,7 +4,12 @@ import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
 import { forEachStore } from './fixtures/stores.ts';
-import { countPromptTokens, startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
+import {
+  DEFAULT_BEHAVIOUR,
+  countPromptTokens,
+  startUpstream,
+  type FixtureUpstream,
+} from './fixtures/upstream.ts';
 
 const TOKEN = 'paid-admin';
 const admin = { 'x-admin-token': TOKEN };
@@ -331,6 +336,60 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
       assert.equal(info.held, 0);
       const sum = (await ledger(key)).reduce((total, e) => total + Math.round((e.amount as number) * 1e6), 0);
       assert.equal(sum, Math.round(info.credits * 1e6), 'the ledger sums to the balance');
+    });
+
+    test('a hold covers the most an answer may cost: the default limit goes upstream when none is named, every choice is reserved', async () => {
+      // Prices of openai/*: 150 micro-credits a prompt token, 600 a completion token. The prompt is 6 tokens
+      // upstream, 8 by the gateway's estimate (31 characters).
+      const micro = (n: number) => n / 1e6;
+      // No limit named: the hold is 8 × 150 + 50 × 600 = 31 200 of the 32 000 left after the day's 0.33. An
+      // answer of 60 tokens would cost 36 900; the default limit goes upstream, and the answer stops at 50.
+      const long = await newLicense(0.362);
+      openrouter.behaviour.reply = Array.from({ length: 60 }, (_, i) => ` w${i}`);
+      try {
+        const answer = await client(long).chat.completions.create({ model: 'openai/x', messages });
+        assert.equal(openrouter.requests.at(-1)!.json.max_tokens, 50);
+        assert.equal(answer.choices[0]!.finish_reason, 'length');
+      } finally {
+        openrouter.behaviour.reply = DEFAULT_BEHAVIOUR.reply;
+      }
+      const [usage] = await ledger(long);
+      assert.deepEqual([usage!.completion_tokens, usage!.amount], [50, -micro(6 * 150 + 50 * 600)]);
+      assert.equal((await credits(long)).credits, micro(1_100));
+
+      // A limit the client names goes up as it is.
+      const named = await newLicense(10);
+      await client(named).chat.completions.create({ model: 'openai/x', messages, max_completion_tokens: 7 });
+      const seen = openrouter.requests.at(-1)!.json;
+      assert.deepEqual([seen.max_completion_tokens, seen.max_tokens], [7, undefined]);
+
+      // n choices: each is held at the limit, and each is charged.
+      const choices = await newLicense(0.35);
+      const two = await client(choices).chat.completions.create({
+        model: 'openai/x',
+        messages,
+        max_tokens: 10,
+        n: 2,
+      });
+      assert.equal(two.choices.length, 2);
+      assert.equal((await ledger(choices))[0]!.amount, -micro(6 * 150 + 2 * 4 * 600));
+      // 14 300 left; four choices hold 8 × 150 + 4 × 10 × 600 = 25 200.
+      const before = openrouter.requests.length;
+      await assert.rejects(
+        client(choices).chat.completions.create({ model: 'openai/x', messages, max_tokens: 10, n: 4 }),
+        (error: { status: number }) => error.status === 402,
+      );
+      // A limit that is no positive integer is refused, naming it.
+      await assert.rejects(
+        client(choices).chat.completions.create({ model: 'openai/x', messages, max_tokens: 0 }),
+        (error: InstanceType<typeof OpenAI.APIError>) => {
+          assert.equal(error.status, 400);
+          assert.match(error.message, /max_tokens must be a positive integer/);
+          return true;
+        },
+      );
+      assert.equal(openrouter.requests.length, before, 'neither reached the upstream');
+      assert.equal((await credits(choices)).credits, micro(14_300));
     });
 
     test('an upstream failure costs nothing: the usage hold is released and the daily charge given back', async () => {

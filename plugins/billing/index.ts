@@ -3,7 +3,7 @@
  * after the answer (one `usage` ledger entry), release on failure. The balance never goes negative, also
  * under concurrency; a client that leaves mid-stream pays for what was delivered (estimated).
  */
-import { ContextKey } from '../../gateway/context.ts';
+import { ContextKey, type Context } from '../../gateway/context.ts';
 import { badRequest } from '../../gateway/errors.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
 import { isUnencoded } from '../../gateway/proxy/decode.ts';
@@ -14,13 +14,17 @@ import { creditsCharged } from '../../licensing/metrics.ts';
 import { licenseStore } from '../../licensing/resource.ts';
 import { insufficientCredits, licenseRevoked } from '../../licensing/refusals.ts';
 import { LICENSE } from '../license/index.ts';
+import { completionBudget, type LimitFields } from './budget.ts';
 import { PriceTable, priceSchema, type Price, type PriceConfig } from './prices.ts';
 import { UsageEventRemover } from './usage-event.ts';
 import { UsageReader, estimateTokens } from './usage.ts';
 
 export interface BillingConfig {
   prices: PriceConfig[];
-  /** Completion tokens reserved when the request names no max_tokens. */
+  /**
+   * Completion tokens reserved when the request names no max_tokens (or max_completion_tokens); it then goes
+   * upstream as the request's max_tokens, so no answer costs more than its hold.
+   */
   default_max_tokens: number;
   /** A usage charge that takes the balance below this (credits) mails the owner once; 0 turns it off. */
   low_balance_threshold: number;
@@ -35,17 +39,17 @@ interface Bill {
   price: Price;
   promptEstimate: number;
   reader?: UsageReader;
+  /** The request names no completion limit: the default goes upstream. */
+  unlimited: boolean;
   /** The stream carries a usage event only because billing asked for it: the client does not get it. */
   removeUsageEvent?: boolean;
 }
 
 const BILL = new ContextKey<Bill>('billing.bill');
 
-interface ChatBody {
+interface ChatBody extends LimitFields {
   model?: unknown;
   messages?: { content?: unknown }[];
-  max_tokens?: unknown;
-  max_completion_tokens?: unknown;
   stream?: unknown;
   stream_options?: Record<string, unknown>;
 }
@@ -79,7 +83,7 @@ export default definePlugin<BillingConfig>({
           throw badRequest('model is required', 'MISSING_MODEL');
         const price = table.find(body.model);
         if (!price) throw badRequest(`no price for model ${body.model}`, 'UNKNOWN_MODEL');
-        const maxTokens = Number(body.max_tokens ?? body.max_completion_tokens ?? config.default_max_tokens);
+        const budget = completionBudget(body, config.default_max_tokens);
         let promptChars = 0;
         // Text content by its length; content parts (text, images) by the length of their JSON.
         for (const message of body.messages ?? []) {
@@ -89,7 +93,7 @@ export default definePlugin<BillingConfig>({
         const promptEstimate = estimateTokens(promptChars);
         const reserve = PriceTable.cost(price, {
           promptTokens: promptEstimate,
-          completionTokens: Math.max(1, maxTokens || 1),
+          completionTokens: budget.tokens,
         });
         const store = resource.opened ?? (await resource.store());
         const result = await store.hold({ key: license.key, holdId: ctx.id, amount: reserve });
@@ -106,6 +110,7 @@ export default definePlugin<BillingConfig>({
           model: body.model,
           price,
           promptEstimate,
+          unlimited: budget.unlimited,
         });
       },
       onUpstream(ctx, upstream) {
@@ -115,15 +120,11 @@ export default definePlugin<BillingConfig>({
         // Usage is read from the answer's bytes: a compressed answer (a CDN gzips for a client that accepts
         // it) would leave it unreadable and the charge a guess.
         upstream.headers['accept-encoding'] = 'identity';
+        if (bill.unlimited) setMember(ctx, body, 'max_tokens', config.default_max_tokens);
         if (body.stream === true && body.stream_options?.include_usage !== true) {
           // Streams carry usage only when asked: the final chunk then holds it.
           bill.removeUsageEvent = true;
-          if (body.stream_options === undefined) {
-            ctx.addJsonMember('stream_options', { include_usage: true });
-          } else {
-            body.stream_options = { ...body.stream_options, include_usage: true };
-            ctx.jsonChanged();
-          }
+          setMember(ctx, body, 'stream_options', { ...body.stream_options, include_usage: true });
         }
       },
       onResponse(ctx, response) {
@@ -171,3 +172,16 @@ export default definePlugin<BillingConfig>({
     };
   },
 });
+
+/**
+ * Sets a member of the request body that goes upstream: one the client did not send is spliced in front of
+ * its bytes (no new serialisation); one it sent (null, or another value) is replaced in the parsed body.
+ */
+function setMember(ctx: Context, body: ChatBody, name: keyof ChatBody, value: unknown): void {
+  if (Object.hasOwn(body, name)) {
+    (body as Record<string, unknown>)[name] = value;
+    ctx.jsonChanged();
+  } else {
+    ctx.addJsonMember(name, value);
+  }
+}
