@@ -111,6 +111,38 @@ describe('split deployment', () => {
     assert.ok(Number(balance.body.credits) < 10 - 0.33 + 1e-9, 'the day is paid once, net');
   });
 
+  test('a spent balance is refused by every edge before the upstream, and served again once recharged', async () => {
+    const email = 'spent-edge@example.com';
+    const key = await newLicense(email);
+    const headers = { 'x-license-key': key, 'x-device-id': 'edge-device' };
+    const chat = { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] };
+    assert.equal((await postJson(`${edge.url}/v1/chat/completions`, chat, headers)).status, 200);
+    await ledger(key);
+    // Spent on the central instance, behind the edges' backs.
+    const info = await getJson(`${central.url}/api/v1/license/info/${key}`, admin);
+    const left = (info.body.license_info as { credits: number }).credits;
+    assert.equal(
+      (await postJson(`${central.url}/api/v1/license/deduct`, { email, amount: left }, admin)).status,
+      200,
+    );
+    // The edge still believed the balance it last saw: this one is delivered, and pays what is left (nothing).
+    const stale = { ...headers, 'x-request-id': 'spent-edge-stale' };
+    assert.equal((await postJson(`${edge.url}/v1/chat/completions`, chat, stale)).status, 200);
+    // Its access line is written once its charge was answered: the edge has seen the balance spent.
+    const answered = () => edge.logs.some((line) => line.includes('"reqId":"spent-edge-stale","route"'));
+    for (let i = 0; i < 500 && !answered(); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(answered(), 'the stale request finished');
+    const before = openrouter.requests.length;
+    for (const gateway of [edge, otherEdge]) {
+      const refused = await postJson(`${gateway.url}/v1/chat/completions`, chat, headers);
+      assert.equal(refused.status, 402, JSON.stringify(refused.body));
+      assert.equal((refused.body.error as { code: string }).code, 'insufficient_credits');
+    }
+    assert.equal(openrouter.requests.length, before, 'no upstream call for a spent balance');
+    await postJson(`${central.url}/api/v1/license/recharge`, { email, amount: 1 }, admin);
+    assert.equal((await postJson(`${edge.url}/v1/chat/completions`, chat, headers)).status, 200);
+  });
+
   test('a key revoked on the central instance is refused by the edge', async () => {
     const key = await newLicense('revoked-edge@example.com');
     await postJson(`${central.url}/api/v1/license/revoke/${key}`, {}, admin);

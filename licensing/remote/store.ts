@@ -1,13 +1,15 @@
 /**
  * Split deployment (LICENSE_API_URL): an edge gateway keeps no licenses; it verifies and charges through
  * the license API of a central Cradle instance. Every usage charge carries an Idempotency-Key (the request
- * id), so a retried call never charges twice; the daily charge is the central store's own once-a-day mark. Documented limit: there is no remote
- * reserve, so a request is billed after delivery and the last one of a nearly empty balance may be
- * refused after delivery instead of before (it then pays what is left).
+ * id), so a retried call never charges twice; the daily charge is the central store's own once-a-day mark.
+ * There is no remote reserve: the edge holds against the balances the central's answers give it
+ * (`balances.ts`), so a spent balance is refused before forwarding; a request admitted on a figure that was
+ * spent elsewhere meanwhile pays what is left.
  */
 import { unavailable } from '../../gateway/errors.ts';
 import { MICRO, toCredits } from '../money.ts';
 import { isoTime } from '../time.ts';
+import { EdgeBalances } from './balances.ts';
 import type {
   BalanceChange,
   ChangeResult,
@@ -43,6 +45,7 @@ export class RemoteStore implements LicenseStore {
 
   private readonly adminToken: string;
   private readonly timeoutMs: number;
+  private readonly balances = new EdgeBalances();
 
   private async call(method: string, path: string, body?: unknown, idempotencyKey?: string): Promise<Reply> {
     let response: Response;
@@ -72,21 +75,28 @@ export class RemoteStore implements LicenseStore {
     const { body } = await this.call('POST', '/license/verify', { license_key: key, device_id: deviceId });
     const code = body.code as VerifyCode;
     if (code !== 'VALID') return { code };
-    return { code, license: edgeLicense(key, body) };
+    return { code, license: this.known(edgeLicense(key, body)) };
   }
 
   async get(key: string): Promise<License | undefined> {
     const { status, body } = await this.call('GET', `/license/info/${encodeURIComponent(key)}`);
     if (status !== 200) return undefined;
     const info = body.license_info as Record<string, unknown>;
-    return edgeLicense(key, info);
+    return this.known(edgeLicense(key, info));
   }
 
-  async hold(_request: HoldRequest): Promise<HoldResult> {
-    return 'ok';
+  /** A license as the central just described it: its balance is what this edge holds against. */
+  private known(license: License): License {
+    this.balances.learn(license.key, license.credits);
+    return license;
+  }
+
+  hold(request: HoldRequest): Promise<HoldResult> {
+    return this.balances.hold(request, async () => (await this.get(request.key))?.credits);
   }
 
   async settle(request: SettleRequest): Promise<LedgerEntry | undefined> {
+    this.balances.release(request.holdId);
     if (request.cost <= 0) return undefined;
     const details = {
       license_key: request.key,
@@ -103,6 +113,7 @@ export class RemoteStore implements LicenseStore {
       { ...details, amount: toCredits(request.cost) },
       request.holdId,
     );
+    this.learnRemaining(request.key, first.body);
     if (first.status === 200) return remoteEntry(request, request.cost, first.body);
     const left = Math.round(Number(first.body.remaining_credits ?? 0) * MICRO);
     if (first.status !== 402 || left <= 0) return undefined;
@@ -113,7 +124,14 @@ export class RemoteStore implements LicenseStore {
       { ...details, amount: toCredits(left) },
       `${request.holdId}:rest`,
     );
+    this.learnRemaining(request.key, rest.body);
     return rest.status === 200 ? remoteEntry(request, left, rest.body) : undefined;
+  }
+
+  /** A deduction's answer carries the balance after it (or, refused, what was left). */
+  private learnRemaining(key: string, body: Record<string, unknown>): void {
+    if (body.remaining_credits !== undefined)
+      this.balances.learn(key, Math.round(Number(body.remaining_credits) * MICRO));
   }
 
   async dailyCharge(request: DailyRequest): Promise<DailyResult> {
@@ -122,12 +140,15 @@ export class RemoteStore implements LicenseStore {
     if (status === 403) return 'revoked';
     if (status === 404) return 'not_found';
     if (status !== 200) throw refused('daily charge', status);
-    return body.result === 'already' ? 'already' : 'charged';
+    if (body.result === 'already') return 'already';
+    this.balances.change(request.key, -request.amount);
+    return 'charged';
   }
 
   async dailyRefund(request: DailyRequest): Promise<void> {
     const { status } = await this.call('POST', '/license/daily-refund', dailyBody(request));
     if (status !== 200) throw refused('daily refund', status);
+    this.balances.change(request.key, request.amount);
   }
 
   async checkHealth(): Promise<void> {
