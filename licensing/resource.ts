@@ -45,6 +45,7 @@ async function openFromEnv(services: Services): Promise<LicenseStore> {
     return new RemoteStore({
       url: env.LICENSE_API_URL,
       adminToken: (env.LICENSE_ADMIN_TOKEN ?? '').split(',')[0]!.trim(),
+      log,
     });
   }
   if (env.REDIS_URL) {

@@ -1,6 +1,8 @@
 /** Split deployment: an edge gateway with LICENSE_API_URL checks and charges through a central instance. */
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
@@ -19,20 +21,21 @@ describe('split deployment', () => {
   before(async () => {
     openrouter = await startUpstream();
     central = await startTestGateway(shipped, { env: { API_ADMIN_TOKEN: TOKEN } });
-    const edgeEnv = {
-      LICENSE_API_URL: central.url, // without /api/v1: accepted too
-      LICENSE_ADMIN_TOKEN: TOKEN,
-      OPENROUTER_BASE_URL: `${openrouter.url}/api/v1`,
-      OPENROUTER_API_KEY: 'edge-key',
-    };
-    edge = await startTestGateway(shipped, { env: edgeEnv });
-    otherEdge = await startTestGateway(shipped, { env: edgeEnv });
+    edge = await startTestGateway(shipped, { env: edgeEnv(central.url) }); // without /api/v1: accepted too
+    otherEdge = await startTestGateway(shipped, { env: edgeEnv(central.url) });
   });
   after(async () => {
     await otherEdge.close();
     await edge.close();
     await central.close();
     await openrouter.close();
+  });
+
+  const edgeEnv = (licenseApi: string) => ({
+    LICENSE_API_URL: licenseApi,
+    LICENSE_ADMIN_TOKEN: TOKEN,
+    OPENROUTER_BASE_URL: `${openrouter.url}/api/v1`,
+    OPENROUTER_API_KEY: 'edge-key',
   });
 
   /** A license with 10 credits on the central instance; returns its key. */
@@ -141,6 +144,47 @@ describe('split deployment', () => {
     assert.equal(openrouter.requests.length, before, 'no upstream call for a spent balance');
     await postJson(`${central.url}/api/v1/license/recharge`, { email, amount: 1 }, admin);
     assert.equal((await postJson(`${edge.url}/v1/chat/completions`, chat, headers)).status, 200);
+  });
+
+  test('a usage charge the central took but whose answer was lost is made again, and taken once', async () => {
+    // In front of the central: the first deduction goes through, and its answer is lost (503).
+    let lost = 0;
+    const front = createServer(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      const answer = await fetch(`${central.url}${req.url}`, {
+        method: req.method,
+        headers: Object.fromEntries(
+          ['content-type', 'x-admin-token', 'idempotency-key'].flatMap((name) =>
+            req.headers[name] === undefined ? [] : [[name, String(req.headers[name])]],
+          ),
+        ),
+        ...(chunks.length > 0 ? { body: Buffer.concat(chunks) } : {}),
+      });
+      const text = await answer.text();
+      if (req.url === '/api/v1/license/deduct' && lost++ === 0) res.writeHead(503).end();
+      else res.writeHead(answer.status, { 'content-type': 'application/json' }).end(text);
+    });
+    await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+    const flakyEdge = await startTestGateway(shipped, {
+      env: edgeEnv(`http://127.0.0.1:${(front.address() as AddressInfo).port}`),
+    });
+    try {
+      const key = await newLicense('lost-answer@example.com');
+      const headers = { 'x-license-key': key, 'x-device-id': 'edge-device', 'x-request-id': 'lost-answer' };
+      const chat = { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] };
+      assert.equal((await postJson(`${flakyEdge.url}/v1/chat/completions`, chat, headers)).status, 200);
+      const answered = () => flakyEdge.logs.some((line) => line.includes('"reqId":"lost-answer","route"'));
+      for (let i = 0; i < 500 && !answered(); i++) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(answered(), 'the charge was answered in the end');
+      assert.equal(lost, 2, 'the deduction was made twice');
+      const usage = (await ledger(key)).filter((e) => e.kind === 'usage');
+      assert.equal(usage.length, 1, 'and taken once');
+      assert.equal(usage[0]!.request_id, 'lost-answer');
+    } finally {
+      await flakyEdge.close();
+      await new Promise((resolve) => front.close(resolve));
+    }
   });
 
   test('a key revoked on the central instance is refused by the edge', async () => {

@@ -6,6 +6,8 @@
  * (`balances.ts`), so a spent balance is refused before forwarding; a request admitted on a figure that was
  * spent elsewhere meanwhile pays what is left.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
 import { unavailable } from '../../gateway/errors.ts';
 import { MICRO, toCredits } from '../money.ts';
 import { isoTime } from '../time.ts';
@@ -27,6 +29,8 @@ import type {
   VerifyCode,
 } from '../types.ts';
 
+const RETRY_DELAYS_MS = [100, 400, 1_000, 3_000, 10_000, 30_000, 60_000, 120_000, 360_000];
+
 interface Reply {
   status: number;
   body: Record<string, unknown>;
@@ -36,16 +40,28 @@ export class RemoteStore implements LicenseStore {
   readonly kind = 'remote' as const;
   private readonly base: string;
 
-  constructor(options: { url: string; adminToken: string; timeoutMs?: number }) {
+  constructor(options: {
+    url: string;
+    adminToken: string;
+    timeoutMs?: number;
+    /** Waits before each new attempt of a charge the central did not answer (~10 minutes in all). */
+    retryDelaysMs?: readonly number[];
+    log?: Logger;
+  }) {
     const url = options.url.replace(/\/$/, '');
     this.base = url.endsWith('/api/v1') ? url : `${url}/api/v1`;
     this.adminToken = options.adminToken;
     this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.retryDelaysMs = options.retryDelaysMs ?? RETRY_DELAYS_MS;
+    this.log = options.log;
   }
 
   private readonly adminToken: string;
   private readonly timeoutMs: number;
   private readonly balances = new EdgeBalances();
+  private readonly retryDelaysMs: readonly number[];
+  private readonly log: Logger | undefined;
+  private closed = false;
 
   private async call(method: string, path: string, body?: unknown, idempotencyKey?: string): Promise<Reply> {
     let response: Response;
@@ -69,6 +85,32 @@ export class RemoteStore implements LicenseStore {
     if (response.status >= 500)
       throw unavailable(`license API answered ${response.status}`, 'STORE_UNAVAILABLE');
     return { status: response.status, body: parsed };
+  }
+
+  /**
+   * A charge or refund the central must take though the request is over: a call that found the central
+   * unreachable (or answered 5xx) is made again, with the same idempotency key, so a charge taken whose
+   * answer was lost is not taken twice. Given up after the last delay, or when the store closes: the failure
+   * is then logged with the request's id, for an operator to charge by hand.
+   */
+  private async untilAnswered(
+    path: string,
+    body: Record<string, unknown>,
+    idempotencyKey?: string,
+  ): Promise<Reply> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.call('POST', path, body, idempotencyKey);
+      } catch (error) {
+        const delay = this.retryDelaysMs[attempt];
+        if (delay === undefined || this.closed) throw error;
+        this.log?.warn(
+          { path, request: idempotencyKey, attempt: attempt + 1, err: error },
+          'license API call failed; retrying',
+        );
+        await sleep(delay, undefined, { ref: false });
+      }
+    }
   }
 
   async verify(key: string, deviceId: string): Promise<{ code: VerifyCode; license?: License }> {
@@ -107,8 +149,7 @@ export class RemoteStore implements LicenseStore {
       completion_tokens: request.details?.completionTokens,
       estimated: request.details?.estimated,
     };
-    const first = await this.call(
-      'POST',
+    const first = await this.untilAnswered(
       '/license/deduct',
       { ...details, amount: toCredits(request.cost) },
       request.holdId,
@@ -118,8 +159,7 @@ export class RemoteStore implements LicenseStore {
     const left = Math.round(Number(first.body.remaining_credits ?? 0) * MICRO);
     if (first.status !== 402 || left <= 0) return undefined;
     // Delivered already: it pays what is left, never more.
-    const rest = await this.call(
-      'POST',
+    const rest = await this.untilAnswered(
       '/license/deduct',
       { ...details, amount: toCredits(left) },
       `${request.holdId}:rest`,
@@ -146,7 +186,8 @@ export class RemoteStore implements LicenseStore {
   }
 
   async dailyRefund(request: DailyRequest): Promise<void> {
-    const { status } = await this.call('POST', '/license/daily-refund', dailyBody(request));
+    // A repeated refund finds no mark and changes nothing: safe to make again.
+    const { status } = await this.untilAnswered('/license/daily-refund', dailyBody(request));
     if (status !== 200) throw refused('daily refund', status);
     this.balances.change(request.key, request.amount);
   }
@@ -160,7 +201,9 @@ export class RemoteStore implements LicenseStore {
     // The edge caches verifications briefly (the license plugin's TTL); the central instance decides.
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.closed = true;
+  }
 
   // The license API itself is served by the central instance, not by an edge gateway.
   create(_request: CreateLicense): Promise<CreateResult> {
