@@ -357,6 +357,50 @@ describe('redis store faults', () => {
     }
   });
 
+  test('a settle and a daily refund owed while Redis is down are made once it is back, once each', async () => {
+    const own = await startRedis();
+    const store = await RedisStore.open({
+      url: own.url,
+      log: silentLog,
+      retryDelaysMs: Array.from({ length: 100 }, () => 50),
+    });
+    try {
+      const license = await newLicense(store, 5);
+      const day = { key: license.key, day: '2026-11-28', amount: 0.33 * MICRO };
+      assert.equal(await store.dailyCharge(day), 'charged');
+      assert.equal(await store.hold({ key: license.key, holdId: 'in-flight', amount: MICRO }), 'ok');
+      // The answer is delivered; Redis goes away before it is charged.
+      await own.stop();
+      const settled = store.settle({
+        key: license.key,
+        holdId: 'in-flight',
+        cost: 0.5 * MICRO,
+        kind: 'usage',
+      });
+      const refunded = store.dailyRefund(day);
+      let done = false;
+      void Promise.allSettled([settled, refunded]).then(() => (done = true));
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(done, false, 'still owed, not dropped');
+      await own.start();
+      assert.equal((await settled)?.amount, -0.5 * MICRO);
+      await refunded;
+      const after = (await store.get(license.key))!;
+      assert.deepEqual([after.credits, after.held], [4.5 * MICRO, 0]);
+      const page = await store.ledger(license.key, { limit: 10 });
+      // The settle and the refund were owed at once: either may come first.
+      assert.deepEqual(page.entries.map((e) => e.kind).sort(), [
+        'daily_charge',
+        'daily_refund',
+        'grant',
+        'usage',
+      ]);
+    } finally {
+      await store.close();
+      await own.stop();
+    }
+  });
+
   test('a revocation on one instance reaches the others at once', async () => {
     const a = await RedisStore.open({ url: redis.url, log: silentLog });
     const b = await RedisStore.open({ url: redis.url, log: silentLog });

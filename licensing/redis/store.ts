@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { unavailable } from '../../gateway/errors.ts';
 import { normalizeEmail } from '../keys.ts';
+import { CHARGE_RETRY_DELAYS_MS, retried } from '../retry.ts';
 import { isoTime } from '../time.ts';
 import type {
   BalanceChange,
@@ -33,23 +34,41 @@ const LICENSES = 'cradle:licenses';
 
 /** A hold outlives any sane request; past this a crashed instance's holds free themselves. */
 const HOLD_TTL_MS = 15 * 60 * 1000;
+/** How ioredis (no offline queue) refuses a command while disconnected: it was never sent. */
+const NOT_SENT = "Stream isn't writeable";
 
 export class RedisStore implements LicenseStore {
   readonly kind = 'redis' as const;
   private readonly listeners: ((key: string) => void)[] = [];
 
+  private closed = false;
+
   private constructor(
     private readonly redis: Scripted,
     private readonly subscriber: Redis,
     private readonly clock: { now(): number },
+    private readonly log: Logger,
+    private readonly retryDelaysMs: readonly number[],
   ) {}
 
-  static async open(options: { url: string; log: Logger; clock?: { now(): number } }): Promise<RedisStore> {
+  static async open(options: {
+    url: string;
+    log: Logger;
+    clock?: { now(): number };
+    /** Waits before each new attempt of a settle or refund while Redis is unreachable. */
+    retryDelaysMs?: readonly number[];
+  }): Promise<RedisStore> {
     const redis = scriptedClient(options.url, options.log);
     const subscriber = plainClient(options.url, options.log);
     await redis.connect();
     await subscriber.connect();
-    const store = new RedisStore(redis, subscriber, options.clock ?? { now: () => Date.now() });
+    const store = new RedisStore(
+      redis,
+      subscriber,
+      options.clock ?? { now: () => Date.now() },
+      options.log,
+      options.retryDelaysMs ?? CHARGE_RETRY_DELAYS_MS,
+    );
     // Subscriptions are restored by ioredis after a reconnect.
     await subscriber.subscribe(INVALIDATE);
     subscriber.on('message', (_channel: string, key: string) => {
@@ -74,6 +93,23 @@ export class RedisStore implements LicenseStore {
         { cause: error },
       );
     }
+  }
+
+  /**
+   * A charge made though its request is over (a settle, a daily refund): while Redis is unreachable the
+   * command is never sent, and it is tried again until Redis is back (about ten minutes at most). A command
+   * sent whose answer was lost is not repeated: it may have run, and a settle runs once.
+   */
+  private untilSent<T>(run: () => Promise<T>): Promise<T> {
+    return this.call(() =>
+      retried(run, {
+        delaysMs: this.retryDelaysMs,
+        retryable: (error) => (error as Error).message.startsWith(NOT_SENT),
+        stopped: () => this.closed,
+        onRetry: (error, attempt) =>
+          this.log.warn({ attempt, err: error }, 'redis unreachable for a charge; retrying'),
+      }),
+    );
   }
 
   async create(request: CreateLicense): Promise<CreateResult> {
@@ -212,7 +248,7 @@ export class RedisStore implements LicenseStore {
 
   settle(request: SettleRequest): Promise<LedgerEntry | undefined> {
     const k = tag(request.key);
-    return this.call(async () => {
+    return this.untilSent(async () => {
       const entry = await this.redis.cradleSettle(
         k,
         `${k}:holds`,
@@ -238,7 +274,7 @@ export class RedisStore implements LicenseStore {
 
   private daily(request: DailyRequest, mode: 'charge' | 'refund'): Promise<DailyResult> {
     const k = tag(request.key);
-    return this.call(() =>
+    const run = () =>
       this.redis.cradleDaily(
         k,
         `${k}:daily`,
@@ -249,8 +285,9 @@ export class RedisStore implements LicenseStore {
         this.now(),
         detailsJson(request.details),
         mode,
-      ),
-    );
+      );
+    // A charge fails its request (503) while Redis is down; a refund is owed, so it waits for Redis.
+    return mode === 'refund' ? this.untilSent(run) : this.call(run);
   }
 
   async checkHealth(): Promise<void> {
@@ -262,6 +299,7 @@ export class RedisStore implements LicenseStore {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     this.subscriber.disconnect();
     await this.redis.quit().catch(() => this.redis.disconnect());
   }

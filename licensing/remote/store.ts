@@ -6,10 +6,10 @@
  * (`balances.ts`), so a spent balance is refused before forwarding; a request admitted on a figure that was
  * spent elsewhere meanwhile pays what is left.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { unavailable } from '../../gateway/errors.ts';
 import { MICRO, toCredits } from '../money.ts';
+import { CHARGE_RETRY_DELAYS_MS, retried } from '../retry.ts';
 import { isoTime } from '../time.ts';
 import { EdgeBalances } from './balances.ts';
 import type {
@@ -29,8 +29,6 @@ import type {
   VerifyCode,
 } from '../types.ts';
 
-const RETRY_DELAYS_MS = [100, 400, 1_000, 3_000, 10_000, 30_000, 60_000, 120_000, 360_000];
-
 interface Reply {
   status: number;
   body: Record<string, unknown>;
@@ -44,7 +42,7 @@ export class RemoteStore implements LicenseStore {
     url: string;
     adminToken: string;
     timeoutMs?: number;
-    /** Waits before each new attempt of a charge the central did not answer (~10 minutes in all). */
+    /** Waits before each new attempt of a charge the central did not answer. */
     retryDelaysMs?: readonly number[];
     log?: Logger;
   }) {
@@ -52,7 +50,7 @@ export class RemoteStore implements LicenseStore {
     this.base = url.endsWith('/api/v1') ? url : `${url}/api/v1`;
     this.adminToken = options.adminToken;
     this.timeoutMs = options.timeoutMs ?? 10_000;
-    this.retryDelaysMs = options.retryDelaysMs ?? RETRY_DELAYS_MS;
+    this.retryDelaysMs = options.retryDelaysMs ?? CHARGE_RETRY_DELAYS_MS;
     this.log = options.log;
   }
 
@@ -93,24 +91,22 @@ export class RemoteStore implements LicenseStore {
    * answer was lost is not taken twice. Given up after the last delay, or when the store closes: the failure
    * is then logged with the request's id, for an operator to charge by hand.
    */
-  private async untilAnswered(
+  private untilAnswered(
     path: string,
     body: Record<string, unknown>,
     idempotencyKey?: string,
   ): Promise<Reply> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.call('POST', path, body, idempotencyKey);
-      } catch (error) {
-        const delay = this.retryDelaysMs[attempt];
-        if (delay === undefined || this.closed) throw error;
+    return retried(() => this.call('POST', path, body, idempotencyKey), {
+      delaysMs: this.retryDelaysMs,
+      // `call` throws only when the central gave no answer.
+      retryable: () => true,
+      stopped: () => this.closed,
+      onRetry: (error, attempt) =>
         this.log?.warn(
-          { path, request: idempotencyKey, attempt: attempt + 1, err: error },
+          { path, request: idempotencyKey, attempt, err: error },
           'license API call failed; retrying',
-        );
-        await sleep(delay, undefined, { ref: false });
-      }
-    }
+        ),
+    });
   }
 
   async verify(key: string, deviceId: string): Promise<{ code: VerifyCode; license?: License }> {
