@@ -14,7 +14,7 @@ export interface CompletionBudget {
   /** Completion tokens the hold covers: every choice at its limit. */
   tokens: number;
   /** The request names no limit: the default must go upstream, or an answer could outgrow its hold. */
-  unlimited: boolean;
+  defaulted: boolean;
 }
 
 /** A positive integer field, or undefined when absent or null (as OpenAI reads them); 400 otherwise. */
@@ -32,6 +32,6 @@ export function completionBudget(body: LimitFields, defaultLimit: number): Compl
   const choices = positiveInteger(body, 'n') ?? 1;
   // Both named: an upstream may honour either one, so the larger bounds the answer.
   const limit = Math.max(maxTokens ?? 0, maxCompletionTokens ?? 0);
-  const unlimited = limit === 0;
-  return { tokens: (unlimited ? defaultLimit : limit) * choices, unlimited };
+  const defaulted = limit === 0;
+  return { tokens: (defaulted ? defaultLimit : limit) * choices, defaulted };
 }

@@ -40,7 +40,7 @@ interface Bill {
   promptEstimate: number;
   reader?: UsageReader;
   /** The request names no completion limit: the default goes upstream. */
-  unlimited: boolean;
+  defaultLimit: boolean;
   /** The stream carries a usage event only because billing asked for it: the client does not get it. */
   removeUsageEvent?: boolean;
 }
@@ -110,7 +110,7 @@ export default definePlugin<BillingConfig>({
           model: body.model,
           price,
           promptEstimate,
-          unlimited: budget.unlimited,
+          defaultLimit: budget.defaulted,
         });
       },
       onUpstream(ctx, upstream) {
@@ -120,7 +120,7 @@ export default definePlugin<BillingConfig>({
         // Usage is read from the answer's bytes: a compressed answer (a CDN gzips for a client that accepts
         // it) would leave it unreadable and the charge a guess.
         upstream.headers['accept-encoding'] = 'identity';
-        if (bill.unlimited) setMember(ctx, body, 'max_tokens', config.default_max_tokens);
+        if (bill.defaultLimit) setMember(ctx, body, 'max_tokens', config.default_max_tokens);
         if (body.stream === true && body.stream_options?.include_usage !== true) {
           // Streams carry usage only when asked: the final chunk then holds it.
           bill.removeUsageEvent = true;
