@@ -91,7 +91,7 @@ export interface LedgerPage {
 
 export interface HoldRequest {
   key: string;
-  /** Unique per request (the request id). */
+  /** Unique per request, also across processes (billing makes one): never the client-chosen request id. */
   holdId: string;
   amount: number;
 }

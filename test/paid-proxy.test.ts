@@ -449,6 +449,30 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
       );
     });
 
+    test('requests that share a client X-Request-Id are each held and charged on their own', async () => {
+      const key = await newLicense(10);
+      const sameId = new OpenAI({
+        baseURL: `${gw.url}/v1`,
+        apiKey: key,
+        defaultHeaders: { 'X-Device-Id': 'device-1', 'X-Request-Id': 'client-chosen-id' },
+        maxRetries: 0,
+      });
+      openrouter.behaviour.delayMs = 100;
+      try {
+        await Promise.all(
+          [1, 2].map(() => sameId.chat.completions.create({ model: 'openai/gpt-4o-mini', messages })),
+        );
+      } finally {
+        openrouter.behaviour.delayMs = 0;
+      }
+      assert.equal((await credits(key)).held, 0, 'no hold is left behind');
+      const usage = (await ledger(key)).filter((e) => e.kind === 'usage');
+      assert.deepEqual(
+        usage.map((e) => e.request_id),
+        ['client-chosen-id', 'client-chosen-id'],
+      );
+    });
+
     test('401 without or with an unknown key, 403 on another device; unlimited accounts are never charged', async () => {
       const key = await newLicense(5);
       const noKey = await postJson(`${gw.url}/v1/chat/completions`, { model: 'openai/x', messages });

@@ -187,6 +187,25 @@ describe('split deployment', () => {
     }
   });
 
+  test('two requests that share a client X-Request-Id are both charged through the edge', async () => {
+    const key = await newLicense('same-request-id@example.com');
+    const headers = {
+      'x-license-key': key,
+      'x-device-id': 'edge-device',
+      'x-request-id': 'client-chosen-id',
+    };
+    const chat = { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] };
+    assert.equal((await postJson(`${edge.url}/v1/chat/completions`, chat, headers)).status, 200);
+    assert.equal((await postJson(`${edge.url}/v1/chat/completions`, chat, headers)).status, 200);
+    for (let i = 0; i < 100 && (await ledger(key)).filter((e) => e.kind === 'usage').length < 2; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    const usage = (await ledger(key)).filter((e) => e.kind === 'usage');
+    assert.deepEqual(
+      usage.map((e) => e.request_id),
+      ['client-chosen-id', 'client-chosen-id'],
+    );
+  });
+
   test('a key revoked on the central instance is refused by the edge', async () => {
     const key = await newLicense('revoked-edge@example.com');
     await postJson(`${central.url}/api/v1/license/revoke/${key}`, {}, admin);

@@ -3,6 +3,7 @@
  * after the answer (one `usage` ledger entry), release on failure. The balance never goes negative, also
  * under concurrency; a client that leaves mid-stream pays for what was delivered (estimated).
  */
+import { randomUUID } from 'node:crypto';
 import { ContextKey, type Context } from '../../gateway/context.ts';
 import { badRequest } from '../../gateway/errors.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
@@ -32,6 +33,8 @@ export interface BillingConfig {
 
 interface Bill {
   key: string;
+  /** This request's own: its id is the client's X-Request-Id when it sent one, which two requests may share. */
+  holdId: string;
   /** The request body, parsed once by the context and shared. */
   body: ChatBody;
   email: string;
@@ -46,6 +49,14 @@ interface Bill {
 }
 
 const BILL = new ContextKey<Bill>('billing.bill');
+
+/**
+ * Hold ids unique across requests, processes and restarts: an edge sends its hold id to the central instance
+ * as the idempotency key of the charge, so a shared one would make a second request's charge a replay.
+ */
+const HOLD_RUN = randomUUID();
+let holdSequence = 0;
+const nextHoldId = () => `${HOLD_RUN}:${++holdSequence}`;
 
 interface ChatBody extends LimitFields {
   model?: unknown;
@@ -96,7 +107,8 @@ export default definePlugin<BillingConfig>({
           completionTokens: budget.tokens,
         });
         const store = resource.opened ?? (await resource.store());
-        const result = await store.hold({ key: license.key, holdId: ctx.id, amount: reserve });
+        const holdId = nextHoldId();
+        const result = await store.hold({ key: license.key, holdId, amount: reserve });
         if (result === 'insufficient') {
           throw insufficientCredits(
             `insufficient credits: this request may cost up to ${toCredits(reserve)} credits`,
@@ -105,6 +117,7 @@ export default definePlugin<BillingConfig>({
         if (result !== 'ok') throw licenseRevoked();
         ctx.set(BILL, {
           key: license.key,
+          holdId,
           body,
           email: license.email,
           model: body.model,
@@ -145,14 +158,14 @@ export default definePlugin<BillingConfig>({
         const delivered =
           outcome.upstream !== undefined && outcome.upstream.status < 400 && bill.reader !== undefined;
         if (!delivered) {
-          await store.settle({ key: bill.key, holdId: ctx.id, cost: 0, kind: 'usage' });
+          await store.settle({ key: bill.key, holdId: bill.holdId, cost: 0, kind: 'usage' });
           return;
         }
         const usage = bill.reader!.usage(bill.promptEstimate);
         const cost = PriceTable.cost(bill.price, usage);
         const entry = await store.settle({
           key: bill.key,
-          holdId: ctx.id,
+          holdId: bill.holdId,
           cost,
           kind: 'usage',
           details: {
