@@ -1,7 +1,8 @@
 /**
  * Split deployment (LICENSE_API_URL): an edge gateway keeps no licenses; it verifies and charges through
- * the license API of a central Cradle instance. Every usage charge carries an Idempotency-Key (the request
- * id), so a retried call never charges twice; the daily charge is the central store's own once-a-day mark.
+ * the license API of a central Cradle instance. Every usage charge carries an Idempotency-Key (its hold id,
+ * unique to the request), so a retried call never charges twice; the daily charge is the central store's own
+ * once-a-day mark.
  * There is no remote reserve: the edge holds against the balances the central's answers give it
  * (`balances.ts`), so a spent balance is refused before forwarding; a request admitted on a figure that was
  * spent elsewhere meanwhile pays what is left.
