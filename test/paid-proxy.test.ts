@@ -200,6 +200,24 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
       }
     });
 
+    test('an estimate counts a Chinese character as a token of its own, English text four characters a token', async () => {
+      const key = await newLicense(10);
+      openrouter.behaviour.usage = false;
+      openrouter.behaviour.reply = ['你好，', 'world!'];
+      try {
+        await client(key).chat.completions.create({
+          model: 'openai/gpt-4o-mini',
+          messages: [{ role: 'user', content: '请用中文打招呼 please' }],
+        });
+      } finally {
+        openrouter.behaviour.usage = true;
+        openrouter.behaviour.reply = DEFAULT_BEHAVIOUR.reply;
+      }
+      const [usage] = (await ledger(key)).filter((e) => e.kind === 'usage');
+      // 7 Han characters + ' please' (7 characters, 1.75 tokens): 9. '你好，' 3 + 'world!' 1.5: 5.
+      assert.deepEqual([usage!.estimated, usage!.prompt_tokens, usage!.completion_tokens], [true, 9, 5]);
+    });
+
     test('an upstream that compresses for clients that accept it is asked for a plain answer, so its usage is read', async () => {
       const key = await newLicense(10);
       openrouter.behaviour.gzip = 'when-accepted';

@@ -18,7 +18,8 @@ import { LICENSE } from '../license/index.ts';
 import { completionBudget, type LimitFields } from './budget.ts';
 import { PriceTable, priceSchema, type Price, type PriceConfig } from './prices.ts';
 import { UsageEventRemover } from './usage-event.ts';
-import { UsageReader, estimateTokens } from './usage.ts';
+import { textWeight, tokensOf } from './estimate.ts';
+import { UsageReader } from './usage.ts';
 
 export interface BillingConfig {
   prices: PriceConfig[];
@@ -95,13 +96,13 @@ export default definePlugin<BillingConfig>({
         const price = table.find(body.model);
         if (!price) throw badRequest(`no price for model ${body.model}`, 'UNKNOWN_MODEL');
         const budget = completionBudget(body, config.default_max_tokens);
-        let promptChars = 0;
-        // Text content by its length; content parts (text, images) by the length of their JSON.
+        let promptWeight = 0;
+        // Text content by its text; content parts (text, images) by their JSON.
         for (const message of body.messages ?? []) {
           const content = message?.content ?? '';
-          promptChars += typeof content === 'string' ? content.length : JSON.stringify(content).length;
+          promptWeight += textWeight(typeof content === 'string' ? content : JSON.stringify(content));
         }
-        const promptEstimate = estimateTokens(promptChars);
+        const promptEstimate = tokensOf(promptWeight);
         const reserve = PriceTable.cost(price, {
           promptTokens: promptEstimate,
           completionTokens: budget.tokens,

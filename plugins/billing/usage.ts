@@ -9,6 +9,7 @@ import {
 } from '../../gateway/proxy/observe.ts';
 import type { ResponseObserver } from '../../gateway/plugin.ts';
 import { decodingObserver } from '../../gateway/proxy/decode.ts';
+import { textWeight, tokensOf } from './estimate.ts';
 
 export interface Usage {
   promptTokens: number;
@@ -33,12 +34,10 @@ function parseJson(text: string | undefined): unknown {
 /** How much of an answer is kept for reading usage: the JSON members, or the stream not yet read. */
 const LIMITS = { limit: 4 * 1024 * 1024 };
 
-/** About four characters per token: the usual rule of thumb for estimates. */
-export const estimateTokens = (chars: number) => Math.ceil(chars / 4);
-
 export class UsageReader {
   reported: { prompt_tokens?: number; completion_tokens?: number } | undefined;
-  completionChars = 0;
+  /** The answer's text so far, as an estimate's weight (`estimate.ts`). */
+  completionWeight = 0;
   readonly observer: ResponseObserver;
 
   constructor(answer: { kind: 'sse' | 'json'; contentEncoding: string | undefined }) {
@@ -86,7 +85,7 @@ export class UsageReader {
     if (json.usage) this.reported = json.usage;
     for (const choice of json.choices ?? []) {
       const content = choice[part]?.content;
-      if (typeof content === 'string') this.completionChars += content.length;
+      if (typeof content === 'string') this.completionWeight += textWeight(content);
     }
   }
 
@@ -98,7 +97,7 @@ export class UsageReader {
     }
     return {
       promptTokens: promptEstimate,
-      completionTokens: estimateTokens(this.completionChars),
+      completionTokens: tokensOf(this.completionWeight),
       estimated: true,
     };
   }
