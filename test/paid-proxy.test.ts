@@ -218,6 +218,25 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
       assert.deepEqual([usage!.estimated, usage!.prompt_tokens, usage!.completion_tokens], [true, 9, 5]);
     });
 
+    test('tool definitions count in the estimate of the prompt', async () => {
+      const key = await newLicense(10);
+      const tools = [
+        {
+          type: 'function' as const,
+          function: { name: 'weather', description: 'Weather of a city', parameters: { type: 'object' } },
+        },
+      ];
+      openrouter.behaviour.usage = false;
+      try {
+        await client(key).chat.completions.create({ model: 'openai/gpt-4o-mini', messages, tools });
+      } finally {
+        openrouter.behaviour.usage = true;
+      }
+      const [usage] = (await ledger(key)).filter((e) => e.kind === 'usage');
+      const characters = messages[0]!.content.length + JSON.stringify(tools).length;
+      assert.equal(usage!.prompt_tokens, Math.ceil(characters / 4));
+    });
+
     test('an upstream that compresses for clients that accept it is asked for a plain answer, so its usage is read', async () => {
       const key = await newLicense(10);
       openrouter.behaviour.gzip = 'when-accepted';

@@ -64,6 +64,7 @@ interface ChatBody extends LimitFields {
   messages?: { content?: unknown }[];
   stream?: unknown;
   stream_options?: Record<string, unknown>;
+  tools?: unknown;
 }
 
 export const billingSchema = {
@@ -102,6 +103,8 @@ export default definePlugin<BillingConfig>({
           const content = message?.content ?? '';
           promptWeight += textWeight(typeof content === 'string' ? content : JSON.stringify(content));
         }
+        // Tool definitions are read by the model as part of the prompt.
+        if (body.tools !== undefined) promptWeight += textWeight(JSON.stringify(body.tools));
         const promptEstimate = tokensOf(promptWeight);
         const reserve = PriceTable.cost(price, {
           promptTokens: promptEstimate,
