@@ -81,6 +81,25 @@ describe('usage read from a stream', () => {
     ];
     assert.deepEqual(read(events, 5), { promptTokens: 7, completionTokens: 3, estimated: true });
   });
+
+  test('no usage, and the model calls a tool: its name and arguments are counted for the estimate', () => {
+    const call = (name: string | undefined, args: string) =>
+      JSON.stringify({
+        choices: [{ delta: { tool_calls: [{ index: 0, function: { name, arguments: args } }] } }],
+      });
+    // 'weather' (7) + '{"city":' (8) + '"Paris"}' (8): 23 characters, 6 tokens.
+    const events = [call('weather', ''), call(undefined, '{"city":'), call(undefined, '"Paris"}')];
+    assert.deepEqual(read(events, 5), { promptTokens: 7, completionTokens: 6, estimated: true });
+    const answer = new UsageReader({ kind: 'json', contentEncoding: undefined });
+    const message = {
+      role: 'assistant',
+      content: null,
+      tool_calls: [{ function: { name: 'weather', arguments: '{"city":"Paris"}' } }],
+    };
+    answer.observer.onData(Buffer.from(JSON.stringify({ choices: [{ message }] })));
+    answer.observer.onEnd?.({ complete: true });
+    assert.deepEqual(answer.usage(7), { promptTokens: 7, completionTokens: 6, estimated: true });
+  });
 });
 
 describe('the usage event, removed for a client that did not ask for it', () => {

@@ -17,9 +17,15 @@ export interface Usage {
   estimated: boolean;
 }
 
+/** What a model writes: text, and the names and arguments of the tools it calls. */
+interface Written {
+  content?: unknown;
+  tool_calls?: { function?: { name?: unknown; arguments?: unknown } }[];
+}
+
 interface UsageJson {
   usage?: { prompt_tokens?: number; completion_tokens?: number } | null;
-  choices?: { delta?: { content?: unknown }; message?: { content?: unknown } }[];
+  choices?: { delta?: Written; message?: Written }[];
 }
 
 function parseJson(text: string | undefined): unknown {
@@ -84,9 +90,18 @@ export class UsageReader {
     if (!json || typeof json !== 'object') return;
     if (json.usage) this.reported = json.usage;
     for (const choice of json.choices ?? []) {
-      const content = choice[part]?.content;
-      if (typeof content === 'string') this.completionWeight += textWeight(content);
+      const written = choice?.[part];
+      this.count(written?.content);
+      if (!Array.isArray(written?.tool_calls)) continue;
+      for (const call of written.tool_calls) {
+        this.count(call?.function?.name);
+        this.count(call?.function?.arguments);
+      }
     }
+  }
+
+  private count(text: unknown): void {
+    if (typeof text === 'string') this.completionWeight += textWeight(text);
   }
 
   /** The upstream's own usage when it sent it; otherwise an estimate, marked as such. */
