@@ -3,6 +3,16 @@ import { GatewayError } from './errors.ts';
 
 const EMPTY = Buffer.alloc(0);
 
+/** A read body on its way upstream: one buffer, or pieces sent one after another (never joined by a copy). */
+export type OutgoingBody = Buffer | readonly Buffer[];
+
+export function outgoingLength(body: OutgoingBody): number {
+  if (Buffer.isBuffer(body)) return body.length;
+  let length = 0;
+  for (const piece of body) length += piece.length;
+  return length;
+}
+
 /** Refuses (413) a request that declares a body over `limit` bytes, before anything reads it. */
 export function checkDeclaredLength(req: IncomingMessage, limit: number): void {
   if (Number(req.headers['content-length']) > limit) throw tooLarge(limit);

@@ -12,6 +12,7 @@ import {
 import { Agent as HttpsAgent } from 'node:https';
 import type { Stream, Writable } from 'node:stream';
 import { createProxyServer, type ProxyServer } from 'http-proxy-3';
+import { outgoingLength, type OutgoingBody } from '../body.ts';
 import type { AttemptFailure, UpstreamRequest, UpstreamTarget } from '../plugin.ts';
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and client credentials that must never travel upstream. */
@@ -33,7 +34,12 @@ const NOT_FORWARDED = new Set([
  */
 export function prepareHeaders(
   req: IncomingMessage,
-  options: { upstream: UpstreamRequest; target: UpstreamTarget; body: Buffer | undefined; requestId: string },
+  options: {
+    upstream: UpstreamRequest;
+    target: UpstreamTarget;
+    body: OutgoingBody | undefined;
+    requestId: string;
+  },
 ): void {
   const { headers: overrides } = options.upstream;
   const source = req.headers;
@@ -47,7 +53,7 @@ export function prepareHeaders(
   }
   const targetHeaders = options.target.headers;
   if (targetHeaders) for (const name in targetHeaders) headers[name.toLowerCase()] = targetHeaders[name];
-  if (options.body) headers['content-length'] = String(options.body.length);
+  if (options.body) headers['content-length'] = String(outgoingLength(options.body));
   headers['x-request-id'] = options.requestId;
   // The upstream's own host (http-proxy-3's changeOrigin writes the same). Set here so http-proxy-3 assigns
   // a member its copy already has: adding one to a spread copy made V8 build a new hidden class and key list
@@ -93,7 +99,7 @@ export function sendAttempt(
   res: ServerResponse,
   options: {
     target: UpstreamTarget;
-    body: Buffer | undefined;
+    body: OutgoingBody | undefined;
     defaultTimeoutMs: number;
     /** Registers the one callback to run if the client leaves during the attempt. */
     onClientAbort: (callback: (() => void) | undefined) => void;
@@ -197,7 +203,7 @@ function proxyFor(
 }
 
 /** The read body of the attempt being started; only set during a synchronous `proxy.web()` call. */
-let nextBody: Buffer | undefined;
+let nextBody: OutgoingBody | undefined;
 
 /**
  * The already-read body where http-proxy-3 expects a stream: it only ever calls `buffer.pipe(upstreamRequest)`.
@@ -205,7 +211,14 @@ let nextBody: Buffer | undefined;
  */
 const readBodySource = {
   pipe(destination: Writable) {
-    destination.end(nextBody);
+    if (nextBody === undefined || Buffer.isBuffer(nextBody)) {
+      destination.end(nextBody);
+    } else {
+      // Buffered until the request has its socket, then written with the headers in one go.
+      const last = nextBody.length - 1;
+      for (let i = 0; i < last; i++) destination.write(nextBody[i]);
+      destination.end(nextBody[last]);
+    }
     return destination;
   },
 } as unknown as Stream;
