@@ -3,9 +3,9 @@ import type { Logger } from 'pino';
 import { bodyArrived, readBody, type OutgoingBody } from './body.ts';
 import { badRequest } from './errors.ts';
 
-/** A typed slot in the per-request state; each plugin declares its own keys, so state is never an untyped bag. */
 const OPEN_BRACE = 0x7b;
 
+/** A typed slot in the per-request state; each plugin declares its own keys, so state is never an untyped bag. */
 export class ContextKey<T> {
   declare readonly _type: T;
   constructor(readonly name: string) {}
