@@ -44,6 +44,16 @@ describe('split deployment', () => {
     return created.body.license_key as string;
   };
 
+  /**
+   * Waits until `gateway` has written `count` access lines for `requestId`: a request's line is written once
+   * its charge was answered.
+   */
+  const finished = async (gateway: TestGateway, requestId: string, count = 1) => {
+    const lines = () => gateway.logs.filter((line) => line.includes(`"reqId":"${requestId}","route"`)).length;
+    for (let i = 0; i < 500 && lines() < count; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(lines() >= count, `${requestId}: ${count} request(s) finished`);
+  };
+
   const ledger = async (key: string) => {
     for (let i = 0; i < 100; i++) {
       const entries = (await getJson(`${central.url}/api/v1/license/ledger/${key}`, admin)).body.entries as {
@@ -131,10 +141,8 @@ describe('split deployment', () => {
     // The edge still believed the balance it last saw: this one is delivered, and pays what is left (nothing).
     const stale = { ...headers, 'x-request-id': 'spent-edge-stale' };
     assert.equal((await postJson(`${edge.url}/v1/chat/completions`, chat, stale)).status, 200);
-    // Its access line is written once its charge was answered: the edge has seen the balance spent.
-    const answered = () => edge.logs.some((line) => line.includes('"reqId":"spent-edge-stale","route"'));
-    for (let i = 0; i < 500 && !answered(); i++) await new Promise((r) => setTimeout(r, 10));
-    assert.ok(answered(), 'the stale request finished');
+    // Once its charge was answered, the edge has seen the balance spent.
+    await finished(edge, 'spent-edge-stale');
     const before = openrouter.requests.length;
     for (const gateway of [edge, otherEdge]) {
       const refused = await postJson(`${gateway.url}/v1/chat/completions`, chat, headers);
@@ -174,9 +182,7 @@ describe('split deployment', () => {
       const headers = { 'x-license-key': key, 'x-device-id': 'edge-device', 'x-request-id': 'lost-answer' };
       const chat = { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] };
       assert.equal((await postJson(`${flakyEdge.url}/v1/chat/completions`, chat, headers)).status, 200);
-      const answered = () => flakyEdge.logs.some((line) => line.includes('"reqId":"lost-answer","route"'));
-      for (let i = 0; i < 500 && !answered(); i++) await new Promise((r) => setTimeout(r, 10));
-      assert.ok(answered(), 'the charge was answered in the end');
+      await finished(flakyEdge, 'lost-answer');
       assert.equal(lost, 2, 'the deduction was made twice');
       const usage = (await ledger(key)).filter((e) => e.kind === 'usage');
       assert.equal(usage.length, 1, 'and taken once');
@@ -197,8 +203,7 @@ describe('split deployment', () => {
     const chat = { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] };
     assert.equal((await postJson(`${edge.url}/v1/chat/completions`, chat, headers)).status, 200);
     assert.equal((await postJson(`${edge.url}/v1/chat/completions`, chat, headers)).status, 200);
-    for (let i = 0; i < 100 && (await ledger(key)).filter((e) => e.kind === 'usage').length < 2; i++)
-      await new Promise((r) => setTimeout(r, 20));
+    await finished(edge, 'client-chosen-id', 2);
     const usage = (await ledger(key)).filter((e) => e.kind === 'usage');
     assert.deepEqual(
       usage.map((e) => e.request_id),
