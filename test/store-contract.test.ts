@@ -486,6 +486,33 @@ describe('embedded store durability', () => {
     await store.close();
   });
 
+  test('a burst of charges far larger than a write batch comes back whole, multi-byte text included', async () => {
+    const dir = await tempDir();
+    const store = await openEmbedded({ dir });
+    const license = await newLicense(store, 1000);
+    // ~150 KB of lines in one lingering batch, every character 3 or 4 bytes (CJK, emoji) in UTF-8.
+    const settled = await Promise.all(
+      Array.from({ length: 300 }, async (_, i) => {
+        const holdId = `burst-${i}`;
+        assert.equal(await store.hold({ key: license.key, holdId, amount: MICRO }), 'ok');
+        const model = `模型-${i}-${'😀模'.repeat(60)}`;
+        return store.settle({ key: license.key, holdId, cost: MICRO, kind: 'usage', details: { model } });
+      }),
+    );
+    const newestFirst = settled.reverse();
+    assert.deepEqual((await store.ledger(license.key, { limit: 300 })).entries, newestFirst);
+    // A crash now, and the ledger files lost: the journal alone gives every entry back.
+    const crashed = await tempDir();
+    await cp(dir, crashed, { recursive: true });
+    await rm(join(crashed, 'LOCK'));
+    await rm(join(crashed, 'ledger'), { recursive: true, force: true });
+    const reopened = await openEmbedded({ dir: crashed });
+    assert.equal((await reopened.get(license.key))!.credits, 700 * MICRO);
+    assert.deepEqual((await reopened.ledger(license.key, { limit: 300 })).entries, newestFirst);
+    await reopened.close();
+    await store.close();
+  });
+
   test('ledgers of many licenses stay whole while only the busiest files are kept open', async () => {
     const dir = await tempDir();
     const store = await openEmbedded({ dir });

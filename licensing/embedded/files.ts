@@ -1,6 +1,20 @@
-/** Durable file helpers: atomic replace (temp, fsync, rename, fsync of the folder) and tolerant line reads. */
+/**
+ * File helpers: atomic replace (temp, fsync, rename, fsync of the folder), whole writes to a descriptor and
+ * tolerant line reads.
+ */
+import { write } from 'node:fs';
 import { open, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { promisify } from 'node:util';
+
+const writeFd = promisify(write);
+
+/** Writes all of `data` at the descriptor's position: a write may take only part of it. */
+export async function writeFully(fd: number, data: Buffer): Promise<void> {
+  for (let done = 0; done < data.length;) {
+    done += (await writeFd(fd, data, done, data.length - done)).bytesWritten;
+  }
+}
 
 export async function writeFileDurably(path: string, text: string): Promise<void> {
   const temp = `${path}.tmp-${process.pid}`;

@@ -4,11 +4,12 @@
  * request's charge) may linger up to LINGER_MS for company, so a busy gateway syncs a batch of charges
  * at once instead of a few at a time; a line someone waits for is written at once and takes them along.
  */
-import { closeSync, fdatasync, openSync, write } from 'node:fs';
+import { closeSync, fdatasync, openSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { deferred, type Deferred } from './deferred.ts';
+import { writeFully } from './files.ts';
+import { LineBuffer } from './line-buffer.ts';
 
-const writeFd = promisify(write);
 const syncFd = promisify(fdatasync);
 
 /**
@@ -22,8 +23,11 @@ export const LINGER_MS = 50;
 /** `wait`: someone waits for this line (write it now); `linger`: it may wait up to LINGER_MS for company. */
 export type AppendOptions = { when: 'wait' | 'linger' };
 
+/** A batch's first buffer: room for ~60 usage charges before it grows. */
+const BATCH_BYTES = 16 * 1024;
+
 interface Batch extends Deferred {
-  lines: string[];
+  lines: LineBuffer;
   /** Someone waits for a line of this batch: it is written as soon as the previous sync ends. */
   awaited: boolean;
 }
@@ -48,8 +52,8 @@ export class Journal {
   /** Resolves once the line is on disk; every line of a batch resolves with the same promise. */
   append(line: string, options: AppendOptions): Promise<void> {
     if (this.failed) return Promise.reject(this.failed);
-    const batch = (this.next ??= { ...deferred(), lines: [], awaited: false });
-    batch.lines.push(line);
+    const batch = (this.next ??= { ...deferred(), lines: new LineBuffer(BATCH_BYTES), awaited: false });
+    batch.lines.add(line);
     if (options.when === 'wait') {
       batch.awaited = true;
       this.flushNow();
@@ -69,7 +73,7 @@ export class Journal {
     let batch = this.takeNext();
     while (batch) {
       try {
-        await writeFd(this.fd, `${batch.lines.join('\n')}\n`);
+        await writeFully(this.fd, batch.lines.bytes());
         await syncFd(this.fd);
         batch.resolve();
       } catch (error) {

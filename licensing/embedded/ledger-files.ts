@@ -4,7 +4,7 @@
  * store syncs these files before it drops any journal (compaction). A page is read from the file's end.
  * The files of busy licenses stay open, so a write is one system call, not an open, a write and a close.
  */
-import { close, open as openFd, write } from 'node:fs';
+import { close, open as openFd } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -15,17 +15,17 @@ import { entryJson } from '../entry-json.ts';
 import type { LedgerEntry, LedgerPage } from '../types.ts';
 import type { Codec } from './codec.ts';
 import { deferred, type Deferred } from './deferred.ts';
-import { linesFromEnd, readIfExists } from './files.ts';
+import { linesFromEnd, readIfExists, writeFully } from './files.ts';
+import { LineBuffer } from './line-buffer.ts';
 
 const openAppend = promisify(openFd);
-const writeFd = promisify(write);
 const closeFd = promisify(close);
 
 export class LedgerFiles {
   /** The write running for a file, if any. */
   private readonly queues = new Map<string, Promise<void>>();
   /** Lines waiting for the next write of a file; they share one promise. */
-  private readonly batches = new Map<string, Deferred & { lines: string[] }>();
+  private readonly batches = new Map<string, Deferred & { lines: LineBuffer }>();
   private readonly dirty = new Set<string>();
   /** File of each license key seen lately (a digest per append would cost more than the write). */
   private readonly paths = growingLru<string, string>({ entries: 10_000 });
@@ -81,23 +81,33 @@ export class LedgerFiles {
    * out together in the next one: one busy license costs one write per batch, not one per entry.
    */
   append(key: string, line: string): Promise<void> {
+    const batch = this.batchOf(key);
+    batch.lines.add(line);
+    return batch.promise;
+  }
+
+  /** Appends the encoded entry lines of several licenses, by key; resolves when all are written. */
+  appendAll(lines: ReadonlyMap<string, LineBuffer>): Promise<unknown> {
+    const written: Promise<void>[] = [];
+    for (const [key, keyLines] of lines) {
+      const batch = this.batchOf(key);
+      batch.lines.addBytes(keyLines.bytes());
+      written.push(batch.promise);
+    }
+    return Promise.all(written);
+  }
+
+  /** The lines waiting for a file's next write. */
+  private batchOf(key: string): Deferred & { lines: LineBuffer } {
     const file = this.fileOf(key);
     let batch = this.batches.get(file);
     if (!batch) {
-      batch = { ...deferred(), lines: [] };
+      batch = { ...deferred(), lines: new LineBuffer() };
       this.batches.set(file, batch);
       this.dirty.add(file);
       if (!this.queues.has(file)) this.queues.set(file, this.drain(file));
     }
-    batch.lines.push(`${line}\n`);
-    return batch.promise;
-  }
-
-  /** Appends encoded entry lines of several licenses; resolves when all are written. */
-  appendAll(lines: readonly { key: string; line: string }[]): Promise<unknown> {
-    const written = new Set<Promise<void>>();
-    for (const { key, line } of lines) written.add(this.append(key, line));
-    return Promise.all(written);
+    return batch;
   }
 
   private async drain(file: string): Promise<void> {
@@ -108,11 +118,7 @@ export class LedgerFiles {
       if (!batch || batch.lines.length === 0) break;
       this.batches.delete(file);
       try {
-        const data = Buffer.from(batch.lines.join(''));
-        const fd = await this.descriptor(file);
-        for (let done = 0; done < data.length;) {
-          done += (await writeFd(fd, data, done, data.length - done)).bytesWritten;
-        }
+        await writeFully(await this.descriptor(file), batch.lines.bytes());
         batch.resolve();
       } catch (error) {
         batch.reject(error as Error);

@@ -14,14 +14,15 @@ import { writeFileDurably } from './files.ts';
 import { SNAPSHOT } from './folder.ts';
 import { Journal, type AppendOptions } from './journal.ts';
 import type { LedgerFiles } from './ledger-files.ts';
+import { LineBuffer } from './line-buffer.ts';
 import { journalPath, keyOf } from './segments.ts';
 import { forgetExpired, type JournalRecord, type StoreState } from './state.ts';
 
 /** The changes of one journal batch, and the ledger lines to write once it is on disk. */
 interface WriteBatch {
   durable: Promise<void>;
-  /** Encoded ledger lines, by license key. */
-  entries: { key: string; line: string }[];
+  /** Encoded ledger lines, by license key, as bytes (see `LineBuffer`). */
+  entries: Map<string, LineBuffer>;
   /** Journal durable, then the ledger lines written. */
   written: Promise<unknown>;
 }
@@ -64,10 +65,14 @@ export class StoreWrites {
     this.line(this.codec.encodeJson(record), options, { key, line: this.codec.encodeJson(json) });
   }
 
-  private line(line: string, options: AppendOptions, ledger: WriteBatch['entries'][number] | undefined) {
+  private line(line: string, options: AppendOptions, ledger: { key: string; line: string } | undefined) {
     const durable = this.journal.append(line, options);
     const batch = this.batchOf(durable);
-    if (ledger) batch.entries.push(ledger);
+    if (ledger) {
+      let lines = batch.entries.get(ledger.key);
+      if (!lines) batch.entries.set(ledger.key, (lines = new LineBuffer()));
+      lines.add(ledger.line);
+    }
     if (++this.sinceSnapshot >= this.options.compactEvery) this.compact();
     return durable;
   }
@@ -78,7 +83,7 @@ export class StoreWrites {
    */
   private batchOf(durable: Promise<void>): WriteBatch {
     if (this.batch?.durable === durable) return this.batch;
-    const entries: WriteBatch['entries'] = [];
+    const entries: WriteBatch['entries'] = new Map();
     const written = durable.then(() => this.ledgerFiles.appendAll(entries));
     written.catch((error: unknown) =>
       this.options.log.error({ err: error }, 'journal or ledger file write failed'),
