@@ -1,6 +1,6 @@
 /** The store contract: both stores must pass every test here. Money is exact, atomic and never negative. */
 import assert from 'node:assert/strict';
-import { appendFile, cp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { appendFile, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { GatewayError } from '../gateway/errors.ts';
@@ -12,7 +12,7 @@ import { MICRO } from '../licensing/money.ts';
 import { isoTime } from '../licensing/time.ts';
 import type { EntryDetails, LedgerEntry, LicenseStore } from '../licensing/types.ts';
 import { startRedis } from './fixtures/redis.ts';
-import { openEmbedded, silentLog, tempDir, type StoreFactory } from './fixtures/stores.ts';
+import { crashCopy, openEmbedded, silentLog, tempDir, type StoreFactory } from './fixtures/stores.ts';
 
 let emailCounter = 0;
 const uniqueEmail = () => `user${++emailCounter}-${Date.now()}@example.com`;
@@ -458,9 +458,7 @@ describe('embedded store durability', () => {
         await new Promise((resolve) => setTimeout(resolve, LINGER_MS));
       }
       // What a crash would leave now: the files as they are, the store never closed.
-      const crashed = await tempDir();
-      await cp(dir, crashed, { recursive: true });
-      await rm(join(crashed, 'LOCK'));
+      const crashed = await crashCopy(dir);
       const reopened = await openEmbedded({ dir: crashed, encryptionKey });
       assert.equal((await reopened.get(license.key))!.credits, 7 * MICRO);
       assert.equal((await reopened.ledger(license.key, { limit: 100 })).entries.length, 13);
@@ -475,10 +473,7 @@ describe('embedded store durability', () => {
     const license = await newLicense(store, 10);
     const entry = await chargeWithEveryDetail(store, license.key);
     // A crash now, and the ledger files lost: the journal (on disk, as the ledger read waited for it) has it all.
-    const crashed = await tempDir();
-    await cp(dir, crashed, { recursive: true });
-    await rm(join(crashed, 'LOCK'));
-    await rm(join(crashed, 'ledger'), { recursive: true, force: true });
+    const crashed = await crashCopy(dir, { ledgerLost: true });
     const reopened = await openEmbedded({ dir: crashed });
     assert.equal((await reopened.get(license.key))!.credits, 9.5 * MICRO);
     assert.deepEqual((await reopened.ledger(license.key, { limit: 1 })).entries, [entry]);
@@ -502,10 +497,7 @@ describe('embedded store durability', () => {
     const newestFirst = settled.reverse();
     assert.deepEqual((await store.ledger(license.key, { limit: 300 })).entries, newestFirst);
     // A crash now, and the ledger files lost: the journal alone gives every entry back.
-    const crashed = await tempDir();
-    await cp(dir, crashed, { recursive: true });
-    await rm(join(crashed, 'LOCK'));
-    await rm(join(crashed, 'ledger'), { recursive: true, force: true });
+    const crashed = await crashCopy(dir, { ledgerLost: true });
     const reopened = await openEmbedded({ dir: crashed });
     assert.equal((await reopened.get(license.key))!.credits, 700 * MICRO);
     assert.deepEqual((await reopened.ledger(license.key, { limit: 300 })).entries, newestFirst);
