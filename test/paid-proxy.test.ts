@@ -21,7 +21,7 @@ chains:
     - license: {}
     - daily-charge: { amount: 0.33, timezone: Asia/Shanghai }
     - billing:
-        default_max_tokens: 50
+        default_max_tokens: &default_max_tokens 50
         prices: &prices
           - { model: "openai/*", input: 150, output: 600 }
           - { model: "gemini-*", input: 50, output: 100, request: 0.001 }
@@ -29,7 +29,9 @@ chains:
   openrouter:
     - openrouter: { base_url: "${openrouter}/api/v1", api_key: or-server-key }
 routes:
-  - { method: GET, path: /api/v1/pricing, plugins: [{ pricing: { prices: *prices, daily_charge: 0.33 } }] }
+  - method: GET
+    path: /api/v1/pricing
+    plugins: [{ pricing: { prices: *prices, daily_charge: 0.33, default_max_tokens: *default_max_tokens } }]
   - method: POST
     path: /api/v1/license/generate
     plugins: [{ admin-auth: { tokens: ${TOKEN} } }, { license-api: { action: generate, unlimited_emails: vip@example.com } }]
@@ -386,6 +388,8 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
       try {
         const answer = await client(long).chat.completions.create({ model: 'openai/x', messages });
         assert.equal(openrouter.requests.at(-1)!.json.max_tokens, 50);
+        // The limit is public, so a client can tell why such an answer stopped.
+        assert.equal((await getJson(`${gw.url}/api/v1/pricing`)).body.default_max_tokens, 50);
         assert.equal(answer.choices[0]!.finish_reason, 'length');
       } finally {
         openrouter.behaviour.reply = DEFAULT_BEHAVIOUR.reply;

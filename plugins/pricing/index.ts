@@ -1,4 +1,7 @@
-/** `GET /api/v1/pricing` (public): model prices and the daily charge, so clients can show the cost. */
+/**
+ * `GET /api/v1/pricing` (public): model prices and the daily charge, so clients can show the cost; and the
+ * completion limit billing applies to a request that names none, so a client knows why such an answer stops.
+ */
 import { definePlugin } from '../../gateway/plugin.ts';
 import { parseAmount, toCredits } from '../../licensing/money.ts';
 import { PriceTable, priceSchema, type PriceConfig } from '../billing/prices.ts';
@@ -7,6 +10,8 @@ export interface PricingConfig {
   prices: PriceConfig[];
   daily_charge: number | string;
   timezone: string;
+  /** Billing's `default_max_tokens`, shown when given (the shipped config shares one value). */
+  default_max_tokens?: number;
 }
 
 export default definePlugin<PricingConfig>({
@@ -19,6 +24,7 @@ export default definePlugin<PricingConfig>({
       prices: priceSchema,
       daily_charge: { anyOf: [{ type: 'number' }, { type: 'string' }], default: 0.33 },
       timezone: { type: 'string', default: 'Asia/Shanghai' },
+      default_max_tokens: { type: 'integer', minimum: 1 },
     },
   },
   create(config) {
@@ -28,6 +34,7 @@ export default definePlugin<PricingConfig>({
       daily_charge: toCredits(parseAmount(config.daily_charge, 'pricing.daily_charge')),
       timezone: config.timezone,
       models: new PriceTable(config.prices).view(),
+      ...(config.default_max_tokens !== undefined && { default_max_tokens: config.default_max_tokens }),
     };
     return { onRequest: () => ({ body }) };
   },
