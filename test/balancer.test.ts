@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
-import { startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
+import { startUpstream, withBehaviour, type FixtureUpstream } from './fixtures/upstream.ts';
 import { Pool } from '../plugins/balancer/pool.ts';
 import { latencyAware, leastInFlight, roundRobin, weighted } from '../plugins/balancer/strategies/index.ts';
 
@@ -126,15 +126,12 @@ ${spaces.map((s, i) => `            - { url: "${s.url}", password: "pass-${i + 1
   });
 
   test('a failing space (5xx) is retried on another before the answer starts, then cooled down', async () => {
-    spaces[0]!.behaviour.status = 503;
-    try {
+    await withBehaviour(spaces[0]!, { status: 503 }, async () => {
       for (let i = 0; i < 9; i++) assert.equal((await ask()).status, 200);
       const stats = await usage();
       assert.ok((stats[0]!.failures as number) >= 1);
       assert.equal(stats[0]!.healthy, false, 'cooling down');
-    } finally {
-      spaces[0]!.behaviour.status = 200;
-    }
+    });
   });
 
   test('a space whose health check fails is not chosen; with none healthy the answer is 503', async () => {

@@ -11,7 +11,12 @@ import { startTestGateway, postJson, getJson, type TestGateway } from './fixture
 import { growingLru } from '../gateway/lru.ts';
 import { jsonMembersObserver, sseLinesObserver } from '../gateway/proxy/observe.ts';
 import { phasesOf, recorded } from './fixtures/plugins/recorder.ts';
-import { DEFAULT_BEHAVIOUR, startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
+import {
+  DEFAULT_BEHAVIOUR,
+  startUpstream,
+  withBehaviour,
+  type FixtureUpstream,
+} from './fixtures/upstream.ts';
 
 const recorderPath = fileURLToPath(new URL('./fixtures/plugins/recorder.ts', import.meta.url));
 const finishesOf = (id: string) =>
@@ -278,17 +283,14 @@ routes:
     await waitFor(() => finishesOf(deadId).length === 1);
     assert.equal(finishesOf(deadId)[0]!.result, 'failed');
 
-    upstream.behaviour.delayMs = 1000;
-    try {
+    await withBehaviour(upstream, { delayMs: 1000 }, async () => {
       const slow = await postJson(`${gw.url}/slow`, {});
       assert.equal(slow.status, 504);
       assert.equal((slow.body.error as { code: string }).code, 'upstream_timeout');
       const slowId = slow.headers.get('x-request-id')!;
       await waitFor(() => finishesOf(slowId).length === 1);
       assert.equal(finishesOf(slowId)[0]!.status, 504);
-    } finally {
-      upstream.behaviour.delayMs = 0;
-    }
+    });
   });
 
   test('a body over the limit is refused with 413 before any plugin runs', async () => {
@@ -301,8 +303,7 @@ routes:
   });
 
   test('SSE chunks reach the client while the upstream is still sending', async () => {
-    upstream.behaviour.chunkDelayMs = 150;
-    try {
+    await withBehaviour(upstream, { chunkDelayMs: 150 }, async () => {
       const response = await fetch(`${gw.url}/proxy`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -320,9 +321,7 @@ routes:
         text += Buffer.from(value).toString();
       }
       assert.match(text, /data: \[DONE\]/);
-    } finally {
-      upstream.behaviour.chunkDelayMs = 0;
-    }
+    });
   });
 
   test('rewriters change the answer in order, a held-back tail too, and the length follows (JSON and SSE)', async () => {
@@ -377,9 +376,8 @@ routes:
   });
 
   test('a client that leaves mid-stream aborts the upstream call; onFinish sees the abort once', async () => {
-    upstream.behaviour.chunkDelayMs = 200;
     const abortedBefore = upstream.aborted;
-    try {
+    await withBehaviour(upstream, { chunkDelayMs: 200 }, async () => {
       const id = 'abort-me';
       await new Promise<void>((resolve, reject) => {
         const req = request(`${gw.url}/proxy`, {
@@ -400,9 +398,7 @@ routes:
       assert.equal(outcome!.clientAborted, true);
       assert.equal(outcome!.upstream?.complete, false);
       await waitFor(() => upstream.aborted === abortedBefore + 1);
-    } finally {
-      upstream.behaviour.chunkDelayMs = 0;
-    }
+    });
   });
 });
 

@@ -5,9 +5,9 @@ import OpenAI from 'openai';
 import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
 import { forEachStore } from './fixtures/stores.ts';
 import {
-  DEFAULT_BEHAVIOUR,
   countPromptTokens,
   startUpstream,
+  withBehaviour,
   type FixtureUpstream,
 } from './fixtures/upstream.ts';
 
@@ -181,8 +181,7 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
     test('without usage from the upstream the charge is estimated from the text and marked so (JSON and stream)', async () => {
       const key = await newLicense(10);
       const replyTokens = Math.ceil('Hello from the fixture.'.length / 4);
-      openrouter.behaviour.usage = false;
-      try {
+      await withBehaviour(openrouter, { usage: false }, async () => {
         await client(key).chat.completions.create({ model: 'openai/gpt-4o-mini', messages });
         const stream = await client(key).chat.completions.create({
           model: 'openai/gpt-4o-mini',
@@ -190,9 +189,7 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
           stream: true,
         });
         for await (const chunk of stream) void chunk;
-      } finally {
-        openrouter.behaviour.usage = true;
-      }
+      });
       const usages = (await ledger(key)).filter((e) => e.kind === 'usage');
       assert.equal(usages.length, 2);
       for (const usage of usages) {
@@ -204,17 +201,12 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
 
     test('an estimate counts a Chinese character as a token of its own, English text four characters a token', async () => {
       const key = await newLicense(10);
-      openrouter.behaviour.usage = false;
-      openrouter.behaviour.reply = ['你好，', 'world!'];
-      try {
-        await client(key).chat.completions.create({
+      await withBehaviour(openrouter, { usage: false, reply: ['你好，', 'world!'] }, () =>
+        client(key).chat.completions.create({
           model: 'openai/gpt-4o-mini',
           messages: [{ role: 'user', content: '请用中文打招呼 please' }],
-        });
-      } finally {
-        openrouter.behaviour.usage = true;
-        openrouter.behaviour.reply = DEFAULT_BEHAVIOUR.reply;
-      }
+        }),
+      );
       const [usage] = (await ledger(key)).filter((e) => e.kind === 'usage');
       // 7 Han characters + ' please' (7 characters, 1.75 tokens): 9. '你好，' 3 + 'world!' 1.5: 5.
       assert.deepEqual([usage!.estimated, usage!.prompt_tokens, usage!.completion_tokens], [true, 9, 5]);
@@ -228,12 +220,9 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
           function: { name: 'weather', description: 'Weather of a city', parameters: { type: 'object' } },
         },
       ];
-      openrouter.behaviour.usage = false;
-      try {
-        await client(key).chat.completions.create({ model: 'openai/gpt-4o-mini', messages, tools });
-      } finally {
-        openrouter.behaviour.usage = true;
-      }
+      await withBehaviour(openrouter, { usage: false }, () =>
+        client(key).chat.completions.create({ model: 'openai/gpt-4o-mini', messages, tools }),
+      );
       const [usage] = (await ledger(key)).filter((e) => e.kind === 'usage');
       const characters = messages[0]!.content.length + JSON.stringify(tools).length;
       assert.equal(usage!.prompt_tokens, Math.ceil(characters / 4));
@@ -241,16 +230,13 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
 
     test('an upstream that compresses for clients that accept it is asked for a plain answer, so its usage is read', async () => {
       const key = await newLicense(10);
-      openrouter.behaviour.gzip = 'when-accepted';
-      try {
+      await withBehaviour(openrouter, { gzip: 'when-accepted' }, async () => {
         const completion = await client(key).chat.completions.create({
           model: 'openai/gpt-4o-mini',
           messages,
         });
         assert.equal(completion.choices[0]!.message.content, 'Hello from the fixture.');
-      } finally {
-        openrouter.behaviour.gzip = 'never';
-      }
+      });
       assert.equal(openrouter.requests.at(-1)!.headers['accept-encoding'], 'identity');
       const [usage] = await ledger(key);
       assert.equal(usage!.estimated, false);
@@ -259,11 +245,9 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
 
     test('an answer or a stream the upstream compresses anyway goes through as it comes, and its usage is read decoded', async () => {
       const key = await newLicense(10);
-      Object.assign(openrouter.behaviour, { gzip: 'always', chunkDelayMs: 30 });
       let upstreamBusyAtFirstChunk: number | undefined;
       let text = '';
-      let answer: string | null | undefined;
-      try {
+      const answer = await withBehaviour(openrouter, { gzip: 'always', chunkDelayMs: 30 }, async () => {
         const stream = await client(key).chat.completions.create({
           model: 'openai/gpt-4o-mini',
           messages,
@@ -277,10 +261,8 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
           model: 'openai/gpt-4o-mini',
           messages,
         });
-        answer = completion.choices[0]!.message.content;
-      } finally {
-        Object.assign(openrouter.behaviour, { gzip: 'never', chunkDelayMs: 0 });
-      }
+        return completion.choices[0]!.message.content;
+      });
       assert.equal(text, 'Hello from the fixture.');
       assert.equal(answer, 'Hello from the fixture.');
       assert.equal(upstreamBusyAtFirstChunk, 1, 'the first chunk came while the upstream was still sending');
@@ -295,9 +277,8 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
     test('a client that leaves mid-stream stops the upstream and pays for what was delivered', async () => {
       const key = await newLicense(10);
       const abortedBefore = openrouter.aborted;
-      openrouter.behaviour.chunkDelayMs = 200;
       const controller = new AbortController();
-      try {
+      await withBehaviour(openrouter, { chunkDelayMs: 200 }, async () => {
         const stream = await client(key).chat.completions.create(
           { model: 'openai/gpt-4o-mini', messages, stream: true },
           { signal: controller.signal },
@@ -308,9 +289,7 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
             break;
           }
         }
-      } finally {
-        openrouter.behaviour.chunkDelayMs = 0;
-      }
+      });
       const [usage] = await ledger(key);
       assert.equal(usage!.kind, 'usage');
       assert.equal(usage!.estimated, true);
@@ -384,16 +363,14 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
       // No limit named: the hold is 8 × 150 + 50 × 600 = 31 200 of the 32 000 left after the day's 0.33. An
       // answer of 60 tokens would cost 36 900; the default limit goes upstream, and the answer stops at 50.
       const long = await newLicense(0.362);
-      openrouter.behaviour.reply = Array.from({ length: 60 }, (_, i) => ` w${i}`);
-      try {
+      const reply = Array.from({ length: 60 }, (_, i) => ` w${i}`);
+      await withBehaviour(openrouter, { reply }, async () => {
         const answer = await client(long).chat.completions.create({ model: 'openai/x', messages });
         assert.equal(openrouter.requests.at(-1)!.json.max_tokens, 50);
         // The limit is public, so a client can tell why such an answer stopped.
         assert.equal((await getJson(`${gw.url}/api/v1/pricing`)).body.default_max_tokens, 50);
         assert.equal(answer.choices[0]!.finish_reason, 'length');
-      } finally {
-        openrouter.behaviour.reply = DEFAULT_BEHAVIOUR.reply;
-      }
+      });
       const [usage] = await ledger(long);
       assert.deepEqual([usage!.completion_tokens, usage!.amount], [50, -micro(6 * 150 + 50 * 600)]);
       assert.equal((await credits(long)).credits, micro(1_100));
@@ -435,15 +412,12 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
 
     test('an upstream failure costs nothing: the usage hold is released and the daily charge given back', async () => {
       const key = await newLicense(5);
-      openrouter.behaviour.status = 500;
-      try {
-        await assert.rejects(
+      await withBehaviour(openrouter, { status: 500 }, () =>
+        assert.rejects(
           client(key).chat.completions.create({ model: 'openai/x', messages }),
           (e: { status: number }) => e.status === 500,
-        );
-      } finally {
-        openrouter.behaviour.status = 200;
-      }
+        ),
+      );
       assert.deepEqual(await credits(key).then((i) => [i.credits, i.held]), [5, 0]);
       assert.deepEqual(
         (await ledger(key)).map((e) => e.kind),
@@ -498,14 +472,11 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
         defaultHeaders: { 'X-Device-Id': 'device-1', 'X-Request-Id': 'client-chosen-id' },
         maxRetries: 0,
       });
-      openrouter.behaviour.delayMs = 100;
-      try {
-        await Promise.all(
+      await withBehaviour(openrouter, { delayMs: 100 }, () =>
+        Promise.all(
           [1, 2].map(() => sameId.chat.completions.create({ model: 'openai/gpt-4o-mini', messages })),
-        );
-      } finally {
-        openrouter.behaviour.delayMs = 0;
-      }
+        ),
+      );
       assert.equal((await credits(key)).held, 0, 'no hold is left behind');
       const usage = (await ledger(key)).filter((e) => e.kind === 'usage');
       assert.deepEqual(

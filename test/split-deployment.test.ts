@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
-import { startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
+import { startUpstream, withBehaviour, type FixtureUpstream } from './fixtures/upstream.ts';
 
 const TOKEN = 'central-admin';
 const admin = { 'x-admin-token': TOKEN };
@@ -106,12 +106,9 @@ describe('split deployment', () => {
       }[];
       return entries.map((e) => e.kind).filter((kind) => kind.startsWith('daily'));
     };
-    openrouter.behaviour.status = 500;
-    try {
-      assert.equal((await postJson(`${otherEdge.url}/v1/chat/completions`, chat, headers)).status, 500);
-    } finally {
-      openrouter.behaviour.status = 200;
-    }
+    await withBehaviour(openrouter, { status: 500 }, async () =>
+      assert.equal((await postJson(`${otherEdge.url}/v1/chat/completions`, chat, headers)).status, 500),
+    );
     for (let i = 0; i < 100 && (await dailyKinds()).length < 2; i++)
       await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(await dailyKinds(), ['daily_refund', 'daily_charge'], 'charged, then given back');
