@@ -34,7 +34,7 @@ export interface BillingConfig {
 
 interface Bill {
   key: string;
-  /** This request's own: its id is the client's X-Request-Id when it sent one, which two requests may share. */
+  /** Unique to this request (`nextHoldId`), unlike its id: a client's X-Request-Id, which two may share. */
   holdId: string;
   /** The request body, parsed once by the context and shared. */
   body: ChatBody;
