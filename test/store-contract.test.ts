@@ -505,6 +505,43 @@ describe('embedded store durability', () => {
     await store.close();
   });
 
+  test('each write batch holds only its own lines, also when it follows a longer one', async () => {
+    const dir = await tempDir();
+    const store = await openEmbedded({ dir });
+    const [first, second] = [await newLicense(store, 100), await newLicense(store, 100)];
+    const ledgerOf = async (reader: LicenseStore, key: string) =>
+      (await reader.ledger(key, { limit: 100 })).entries;
+    const opening = { first: await ledgerOf(store, first.key), second: await ledgerOf(store, second.key) };
+    const charge = async (key: string, id: string, model: string) => {
+      assert.equal(await store.hold({ key, holdId: id, amount: MICRO }), 'ok');
+      return (await store.settle({ key, holdId: id, cost: MICRO, kind: 'usage', details: { model } }))!;
+    };
+    // Batch 1: long lines, so its buffers grow; the ledger read waits until they are written.
+    const long = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => charge(first.key, `long-${i}`, `长-${i}-${'😀'.repeat(200)}`)),
+    );
+    assert.equal((await ledgerOf(store, first.key)).length, 40 + opening.first.length);
+    // Batch 2 (and its buffers, used before by batch 1): a few short lines, on both licenses.
+    const short = await Promise.all([
+      charge(first.key, 'short-1', 'm'),
+      charge(second.key, 'short-2', 'm'),
+      charge(first.key, 'short-3', 'm'),
+    ]);
+    const expected = {
+      first: [short[2]!, short[0]!, ...long.reverse(), ...opening.first],
+      second: [short[1]!, ...opening.second],
+    };
+    assert.deepEqual(await ledgerOf(store, first.key), expected.first);
+    assert.deepEqual(await ledgerOf(store, second.key), expected.second);
+    // And the journal alone, ledger files lost, has exactly the same.
+    const reopened = await openEmbedded({ dir: await crashCopy(dir, { ledgerLost: true }) });
+    assert.deepEqual(await ledgerOf(reopened, first.key), expected.first);
+    assert.deepEqual(await ledgerOf(reopened, second.key), expected.second);
+    assert.equal((await reopened.get(first.key))!.credits, 58 * MICRO);
+    await reopened.close();
+    await store.close();
+  });
+
   test('ledgers of many licenses stay whole while only the busiest files are kept open', async () => {
     const dir = await tempDir();
     const store = await openEmbedded({ dir });

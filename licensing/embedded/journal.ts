@@ -52,7 +52,7 @@ export class Journal {
   /** Resolves once the line is on disk; every line of a batch resolves with the same promise. */
   append(line: string, options: AppendOptions): Promise<void> {
     if (this.failed) return Promise.reject(this.failed);
-    const batch = (this.next ??= { ...deferred(), lines: new LineBuffer(BATCH_BYTES), awaited: false });
+    const batch = (this.next ??= { ...deferred(), lines: LineBuffer.take(BATCH_BYTES), awaited: false });
     batch.lines.add(line);
     if (options.when === 'wait') {
       batch.awaited = true;
@@ -74,6 +74,7 @@ export class Journal {
     while (batch) {
       try {
         await writeFully(this.fd, batch.lines.bytes());
+        batch.lines.recycle();
         await syncFd(this.fd);
         batch.resolve();
       } catch (error) {

@@ -86,7 +86,10 @@ export class LedgerFiles {
     return batch.promise;
   }
 
-  /** Appends the encoded entry lines of several licenses, by key; resolves when all are written. */
+  /**
+   * Appends the encoded entry lines of several licenses, by key; resolves when all are written. The lines
+   * are copied at once: the caller may recycle its buffers when this returns.
+   */
   appendAll(lines: ReadonlyMap<string, LineBuffer>): Promise<unknown> {
     const written: Promise<void>[] = [];
     for (const [key, keyLines] of lines) {
@@ -102,7 +105,7 @@ export class LedgerFiles {
     const file = this.fileOf(key);
     let batch = this.batches.get(file);
     if (!batch) {
-      batch = { ...deferred(), lines: new LineBuffer() };
+      batch = { ...deferred(), lines: LineBuffer.take() };
       this.batches.set(file, batch);
       this.dirty.add(file);
       if (!this.queues.has(file)) this.queues.set(file, this.drain(file));
@@ -119,6 +122,7 @@ export class LedgerFiles {
       this.batches.delete(file);
       try {
         await writeFully(await this.descriptor(file), batch.lines.bytes());
+        batch.lines.recycle();
         batch.resolve();
       } catch (error) {
         batch.reject(error as Error);

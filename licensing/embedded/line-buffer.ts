@@ -3,14 +3,34 @@
  * kept as strings, every usage charge's text (a tree of concatenated pieces) lived through two or three
  * young-generation collections, was copied by each and then promoted, to die in the old generation. As
  * bytes, the text is garbage the moment it is added.
+ *
+ * The buffers themselves are reused (`take`, `recycle`): a batch's buffer lives as long as its text would
+ * have, so a new one per batch was promoted too, and under load the dead buffers and their off-heap bytes
+ * brought a full collection every ~0.6 s (measured: 7–8 in 5 s, none when reused; ~10 % more requests a
+ * second on the paid chain).
  */
 export class LineBuffer {
   private buffer: Buffer;
   private used = 0;
+  private spare = false;
 
-  /** Starts small by default: most licenses have a ledger line or two in a batch. */
-  constructor(initialBytes = 512) {
+  private constructor(initialBytes: number) {
     this.buffer = Buffer.allocUnsafe(initialBytes);
+  }
+
+  /** A spare buffer if there is one, else a new one (small by default: most licenses have a line or two). */
+  static take(initialBytes = 512): LineBuffer {
+    const lines = spares.pop() ?? new LineBuffer(initialBytes);
+    lines.spare = false;
+    return lines;
+  }
+
+  /** Empties the buffer and keeps it for reuse: only once nothing reads its bytes any more (a write is done). */
+  recycle(): void {
+    if (this.spare || spares.length >= MAX_SPARES || this.buffer.length > MAX_SPARE_BYTES) return;
+    this.used = 0;
+    this.spare = true;
+    spares.push(this);
   }
 
   get length(): number {
@@ -46,3 +66,8 @@ export class LineBuffer {
 }
 
 const NEWLINE = 0x0a;
+
+/** At most this many spare buffers of at most this size (16 MiB in all), so a burst's memory goes back. */
+const MAX_SPARES = 16;
+const MAX_SPARE_BYTES = 1024 * 1024;
+const spares: LineBuffer[] = [];

@@ -70,7 +70,7 @@ export class StoreWrites {
     const batch = this.batchOf(durable);
     if (ledger) {
       let lines = batch.entries.get(ledger.key);
-      if (!lines) batch.entries.set(ledger.key, (lines = new LineBuffer()));
+      if (!lines) batch.entries.set(ledger.key, (lines = LineBuffer.take()));
       lines.add(ledger.line);
     }
     if (++this.sinceSnapshot >= this.options.compactEvery) this.compact();
@@ -84,7 +84,12 @@ export class StoreWrites {
   private batchOf(durable: Promise<void>): WriteBatch {
     if (this.batch?.durable === durable) return this.batch;
     const entries: WriteBatch['entries'] = new Map();
-    const written = durable.then(() => this.ledgerFiles.appendAll(entries));
+    const written = durable.then(() => {
+      const appended = this.ledgerFiles.appendAll(entries);
+      // appendAll copied the lines into each file's next write.
+      for (const lines of entries.values()) lines.recycle();
+      return appended;
+    });
     written.catch((error: unknown) =>
       this.options.log.error({ err: error }, 'journal or ledger file write failed'),
     );
