@@ -74,20 +74,33 @@ export function createLoggers(options: { level: string; destination?: Destinatio
   return { log, access: new AccessLog(destination, options.level) };
 }
 
-/** Lines are handed to stdout in batches of this size, and at least every FLUSH_MS. */
-const BATCH_CHARS = 8192;
+/** Lines are handed to stdout in batches of about this many bytes, and at least every FLUSH_MS. */
+const BATCH_BYTES = 8192;
 const FLUSH_MS = 200;
 
 /**
  * Stdout in 8 KiB batches, and at least every 200 ms so a quiet gateway's lines still show promptly.
- * Lines are gathered here and handed to pino's asynchronous writer a batch at a time: it measures its whole
- * pending buffer on each write, which cost ~15 µs a request under load when it got every line.
+ * Each line is written as UTF-8 into the batch's bytes as it comes, and pino's asynchronous writer gets the
+ * bytes a batch at a time. Handed strings, it measures its whole pending text on each write (~15 µs a request
+ * under load when it got every line); handed a joined batch, the join and its UTF-8 encoding still cost
+ * ~1.2 µs a request.
  */
+/** sonic-boom in its buffer mode: it takes bytes, though its types name only strings. */
+interface ByteWriter {
+  write(bytes: Buffer): boolean;
+  flush(callback: (error?: Error) => void): void;
+}
+
 class BatchedStdout implements DestinationStream {
-  private lines: string[] = [];
-  private size = 0;
+  private batch = Buffer.allocUnsafe(2 * BATCH_BYTES);
+  private used = 0;
   // minLength above 0: then sonic-boom's flush waits for writes under way (at 0 it answers at once).
-  private readonly out = pino.destination({ dest: 1, sync: false, minLength: 1 });
+  private readonly out = pino.destination({
+    dest: 1,
+    sync: false,
+    minLength: 1,
+    contentMode: 'buffer',
+  }) as unknown as ByteWriter;
 
   constructor() {
     // Hand-over only: sonic-boom's own flush would also fsync stdout each time.
@@ -95,9 +108,17 @@ class BatchedStdout implements DestinationStream {
   }
 
   write(line: string): void {
-    this.lines.push(line);
-    this.size += line.length;
-    if (this.size >= BATCH_CHARS) this.handOver();
+    // A UTF-16 code unit takes at most 3 bytes in UTF-8.
+    const room = line.length * 3;
+    if (this.used + room > this.batch.length) {
+      this.handOver();
+      if (room > this.batch.length) {
+        this.out.write(Buffer.from(line));
+        return;
+      }
+    }
+    this.used += this.batch.write(line, this.used);
+    if (this.used >= BATCH_BYTES) this.handOver();
   }
 
   /** pino's `logger.flush(cb)` lands here: everything gathered is written out before `cb`. */
@@ -106,10 +127,11 @@ class BatchedStdout implements DestinationStream {
     this.out.flush(callback);
   }
 
+  /** The writer keeps the bytes until they are written: the next batch gets a buffer of its own. */
   private handOver(): void {
-    if (this.size === 0) return;
-    this.out.write(this.lines.join(''));
-    this.lines = [];
-    this.size = 0;
+    if (this.used === 0) return;
+    this.out.write(this.batch.subarray(0, this.used));
+    this.batch = Buffer.allocUnsafe(2 * BATCH_BYTES);
+    this.used = 0;
   }
 }

@@ -139,7 +139,11 @@ describe('process signals', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
-    child.stdout.on('data', (d) => (output += d));
+    let stdout = '';
+    child.stdout.on('data', (d) => {
+      output += d;
+      stdout += d;
+    });
     child.stderr.on('data', (d) => (output += d));
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     try {
@@ -162,6 +166,16 @@ describe('process signals', () => {
       assert.equal(res.status, 200, 'the in-flight request finished');
       assert.equal(await exited, 0);
       assert.match(output, /draining/);
+      // Stdout is JSON lines, whole, up to the drained request's access line, written before the exit.
+      const logged = stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+      const accessLines = logged.filter((line) => line.route === 'POST /v1/chat/completions');
+      assert.deepEqual(
+        accessLines.map((line) => [line.status, line.result]),
+        [[200, 'proxied']],
+      );
     } finally {
       child.kill('SIGKILL');
       await upstream.close();
