@@ -2,7 +2,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { setImmediate as afterPendingIo } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { isPromise } from './chain.ts';
 import type { CompiledRoute, Runtime } from './config/build.ts';
@@ -248,4 +247,19 @@ function clientIp(req: IncomingMessage, trustProxy: boolean): string {
     if (first) return first;
   }
   return req.socket.remoteAddress ?? 'unknown';
+}
+
+let checkPhase: Promise<void> | undefined;
+
+/**
+ * Resolves in this turn's check phase, once the I/O ready now is handled. Every request that finishes in
+ * the same turn shares one immediate and one promise (timers/promises' setImmediate made both per request).
+ */
+function afterPendingIo(): Promise<void> {
+  return (checkPhase ??= new Promise((resolve) =>
+    setImmediate(() => {
+      checkPhase = undefined;
+      resolve();
+    }),
+  ));
 }
