@@ -8,8 +8,12 @@ const OPEN_BRACE = 0x7b;
 /** A typed slot in the per-request state; each plugin declares its own keys, so state is never an untyped bag. */
 export class ContextKey<T> {
   declare readonly _type: T;
+  /** Where a context keeps this key's value: keys are few and made once, so each gets its own index. */
+  readonly slot = nextSlot++;
   constructor(readonly name: string) {}
 }
+
+let nextSlot = 0;
 
 export interface ContextInit {
   id: string;
@@ -44,7 +48,8 @@ export class Context {
   // Created only when a plugin asks for a signal: an AbortController per request is measurably costly.
   private abortController: AbortController | undefined;
   private abortCallback: (() => void) | undefined;
-  private readonly state = new Map<ContextKey<unknown>, unknown>();
+  /** Values by key slot: an array, as a map per request cost a hash table and a lookup per access. */
+  private readonly state: unknown[] = [];
   private rawQuery: string;
   private parsedQuery: URLSearchParams | undefined;
   readonly bodyLimit: number;
@@ -113,11 +118,11 @@ export class Context {
   }
 
   get<T>(key: ContextKey<T>): T | undefined {
-    return this.state.get(key) as T | undefined;
+    return this.state[key.slot] as T | undefined;
   }
 
   set<T>(key: ContextKey<T>, value: T): void {
-    this.state.set(key, value);
+    this.state[key.slot] = value;
   }
 
   /**
