@@ -75,24 +75,26 @@ export function createLoggers(options: { level: string; destination?: Destinatio
 }
 
 /** Lines are handed to stdout in batches of about this many bytes, and at least every FLUSH_MS. */
-const BATCH_BYTES = 8192;
+const BATCH_BYTES = 32 * 1024;
 const FLUSH_MS = 200;
 
-/**
- * Stdout in 8 KiB batches, and at least every 200 ms so a quiet gateway's lines still show promptly.
- * Each line is written as UTF-8 into the batch's bytes as it comes, and pino's asynchronous writer gets the
- * bytes a batch at a time. Handed strings, it measures its whole pending text on each write (~15 µs a request
- * under load when it got every line); handed a joined batch, the join and its UTF-8 encoding still cost
- * ~1.2 µs a request.
- */
 /** sonic-boom in its buffer mode: it takes bytes, though its types name only strings. */
 interface ByteWriter {
   write(bytes: Buffer): boolean;
   flush(callback: (error?: Error) => void): void;
 }
 
+/**
+ * Stdout in 32 KiB batches, and at least every 200 ms so a quiet gateway's lines still show promptly. Each
+ * batch's write wakes a thread of libuv's pool: with 8 KiB batches that showed as ~0.6 µs a request in the
+ * profile, with 32 KiB ~0.3.
+ * Each line is written as UTF-8 into the batch's bytes as it comes, and pino's asynchronous writer gets the
+ * bytes a batch at a time. Handed strings, it measures its whole pending text on each write (~15 µs a request
+ * under load when it got every line); handed a joined batch, the join and its UTF-8 encoding still cost
+ * ~1.2 µs a request.
+ */
 class BatchedStdout implements DestinationStream {
-  private batch = Buffer.allocUnsafe(2 * BATCH_BYTES);
+  private readonly batch = Buffer.allocUnsafe(2 * BATCH_BYTES);
   private used = 0;
   // minLength above 0: then sonic-boom's flush waits for writes under way (at 0 it answers at once).
   private readonly out = pino.destination({
@@ -127,11 +129,15 @@ class BatchedStdout implements DestinationStream {
     this.out.flush(callback);
   }
 
-  /** The writer keeps the bytes until they are written: the next batch gets a buffer of its own. */
+  /**
+   * The writer gets a copy, its own until written (well under a millisecond): the batch's buffer is kept
+   * for the next batch. Handed over itself, a buffer per batch lived as long as the batch filled (~16 ms
+   * under load) and was promoted to die in the old generation (measured: 191 B promoted a request and 4 full
+   * GCs in 5 s, against 83–92 B and 1 with the copy).
+   */
   private handOver(): void {
     if (this.used === 0) return;
-    this.out.write(this.batch.subarray(0, this.used));
-    this.batch = Buffer.allocUnsafe(2 * BATCH_BYTES);
+    this.out.write(Buffer.from(this.batch.subarray(0, this.used)));
     this.used = 0;
   }
 }
