@@ -6,8 +6,8 @@
  *
  * The buffers themselves are reused (`take`, `recycle`): a batch's buffer lives as long as its text would
  * have, so a new one per batch was promoted too, and under load the dead buffers and their off-heap bytes
- * brought a full collection every ~0.6 s (measured: 7–8 in 5 s, none when reused; ~10 % more requests a
- * second on the paid chain).
+ * brought a full collection every ~0.6 s (measured: 7–8 in 5 s, none when reused; the paid chain 2–10 %
+ * more requests a second in interleaved runs).
  */
 export class LineBuffer {
   private buffer: Buffer;

@@ -86,8 +86,9 @@ export class StoreWrites {
     const entries: WriteBatch['entries'] = new Map();
     const written = durable.then(() => {
       const appended = this.ledgerFiles.appendAll(entries);
-      // appendAll copied the lines into each file's next write.
+      // appendAll copied the lines into each file's next write: the buffers may serve another batch now.
       for (const lines of entries.values()) lines.recycle();
+      entries.clear();
       return appended;
     });
     written.catch((error: unknown) =>
