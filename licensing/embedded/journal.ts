@@ -8,7 +8,7 @@ import { closeSync, fdatasync, openSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { deferred, type Deferred } from './deferred.ts';
 import { writeFully } from './files.ts';
-import { LineBuffer } from './line-buffer.ts';
+import { LineBuffer } from '../../gateway/line-buffer.ts';
 
 const syncFd = promisify(fdatasync);
 

@@ -16,7 +16,7 @@ import type { LedgerEntry, LedgerPage } from '../types.ts';
 import type { Codec } from './codec.ts';
 import { deferred, type Deferred } from './deferred.ts';
 import { linesFromEnd, readIfExists, writeFully } from './files.ts';
-import { LineBuffer } from './line-buffer.ts';
+import { LineBuffer } from '../../gateway/line-buffer.ts';
 
 const openAppend = promisify(openFd);
 const closeFd = promisify(close);

@@ -14,7 +14,7 @@ import { writeFileDurably } from './files.ts';
 import { SNAPSHOT } from './folder.ts';
 import { Journal, type AppendOptions } from './journal.ts';
 import type { LedgerFiles } from './ledger-files.ts';
-import { LineBuffer } from './line-buffer.ts';
+import { LineBuffer } from '../../gateway/line-buffer.ts';
 import { journalPath, keyOf } from './segments.ts';
 import { forgetExpired, type JournalRecord, type StoreState } from './state.ts';
 

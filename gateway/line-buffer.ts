@@ -1,8 +1,9 @@
 /**
- * Lines of text gathered as UTF-8 bytes, off the JavaScript heap. A journal batch lingers ~50 ms for company:
- * kept as strings, every usage charge's text (a tree of concatenated pieces) lived through two or three
- * young-generation collections, was copied by each and then promoted, to die in the old generation. As
- * bytes, the text is garbage the moment it is added.
+ * Lines of text gathered as UTF-8 bytes, off the JavaScript heap, for a batched write (the store's journal
+ * and ledger files, stdout's log). A journal batch lingers ~50 ms for company: kept as strings, every usage
+ * charge's text (a tree of concatenated pieces) lived through two or three young-generation collections,
+ * was copied by each and then promoted, to die in the old generation. As bytes, the text is garbage the
+ * moment it is added.
  *
  * The buffers themselves are reused (`take`, `recycle`): a batch's buffer lives as long as its text would
  * have, so a new one per batch was promoted too, and under load the dead buffers and their off-heap bytes
@@ -14,7 +15,8 @@ export class LineBuffer {
   private used = 0;
   private spare = false;
 
-  private constructor(initialBytes: number) {
+  /** A buffer its owner keeps; `take` gives one from the spares. */
+  constructor(initialBytes = 512) {
     this.buffer = Buffer.allocUnsafe(initialBytes);
   }
 
@@ -28,7 +30,7 @@ export class LineBuffer {
   /** Empties the buffer and keeps it for reuse: only once nothing reads its bytes any more (a write is done). */
   recycle(): void {
     if (this.spare || spares.length >= MAX_SPARES || this.buffer.length > MAX_SPARE_BYTES) return;
-    this.used = 0;
+    this.clear();
     this.spare = true;
     spares.push(this);
   }
@@ -39,10 +41,16 @@ export class LineBuffer {
 
   /** Appends the line's text and a newline. */
   add(line: string): void {
-    // A UTF-16 code unit takes at most 3 bytes in UTF-8 (a surrogate pair, 4 bytes for 2 units).
-    this.reserve(line.length * 3 + 1);
-    this.used += this.buffer.write(line, this.used, 'utf8');
+    this.addText(line);
+    this.reserve(1);
     this.buffer[this.used++] = NEWLINE;
+  }
+
+  /** Appends text as it is (lines that end in their own newline). */
+  addText(text: string): void {
+    // A UTF-16 code unit takes at most 3 bytes in UTF-8 (a surrogate pair, 4 bytes for 2 units).
+    this.reserve(text.length * 3);
+    this.used += this.buffer.write(text, this.used, 'utf8');
   }
 
   /** Appends lines already encoded, newlines included. */
@@ -50,6 +58,11 @@ export class LineBuffer {
     this.reserve(bytes.length);
     this.buffer.set(bytes, this.used);
     this.used += bytes.length;
+  }
+
+  /** Empties the buffer, keeping its room. */
+  clear(): void {
+    this.used = 0;
   }
 
   /** The bytes gathered so far (a view, not a copy). */
