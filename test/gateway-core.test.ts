@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 import type { Outcome } from '../gateway/plugin.ts';
 import { startTestGateway, postJson, getJson, type TestGateway } from './fixtures/gateway.ts';
 import { growingLru } from '../gateway/lru.ts';
-import { jsonMembersObserver, sseLinesObserver } from '../gateway/proxy/observe.ts';
+import { jsonMembersObserver } from '../gateway/proxy/json-members.ts';
+import { sseLinesObserver } from '../gateway/proxy/observe.ts';
 import { phasesOf, recorded } from './fixtures/plugins/recorder.ts';
 import {
   DEFAULT_BEHAVIOUR,
@@ -440,6 +441,30 @@ describe('response readers', () => {
       ['usage', 'choices'],
     );
     assert.equal(JSON.stringify(JSON.parse(byteByByte.usage!)), expected.usage);
+  });
+
+  test('the member read is the top-level one when a nested key, a string or an escaped quote spells it later', () => {
+    const bodies = [
+      '{"usage":{"prompt_tokens":1},"choices":[{"message":{"usage":{"prompt_tokens":2}}}]}',
+      '{"usage":{"prompt_tokens":1},"kind":"usage"}',
+      '{"usage":{"prompt_tokens":1},"note":"a\\"usage"}',
+      '{"usage":{"prompt_tokens":1},"a\\"usage":{"prompt_tokens":3}}',
+      '{"usage":{"prompt_tokens":1},"usage":{"prompt_tokens":4}}',
+      '{"choices":[{"usage":{"prompt_tokens":2}}],"meta":{"usage":5}}',
+      ' {"id":"x", "usage" : {"prompt_tokens":6} }\n',
+    ];
+    for (const text of bodies) {
+      const expected = JSON.stringify((JSON.parse(text) as { usage?: unknown }).usage);
+      const body = Buffer.from(text);
+      // Held whole and read from its end (1 MiB), or scanned as it comes (longer than 40 bytes).
+      for (const limit of [1 << 20, 40]) {
+        for (let cut = 0; cut <= body.length; cut++) {
+          const got = read([body.subarray(0, cut), body.subarray(cut)], ['usage', 'choices'], limit).usage;
+          const normalized = got === undefined ? undefined : JSON.stringify(JSON.parse(got));
+          assert.equal(normalized, expected, `${text} limit ${limit} cut at ${cut}`);
+        }
+      }
+    }
   });
 
   test('stream bytes are handed over in whole lines (so whole characters), wherever the chunks are cut', () => {

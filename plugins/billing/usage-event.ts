@@ -4,14 +4,8 @@
  * `usage` set) only to a client that asked, and a client that reads `choices[0]` of every chunk fails on it.
  */
 import type { ResponseRewriter } from '../../gateway/plugin.ts';
-import {
-  CLOSE_ARRAY,
-  COLON,
-  NEWLINE,
-  OPEN_ARRAY,
-  OPEN_OBJECT,
-  isJsonSpace,
-} from '../../gateway/proxy/observe.ts';
+import { CLOSE_ARRAY, COLON, OPEN_ARRAY, OPEN_OBJECT, isJsonSpace } from '../../gateway/proxy/json-scan.ts';
+import { NEWLINE } from '../../gateway/proxy/observe.ts';
 import { DATA_FIELD, USAGE_KEY } from './usage.ts';
 
 const CR = 0x0d;

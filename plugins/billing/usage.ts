@@ -1,12 +1,12 @@
 /** Reads token usage from an OpenAI-style response as it streams by, and estimates it when absent. */
 import {
-  NEWLINE,
-  isJsonSpace,
+  jsonMembersFromEnd,
   jsonMembersObserver,
   jsonMembersOf,
-  sseLinesObserver,
   type JsonMembers,
-} from '../../gateway/proxy/observe.ts';
+} from '../../gateway/proxy/json-members.ts';
+import { isJsonSpace } from '../../gateway/proxy/json-scan.ts';
+import { NEWLINE, sseLinesObserver } from '../../gateway/proxy/observe.ts';
 import type { ResponseObserver } from '../../gateway/plugin.ts';
 import { decodingObserver } from '../../gateway/proxy/decode.ts';
 import { textWeight, tokensOf } from './estimate.ts';
@@ -131,7 +131,7 @@ function lastUsage(lines: Buffer): UsageJson['usage'] | undefined {
     const newline = lines.indexOf(NEWLINE, at);
     const end = newline === -1 ? lines.length : newline;
     const data = dataAt(lines, start, end);
-    const usage = data && usageOf(jsonMembersOf(data, ['usage'], LIMITS).bytes('usage'));
+    const usage = data && usageOf(jsonMembersFromEnd(data, ['usage'], LIMITS).bytes('usage'));
     if (usage) return usage;
     at = start === 0 ? -1 : lines.lastIndexOf(USAGE_KEY, start - 1);
   }
