@@ -131,10 +131,21 @@ export class Context {
    */
   readBody(): Promise<Buffer> {
     // Read a turn later: a body that came with the headers is parsed into the stream's buffer by then.
-    this.bodyRead ??= Promise.resolve()
-      .then(() => readBody(this.req, this.bodyLimit))
-      .then((body) => (this.rawBody = body));
+    this.bodyRead ??= Promise.resolve().then(() => {
+      const body = readBody(this.req, this.bodyLimit);
+      return Buffer.isBuffer(body) ? this.keepBody(body) : body.then((read) => this.keepBody(read));
+    });
     return this.bodyRead;
+  }
+
+  private keepBody(body: Buffer): Buffer {
+    this.rawBody = body;
+    return body;
+  }
+
+  /** The body was read (a plugin asked for it): nothing to wait for before it is sent. */
+  get bodyInMemory(): boolean {
+    return this.rawBody !== undefined;
   }
 
   /**

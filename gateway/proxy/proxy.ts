@@ -44,10 +44,12 @@ export class Proxy {
         'this route has no upstream: its chain needs an upstream plugin',
       );
     }
-    // A retry must send the body again, and a chunked body can only be held to the limit by reading it.
-    if (upstream.retry || hasUndeclaredLength(ctx.req)) await ctx.readBody();
-    // One that came whole with the headers is in memory already: sent from there, cheaper than a pipe.
-    else await ctx.arrivedBody();
+    if (!ctx.bodyInMemory) {
+      // A retry must send the body again, and a chunked body can only be held to the limit by reading it.
+      if (upstream.retry || hasUndeclaredLength(ctx.req)) await ctx.readBody();
+      // One that came whole with the headers is in memory already: sent from there, cheaper than a pipe.
+      else await ctx.arrivedBody();
+    }
     const body = ctx.bufferedBody;
     const { metrics } = this.options;
     for (let attempt = 1; ; attempt++) {
@@ -73,7 +75,9 @@ export class Proxy {
             outcome.response.destroy();
             throw clientClosed();
           }
-          return this.deliver(ctx, chain, { target, status, response: outcome.response });
+          // Awaited, not returned: a promise returned from an async function costs two more turns of the
+          // microtask queue before the caller sees its value.
+          return await this.deliver(ctx, chain, { target, status, response: outcome.response });
         }
         outcome.response.resume();
       } else {
