@@ -117,12 +117,6 @@ export interface DailyRequest {
 
 export type DailyResult = 'charged' | 'already' | 'insufficient' | 'not_found' | 'revoked';
 
-/**
- * A value at once, or a promise of it. A paid request holds and settles once each: the embedded store
- * answers both from memory without a promise, and the proxy path then awaits nothing for them.
- */
-export type Eventually<T> = T | Promise<T>;
-
 export interface LicenseStore {
   /** Which implementation, for health and logs. */
   readonly kind: 'embedded' | 'redis' | 'remote';
@@ -138,12 +132,12 @@ export interface LicenseStore {
   change(request: BalanceChange): Promise<ChangeResult>;
   ledger(key: string, options: { limit: number; before?: number }): Promise<LedgerPage>;
   /** Reserves credits for a request in flight (a hold, not an entry); refuses when the spendable balance is short. */
-  hold(request: HoldRequest): Eventually<HoldResult>;
+  hold(request: HoldRequest): Promise<HoldResult>;
   /**
    * Ends a hold: charges the real cost as one entry (cost 0 = release). This and the daily charge run on
    * the request path: a store may resolve them before they are synced (the embedded store does).
    */
-  settle(request: SettleRequest): Eventually<LedgerEntry | undefined>;
+  settle(request: SettleRequest): Promise<LedgerEntry | undefined>;
   /** Takes the daily charge once per license and day, whatever the concurrency and number of instances. */
   dailyCharge(request: DailyRequest): Promise<DailyResult>;
   /** Gives a day's charge back and clears the mark, so the next request takes it again. */

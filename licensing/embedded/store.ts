@@ -195,7 +195,7 @@ export class EmbeddedStore implements LicenseStore {
   }
 
   /** Holds live in memory only: they belong to requests of this process, which end before it does. */
-  hold(request: HoldRequest): HoldResult {
+  async hold(request: HoldRequest): Promise<HoldResult> {
     this.refuseIfBroken();
     const license = this.state.licenses[request.key];
     if (!license) return 'not_found';
@@ -207,7 +207,7 @@ export class EmbeddedStore implements LicenseStore {
     return 'ok';
   }
 
-  settle(request: SettleRequest): LedgerEntry | undefined {
+  async settle(request: SettleRequest): Promise<LedgerEntry | undefined> {
     const hold = this.holds.get(request.holdId);
     const license = this.state.licenses[request.key];
     if (!license) return undefined;

@@ -6,15 +6,13 @@
 import { randomUUID } from 'node:crypto';
 import { ContextKey, type Context } from '../../gateway/context.ts';
 import { badRequest } from '../../gateway/errors.ts';
-import { definePlugin, type Outcome } from '../../gateway/plugin.ts';
-import { isPromise } from '../../gateway/chain.ts';
+import { definePlugin } from '../../gateway/plugin.ts';
 import { isUnencoded } from '../../gateway/proxy/decode.ts';
 import { mailer } from '../../licensing/mail/resource.ts';
 import { lowBalanceMail } from '../../licensing/mail/templates.ts';
 import { MICRO, toCredits } from '../../licensing/money.ts';
 import { creditsCharged } from '../../licensing/metrics.ts';
 import { licenseStore } from '../../licensing/resource.ts';
-import type { LedgerEntry, LicenseStore } from '../../licensing/types.ts';
 import { insufficientCredits, licenseRevoked } from '../../licensing/refusals.ts';
 import { LICENSE } from '../license/index.ts';
 import { completionBudget, type LimitFields } from './budget.ts';
@@ -89,47 +87,6 @@ export default definePlugin<BillingConfig>({
     const resource = licenseStore(services);
     // Bound once: a labelled increment hashes its labels on every call.
     const usageCharged = creditsCharged(services.metrics).labels({ kind: 'usage' });
-
-    /** Charges what was delivered, or releases the hold when nothing was; a promise only if the store gives one. */
-    function settleBill(
-      store: LicenseStore,
-      bill: Bill,
-      request: { ctx: Context; outcome: Outcome },
-    ): void | Promise<void> {
-      const { ctx, outcome } = request;
-      const delivered =
-        outcome.upstream !== undefined && outcome.upstream.status < 400 && bill.reader !== undefined;
-      if (!delivered) {
-        const released = store.settle({ key: bill.key, holdId: bill.holdId, cost: 0, kind: 'usage' });
-        return isPromise(released) ? released.then(() => undefined) : undefined;
-      }
-      const usage = bill.reader!.usage(bill.promptEstimate);
-      const cost = PriceTable.cost(bill.price, usage);
-      const settled = store.settle({
-        key: bill.key,
-        holdId: bill.holdId,
-        cost,
-        kind: 'usage',
-        details: {
-          requestId: ctx.id,
-          model: bill.model,
-          promptTokens: usage.promptTokens,
-          completionTokens: usage.completionTokens,
-          estimated: usage.estimated,
-        },
-      });
-      return isPromise(settled) ? settled.then((entry) => charged(bill, entry)) : charged(bill, settled);
-    }
-
-    /** Counts a usage charge, and mails the owner when it took the balance below the threshold. */
-    function charged(bill: Bill, entry: LedgerEntry | undefined): void {
-      if (!entry) return;
-      usageCharged.inc(-entry.amount);
-      const crossed = entry.balanceAfter < lowBalance && entry.balanceAfter - entry.amount >= lowBalance;
-      if (crossed && bill.email)
-        mailer(services).send(lowBalanceMail({ email: bill.email, balance: entry.balanceAfter }));
-    }
-
     return {
       async onRequest(ctx) {
         const license = ctx.get(LICENSE);
@@ -155,8 +112,7 @@ export default definePlugin<BillingConfig>({
         });
         const store = resource.opened ?? (await resource.store());
         const holdId = nextHoldId();
-        const held = store.hold({ key: license.key, holdId, amount: reserve });
-        const result = isPromise(held) ? await held : held;
+        const result = await store.hold({ key: license.key, holdId, amount: reserve });
         if (result === 'insufficient') {
           throw insufficientCredits(
             `insufficient credits: this request may cost up to ${toCredits(reserve)} credits`,
@@ -199,14 +155,36 @@ export default definePlugin<BillingConfig>({
         response.observe(bill.reader.observer);
         if (sse && bill.removeUsageEvent && isUnencoded(coding)) response.rewrite(new UsageEventRemover());
       },
-      // Synchronous when the store settles at once (the embedded store): no promise on the hot path.
-      onFinish(ctx, outcome) {
+      async onFinish(ctx, outcome) {
         const bill = ctx.get(BILL);
         if (!bill) return;
-        const store = resource.opened;
-        // The hold opened the store; it is asked for again only if that store has been replaced since.
-        if (!store) return resource.store().then((opened) => settleBill(opened, bill, { ctx, outcome }));
-        return settleBill(store, bill, { ctx, outcome });
+        const store = resource.opened ?? (await resource.store());
+        const delivered =
+          outcome.upstream !== undefined && outcome.upstream.status < 400 && bill.reader !== undefined;
+        if (!delivered) {
+          await store.settle({ key: bill.key, holdId: bill.holdId, cost: 0, kind: 'usage' });
+          return;
+        }
+        const usage = bill.reader!.usage(bill.promptEstimate);
+        const cost = PriceTable.cost(bill.price, usage);
+        const entry = await store.settle({
+          key: bill.key,
+          holdId: bill.holdId,
+          cost,
+          kind: 'usage',
+          details: {
+            requestId: ctx.id,
+            model: bill.model,
+            promptTokens: usage.promptTokens,
+            completionTokens: usage.completionTokens,
+            estimated: usage.estimated,
+          },
+        });
+        if (!entry) return;
+        usageCharged.inc(-entry.amount);
+        const crossed = entry.balanceAfter < lowBalance && entry.balanceAfter - entry.amount >= lowBalance;
+        if (crossed && bill.email)
+          mailer(services).send(lowBalanceMail({ email: bill.email, balance: entry.balanceAfter }));
       },
     };
   },
