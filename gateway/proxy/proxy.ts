@@ -53,11 +53,12 @@ export class Proxy {
     const body = ctx.bufferedBody;
     const { metrics } = this.options;
     for (let attempt = 1; ; attempt++) {
-      prepareHeaders(ctx.req, { upstream, target, body, requestId: ctx.id });
+      const headers = prepareHeaders(ctx.req, { upstream, target, body, requestId: ctx.id });
       upstream.onAttemptStart?.(target);
       const started = performance.now();
-      const outcome = await sendAttempt(ctx.req, ctx.res, {
+      const outcome = await sendAttempt(ctx.req, {
         target,
+        headers,
         body,
         defaultTimeoutMs: this.options.defaultTimeoutMs,
         onClientAbort: (callback) => ctx.onClientAbort(callback),

@@ -62,7 +62,11 @@ export function pipeBody(
         finish(false);
       }
     });
-    res.on('close', () => finish(response.complete && res.writableFinished));
+    res.on('close', () => {
+      // A client that leaves stops the upstream's work (and what it would bill for): its connection goes.
+      if (!res.writableFinished) response.destroy();
+      finish(response.complete && res.writableFinished);
+    });
     // An answer that came whole with its headers (a JSON answer, usually) is in memory already: one write,
     // without the machinery of a pipe. A streamed one flows through as it comes.
     if (response.complete) {
