@@ -180,6 +180,8 @@ routes:
       {
         'x-request-id': 'trace-123',
         connection: 'keep-alive',
+        'proxy-connection': 'keep-alive',
+        trailer: 'x-checksum',
       },
     );
     assert.equal(res.status, 200);
@@ -195,6 +197,8 @@ routes:
       "the upstream's host, not the gateway's",
     );
     assert.equal(Number(seen.headers['content-length']), Buffer.byteLength(seen.body));
+    for (const name of ['proxy-connection', 'trailer'])
+      assert.equal(seen.headers[name], undefined, `the client's ${name} header stays at the gateway`);
     await waitFor(() => finishesOf('trace-123').length === 3);
     assert.deepEqual(phasesOf('trace-123'), [
       'a:request',
