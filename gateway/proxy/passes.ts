@@ -35,8 +35,8 @@ const NOT_FORWARDED = new Set([
 
 /**
  * Pass 1: the upstream request headers: client headers minus hop-by-hop and the client's host, plus plugin
- * and target overrides.
- * Built as a fresh object (never `delete` on the client's: a deleted-from object falls into V8's slow
+ * and target overrides, as Node's flat `[name, value, …]` list.
+ * Merged in a fresh object (never `delete` on the client's: a deleted-from object falls into V8's slow
  * dictionary mode); the client's own headers stay as they came.
  */
 export function prepareHeaders(
@@ -47,7 +47,7 @@ export function prepareHeaders(
     body: OutgoingBody | undefined;
     requestId: string;
   },
-): IncomingHttpHeaders {
+): string[] {
   const { headers: overrides } = options.upstream;
   const source = req.headers;
   const headers: IncomingHttpHeaders = {};
@@ -64,7 +64,15 @@ export function prepareHeaders(
   headers['x-request-id'] = options.requestId;
   // The upstream's own host, with its port when the URL names one.
   headers.host = options.target.url.host;
-  return headers;
+  // Node takes a flat list as it is, where it sets an object header by header (each name lower-cased,
+  // stored, looked up again). Measured interleaved (6 × 3 s): paid chain 0.762 → 0.798 × bare.
+  const list: string[] = [];
+  for (const name in headers) {
+    const value = headers[name];
+    if (typeof value === 'string') list.push(name, value);
+    else if (value) for (const each of value) list.push(name, each);
+  }
+  return list;
 }
 
 export type AttemptOutcome =
@@ -104,7 +112,8 @@ export function sendAttempt(
   req: IncomingMessage,
   options: {
     target: UpstreamTarget;
-    headers: IncomingHttpHeaders;
+    /** From `prepareHeaders`. */
+    headers: readonly string[];
     /** The body as read, or `undefined` to pipe it from the client as it comes. */
     body: OutgoingBody | undefined;
     defaultTimeoutMs: number;
