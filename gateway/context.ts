@@ -42,7 +42,10 @@ export class Context {
   readonly clientIp: string;
   private readonly baseLog: Logger;
   private requestLog: Logger | undefined;
-  /** Headers added to whatever answer the client gets: plugin answer, proxied response or error. */
+  /**
+   * Headers added to whatever answer the client gets: plugin answer, proxied response or error. Names in
+   * lower case, as Node gives a response's: one here replaces the upstream's header of that name.
+   */
   readonly responseHeaders: Record<string, string>;
   private aborted = false;
   // Created only when a plugin asks for a signal: an AbortController per request is measurably costly.

@@ -17,6 +17,7 @@ import {
 } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { outgoingLength, type OutgoingBody } from '../body.ts';
+import { addHeader } from './header-list.ts';
 import type { AttemptFailure, UpstreamRequest, UpstreamTarget } from '../plugin.ts';
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and client credentials that must never travel upstream. */
@@ -64,14 +65,9 @@ export function prepareHeaders(
   headers['x-request-id'] = options.requestId;
   // The upstream's own host, with its port when the URL names one.
   headers.host = options.target.url.host;
-  // Node takes a flat list as it is, where it sets an object header by header (each name lower-cased,
-  // stored, looked up again). Measured interleaved (6 × 3 s): paid chain 0.762 → 0.798 × bare.
+  // Measured interleaved (6 × 3 s) against an object: paid chain 0.762 → 0.798 × bare.
   const list: string[] = [];
-  for (const name in headers) {
-    const value = headers[name];
-    if (typeof value === 'string') list.push(name, value);
-    else if (value) for (const each of value) list.push(name, each);
-  }
+  for (const name in headers) addHeader(list, name, headers[name]);
   return list;
 }
 
