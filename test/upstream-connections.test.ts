@@ -1,11 +1,15 @@
 /**
- * Gateway core, kept-alive upstream connections: an upstream closes an idle connection on its own clock, so
- * a request can meet a connection that is closing. The client must not see that as a failed upstream.
+ * Gateway core, upstream connections: an upstream closes an idle connection on its own clock, so a request
+ * can meet a connection that is closing, and the client must not see that as a failed upstream. An https
+ * upstream (OpenRouter is one) is reached over TLS with its certificate checked.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { startTestGateway, postJson, type TestGateway } from './fixtures/gateway.ts';
+import { startGatewayProcess } from './fixtures/process.ts';
+import { tempDir } from './fixtures/stores.ts';
 import { startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
 
 const recorderPath = fileURLToPath(new URL('./fixtures/plugins/recorder.ts', import.meta.url));
@@ -56,5 +60,65 @@ routes:
     upstream.requests.length = 0;
     assert.equal((await ask('four')).status, 502);
     assert.deepEqual(received(), ['four']);
+  });
+});
+
+describe('TLS upstreams', () => {
+  // Self-signed test certificates for 127.0.0.1 (test/fixtures/tls), valid until 2126; only one is trusted.
+  const tlsFile = (name: string) => fileURLToPath(new URL(`./fixtures/tls/${name}`, import.meta.url));
+  const tlsOf = (name: string) => ({
+    key: readFileSync(tlsFile(`${name}-key.pem`), 'utf8'),
+    cert: readFileSync(tlsFile(`${name}-cert.pem`), 'utf8'),
+  });
+
+  test('an https upstream is called over TLS and its certificate checked: an untrusted one never sees the request', async () => {
+    const trusted = await startUpstream({}, { tls: tlsOf('trusted') });
+    const untrusted = await startUpstream({}, { tls: tlsOf('untrusted') });
+    const gateway = await startGatewayProcess({
+      env: {
+        DATA_DIR: await tempDir(),
+        API_ADMIN_TOKEN: 'tls-admin',
+        OPENROUTER_BASE_URL: `${untrusted.url}/api/v1`,
+        OPENROUTER_API_KEY: 'server-key',
+        HF_SPACE_URL_1: trusted.url,
+        HF_SPACE_PASSWORD_1: 'space-password',
+        // The one way to add a trusted authority to a Node process: read once, at its start.
+        NODE_EXTRA_CA_CERTS: tlsFile('trusted-cert.pem'),
+      },
+    });
+    try {
+      const created = await postJson(
+        `${gateway.url}/api/v1/license/generate`,
+        { email: 'tls@example.com', credits: 10 },
+        { 'x-admin-token': 'tls-admin' },
+      );
+      const client = { 'x-license-key': created.body.license_key as string, 'x-device-id': 'tls-device' };
+      const messages = [{ role: 'user', content: 'hello over TLS' }];
+
+      // The Space pool's member is trusted (its health checks pass too): it answers.
+      const answer = await postJson(
+        `${gateway.url}/api/huggingface/completion`,
+        { model: 'gemini-2.0-flash-exp', messages },
+        client,
+      );
+      assert.equal(answer.status, 200, JSON.stringify(answer.body));
+      const [choice] = answer.body.choices as { message: { content: string } }[];
+      assert.equal(choice?.message.content, 'Hello from the fixture.');
+      assert.equal(trusted.requests.at(-1)?.headers['authorization'], 'Bearer space-password');
+
+      // OpenRouter's URL serves a certificate nobody vouches for: the request is refused, never sent.
+      const refused = await postJson(
+        `${gateway.url}/api/chat/completion`,
+        { model: 'openai/gpt-4o-mini', messages },
+        client,
+      );
+      assert.equal(refused.status, 502, JSON.stringify(refused.body));
+      assert.equal(untrusted.requests.length, 0, 'no request reached the upstream whose certificate failed');
+    } finally {
+      gateway.child.kill('SIGTERM');
+      await gateway.exited;
+      await trusted.close();
+      await untrusted.close();
+    }
   });
 });
