@@ -1,6 +1,7 @@
 /** Gateway core: routing, plugin chains in YAML order, early answers, onFinish exactly once, the proxy. */
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { memoryUsage } from 'node:process';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -278,6 +279,22 @@ routes:
     });
     assert.equal(status, 200);
     assert.equal(upstream.requests.at(-1)!.body, body);
+  });
+
+  test('a client that leaves mid-upload stops the upstream request its body was piped into', async () => {
+    const cutBefore = upstream.cutUploads;
+    const requestsBefore = upstream.requests.length;
+    const client = connect(Number(new URL(gw.url).port), '127.0.0.1');
+    client.write(
+      'POST /piped HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"model":"m","mess',
+    );
+    // The upstream has the head and the first bytes once the gateway forwarded them.
+    await waitFor(() => upstream.receiving > 0);
+    client.destroy();
+    await waitFor(() => upstream.cutUploads === cutBefore + 1);
+    assert.equal(upstream.requests.length, requestsBefore, 'no request reached the upstream whole');
+    const after = await postJson(`${gw.url}/piped`, { model: 'm', messages: [] });
+    assert.equal(after.status, 200, 'the gateway serves on');
   });
 
   test('an unreachable upstream is 502 and a silent one 504; onFinish still runs once', async () => {
