@@ -136,12 +136,13 @@ export function sendAttempt(
       settle({ kind: 'failure', failure: 'reset', error: new Error('client went away') });
     });
     const onResponse = (response: IncomingMessage) => settle({ kind: 'response', response });
-    const onError = (error: Error) => {
-      if (settled) return;
+    const onError = (request: ClientRequest, error: Error) => {
+      // A request already sent again on a new connection has nothing more to say.
+      if (settled || request !== upstream) return;
       const code = (error as NodeJS.ErrnoException).code;
       // A time-out destroys the request, which surfaces as a reset: the elapsed time tells them apart.
       const timedOut = performance.now() - started >= timeoutMs - 1;
-      const stale = upstream.reusedSocket && CLOSED_UNDER_REQUEST.has(code ?? '');
+      const stale = request.reusedSocket && CLOSED_UNDER_REQUEST.has(code ?? '');
       if (stale && !timedOut && body !== undefined) return send({ fresh: true });
       const failure: AttemptFailure = timedOut ? 'timeout' : isConnectError(code) ? 'connect' : 'reset';
       settle({ kind: 'failure', failure, error });
@@ -149,7 +150,7 @@ export function sendAttempt(
     const send = ({ fresh }: { fresh: boolean }) => {
       started = performance.now();
       // One literal shape, few members: Node copies a request's options into new objects twice.
-      upstream = destination.request({
+      const request = destination.request({
         host: destination.host,
         port: destination.port,
         method: req.method,
@@ -158,11 +159,13 @@ export function sendAttempt(
         // A connection of its own, closed after this one request.
         agent: fresh ? false : destination.agent,
       });
-      upstream.setTimeout(timeoutMs, () => upstream.destroy());
-      upstream.on('error', onError);
-      upstream.on('response', onResponse);
-      if (body === undefined) req.pipe(upstream);
-      else sendBody(upstream, body);
+      upstream = request;
+      // Each request's own handlers: a late event of the first never touches its resend.
+      request.setTimeout(timeoutMs, () => request.destroy());
+      request.on('error', (error) => onError(request, error));
+      request.on('response', onResponse);
+      if (body === undefined) req.pipe(request);
+      else sendBody(request, body);
     };
     send({ fresh: false });
   });
