@@ -89,11 +89,29 @@ export interface LedgerPage {
   next: number | null;
 }
 
+/**
+ * A day's flat charge carried by a request's hold and settle. The store takes it once per license and day:
+ * only while the license's last paid day is before `day` (so zones that disagree on the date never charge
+ * one day twice), and only in the settle of a request that succeeded.
+ */
+export interface DayCharge {
+  /** Calendar day in the operator's zone, e.g. 2026-11-27: the day the request started. */
+  day: string;
+  amount: number;
+}
+
 export interface HoldRequest {
   key: string;
-  /** Unique per request, also across processes (billing makes one): never the client-chosen request id. */
+  /**
+   * Unique per request, also across processes: never the client-chosen request id. A second hold with the
+   * same id adds to the first (plugins of one request reserve their parts in turn).
+   */
   holdId: string;
   amount: number;
+  /** Also reserves the day's charge, unless the license has paid that day already. */
+  day?: DayCharge;
+  /** How long the hold outlives a process that died before settling it (shared stores). */
+  ttlMs?: number;
 }
 
 export type HoldResult = 'ok' | 'insufficient' | 'not_found' | 'revoked';
@@ -105,6 +123,16 @@ export interface SettleRequest {
   cost: number;
   kind: EntryKind;
   details?: EntryDetails;
+  /** The request succeeded: its day's charge is taken in the same step, unless that day is paid already. */
+  day?: DayCharge;
+}
+
+/** The entries a settle wrote: the day's charge (first success of a day) and the usage charge. */
+export interface SettleResult {
+  daily?: LedgerEntry;
+  usage?: LedgerEntry;
+  /** The day the settle was given is paid now (by it, or before). */
+  dayPaid?: boolean;
 }
 
 export interface DailyRequest {
@@ -116,6 +144,21 @@ export interface DailyRequest {
 }
 
 export type DailyResult = 'charged' | 'already' | 'insufficient' | 'not_found' | 'revoked';
+
+export const DAILY_REFERENCE = 'daily:';
+
+/** A day's charge entry: its reference names the day, and only its request id comes with it. */
+export const dailyDetails = (day: string, requestId: string | undefined): EntryDetails => ({
+  reference: dailyReference(day),
+  ...(requestId !== undefined ? { requestId } : {}),
+});
+
+/** The reference a day's charge entry carries. */
+export const dailyReference = (day: string) => `${DAILY_REFERENCE}${day}`;
+
+/** Whether a day's charge is owed: days are YYYY-MM-DD, so they compare as text. */
+export const dayOwed = (lastPaid: string | undefined | null, day: string): boolean =>
+  !lastPaid || lastPaid < day;
 
 export interface LicenseStore {
   /** Which implementation, for health and logs. */
@@ -134,14 +177,16 @@ export interface LicenseStore {
   /** Reserves credits for a request in flight (a hold, not an entry); refuses when the spendable balance is short. */
   hold(request: HoldRequest): Promise<HoldResult>;
   /**
-   * Ends a hold: charges the real cost as one entry (cost 0 = release). This and the daily charge run on
-   * the request path: a store may resolve them before they are synced (the embedded store does).
+   * Ends a hold: charges the real cost as one entry (cost 0 = release), and the day's charge with it when
+   * asked and owed, in one atomic step. It runs on the request path: a store may resolve it before it is
+   * synced (the embedded store does).
    */
-  settle(request: SettleRequest): Promise<LedgerEntry | undefined>;
-  /** Takes the daily charge once per license and day, whatever the concurrency and number of instances. */
+  settle(request: SettleRequest): Promise<SettleResult>;
+  /**
+   * Takes a day's charge at once, once per license and day (an edge gateway's settle, through the license
+   * API): `already` when that day, or a later one, is paid.
+   */
   dailyCharge(request: DailyRequest): Promise<DailyResult>;
-  /** Gives a day's charge back and clears the mark, so the next request takes it again. */
-  dailyRefund(request: DailyRequest): Promise<void>;
   /** Everything acknowledged is on disk (or in Redis) when this resolves. */
   close(): Promise<void>;
   checkHealth(): Promise<void>;

@@ -90,6 +90,16 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
         .entries as Record<string, unknown>[];
     };
     const messages = [{ role: 'user' as const, content: 'Say hello to the gateway please' }];
+    /** Sends one request under a behaviour of the OpenRouter fixture, which holds until the fixture has it. */
+    const sentUnder = async <T>(changes: Partial<typeof openrouter.behaviour>, send: () => Promise<T>) => {
+      const seen = openrouter.requests.length;
+      const previous = { ...openrouter.behaviour };
+      Object.assign(openrouter.behaviour, changes);
+      const result = send();
+      while (openrouter.requests.length === seen) await new Promise((r) => setTimeout(r, 2));
+      Object.assign(openrouter.behaviour, previous);
+      return { result };
+    };
 
     before(async () => {
       openrouter = await startUpstream();
@@ -410,7 +420,7 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
       assert.equal((await credits(choices)).credits, micro(14_300));
     });
 
-    test('an upstream failure costs nothing: the usage hold is released and the daily charge given back', async () => {
+    test('an upstream failure costs nothing and writes no entry; the day is paid by the first success', async () => {
       const key = await newLicense(5);
       await withBehaviour(openrouter, { status: 500 }, () =>
         assert.rejects(
@@ -421,13 +431,95 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
       assert.deepEqual(await credits(key).then((i) => [i.credits, i.held]), [5, 0]);
       assert.deepEqual(
         (await ledger(key)).map((e) => e.kind),
-        ['daily_refund', 'daily_charge', 'grant'],
+        ['grant'],
+      );
+      await client(key).chat.completions.create({ model: 'openai/x', messages });
+      assert.deepEqual(
+        (await ledger(key)).map((e) => e.kind),
+        ['usage', 'daily_charge', 'grant'],
+        "the day's charge is taken with the first success's usage",
+      );
+    });
+
+    test("a slow failing request does not let the day's later successes go free", async () => {
+      const key = await newLicense(5);
+      const failing = await sentUnder({ status: 500, delayMs: 300 }, () =>
+        client(key)
+          .chat.completions.create({ model: 'openai/x', messages })
+          .then(
+            () => 'succeeded',
+            () => 'failed',
+          ),
+      );
+      await new Promise((r) => setTimeout(r, 30));
+      await Promise.all(
+        Array.from({ length: 5 }, () => client(key).chat.completions.create({ model: 'openai/x', messages })),
+      );
+      assert.equal(await failing.result, 'failed');
+      const kinds = (await ledger(key)).map((e) => e.kind);
+      assert.equal(kinds.filter((k) => k === 'daily_charge').length, 1, 'the day is charged once');
+      assert.equal(kinds.filter((k) => k === 'usage').length, 5);
+      assert.equal(kinds.filter((k) => k === 'daily_refund').length, 0);
+    });
+
+    test('a client that aborts its request as a decoy does not unpay the day', async () => {
+      const key = await newLicense(5);
+      const decoy = new AbortController();
+      const aborted = await sentUnder({ delayMs: 300 }, () =>
+        client(key)
+          .chat.completions.create({ model: 'openai/x', messages }, { signal: decoy.signal })
+          .catch(() => 'aborted'),
+      );
+      await client(key).chat.completions.create({ model: 'openai/x', messages });
+      decoy.abort();
+      assert.equal(await aborted.result, 'aborted');
+      await client(key).chat.completions.create({ model: 'openai/x', messages });
+      const kinds = (await ledger(key)).map((e) => e.kind);
+      assert.deepEqual(
+        kinds.filter((k) => k.startsWith('daily')),
+        ['daily_charge'],
+        'charged once, never given back',
+      );
+    });
+
+    test('requests refused before forwarding (400, 402, 403) write no ledger entry', async () => {
+      const key = await newLicense(0.5);
+      const refusedWith = async (status: number, run: () => Promise<unknown>) =>
+        assert.rejects(run(), (e: { status: number }) => e.status === status);
+      await refusedWith(402, () =>
+        client(key).chat.completions.create({ model: 'openai/x', messages, max_tokens: 1000 }),
+      );
+      await refusedWith(400, () =>
+        client(key).chat.completions.create({ model: 'openai/x', messages, max_tokens: -1 }),
+      );
+      await refusedWith(403, () =>
+        client(key, 'other-device').chat.completions.create({ model: 'openai/x', messages }),
+      );
+      assert.deepEqual(
+        (await ledger(key)).map((e) => e.kind),
+        ['grant'],
+      );
+      assert.deepEqual(await credits(key).then((i) => [i.credits, i.held]), [0.5, 0]);
+    });
+
+    test('a request that starts on one day and ends on the next pays for one day, the one it started on', async () => {
+      const key = await newLicense(5);
+      const startDay = new Date(now + 8 * 3600_000).toISOString().slice(0, 10);
+      const slow = await sentUnder({ delayMs: 200 }, () =>
+        client(key).chat.completions.create({ model: 'openai/x', messages }),
+      );
+      now += DAY_MS;
+      await slow.result;
+      const dailies = (await ledger(key)).filter((e) => e.kind === 'daily_charge');
+      assert.deepEqual(
+        dailies.map((e) => e.reference),
+        [`daily:${startDay}`],
       );
       await client(key).chat.completions.create({ model: 'openai/x', messages });
       assert.equal(
         (await ledger(key)).filter((e) => e.kind === 'daily_charge').length,
         2,
-        'the next request takes it',
+        'the next day is its own',
       );
     });
 

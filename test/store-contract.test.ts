@@ -48,13 +48,15 @@ const EVERY_DETAIL: Required<EntryDetails> = {
 /** Settles a usage charge carrying every detail; checks that the entry carries them and the ledger shows it. */
 async function chargeWithEveryDetail(store: LicenseStore, key: string): Promise<LedgerEntry> {
   assert.equal(await store.hold({ key, holdId: 'every-detail', amount: MICRO }), 'ok');
-  const entry = await store.settle({
-    key,
-    holdId: 'every-detail',
-    cost: 0.5 * MICRO,
-    kind: 'usage',
-    details: EVERY_DETAIL,
-  });
+  const entry = (
+    await store.settle({
+      key,
+      holdId: 'every-detail',
+      cost: 0.5 * MICRO,
+      kind: 'usage',
+      details: EVERY_DETAIL,
+    })
+  ).usage;
   assert.deepEqual(entry, { ...entry!, ...EVERY_DETAIL }, 'the entry carries every detail');
   assert.deepEqual((await store.ledger(key, { limit: 1 })).entries, [entry]);
   return entry!;
@@ -253,7 +255,7 @@ export function storeContract(name: string, open: StoreFactory): void {
       assert.equal(after.credits, 6.25 * MICRO, 'five settles at 0.75 took 3.75; the rest was released');
       const overshoot = await store.hold({ key: license.key, holdId: `o-${license.key}`, amount: MICRO });
       assert.equal(overshoot, 'ok');
-      const entry = await store.settle({
+      const { usage: entry } = await store.settle({
         key: license.key,
         holdId: `o-${license.key}`,
         cost: 100 * MICRO,
@@ -263,7 +265,7 @@ export function storeContract(name: string, open: StoreFactory): void {
       assert.equal((await store.get(license.key))!.credits, 0);
     });
 
-    test('the daily charge is taken once per day under concurrency, given back on failure, and again next day', async () => {
+    test('the daily charge is taken once per day under concurrency, and again next day', async () => {
       const license = await newLicense(store, 1);
       const day = (d: string) => ({ key: license.key, day: d, amount: 0.33 * MICRO });
       const results = await Promise.all(
@@ -271,21 +273,94 @@ export function storeContract(name: string, open: StoreFactory): void {
       );
       assert.equal(results.filter((r) => r === 'charged').length, 1);
       assert.equal((await store.get(license.key))!.credits, 0.67 * MICRO);
-      await store.dailyRefund(day('2026-11-27'));
-      assert.equal((await store.get(license.key))!.credits, 1 * MICRO);
-      assert.equal(await store.dailyCharge(day('2026-11-27')), 'charged');
+      assert.equal(await store.dailyCharge(day('2026-11-27')), 'already');
+      assert.equal(await store.dailyCharge(day('2026-11-26')), 'already', 'a day before the last paid');
       assert.equal(await store.dailyCharge(day('2026-11-28')), 'charged');
       assert.equal(await store.dailyCharge(day('2026-11-29')), 'charged');
       assert.equal(await store.dailyCharge(day('2026-11-30')), 'insufficient');
       const kinds = (await store.ledger(license.key, { limit: 10 })).entries.map((e) => e.kind);
-      assert.deepEqual(kinds, [
-        'daily_charge',
-        'daily_charge',
-        'daily_charge',
-        'daily_refund',
-        'daily_charge',
-        'grant',
-      ]);
+      assert.deepEqual(kinds, ['daily_charge', 'daily_charge', 'daily_charge', 'grant']);
+    });
+
+    test("a day's charge is held with the request and taken only by the settle of its first success", async () => {
+      const license = await newLicense(store, 1);
+      const day = { day: '2026-12-01', amount: 0.33 * MICRO };
+      const hold = (holdId: string, amount: number) =>
+        store.hold({ key: license.key, holdId: `${holdId}-${license.key}`, amount, day });
+      assert.equal(await hold('big', 0.7 * MICRO), 'insufficient', 'the hold covers usage and the day');
+      assert.equal(await hold('a', 0.3 * MICRO), 'ok');
+      assert.equal((await store.get(license.key))!.held, 0.63 * MICRO);
+      // Each request of an unpaid day holds the day: together they hold it twice.
+      assert.equal(await hold('b', 0.05 * MICRO), 'insufficient');
+      assert.equal(await hold('b', 0.04 * MICRO), 'ok');
+      // The first request fails: nothing is written; the second succeeds and pays the day with its usage.
+      const failed = await store.settle({
+        key: license.key,
+        holdId: `a-${license.key}`,
+        cost: 0,
+        kind: 'usage',
+      });
+      assert.deepEqual(failed, {});
+      const paid = await store.settle({
+        key: license.key,
+        holdId: `b-${license.key}`,
+        cost: 0.04 * MICRO,
+        kind: 'usage',
+        details: { requestId: 'r-b' },
+        day,
+      });
+      assert.equal(paid.daily?.amount, -0.33 * MICRO);
+      assert.equal(paid.daily?.requestId, 'r-b');
+      assert.equal(paid.usage?.amount, -0.04 * MICRO);
+      assert.equal(paid.dayPaid, true);
+      // Later requests that day hold and pay no day.
+      assert.equal(await hold('c', 0.63 * MICRO), 'ok', 'the day is paid: only usage is held');
+      const later = await store.settle({
+        key: license.key,
+        holdId: `c-${license.key}`,
+        cost: 0,
+        kind: 'usage',
+        day,
+      });
+      assert.deepEqual(later, { dayPaid: true });
+      const kinds = (await store.ledger(license.key, { limit: 10 })).entries.map((e) => e.kind);
+      assert.deepEqual(kinds, ['usage', 'daily_charge', 'grant']);
+      assert.deepEqual((await store.get(license.key))!.held, 0);
+    });
+
+    test('20 concurrent first requests of a day: the day is charged once, whichever succeed', async () => {
+      const license = await newLicense(store, 10);
+      const day = { day: '2026-12-02', amount: 0.33 * MICRO };
+      const ids = Array.from({ length: 20 }, (_, i) => `d${i}-${license.key}`);
+      const holds = await Promise.all(
+        ids.map((holdId) => store.hold({ key: license.key, holdId, amount: 0.1 * MICRO, day })),
+      );
+      assert.ok(holds.every((h) => h === 'ok'));
+      const settles = await Promise.all(
+        ids.map((holdId, i) =>
+          store.settle({
+            key: license.key,
+            holdId,
+            cost: i % 3 === 0 ? 0 : 0.1 * MICRO,
+            kind: 'usage',
+            ...(i % 3 === 0 ? {} : { day }),
+          }),
+        ),
+      );
+      assert.equal(settles.filter((s) => s.daily).length, 1, 'one daily entry');
+      const after = (await store.get(license.key))!;
+      assert.equal(after.held, 0);
+      assert.equal(after.credits, 10 * MICRO - 0.33 * MICRO - 13 * 0.1 * MICRO);
+    });
+
+    test('zones that disagree on the date never charge one day twice', async () => {
+      const license = await newLicense(store, 10);
+      // Shanghai is already on the 3rd while Los Angeles is still on the 2nd.
+      const settle = (holdId: string, day: string) =>
+        store.settle({ key: license.key, holdId, cost: 0, kind: 'usage', day: { day, amount: MICRO } });
+      assert.ok((await settle('sh', '2026-12-03')).daily);
+      assert.equal((await settle('la', '2026-12-02')).daily, undefined);
+      assert.equal((await store.get(license.key))!.credits, 9 * MICRO);
     });
 
     test('a revoked license cannot spend but may still be credited', async () => {
@@ -303,7 +378,7 @@ export function storeContract(name: string, open: StoreFactory): void {
         cost: 0.5 * MICRO,
         kind: 'usage',
       });
-      assert.equal(settled?.amount, -0.5 * MICRO, 'a request made before the revocation still pays');
+      assert.equal(settled.usage?.amount, -0.5 * MICRO, 'a request made before the revocation still pays');
       assert.equal(
         await store.hold({ key: license.key, holdId: `after-${license.key}`, amount: MICRO }),
         'revoked',
@@ -357,7 +432,7 @@ describe('redis store faults', () => {
     }
   });
 
-  test('a settle and a daily refund owed while Redis is down are made once it is back, once each', async () => {
+  test("a settle owed while Redis is down is made once it is back, once, with its day's charge", async () => {
     const own = await startRedis();
     const store = await RedisStore.open({
       url: own.url,
@@ -366,9 +441,8 @@ describe('redis store faults', () => {
     });
     try {
       const license = await newLicense(store, 5);
-      const day = { key: license.key, day: '2026-11-28', amount: 0.33 * MICRO };
-      assert.equal(await store.dailyCharge(day), 'charged');
-      assert.equal(await store.hold({ key: license.key, holdId: 'in-flight', amount: MICRO }), 'ok');
+      const day = { day: '2026-11-28', amount: 0.33 * MICRO };
+      assert.equal(await store.hold({ key: license.key, holdId: 'in-flight', amount: MICRO, day }), 'ok');
       // The answer is delivered; Redis goes away before it is charged.
       await own.stop();
       const settled = store.settle({
@@ -376,25 +450,23 @@ describe('redis store faults', () => {
         holdId: 'in-flight',
         cost: 0.5 * MICRO,
         kind: 'usage',
+        day,
       });
-      const refunded = store.dailyRefund(day);
       let done = false;
-      void Promise.allSettled([settled, refunded]).then(() => (done = true));
+      void settled.finally(() => (done = true));
       await new Promise((r) => setTimeout(r, 300));
       assert.equal(done, false, 'still owed, not dropped');
       await own.start();
-      assert.equal((await settled)?.amount, -0.5 * MICRO);
-      await refunded;
+      const result = await settled;
+      assert.equal(result.usage?.amount, -0.5 * MICRO);
+      assert.equal(result.daily?.amount, -0.33 * MICRO);
       const after = (await store.get(license.key))!;
-      assert.deepEqual([after.credits, after.held], [4.5 * MICRO, 0]);
+      assert.deepEqual([after.credits, after.held], [4.17 * MICRO, 0]);
       const page = await store.ledger(license.key, { limit: 10 });
-      // The settle and the refund were owed at once: either may come first.
-      assert.deepEqual(page.entries.map((e) => e.kind).sort(), [
-        'daily_charge',
-        'daily_refund',
-        'grant',
-        'usage',
-      ]);
+      assert.deepEqual(
+        page.entries.map((e) => e.kind),
+        ['usage', 'daily_charge', 'grant'],
+      );
     } finally {
       await store.close();
       await own.stop();
@@ -491,7 +563,14 @@ describe('embedded store durability', () => {
         const holdId = `burst-${i}`;
         assert.equal(await store.hold({ key: license.key, holdId, amount: MICRO }), 'ok');
         const model = `模型-${i}-${'😀模'.repeat(60)}`;
-        return store.settle({ key: license.key, holdId, cost: MICRO, kind: 'usage', details: { model } });
+        const settled = store.settle({
+          key: license.key,
+          holdId,
+          cost: MICRO,
+          kind: 'usage',
+          details: { model },
+        });
+        return settled.then((result) => result.usage);
       }),
     );
     const newestFirst = settled.reverse();
@@ -514,7 +593,7 @@ describe('embedded store durability', () => {
     const opening = { first: await ledgerOf(store, first.key), second: await ledgerOf(store, second.key) };
     const charge = async (key: string, id: string, model: string) => {
       assert.equal(await store.hold({ key, holdId: id, amount: MICRO }), 'ok');
-      return (await store.settle({ key, holdId: id, cost: MICRO, kind: 'usage', details: { model } }))!;
+      return (await store.settle({ key, holdId: id, cost: MICRO, kind: 'usage', details: { model } })).usage!;
     };
     // Batch 1: long lines, so its buffers grow; the ledger read waits until they are written.
     const long = await Promise.all(

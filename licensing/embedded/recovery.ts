@@ -11,7 +11,7 @@ import { SNAPSHOT, openCodec } from './folder.ts';
 import { Journal } from './journal.ts';
 import { LedgerFiles } from './ledger-files.ts';
 import { SnapshotFile, journalFiles, journalPath, keyOf } from './segments.ts';
-import { emptyState, replay, type JournalRecord, type StoreState } from './state.ts';
+import { emptyState, replay, withDictionaries, type JournalRecord, type StoreState } from './state.ts';
 import type { EmbeddedOptions } from './store.ts';
 
 export interface Recovered {
@@ -32,8 +32,7 @@ export async function recover(options: EmbeddedOptions): Promise<Recovered> {
       cause: error,
     });
   }
-  const state = db.data;
-  state.daily ??= {};
+  const state = withDictionaries(db.data);
   // Holds belong to requests in flight, which did not survive the restart.
   for (const license of Object.values(state.licenses)) license.held = 0;
   const ledgerFiles = new LedgerFiles(join(dir, 'ledger'), codec, (file) =>

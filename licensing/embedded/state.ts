@@ -3,6 +3,7 @@
  * start-up replays records through the same function, so what was acknowledged is rebuilt exactly.
  */
 import { normalizeEmail } from '../keys.ts';
+import { DAILY_REFERENCE, dailyReference, dayOwed } from '../types.ts';
 import type {
   BalanceChange,
   ChangeResult,
@@ -25,18 +26,25 @@ export interface StoreState {
   idempotency: Record<string, { fingerprint: string; entry: LedgerEntry | null; expiresAt?: number }>;
   /** Payment trade number → license key. */
   trades: Record<string, string>;
-  /** License key → the last calendar day its daily charge was taken. */
+  /** License key → the last calendar day its daily charge was taken (days only move forward). */
   daily: Record<string, string>;
 }
 
-export const emptyState = (): StoreState => ({
-  seq: 0,
-  licenses: {},
-  emails: {},
-  idempotency: {},
-  trades: {},
-  daily: {},
-});
+export const emptyState = (): StoreState => withDictionaries({ seq: 0 } as StoreState);
+
+const DICTIONARIES = ['licenses', 'emails', 'idempotency', 'trades', 'daily'] as const;
+
+/**
+ * The state's records become dictionaries without a prototype, so a key a client chose (`__proto__`,
+ * `constructor`) is an ordinary key there: never found where it was not put, never a prototype to poison.
+ */
+export function withDictionaries(state: StoreState): StoreState {
+  for (const name of DICTIONARIES) {
+    const entries: object = Object.assign(Object.create(null) as object, state[name] ?? {});
+    (state as unknown as Record<string, object>)[name] = entries;
+  }
+  return state;
+}
 
 export type Operation =
   | { op: 'create'; time: string; request: CreateLicense }
@@ -214,7 +222,10 @@ export function applyChange(
   return { result: { status: 'ok', license: copyLicense(license), entry }, changed: true, entry };
 }
 
-/** The daily charge: once per license and day; `daily_refund` gives it back and clears the mark. */
+/**
+ * The daily charge: once per license and day, never for a day before the last one paid. `daily_refund`
+ * records come only from journals of versions that gave a failed request's day back: replayed as they were.
+ */
 export function applyDaily(
   state: StoreState,
   op: Extract<Operation, { op: 'daily' | 'daily_refund' }>,
@@ -223,12 +234,11 @@ export function applyDaily(
   const { request, time } = op;
   const license = state.licenses[request.key];
   if (!license) return { result: 'not_found', changed: false };
-  const marked = state.daily[request.key] === request.day;
   if (op.op === 'daily_refund') {
-    if (!marked) return { result: 'already', changed: false };
+    if (state.daily[request.key] !== request.day) return { result: 'already', changed: false };
     delete state.daily[request.key];
   } else {
-    if (marked) return { result: 'already', changed: false };
+    if (!dayOwed(state.daily[request.key], request.day)) return { result: 'already', changed: false };
     if (license.status === 'revoked') return { result: 'revoked', changed: false };
     if (!license.unlimited && license.credits - license.held < request.amount)
       return { result: 'insufficient', changed: false };
@@ -245,7 +255,7 @@ export function applyDaily(
     kind: op.op === 'daily' ? 'daily_charge' : 'daily_refund',
     amount,
     balanceAfter: license.credits,
-    reference: `daily:${request.day}`,
+    reference: dailyReference(request.day),
     ...request.details,
   };
   return { result: 'charged', changed: true, entry };
@@ -294,5 +304,12 @@ export function applyEntry(state: StoreState, key: string, entry: LedgerEntry): 
   if (!license) return undefined;
   license.credits += entry.amount;
   license.lastUpdatedAt = entry.time;
+  // A day's charge taken in a settle carries its day: the mark is rebuilt from it on replay.
+  const day = entry.kind === 'daily_charge' ? dayOfReference(entry.reference) : undefined;
+  if (day && dayOwed(state.daily[key], day)) state.daily[key] = day;
   return entry;
+}
+
+function dayOfReference(reference: string | undefined): string | undefined {
+  return reference?.startsWith(DAILY_REFERENCE) ? reference.slice(DAILY_REFERENCE.length) : undefined;
 }

@@ -16,6 +16,8 @@ import type {
   CreateResult,
   DailyRequest,
   DailyResult,
+  EntryDetails,
+  EntryKind,
   HoldRequest,
   HoldResult,
   LedgerEntry,
@@ -23,8 +25,10 @@ import type {
   License,
   LicenseStore,
   SettleRequest,
+  SettleResult,
   VerifyCode,
 } from '../types.ts';
+import { dailyDetails, dayOwed } from '../types.ts';
 import { isoTime } from '../time.ts';
 import { acquireLock, type Lock } from './folder.ts';
 import type { AppendOptions } from './journal.ts';
@@ -100,15 +104,6 @@ export class EmbeddedStore implements LicenseStore {
   private async commit<R>(op: Operation, applied: Applied<R>): Promise<R> {
     const durable = this.append(op, applied, BEFORE_ACK);
     if (durable) await durable;
-    return applied.result;
-  }
-
-  /**
-   * Journals a proxied request's daily charge and answers at once: a request never waits for a disk sync,
-   * its charge rides the next group commit (a usage settle does the same through `writes.entry`).
-   */
-  private commitInBackground<R>(op: Operation, applied: Applied<R>): R {
-    this.append(op, applied, BACKGROUND);
     return applied.result;
   }
 
@@ -200,45 +195,68 @@ export class EmbeddedStore implements LicenseStore {
     const license = this.state.licenses[request.key];
     if (!license) return 'not_found';
     if (license.status === 'revoked') return 'revoked';
-    const amount = license.unlimited ? 0 : request.amount;
+    if (license.unlimited) return 'ok';
+    const day =
+      request.day && dayOwed(this.state.daily[request.key], request.day.day) ? request.day.amount : 0;
+    const amount = request.amount + day;
     if (license.credits - license.held < amount) return 'insufficient';
     license.held += amount;
-    this.holds.set(request.holdId, { key: request.key, amount });
+    const hold = this.holds.get(request.holdId);
+    if (hold) hold.amount += amount;
+    else this.holds.set(request.holdId, { key: request.key, amount });
     return 'ok';
   }
 
-  async settle(request: SettleRequest): Promise<LedgerEntry | undefined> {
+  async settle(request: SettleRequest): Promise<SettleResult> {
     const hold = this.holds.get(request.holdId);
     const license = this.state.licenses[request.key];
-    if (!license) return undefined;
+    if (!license) return {};
     if (hold) {
       this.holds.delete(request.holdId);
       license.held -= hold.amount;
     }
-    // Never below zero: a cost above what is left (an estimate that fell short) takes what is left.
-    const charge = Math.min(request.cost, Math.max(license.credits - license.held, 0));
-    if (charge <= 0 || license.unlimited) return undefined;
+    if (license.unlimited) return {};
+    const result: SettleResult = {};
+    const { day } = request;
+    if (day && dayOwed(this.state.daily[request.key], day.day)) {
+      const details = dailyDetails(day.day, request.details?.requestId);
+      result.daily = this.debit(license, { kind: 'daily_charge', amount: day.amount, details });
+    }
+    if (day) result.dayPaid = !dayOwed(this.state.daily[request.key], day.day);
+    const usage = this.debit(license, { kind: request.kind, amount: request.cost, details: request.details });
+    if (usage) result.usage = usage;
+    return result;
+  }
+
+  /**
+   * A proxied request's charge as one ledger entry, applied at once and on disk with the next group commit.
+   * Never below zero: a cost above what is left (an estimate that fell short) takes what is left.
+   */
+  private debit(
+    license: License,
+    charge: { kind: EntryKind; amount: number; details: EntryDetails | undefined },
+  ): LedgerEntry | undefined {
+    const amount = Math.min(charge.amount, Math.max(license.credits - license.held, 0));
+    if (amount <= 0) return undefined;
     const entry: LedgerEntry = {
       id: this.nextSeq(),
       time: this.now(),
-      kind: request.kind,
-      amount: -charge,
-      balanceAfter: license.credits - charge,
-      ...request.details,
+      kind: charge.kind,
+      amount: -amount,
+      balanceAfter: license.credits - amount,
+      ...charge.details,
     };
-    applyEntry(this.state, request.key, entry);
-    this.writes.entry(request.key, entry, BACKGROUND);
+    applyEntry(this.state, license.key, entry);
+    this.writes.entry(license.key, entry, BACKGROUND);
     return entry;
   }
 
+  /** Journals the day's charge and answers at once: it rides the next group commit, as a settle does. */
   async dailyCharge(request: DailyRequest): Promise<DailyResult> {
     const op = { op: 'daily' as const, time: this.now(), request };
-    return this.commitInBackground(op, applyDaily(this.state, op, this.nextSeq()));
-  }
-
-  async dailyRefund(request: DailyRequest): Promise<void> {
-    const op = { op: 'daily_refund' as const, time: this.now(), request };
-    this.commitInBackground(op, applyDaily(this.state, op, this.nextSeq()));
+    const applied = applyDaily(this.state, op, this.nextSeq());
+    this.append(op, applied, BACKGROUND);
+    return applied.result;
   }
 
   async checkHealth(): Promise<void> {

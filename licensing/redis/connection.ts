@@ -22,7 +22,7 @@ export type Scripted = Redis & {
   cradleSetField(...args: string[]): Promise<number>;
   cradleReleaseEmail(...args: string[]): Promise<number>;
   cradleHold(...args: string[]): Promise<HoldResult>;
-  cradleSettle(...args: string[]): Promise<string>;
+  cradleSettle(...args: string[]): Promise<[string, string, number]>;
   cradleDaily(...args: string[]): Promise<DailyResult>;
 };
 
@@ -45,8 +45,8 @@ export function scriptedClient(url: string, log: Logger): Scripted {
   redis.defineCommand('cradleBind', { numberOfKeys: 1, lua: BIND });
   redis.defineCommand('cradleSetField', { numberOfKeys: 1, lua: SET_FIELD });
   redis.defineCommand('cradleReleaseEmail', { numberOfKeys: 1, lua: RELEASE_EMAIL });
-  redis.defineCommand('cradleHold', { numberOfKeys: 2, lua: HOLD });
-  redis.defineCommand('cradleSettle', { numberOfKeys: 4, lua: SETTLE });
+  redis.defineCommand('cradleHold', { numberOfKeys: 3, lua: HOLD });
+  redis.defineCommand('cradleSettle', { numberOfKeys: 5, lua: SETTLE });
   redis.defineCommand('cradleDaily', { numberOfKeys: 4, lua: DAILY });
   return redis;
 }

@@ -96,14 +96,25 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
 `;
 
+/** Lua: a ledger entry's JSON, as entry-json.ts writes it (numbers through %d). */
+const ENTRY = `
+local function entry(id, time, kind, amount, balance, tail)
+  return '{"id":' .. string.format('%d', id) .. ',"time":"' .. time .. '","kind":"' .. kind ..
+    '","amount":' .. string.format('%d', amount) .. ',"balanceAfter":' .. string.format('%d', balance) .. tail .. '}'
+end
+`;
+
 /**
- * KEYS: license, holds. ARGV: hold id, amount, now (ms), ttl (ms). Holds expire, so a gateway that died
- * mid-request cannot freeze credits for ever; expired ones are dropped here before the check.
+ * KEYS: license, holds, daily mark. ARGV: hold id, amount, now (ms), ttl (ms), day ('' for none), day's
+ * amount. A second hold of one id adds to it; the day is held only while it is owed (the mark, the last day
+ * paid, is before it). Holds expire, so a gateway that died mid-request cannot freeze credits for long;
+ * expired ones are dropped here before the check.
  */
 export const HOLD = `
 local lic, holds = KEYS[1], KEYS[2]
 if redis.call('EXISTS', lic) == 0 then return 'not_found' end
 if redis.call('HGET', lic, 'status') == 'revoked' then return 'revoked' end
+if redis.call('HGET', lic, 'unlimited') == '1' then return 'ok' end
 local now = tonumber(ARGV[3])
 local all = redis.call('HGETALL', holds)
 for i = 1, #all, 2 do
@@ -114,63 +125,81 @@ for i = 1, #all, 2 do
   end
 end
 local amount = tonumber(ARGV[2])
-if redis.call('HGET', lic, 'unlimited') == '1' then amount = 0 end
+local day = ARGV[5]
+if day ~= '' then
+  local paid = redis.call('GET', KEYS[3])
+  if not paid or paid < day then amount = amount + tonumber(ARGV[6]) end
+end
 local credits = tonumber(redis.call('HGET', lic, 'credits'))
 local held = tonumber(redis.call('HGET', lic, 'held'))
 if credits - held < amount then return 'insufficient' end
 redis.call('HINCRBY', lic, 'held', string.format('%d', amount))
+local before = redis.call('HGET', holds, ARGV[1])
+if before then amount = amount + tonumber(string.match(before, '(%d+):')) end
 redis.call('HSET', holds, ARGV[1], string.format('%d', amount) .. ':' .. string.format('%d', now + tonumber(ARGV[4])))
 return 'ok'
 `;
 
-/** KEYS: license, holds, ledger, seq. ARGV: hold id, cost, kind, time, entry tail. Returns the entry or ''. */
-export const SETTLE = `
+/**
+ * KEYS: license, holds, ledger, seq, daily mark. ARGV: hold id, cost, kind, time, entry tail, day ('' when
+ * the request earned none), day's amount, day entry tail. Ends the hold, takes the day's charge when owed
+ * (then marks the day) and the cost, each within what is left. Returns the day's entry and the usage
+ * entry ('' for none), and 1 when the day is paid now.
+ */
+export const SETTLE = `${ENTRY}
 local lic, holds = KEYS[1], KEYS[2]
-if redis.call('EXISTS', lic) == 0 then return '' end
+if redis.call('EXISTS', lic) == 0 then return {'', '', 0} end
 local hold = redis.call('HGET', holds, ARGV[1])
 if hold then
   redis.call('HDEL', holds, ARGV[1])
   redis.call('HINCRBY', lic, 'held', '-' .. string.match(hold, '(%d+):'))
 end
-if redis.call('HGET', lic, 'unlimited') == '1' then return '' end
-local credits = tonumber(redis.call('HGET', lic, 'credits'))
-local held = tonumber(redis.call('HGET', lic, 'held'))
-local charge = math.min(tonumber(ARGV[2]), math.max(credits - held, 0))
-if charge <= 0 then return '' end
-credits = redis.call('HINCRBY', lic, 'credits', '-' .. string.format('%d', charge))
-redis.call('HSET', lic, 'last_updated_at', ARGV[4])
-local id = redis.call('INCR', KEYS[4])
-local entry = '{"id":' .. string.format('%d', id) .. ',"time":"' .. ARGV[4] .. '","kind":"' .. ARGV[3] ..
-  '","amount":-' .. string.format('%d', charge) .. ',"balanceAfter":' .. string.format('%d', credits) .. ARGV[5] .. '}'
-redis.call('LPUSH', KEYS[3], entry)
-return entry
+if redis.call('HGET', lic, 'unlimited') == '1' then return {'', '', 1} end
+local function debit(kind, wanted, tail)
+  local credits = tonumber(redis.call('HGET', lic, 'credits'))
+  local held = tonumber(redis.call('HGET', lic, 'held'))
+  local charge = math.min(wanted, math.max(credits - held, 0))
+  if charge <= 0 then return '' end
+  credits = redis.call('HINCRBY', lic, 'credits', '-' .. string.format('%d', charge))
+  redis.call('HSET', lic, 'last_updated_at', ARGV[4])
+  local line = entry(redis.call('INCR', KEYS[4]), ARGV[4], kind, -charge, credits, tail)
+  redis.call('LPUSH', KEYS[3], line)
+  return line
+end
+local daily, paid = '', 0
+local day = ARGV[6]
+if day ~= '' then
+  local last = redis.call('GET', KEYS[5])
+  if not last or last < day then
+    daily = debit('daily_charge', tonumber(ARGV[7]), ARGV[8])
+    if daily ~= '' then
+      redis.call('SET', KEYS[5], day)
+      paid = 1
+    end
+  else
+    paid = 1
+  end
+end
+return {daily, debit(ARGV[3], tonumber(ARGV[2]), ARGV[5]), paid}
 `;
 
-/** KEYS: license, daily mark, ledger, seq. ARGV: day, amount, time, entry tail, mode (charge | refund). */
-export const DAILY = `
+/**
+ * KEYS: license, daily mark, ledger, seq. ARGV: day, amount, time, entry tail. Takes a day's charge at
+ * once (an edge's settle), unless that day or a later one is paid.
+ */
+export const DAILY = `${ENTRY}
 local lic, mark = KEYS[1], KEYS[2]
 if redis.call('EXISTS', lic) == 0 then return 'not_found' end
-local marked = redis.call('GET', mark) == ARGV[1]
-local amount = tonumber(ARGV[2])
-local kind = 'daily_charge'
-if ARGV[5] == 'refund' then
-  if not marked then return 'already' end
-  redis.call('DEL', mark)
-  kind = 'daily_refund'
-else
-  if marked then return 'already' end
-  if redis.call('HGET', lic, 'status') == 'revoked' then return 'revoked' end
-  local spendable = tonumber(redis.call('HGET', lic, 'credits')) - tonumber(redis.call('HGET', lic, 'held'))
-  if redis.call('HGET', lic, 'unlimited') ~= '1' and spendable < amount then return 'insufficient' end
-  redis.call('SET', mark, ARGV[1])
-  amount = -amount
-end
+local paid = redis.call('GET', mark)
+if paid and paid >= ARGV[1] then return 'already' end
+if redis.call('HGET', lic, 'status') == 'revoked' then return 'revoked' end
 if redis.call('HGET', lic, 'unlimited') == '1' then return 'charged' end
-local credits = redis.call('HINCRBY', lic, 'credits', string.format('%d', amount))
+local amount = tonumber(ARGV[2])
+local spendable = tonumber(redis.call('HGET', lic, 'credits')) - tonumber(redis.call('HGET', lic, 'held'))
+if spendable < amount then return 'insufficient' end
+redis.call('SET', mark, ARGV[1])
+local credits = redis.call('HINCRBY', lic, 'credits', string.format('%d', -amount))
 redis.call('HSET', lic, 'last_updated_at', ARGV[3])
-local id = redis.call('INCR', KEYS[4])
-redis.call('LPUSH', KEYS[3], '{"id":' .. string.format('%d', id) .. ',"time":"' .. ARGV[3] .. '","kind":"' .. kind ..
-  '","amount":' .. string.format('%d', amount) .. ',"balanceAfter":' .. string.format('%d', credits) ..
-  ',"reference":"daily:' .. ARGV[1] .. '"' .. ARGV[4] .. '}')
+redis.call('LPUSH', KEYS[3], entry(redis.call('INCR', KEYS[4]), ARGV[3], 'daily_charge', -amount, credits, ARGV[4]))
 return 'charged'
 `;

@@ -22,8 +22,10 @@ import type {
   License,
   LicenseStore,
   SettleRequest,
+  SettleResult,
   VerifyCode,
 } from '../types.ts';
+import { dailyDetails } from '../types.ts';
 import { detailsJson } from '../entry-json.ts';
 import { plainClient, scriptedClient, toLicense, type Scripted } from './connection.ts';
 
@@ -32,8 +34,8 @@ const tag = (key: string) => `{lic:${key}}`;
 const emailKey = (email: string) => `cradle:email:${normalizeEmail(email)}`;
 const LICENSES = 'cradle:licenses';
 
-/** A hold outlives any sane request; past this a crashed instance's holds free themselves. */
-const HOLD_TTL_MS = 15 * 60 * 1000;
+/** A hold whose request names no time: past this a crashed instance's holds free themselves. */
+const DEFAULT_HOLD_TTL_MS = 5 * 60 * 1000;
 /** How ioredis (no offline queue) refuses a command while disconnected: it was never sent. */
 const NOT_SENT = "Stream isn't writeable";
 
@@ -238,43 +240,47 @@ export class RedisStore implements LicenseStore {
       this.redis.cradleHold(
         k,
         `${k}:holds`,
+        `${k}:daily`,
         request.holdId,
         String(request.amount),
         String(this.clock.now()),
-        String(HOLD_TTL_MS),
+        String(request.ttlMs ?? DEFAULT_HOLD_TTL_MS),
+        request.day?.day ?? '',
+        String(request.day?.amount ?? 0),
       ),
     );
   }
 
-  settle(request: SettleRequest): Promise<LedgerEntry | undefined> {
+  settle(request: SettleRequest): Promise<SettleResult> {
     const k = tag(request.key);
+    const { day } = request;
     return this.untilSent(async () => {
-      const entry = await this.redis.cradleSettle(
+      const [daily, usage, dayPaid] = await this.redis.cradleSettle(
         k,
         `${k}:holds`,
         `${k}:ledger`,
         `${k}:seq`,
+        `${k}:daily`,
         request.holdId,
         String(Math.max(0, Math.round(request.cost))),
         request.kind,
         this.now(),
         detailsJson(request.details),
+        day?.day ?? '',
+        String(day?.amount ?? 0),
+        day ? detailsJson(dailyDetails(day.day, request.details?.requestId)) : '',
       );
-      return entry ? (JSON.parse(entry) as LedgerEntry) : undefined;
+      return {
+        ...(daily ? { daily: JSON.parse(daily) as LedgerEntry } : {}),
+        ...(usage ? { usage: JSON.parse(usage) as LedgerEntry } : {}),
+        ...(day ? { dayPaid: dayPaid === 1 } : {}),
+      };
     });
   }
 
   dailyCharge(request: DailyRequest): Promise<DailyResult> {
-    return this.daily(request, 'charge');
-  }
-
-  async dailyRefund(request: DailyRequest): Promise<void> {
-    await this.daily(request, 'refund');
-  }
-
-  private daily(request: DailyRequest, mode: 'charge' | 'refund'): Promise<DailyResult> {
     const k = tag(request.key);
-    const run = () =>
+    return this.call(() =>
       this.redis.cradleDaily(
         k,
         `${k}:daily`,
@@ -283,11 +289,9 @@ export class RedisStore implements LicenseStore {
         request.day,
         String(request.amount),
         this.now(),
-        detailsJson(request.details),
-        mode,
-      );
-    // A charge fails its request (503) while Redis is down; a refund is owed, so it waits for Redis.
-    return mode === 'refund' ? this.untilSent(run) : this.call(run);
+        detailsJson({ ...dailyDetails(request.day, undefined), ...request.details }),
+      ),
+    );
   }
 
   async checkHealth(): Promise<void> {

@@ -33,6 +33,11 @@ export class EdgeBalances {
     if (known) known.credits += amount;
   }
 
+  /** The balance last known, with this edge's own charges since. */
+  credits(key: string): number | undefined {
+    return this.known.get(key)?.credits;
+  }
+
   /**
    * Holds the amount when the known balance covers it; `fresh` asks the central for the balance and is tried
    * before a refusal (and when nothing is known).
@@ -45,7 +50,9 @@ export class EdgeBalances {
       if (!this.covers(request)) return 'insufficient';
     }
     this.known.get(request.key)!.held += request.amount;
-    this.holds.set(request.holdId, { key: request.key, amount: request.amount });
+    const hold = this.holds.get(request.holdId);
+    if (hold) hold.amount += request.amount;
+    else this.holds.set(request.holdId, { key: request.key, amount: request.amount });
     return 'ok';
   }
 

@@ -27,8 +27,11 @@ import type {
   License,
   LicenseStore,
   SettleRequest,
+  SettleResult,
+  DayCharge,
   VerifyCode,
 } from '../types.ts';
+import { dailyDetails } from '../types.ts';
 
 interface Reply {
   status: number;
@@ -130,12 +133,50 @@ export class RemoteStore implements LicenseStore {
     return license;
   }
 
+  /** An edge cannot see the central's mark of the last day paid: the day's charge is held whenever asked. */
   hold(request: HoldRequest): Promise<HoldResult> {
-    return this.balances.hold(request, async () => (await this.get(request.key))?.credits);
+    const amount = request.amount + (request.day?.amount ?? 0);
+    return this.balances.hold({ ...request, amount }, async () => (await this.get(request.key))?.credits);
   }
 
-  async settle(request: SettleRequest): Promise<LedgerEntry | undefined> {
+  /**
+   * The day's charge first (the central's mark makes it once a day, so a repeated call is harmless), then
+   * the usage charge with the hold id as its idempotency key.
+   */
+  async settle(request: SettleRequest): Promise<SettleResult> {
     this.balances.release(request.holdId);
+    const result: SettleResult = {};
+    if (request.day) {
+      const { paid, entry } = await this.settleDay(request, request.day);
+      result.dayPaid = paid;
+      if (entry) result.daily = entry;
+    }
+    const usage = await this.settleUsage(request);
+    if (usage) result.usage = usage;
+    return result;
+  }
+
+  private async settleDay(
+    request: SettleRequest,
+    day: DayCharge,
+  ): Promise<{ paid: boolean; entry?: LedgerEntry }> {
+    const body = dailyBody({ key: request.key, ...day, details: request.details });
+    const { status, body: answer } = await this.untilAnswered('/license/daily-charge', body);
+    if (status !== 200) return { paid: false };
+    if (answer.result !== 'charged') return { paid: true };
+    this.balances.change(request.key, -day.amount);
+    const entry: LedgerEntry = {
+      id: 0,
+      time: isoTime(Date.now()),
+      kind: 'daily_charge',
+      amount: -day.amount,
+      balanceAfter: this.balances.credits(request.key) ?? 0,
+      ...dailyDetails(day.day, request.details?.requestId),
+    };
+    return { paid: true, entry };
+  }
+
+  private async settleUsage(request: SettleRequest): Promise<LedgerEntry | undefined> {
     if (request.cost <= 0) return undefined;
     const details = {
       license_key: request.key,
@@ -180,13 +221,6 @@ export class RemoteStore implements LicenseStore {
     if (body.result === 'already') return 'already';
     this.balances.change(request.key, -request.amount);
     return 'charged';
-  }
-
-  async dailyRefund(request: DailyRequest): Promise<void> {
-    // A repeated refund finds no mark and changes nothing: safe to make again.
-    const { status } = await this.untilAnswered('/license/daily-refund', dailyBody(request));
-    if (status !== 200) throw refused('daily refund', status);
-    this.balances.change(request.key, request.amount);
   }
 
   async checkHealth(): Promise<void> {

@@ -3,11 +3,10 @@
  * request without a valid token goes on as a public one (e.g. the balance route masks the key then).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { ContextKey } from '../../gateway/context.ts';
 import { GatewayError, unavailable } from '../../gateway/errors.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
 
-export const IS_ADMIN = new ContextKey<boolean>('admin-auth.isAdmin');
+import { IS_ADMIN } from '../keys.ts';
 
 export interface AdminAuthConfig {
   /** Accepted tokens: a list, or comma-separated (API_ADMIN_TOKEN, LICENSE_ADMIN_TOKEN). */

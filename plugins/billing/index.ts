@@ -3,19 +3,18 @@
  * after the answer (one `usage` ledger entry), release on failure. The balance never goes negative, also
  * under concurrency; a client that leaves mid-stream pays for what was delivered (estimated).
  */
-import { randomUUID } from 'node:crypto';
 import { ContextKey, type Context } from '../../gateway/context.ts';
 import { badRequest } from '../../gateway/errors.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
 import { isUnencoded } from '../../gateway/proxy/decode.ts';
-import { mailer } from '../../licensing/mail/resource.ts';
-import { lowBalanceMail } from '../../licensing/mail/templates.ts';
+import { warnIfLow } from '../../licensing/mail/resource.ts';
 import { MICRO, toCredits } from '../../licensing/money.ts';
 import { creditsCharged } from '../../licensing/metrics.ts';
+import { RequestCharge, type ChargePart } from '../../licensing/request-charge.ts';
 import { licenseStore } from '../../licensing/resource.ts';
-import { insufficientCredits, licenseRevoked } from '../../licensing/refusals.ts';
-import { LICENSE } from '../license/index.ts';
-import { completionBudget, type LimitFields } from './budget.ts';
+import { LICENSE } from '../keys.ts';
+import { checkChatBody, type ChatBody } from './chat-body.ts';
+import { completionBudget } from './budget.ts';
 import { PriceTable, priceSchema, type Price, type PriceConfig } from './prices.ts';
 import { UsageEventRemover } from './usage-event.ts';
 import { textWeight, tokensOf } from './estimate.ts';
@@ -28,17 +27,20 @@ export interface BillingConfig {
    * upstream as the request's max_tokens, so no answer costs more than its hold.
    */
   default_max_tokens: number;
-  /** A usage charge that takes the balance below this (credits) mails the owner once; 0 turns it off. */
+  /** A charge that takes the balance below this (credits) mails the owner once; 0 turns it off. */
   low_balance_threshold: number;
+  /**
+   * How long a request's hold outlives a gateway that died before settling it (shared stores): keep it above
+   * the longest answer. A hold that runs out mid-answer still settles; it only stops reserving.
+   */
+  hold_ttl_s: number;
 }
 
 interface Bill {
-  key: string;
-  /** Unique to this request (`nextHoldId`), unlike its id: a client's X-Request-Id, which two may share. */
-  holdId: string;
+  /** This plugin's share of the request's charge. */
+  part: ChargePart;
   /** The request body, parsed once by the context and shared. */
   body: ChatBody;
-  email: string;
   model: string;
   price: Price;
   promptEstimate: number;
@@ -51,22 +53,6 @@ interface Bill {
 
 const BILL = new ContextKey<Bill>('billing.bill');
 
-/**
- * Hold ids unique across requests, processes and restarts: an edge sends its hold id to the central instance
- * as the idempotency key of the charge, so a shared one would make a second request's charge a replay.
- */
-const HOLD_RUN = randomUUID();
-let holdSequence = 0;
-const nextHoldId = () => `${HOLD_RUN}:${++holdSequence}`;
-
-interface ChatBody extends LimitFields {
-  model?: unknown;
-  messages?: { content?: unknown }[];
-  stream?: unknown;
-  stream_options?: Record<string, unknown>;
-  tools?: unknown;
-}
-
 export const billingSchema = {
   type: 'object',
   additionalProperties: false,
@@ -75,6 +61,7 @@ export const billingSchema = {
     prices: priceSchema,
     default_max_tokens: { type: 'integer', minimum: 1, default: 4096 },
     low_balance_threshold: { type: 'number', minimum: 0, default: 1 },
+    hold_ttl_s: { type: 'integer', minimum: 1, default: 180 },
   },
 };
 
@@ -90,44 +77,39 @@ export default definePlugin<BillingConfig>({
     return {
       async onRequest(ctx) {
         const license = ctx.get(LICENSE);
-        if (!license || license.unlimited) return;
-        const body = await ctx.json<ChatBody>();
-        if (typeof body.model !== 'string' || body.model === '')
-          throw badRequest('model is required', 'MISSING_MODEL');
+        if (!license) return;
+        // Checked for every license, unlimited ones too: a malformed body is never forwarded.
+        const body = checkChatBody(await ctx.json());
+        if (license.unlimited) return;
         const price = table.find(body.model);
         if (!price) throw badRequest(`no price for model ${body.model}`, 'UNKNOWN_MODEL');
         const budget = completionBudget(body, config.default_max_tokens);
-        let promptWeight = 0;
-        // Text content by its text; content parts (text, images) by their JSON.
-        for (const message of body.messages ?? []) {
-          const content = message?.content ?? '';
-          promptWeight += textWeight(typeof content === 'string' ? content : JSON.stringify(content));
-        }
-        // Tool definitions are read by the model as part of the prompt.
-        if (body.tools !== undefined) promptWeight += textWeight(JSON.stringify(body.tools));
-        const promptEstimate = tokensOf(promptWeight);
+        const promptEstimate = tokensOf(promptWeight(body));
         const reserve = PriceTable.cost(price, {
           promptTokens: promptEstimate,
           completionTokens: budget.tokens,
         });
         const store = resource.opened ?? (await resource.store());
-        const holdId = nextHoldId();
-        const result = await store.hold({ key: license.key, holdId, amount: reserve });
-        if (result === 'insufficient') {
-          throw insufficientCredits(
-            `insufficient credits: this request may cost up to ${toCredits(reserve)} credits`,
-          );
-        }
-        if (result !== 'ok') throw licenseRevoked();
+        const part = RequestCharge.join(ctx, {
+          license,
+          store,
+          onSettled: (result) => {
+            if (result.usage) usageCharged.inc(-result.usage.amount);
+            const debits = [result.daily, result.usage];
+            warnIfLow(services, { email: license.email, debits, threshold: lowBalance });
+          },
+        });
         ctx.set(BILL, {
-          key: license.key,
-          holdId,
+          part,
           body,
-          email: license.email,
           model: body.model,
           price,
           promptEstimate,
           defaultLimit: budget.defaulted,
+        });
+        await part.hold(reserve, {
+          ttlMs: config.hold_ttl_s * 1000,
+          refusal: `insufficient credits: this request may cost up to ${toCredits(reserve)} credits`,
         });
       },
       onUpstream(ctx, upstream) {
@@ -155,48 +137,46 @@ export default definePlugin<BillingConfig>({
         response.observe(bill.reader.observer);
         if (sse && bill.removeUsageEvent && isUnencoded(coding)) response.rewrite(new UsageEventRemover());
       },
-      async onFinish(ctx, outcome) {
+      onFinish(ctx, outcome) {
         const bill = ctx.get(BILL);
         if (!bill) return;
-        const store = resource.opened ?? (await resource.store());
-        const delivered =
-          outcome.upstream !== undefined && outcome.upstream.status < 400 && bill.reader !== undefined;
-        if (!delivered) {
-          await store.settle({ key: bill.key, holdId: bill.holdId, cost: 0, kind: 'usage' });
-          return;
-        }
-        const usage = bill.reader!.usage(bill.promptEstimate);
-        const cost = PriceTable.cost(bill.price, usage);
-        const entry = await store.settle({
-          key: bill.key,
-          holdId: bill.holdId,
-          cost,
-          kind: 'usage',
+        const succeeded = outcome.upstream !== undefined && outcome.upstream.status < 400;
+        if (!succeeded || !bill.reader) return bill.part.report({ succeeded: false });
+        const usage = bill.reader.usage(bill.promptEstimate);
+        return bill.part.report({
+          succeeded,
+          cost: PriceTable.cost(bill.price, usage),
           details: {
-            requestId: ctx.id,
             model: bill.model,
             promptTokens: usage.promptTokens,
             completionTokens: usage.completionTokens,
             estimated: usage.estimated,
           },
         });
-        if (!entry) return;
-        usageCharged.inc(-entry.amount);
-        const crossed = entry.balanceAfter < lowBalance && entry.balanceAfter - entry.amount >= lowBalance;
-        if (crossed && bill.email)
-          mailer(services).send(lowBalanceMail({ email: bill.email, balance: entry.balanceAfter }));
       },
     };
   },
 });
 
+/** The prompt's weight in estimate units: text content by its text, content parts (images) by their JSON. */
+function promptWeight(body: ChatBody): number {
+  let weight = 0;
+  for (const message of body.messages) {
+    const content = message.content ?? '';
+    weight += textWeight(typeof content === 'string' ? content : JSON.stringify(content));
+  }
+  // Tool definitions are read by the model as part of the prompt.
+  if (body.tools !== undefined) weight += textWeight(JSON.stringify(body.tools));
+  return weight;
+}
+
 /**
  * Sets a member of the request body that goes upstream: one the client did not send is spliced in front of
  * its bytes (no new serialisation); one it sent (null, or another value) is replaced in the parsed body.
  */
-function setMember(ctx: Context, body: ChatBody, name: keyof ChatBody, value: unknown): void {
+function setMember(ctx: Context, body: ChatBody, name: keyof ChatBody & string, value: unknown): void {
   if (Object.hasOwn(body, name)) {
-    (body as Record<string, unknown>)[name] = value;
+    (body as unknown as Record<string, unknown>)[name] = value;
     ctx.jsonChanged();
   } else {
     ctx.addJsonMember(name, value);

@@ -1,23 +1,24 @@
 /**
- * The flat daily charge: the first successful proxied request of each calendar day (in `timezone`) costs
- * `amount`, once per license and day across requests and instances (the store decides). Refused with 402
- * before forwarding when the balance cannot cover it; given back when that request fails upstream.
+ * The flat daily charge: every calendar day (in `timezone`) on which a license has a successful proxied
+ * request costs `amount`, once per license and day across requests and instances (the store decides). It is
+ * held with the request before forwarding (402 when the balance cannot cover it) and taken in the settle of
+ * the day's first request that succeeds: a refused or failed request leaves no entry.
  */
 import { growingLru } from '../../gateway/lru.ts';
-import { ContextKey, type Context } from '../../gateway/context.ts';
+import { ContextKey } from '../../gateway/context.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
 import { parseAmount } from '../../licensing/money.ts';
 import { creditsCharged } from '../../licensing/metrics.ts';
+import { RequestCharge, type ChargePart } from '../../licensing/request-charge.ts';
 import { licenseStore } from '../../licensing/resource.ts';
-import { insufficientCredits, licenseRevoked } from '../../licensing/refusals.ts';
-import { LICENSE } from '../license/index.ts';
+import { LICENSE } from '../keys.ts';
 
 export interface DailyChargeConfig {
   amount: number | string;
   timezone: string;
 }
 
-const CHARGED_HERE = new ContextKey<string>('daily-charge.day');
+const PART = new ContextKey<ChargePart>('daily-charge.part');
 
 export default definePlugin<DailyChargeConfig>({
   name: 'daily-charge',
@@ -33,46 +34,37 @@ export default definePlugin<DailyChargeConfig>({
     const amount = parseAmount(config.amount, 'daily-charge.amount');
     const dayOf = calendarDay(config.timezone);
     const resource = licenseStore(services);
-    const charged = creditsCharged(services.metrics);
-    // Licenses known to have paid today, so most requests cost no store call. Kept a minute at most: another
-    // instance may give a day's charge back, and then the store must be asked again.
+    const charged = creditsCharged(services.metrics).labels({ kind: 'daily_charge' });
+    // Licenses known to have paid a day, so most requests hold nothing for it. A paid day is never given
+    // back, so the entry stays true for that day; the size bound alone limits it.
     const paid = services.resources.get('daily-charge-paid', () => ({
-      // The clock read at most every 100 ms, not every millisecond with a timer armed each time.
-      lru: growingLru<string, string>({ entries: 100_000, ttl: 60_000, ttlResolution: 100 }),
+      lru: growingLru<string, string>({ entries: 100_000 }),
     })).lru;
-    const charge = async (ctx: Context, key: string, day: string) => {
-      const store = resource.opened ?? (await resource.store());
-      const result = await store.dailyCharge({ key, day, amount, details: { requestId: ctx.id } });
-      if (result === 'insufficient') {
-        throw insufficientCredits('insufficient credits for the daily charge; please recharge');
-      }
-      if (result === 'revoked') throw licenseRevoked();
-      if (result === 'charged') {
-        ctx.set(CHARGED_HERE, day);
-        charged.inc({ kind: 'daily_charge' }, amount);
-      }
-      paid.set(key, day);
-    };
-    const refund = async (ctx: Context, key: string, day: string) => {
-      paid.delete(key);
-      await (await resource.store()).dailyRefund({ key, day, amount, details: { requestId: ctx.id } });
-      charged.inc({ kind: 'daily_refund' }, amount);
-    };
     return {
-      // Synchronous when the day is known paid: no promise on the hot path.
-      onRequest(ctx) {
+      async onRequest(ctx) {
         const license = ctx.get(LICENSE);
         if (!license || license.unlimited) return;
         const day = dayOf(services.clock.now());
-        if (paid.get(license.key) !== day) return charge(ctx, license.key, day);
+        const known = paid.get(license.key);
+        if (known !== undefined && known >= day) return;
+        const store = resource.opened ?? (await resource.store());
+        const part = RequestCharge.join(ctx, {
+          license,
+          store,
+          onSettled: (result) => {
+            if (result.daily) charged.inc(-result.daily.amount);
+            if (result.dayPaid && !(paid.get(license.key)! >= day)) paid.set(license.key, day);
+          },
+        });
+        ctx.set(PART, part);
+        await part.hold(0, {
+          day: { day, amount },
+          refusal: 'insufficient credits for the daily charge; please recharge',
+        });
       },
-      // Synchronous unless this request took the day's charge and failed: no promise on the hot path.
       onFinish(ctx, outcome) {
-        const day = ctx.get(CHARGED_HERE);
-        const license = ctx.get(LICENSE);
-        if (!day || !license) return;
         const succeeded = outcome.upstream !== undefined && outcome.upstream.status < 400;
-        if (!succeeded) return refund(ctx, license.key, day);
+        return ctx.get(PART)?.report({ succeeded });
       },
     };
   },

@@ -1,8 +1,7 @@
 /**
- * The daily charge over the license API, for edge gateways (LICENSE_API_URL): the central store's own
- * once-per-license-and-day mark decides, so every edge sees one charge a day, and a day given back by one
- * edge is taken again by the next request through any edge. Retries are harmless: a repeated charge
- * answers `already`, a repeated refund finds no mark and changes nothing.
+ * The daily charge over the license API, for edge gateways (LICENSE_API_URL) settling a request that
+ * succeeded: the central store's own mark of the last day paid decides, so every edge sees one charge a day.
+ * Retries are harmless: a repeated charge answers `already`.
  */
 import { badRequest, notFound } from '../../gateway/errors.ts';
 import type { Answer } from '../../gateway/plugin.ts';
@@ -36,9 +35,4 @@ export async function dailyCharge(body: Body, store: LicenseStore): Promise<Answ
     default:
       return { body: { success: true, result } };
   }
-}
-
-export async function dailyRefund(body: Body, store: LicenseStore): Promise<Answer> {
-  await store.dailyRefund(dailyRequest(body));
-  return { body: { success: true } };
 }

@@ -18,7 +18,7 @@ import {
   type License,
   type LicenseStore,
 } from '../../licensing/types.ts';
-import { IS_ADMIN } from '../admin-auth/index.ts';
+import { IS_ADMIN } from '../keys.ts';
 import {
   asObject,
   email,
@@ -29,7 +29,7 @@ import {
   type Body,
 } from './input.ts';
 import { balanceView, entryView, licenseInfo } from './views.ts';
-import { dailyCharge, dailyRefund } from './daily.ts';
+import { dailyCharge } from './daily.ts';
 
 const ACTIONS = [
   'verify',
@@ -44,7 +44,6 @@ const ACTIONS = [
   'list',
   'send_email',
   'daily_charge',
-  'daily_refund',
 ] as const;
 type Action = (typeof ACTIONS)[number];
 
@@ -195,7 +194,6 @@ export default definePlugin<LicenseApiConfig>({
         };
       },
       daily_charge: async (ctx, store) => dailyCharge(asObject(await ctx.json()), store),
-      daily_refund: async (ctx, store) => dailyRefund(asObject(await ctx.json()), store),
       async deduct(ctx, store) {
         const body = asObject(await ctx.json());
         const license = await target(store, body);

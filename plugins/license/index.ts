@@ -4,7 +4,7 @@
  * revocation anywhere drops the cached copy at once. The client's credentials never go upstream.
  */
 import { growingLru } from '../../gateway/lru.ts';
-import { ContextKey, type Context } from '../../gateway/context.ts';
+import type { Context } from '../../gateway/context.ts';
 import { GatewayError } from '../../gateway/errors.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
 import { licenseChecks } from '../../licensing/metrics.ts';
@@ -12,7 +12,7 @@ import { licenseStore } from '../../licensing/resource.ts';
 import { licenseRevoked } from '../../licensing/refusals.ts';
 import type { License } from '../../licensing/types.ts';
 
-export const LICENSE = new ContextKey<License>('license');
+import { LICENSE } from '../keys.ts';
 
 export interface LicenseConfig {
   cache_ttl_s: number;

@@ -1,0 +1,121 @@
+/**
+ * One paid request's money life, shared by the plugins that take part in it (daily-charge, billing): each
+ * holds its part under the request's one hold before forwarding, and reports what the request earned when it
+ * finishes; the request settles once, in one atomic store step, when the last part has reported. So a day's
+ * charge is taken with the settle of the day's first request that succeeds, and a request refused or failed
+ * leaves no ledger entry at all.
+ */
+import { randomUUID } from 'node:crypto';
+import { ContextKey, type Context } from '../gateway/context.ts';
+import { insufficientCredits, licenseRevoked } from './refusals.ts';
+import type { DayCharge, EntryDetails, License, LicenseStore, SettleResult } from './types.ts';
+
+/**
+ * Hold ids unique across requests, processes and restarts: an edge sends its hold id to the central instance
+ * as the idempotency key of the charge, so a shared one would make a second request's charge a replay.
+ */
+const HOLD_RUN = randomUUID();
+let holdSequence = 0;
+
+const CHARGE = new ContextKey<RequestCharge>('licensing.request-charge');
+
+export interface PartReport {
+  /** Micro-credits this part charges (usage); 0 or absent releases. */
+  cost?: number;
+  details?: EntryDetails;
+  /** The request succeeded: it owes its day's charge, if that day is unpaid. */
+  succeeded?: boolean;
+}
+
+/** One plugin's share of a request's charge. */
+export class ChargePart {
+  private reported = false;
+
+  constructor(
+    private readonly charge: RequestCharge,
+    private readonly onSettled: ((result: SettleResult) => void) | undefined,
+  ) {}
+
+  /** Adds to the request's hold; refuses (402, 403) when the balance cannot cover it with the parts before. */
+  hold(amount: number, options: { day?: DayCharge; ttlMs?: number; refusal: string }): Promise<void> {
+    return this.charge.hold(amount, options);
+  }
+
+  /** What this part earned; the last part's report settles the request (its promise ends with the settle). */
+  report(report: PartReport): Promise<void> | undefined {
+    if (this.reported) return undefined;
+    this.reported = true;
+    return this.charge.report(report);
+  }
+
+  settled(result: SettleResult): void {
+    this.onSettled?.(result);
+  }
+}
+
+export class RequestCharge {
+  readonly holdId = `${HOLD_RUN}:${++holdSequence}`;
+  private readonly parts: ChargePart[] = [];
+  private reports = 0;
+  private day: DayCharge | undefined;
+  private succeeded = false;
+  private cost = 0;
+  private details: EntryDetails | undefined;
+
+  private constructor(
+    private readonly ctx: Context,
+    readonly license: License,
+    private readonly store: LicenseStore,
+  ) {}
+
+  /**
+   * Joins the request's charge (made by the first part to join), before any hold: a part that joined reports
+   * when the request finishes, whatever happened, so the hold is always ended.
+   */
+  static join(
+    ctx: Context,
+    options: { license: License; store: LicenseStore; onSettled?: (result: SettleResult) => void },
+  ): ChargePart {
+    let charge = ctx.get(CHARGE);
+    if (!charge) {
+      charge = new RequestCharge(ctx, options.license, options.store);
+      ctx.set(CHARGE, charge);
+    }
+    const part = new ChargePart(charge, options.onSettled);
+    charge.parts.push(part);
+    return part;
+  }
+
+  async hold(amount: number, options: { day?: DayCharge; ttlMs?: number; refusal: string }): Promise<void> {
+    if (options.day) this.day = options.day;
+    const result = await this.store.hold({
+      key: this.license.key,
+      holdId: this.holdId,
+      amount,
+      ...(options.day ? { day: options.day } : {}),
+      ...(options.ttlMs ? { ttlMs: options.ttlMs } : {}),
+    });
+    if (result === 'insufficient') throw insufficientCredits(options.refusal);
+    if (result !== 'ok') throw licenseRevoked();
+  }
+
+  report(report: PartReport): Promise<void> | undefined {
+    this.cost += report.cost ?? 0;
+    if (report.details) this.details = { ...this.details, ...report.details };
+    if (report.succeeded) this.succeeded = true;
+    if (++this.reports < this.parts.length) return undefined;
+    return this.settle();
+  }
+
+  private async settle(): Promise<void> {
+    const result = await this.store.settle({
+      key: this.license.key,
+      holdId: this.holdId,
+      cost: this.cost,
+      kind: 'usage',
+      details: { requestId: this.ctx.id, ...this.details },
+      ...(this.day && this.succeeded ? { day: this.day } : {}),
+    });
+    for (const part of this.parts) part.settled(result);
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * The chat request body as billing reads it, checked before anything is held or forwarded: every refusal
+ * is a 400 that names the field.
+ */
+import { badRequest } from '../../gateway/errors.ts';
+import type { LimitFields } from './budget.ts';
+
+export interface ChatMessage {
+  role?: unknown;
+  content?: unknown;
+}
+
+export interface ChatBody extends LimitFields {
+  model: string;
+  messages: ChatMessage[];
+  stream?: unknown;
+  stream_options?: Record<string, unknown>;
+  tools?: unknown;
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+export function checkChatBody(value: unknown): ChatBody {
+  if (!isObject(value)) throw badRequest('request body must be a JSON object', 'INVALID_BODY');
+  if (typeof value.model !== 'string' || value.model === '')
+    throw badRequest('model is required (a model name)', 'MISSING_MODEL');
+  const { messages } = value;
+  if (!Array.isArray(messages))
+    throw badRequest('messages is required: an array of message objects', 'INVALID_MESSAGES');
+  const index = messages.findIndex((message) => !isObject(message));
+  if (index !== -1) throw badRequest(`messages[${index}] must be an object`, 'INVALID_MESSAGES');
+  if (value.stream_options !== undefined && value.stream_options !== null && !isObject(value.stream_options))
+    throw badRequest('stream_options must be an object', 'INVALID_PARAMETER');
+  return value as unknown as ChatBody;
+}

@@ -1,0 +1,12 @@
+/**
+ * Request state that plugins share: one plugin sets a key, later ones in the chain read it. Plugins meet
+ * here, never by importing each other.
+ */
+import { ContextKey } from '../gateway/context.ts';
+import type { License } from '../licensing/types.ts';
+
+/** The license the request was checked against (set by `license`). */
+export const LICENSE = new ContextKey<License>('license');
+
+/** The request carried a valid admin token (set by `admin-auth`). */
+export const IS_ADMIN = new ContextKey<boolean>('admin-auth.isAdmin');
