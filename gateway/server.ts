@@ -26,6 +26,9 @@ export interface GatewayOptions {
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
+/** How long requests cut at shutdown may take to finish (settle, record) before the store closes anyway. */
+const FINISH_TIMEOUT_MS = 15_000;
+
 export class Gateway {
   readonly server: Server;
   private runtime: Runtime;
@@ -62,21 +65,34 @@ export class Gateway {
     return this.server.address() as AddressInfo;
   }
 
-  /** Stops accepting, lets in-flight requests finish (up to `timeoutMs`), then closes the runtime. */
+  /**
+   * Stops accepting and lets in-flight requests finish (up to `timeoutMs`); then cuts the rest, waits for
+   * their onFinish (a cut request settles on what was delivered), and only then closes the runtime and the
+   * resources its plugins share (the store among them).
+   */
   async shutdown(timeoutMs: number): Promise<void> {
     this.draining = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
-    if (this.totalInFlight() > 0) {
-      await new Promise<void>((resolve) => {
-        this.drained = resolve;
-        setTimeout(resolve, timeoutMs).unref();
-      });
-    }
+    await this.idle(timeoutMs);
     this.server.closeAllConnections();
+    if (!(await this.idle(FINISH_TIMEOUT_MS)))
+      this.options.log.error({ requests: this.totalInFlight() }, 'requests still finishing at shutdown');
     await closed;
     for (const runtime of [this.runtime, ...this.retired]) await runtime.close();
     destroyAgents();
+  }
+
+  /** Resolves true once no request is in flight, or false after `ms`. */
+  private idle(ms: number): Promise<boolean> {
+    if (this.totalInFlight() === 0) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      this.drained = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+    });
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

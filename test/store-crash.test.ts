@@ -1,5 +1,7 @@
-/** A crash loses nothing acknowledged: SIGKILL in the middle of a burst of recharges on the embedded store. */
+/** A crash or a shutdown loses nothing acknowledged and no charge: SIGKILL mid-burst, a payment, SIGTERM mid-stream. */
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { getJson, postJson } from './fixtures/gateway.ts';
 import { startGatewayProcess } from './fixtures/process.ts';
@@ -136,6 +138,95 @@ describe('payment crash', () => {
           }
         }
       } finally {
+        await redis?.stop();
+      }
+    });
+  }
+});
+
+describe('shutdown', () => {
+  for (const storeName of ['embedded', 'redis'] as const) {
+    test(`a stream cut when SIGTERM's drain ends is settled on what was delivered, day included (${storeName})`, async () => {
+      const { startUpstream } = await import('./fixtures/upstream.ts');
+      const { startRedis } = await import('./fixtures/redis.ts');
+      const redis = storeName === 'redis' ? await startRedis() : undefined;
+      // 40 words a second apart: the stream outlives the drain by far.
+      const upstream = await startUpstream({
+        reply: Array.from({ length: 40 }, (_, i) => ` word${i}`),
+        chunkDelayMs: 100,
+      });
+      const dir = await tempDir('cradle-shutdown-');
+      const config = join(dir, 'gateway.yaml');
+      await writeFile(
+        config,
+        `server: { host: "\${HOST}", port: "\${PORT}", shutdown_timeout_ms: 300 }
+routes:
+  - { method: GET, path: /api/v1/health, plugins: [health] }
+  - method: POST
+    path: /api/v1/license/generate
+    plugins: [{ admin-auth: { tokens: ${TOKEN} } }, { license-api: { action: generate } }]
+  - { method: GET, path: /api/v1/license/ledger/:key, plugins: [{ admin-auth: { tokens: ${TOKEN} } }, { license-api: { action: ledger } }] }
+  - method: POST
+    path: /v1/chat/completions
+    plugins:
+      - license: {}
+      - daily-charge: { amount: 0.33 }
+      - billing: { prices: [{ model: '*', input: 1000, output: 100000 }] }
+      - upstream: { url: '${upstream.url}/v1/chat/completions' }
+`,
+      );
+      const env = {
+        DATA_DIR: join(dir, 'data'),
+        LOG_LEVEL: 'warn',
+        ...(redis ? { REDIS_URL: redis.url } : {}),
+      };
+      try {
+        const first = await startGatewayProcess({ env, config });
+        const created = await postJson(
+          `${first.url}/api/v1/license/generate`,
+          { email: 'cut@example.com', credits: 100 },
+          admin,
+        );
+        const key = created.body.license_key as string;
+        const stream = await fetch(`${first.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-license-key': key, 'x-device-id': 'd' },
+          body: JSON.stringify({
+            model: 'm',
+            stream: true,
+            max_tokens: 100,
+            messages: [{ role: 'user', content: 'hi' }],
+          }),
+        });
+        assert.equal(stream.status, 200);
+        const reader = stream.body!.getReader();
+        let received = '';
+        while (!received.includes('word2')) {
+          const { value, done } = await reader.read();
+          assert.ok(!done, `the stream ended early: ${received}`);
+          received += new TextDecoder().decode(value);
+        }
+        first.child.kill('SIGTERM');
+        await reader.closed.catch(() => undefined);
+        assert.equal(await first.exited, 0);
+        assert.doesNotMatch(first.output(), /store is closed|onFinish failed/);
+
+        const second = await startGatewayProcess({ env, config });
+        try {
+          const ledger = await getJson(`${second.url}/api/v1/license/ledger/${key}`, admin);
+          const entries = ledger.body.entries as { kind: string; completion_tokens?: number }[];
+          assert.deepEqual(
+            entries.map((e) => e.kind),
+            ['usage', 'daily_charge', 'grant'],
+            'the cut stream paid for its day and what it delivered',
+          );
+          assert.ok(entries[0]!.completion_tokens! >= 3 && entries[0]!.completion_tokens! < 40);
+        } finally {
+          second.child.kill('SIGTERM');
+          await second.exited;
+        }
+      } finally {
+        await upstream.close();
         await redis?.stop();
       }
     });
