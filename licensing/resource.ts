@@ -50,7 +50,13 @@ async function openFromEnv(services: Services): Promise<LicenseStore> {
   }
   if (env.REDIS_URL) {
     const { RedisStore } = await import('./redis/store.ts');
-    return RedisStore.open({ url: env.REDIS_URL, log, clock: services.clock });
+    const timeout = Number(env.REDIS_COMMAND_TIMEOUT_MS);
+    return RedisStore.open({
+      url: env.REDIS_URL,
+      log,
+      clock: services.clock,
+      ...(timeout > 0 ? { commandTimeoutMs: timeout } : {}),
+    });
   }
   return EmbeddedStore.open({
     dir: resolve(env.DATA_DIR || './data'),

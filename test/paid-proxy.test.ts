@@ -476,7 +476,7 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
       await client(key).chat.completions.create({ model: 'openai/x', messages });
       const kinds = (await ledger(key)).map((e) => e.kind);
       assert.deepEqual(
-        kinds.filter((k) => k.startsWith('daily')),
+        kinds.filter((k) => String(k).startsWith('daily')),
         ['daily_charge'],
         'charged once, never given back',
       );

@@ -401,6 +401,41 @@ after(() => redis.stop());
 storeContract('redis', () => RedisStore.open({ url: redis.url, log: silentLog }));
 
 describe('redis store faults', () => {
+  test("a hold left by a process that died frees the credits after the hold's time", async () => {
+    const store = await RedisStore.open({ url: redis.url, log: silentLog });
+    try {
+      const license = await newLicense(store, 1);
+      const hold = (holdId: string) => store.hold({ key: license.key, holdId, amount: MICRO, ttlMs: 300 });
+      assert.equal(await hold('of-a-dead-process'), 'ok');
+      assert.equal(await hold('next'), 'insufficient', 'the credits are held');
+      await new Promise((r) => setTimeout(r, 350));
+      assert.equal(await hold('next'), 'ok', 'the dead hold ran out');
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a Redis that stops answering fails a money operation within the command time-out, not later', async () => {
+    const own = await startRedis();
+    const store = await RedisStore.open({ url: own.url, log: silentLog, commandTimeoutMs: 300 });
+    const { Redis } = await import('ioredis');
+    const admin = new Redis(own.url);
+    try {
+      const license = await newLicense(store, 1);
+      await admin.call('CLIENT', 'PAUSE', '3000', 'ALL');
+      const started = Date.now();
+      await assert.rejects(store.hold({ key: license.key, holdId: 'paused', amount: MICRO }), (error) => {
+        assert.equal((error as GatewayError).status, 503);
+        return true;
+      });
+      assert.ok(Date.now() - started < 1500, `failed after ${Date.now() - started} ms`);
+    } finally {
+      admin.disconnect();
+      await store.close();
+      await own.stop();
+    }
+  });
+
   test('Redis down: money operations fail as 503 and health says so; it recovers by itself', async () => {
     const own = await startRedis();
     const store = await RedisStore.open({ url: own.url, log: silentLog });

@@ -26,19 +26,23 @@ export type Scripted = Redis & {
   cradleDaily(...args: string[]): Promise<DailyResult>;
 };
 
-export function plainClient(url: string, log: Logger): Redis {
+/** How long a command may wait for Redis's answer before its request fails (503) rather than stalls. */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
+
+export function plainClient(url: string, log: Logger, options: { commandTimeoutMs?: number } = {}): Redis {
   const client = new Redis(url, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     lazyConnect: true,
     retryStrategy: () => 200,
+    ...(options.commandTimeoutMs ? { commandTimeout: options.commandTimeoutMs } : {}),
   });
   client.on('error', (error: Error) => log.warn({ error: error.message }, 'redis connection error'));
   return client;
 }
 
-export function scriptedClient(url: string, log: Logger): Scripted {
-  const redis = plainClient(url, log) as Scripted;
+export function scriptedClient(url: string, log: Logger, options: { commandTimeoutMs: number }): Scripted {
+  const redis = plainClient(url, log, options) as Scripted;
   redis.defineCommand('cradleChange', { numberOfKeys: 5, lua: CHANGE });
   redis.defineCommand('cradleCreate', { numberOfKeys: 3, lua: CREATE });
   redis.defineCommand('cradleClaimEmail', { numberOfKeys: 1, lua: CLAIM_EMAIL });

@@ -27,7 +27,13 @@ import type {
 } from '../types.ts';
 import { dailyDetails } from '../types.ts';
 import { detailsJson } from '../entry-json.ts';
-import { plainClient, scriptedClient, toLicense, type Scripted } from './connection.ts';
+import {
+  DEFAULT_COMMAND_TIMEOUT_MS,
+  plainClient,
+  scriptedClient,
+  toLicense,
+  type Scripted,
+} from './connection.ts';
 
 const INVALIDATE = 'cradle:invalidate';
 const tag = (key: string) => `{lic:${key}}`;
@@ -57,10 +63,14 @@ export class RedisStore implements LicenseStore {
     url: string;
     log: Logger;
     clock?: { now(): number };
-    /** Waits before each new attempt of a settle or refund while Redis is unreachable. */
+    /** Waits before each new attempt of a settle while Redis is unreachable. */
     retryDelaysMs?: readonly number[];
+    /** A command Redis does not answer within this fails its request (503) instead of stalling it. */
+    commandTimeoutMs?: number;
   }): Promise<RedisStore> {
-    const redis = scriptedClient(options.url, options.log);
+    const redis = scriptedClient(options.url, options.log, {
+      commandTimeoutMs: options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+    });
     const subscriber = plainClient(options.url, options.log);
     await redis.connect();
     await subscriber.connect();

@@ -8,7 +8,7 @@ import type { Context } from '../../gateway/context.ts';
 import { GatewayError } from '../../gateway/errors.ts';
 import { numberText } from '../../gateway/number-text.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
-import { plainClient } from '../../licensing/redis/connection.ts';
+import { DEFAULT_COMMAND_TIMEOUT_MS, plainClient } from '../../licensing/redis/connection.ts';
 
 export interface RateLimitConfig {
   /** Requests allowed per window. */
@@ -44,7 +44,9 @@ export default definePlugin<RateLimitConfig>({
     const redisUrl = services.env.REDIS_URL;
     const sharedResource = redisUrl
       ? services.resources.get('rate-limit:redis', () => {
-          const client = plainClient(redisUrl, services.log);
+          const client = plainClient(redisUrl, services.log, {
+            commandTimeoutMs: Number(services.env.REDIS_COMMAND_TIMEOUT_MS) || DEFAULT_COMMAND_TIMEOUT_MS,
+          });
           const ready = client
             .connect()
             .catch((error: Error) =>
