@@ -81,6 +81,22 @@ export type ChangeResult =
   | { status: 'not_found' }
   | { status: 'revoked'; license: License };
 
+/** A payment: credits the email's active license, made for it when it has none, once per trade number. */
+export interface PaymentRequest {
+  /** Remembered for good and globally, whatever becomes of the license it credited. */
+  tradeNo: string;
+  email: string;
+  /** Micro-credits, > 0. */
+  credits: number;
+  /** The license made when the email has no active one. */
+  newLicense: { key: string; maxDevices: number };
+  details?: EntryDetails;
+}
+
+export type PaymentResult =
+  | { status: 'credited'; license: License; created: boolean; entry: LedgerEntry | undefined }
+  | { status: 'duplicate' };
+
 export type CreateResult = { status: 'ok'; license: License } | { status: 'email_taken'; license: License };
 
 export interface LedgerPage {
@@ -174,6 +190,8 @@ export interface LicenseStore {
   verify(key: string, deviceId: string): Promise<{ code: VerifyCode; license?: License }>;
   change(request: BalanceChange): Promise<ChangeResult>;
   ledger(key: string, options: { limit: number; before?: number }): Promise<LedgerPage>;
+  /** A payment, at most once per trade number ever: a repeat changes nothing and makes no license. */
+  pay(request: PaymentRequest): Promise<PaymentResult>;
   /** Reserves credits for a request in flight (a hold, not an entry); refuses when the spendable balance is short. */
   hold(request: HoldRequest): Promise<HoldResult>;
   /**

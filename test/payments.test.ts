@@ -103,6 +103,34 @@ function paymentSuite(storeName: string, env: () => Record<string, string>) {
       assert.equal((await balanceOf(gw, email)).credits, 30);
     });
 
+    test('a payment is credited once ever: a replay after its license was revoked makes no license and credits nothing', async () => {
+      const email = `revoked-${storeName}@example.com`;
+      const fields = notification({ email, type: 'activation', credits: 10 });
+      assert.equal(await notify(gw, fields), 'success');
+      const first = await balanceOf(gw, email);
+      const revoked = await postJson(`${gw.url}/api/v1/license/revoke/${first.license_key}`, {}, admin);
+      assert.equal(revoked.status, 200);
+      assert.equal(await notify(gw, fields), 'success', 'the provider is told it is done');
+      const list = await getJson(`${gw.url}/api/v1/license/list?limit=1000`, admin);
+      const ofEmail = (list.body.licenses as { email: string; credits: number }[]).filter(
+        (l) => l.email === email,
+      );
+      assert.deepEqual(
+        ofEmail.map((l) => l.credits),
+        [10],
+        'one license, credited once',
+      );
+    });
+
+    test('a notify whose money is not a positive amount is refused with fail and changes nothing', async () => {
+      const email = `money-${storeName}@example.com`;
+      for (const money of ['0', '0.00', '-10', 'abc', '1e3', '']) {
+        const fields = notification({ email, type: 'activation', credits: 10 }, { money });
+        assert.equal(await notify(gw, fields), 'fail', `money ${JSON.stringify(money)}`);
+      }
+      assert.equal((await getJson(`${gw.url}/api/v1/license/balance/${email}`, admin)).status, 404);
+    });
+
     test('a recharge credits the existing license (GET works too) and mails the new balance', async () => {
       const email = `rch-${storeName}@example.com`;
       await notify(gw, notification({ email, type: 'activation', credits: 10 }));

@@ -187,6 +187,24 @@ export function storeContract(name: string, open: StoreFactory): void {
       assert.equal((await store.get(license.key))!.credits, 30 * MICRO);
     });
 
+    test('a payment credits once ever: concurrent replays, and a replay after its license was revoked', async () => {
+      const email = uniqueEmail();
+      const pay = () =>
+        store.pay({
+          tradeNo: `TRADE-${email}`,
+          email,
+          credits: 10 * MICRO,
+          newLicense: { key: generateLicenseKey(), maxDevices: 1 },
+        });
+      const results = await Promise.all(Array.from({ length: 20 }, pay));
+      assert.equal(results.filter((r) => r.status === 'credited').length, 1);
+      const license = (await store.findByEmail(email))!;
+      assert.equal(license.credits, 10 * MICRO);
+      await store.revoke(license.key);
+      assert.deepEqual(await pay(), { status: 'duplicate' });
+      assert.equal(await store.findByEmail(email), undefined, 'no new license was made');
+    });
+
     test('unlimited accounts are never charged', async () => {
       const license = await newLicense(store, 5, { unlimited: true });
       const reply = await store.change({ key: license.key, amount: -100 * MICRO, kind: 'deduct' });

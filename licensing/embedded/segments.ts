@@ -28,6 +28,7 @@ export class SnapshotFile implements Adapter<StoreState> {
 }
 
 export function keyOf(record: JournalRecord): string {
+  if (record.op === 'payment') return record.key!;
   return 'request' in record ? record.request.key : record.key;
 }
 

@@ -13,6 +13,8 @@ import type {
   DailyResult,
   LedgerEntry,
   License,
+  PaymentRequest,
+  PaymentResult,
   VerifyCode,
 } from '../types.ts';
 
@@ -52,6 +54,8 @@ export type Operation =
   | { op: 'reset_devices'; time: string; key: string }
   | { op: 'bind'; time: string; key: string; deviceId: string }
   | { op: 'change'; time: string; request: BalanceChange }
+  /** `key`: the license credited, set once applied (the ledger file the entry goes to). */
+  | { op: 'payment'; time: string; request: PaymentRequest; key?: string }
   | { op: 'daily' | 'daily_refund'; time: string; request: DailyRequest };
 
 /**
@@ -222,6 +226,46 @@ export function applyChange(
   return { result: { status: 'ok', license: copyLicense(license), entry }, changed: true, entry };
 }
 
+/** A payment in one step: the trade number checked first, the license made if needed, then credited. */
+export function applyPayment(
+  state: StoreState,
+  op: Extract<Operation, { op: 'payment' }>,
+  seq: number,
+): Applied<PaymentResult> {
+  const { request, time } = op;
+  if (state.trades[request.tradeNo]) return { result: { status: 'duplicate' }, changed: false };
+  const email = normalizeEmail(request.email);
+  const existingKey = state.emails[email];
+  let license = existingKey ? state.licenses[existingKey] : undefined;
+  const created = !license || license.status !== 'active';
+  if (created) {
+    const create = { key: request.newLicense.key, email, credits: 0, unlimited: false };
+    const made = {
+      op: 'create' as const,
+      time,
+      request: { ...create, maxDevices: request.newLicense.maxDevices },
+    };
+    applyCreate(state, made, seq);
+    license = state.licenses[request.newLicense.key]!;
+  }
+  const change = {
+    key: license!.key,
+    amount: request.credits,
+    kind: 'payment' as const,
+    tradeNo: request.tradeNo,
+    ...(request.details ? { details: request.details } : {}),
+  };
+  const applied = applyChange(state, { op: 'change', time, request: change }, seq);
+  const { result } = applied;
+  if (result.status !== 'ok') throw new Error(`payment could not be credited: ${result.status}`);
+  op.key = license!.key;
+  return {
+    result: { status: 'credited', license: result.license, created, entry: result.entry },
+    changed: true,
+    ...(applied.entry ? { entry: applied.entry } : {}),
+  };
+}
+
 /**
  * The daily charge: once per license and day, never for a day before the last one paid. `daily_refund`
  * records come only from journals of versions that gave a failed request's day back: replayed as they were.
@@ -286,6 +330,8 @@ export function replay(state: StoreState, record: JournalRecord): LedgerEntry | 
       return undefined;
     case 'change':
       return applyChange(state, record, record.seq).entry;
+    case 'payment':
+      return applyPayment(state, record, record.seq).entry;
     case 'daily':
     case 'daily_refund':
       return applyDaily(state, record, record.seq).entry;

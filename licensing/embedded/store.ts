@@ -24,6 +24,8 @@ import type {
   LedgerPage,
   License,
   LicenseStore,
+  PaymentRequest,
+  PaymentResult,
   SettleRequest,
   SettleResult,
   VerifyCode,
@@ -40,6 +42,7 @@ import {
   applyCreate,
   applyDaily,
   applyEntry,
+  applyPayment,
   applyStatus,
   copyLicense,
   type Applied,
@@ -182,6 +185,11 @@ export class EmbeddedStore implements LicenseStore {
   async change(request: BalanceChange): Promise<ChangeResult> {
     const op = { op: 'change' as const, time: this.now(), request };
     return this.commit(op, applyChange(this.state, op, this.nextSeq()));
+  }
+
+  async pay(request: PaymentRequest): Promise<PaymentResult> {
+    const op = { op: 'payment' as const, time: this.now(), request };
+    return this.commit(op, applyPayment(this.state, op, this.nextSeq()));
   }
 
   async ledger(key: string, options: { limit: number; before?: number }): Promise<LedgerPage> {

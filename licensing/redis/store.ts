@@ -21,6 +21,8 @@ import type {
   LedgerPage,
   License,
   LicenseStore,
+  PaymentRequest,
+  PaymentResult,
   SettleRequest,
   SettleResult,
   VerifyCode,
@@ -229,6 +231,48 @@ export class RedisStore implements LicenseStore {
       if (status === 'ok' || status === 'replayed') return { status, license, entry };
       return { status: status as 'duplicate' | 'insufficient' | 'revoked', license };
     });
+  }
+
+  /**
+   * The trade number is claimed globally first (its own key, `SET NX`, so it works on a Cluster), naming the
+   * license it credits, before any license is made; the credit then records it on that license in the same
+   * script as the balance (CHANGE). A retry after a crash between the two finds the claim and finishes the
+   * credit, once; a replay after the license was revoked finds it credited and changes nothing.
+   */
+  async pay(request: PaymentRequest): Promise<PaymentResult> {
+    const claim = `cradle:trade:${request.tradeNo}`;
+    const current = await this.findByEmail(request.email);
+    const candidate = current?.status === 'active' ? current.key : request.newLicense.key;
+    const claimed = await this.call(() => this.redis.set(claim, candidate, 'NX'));
+    let key = claimed ? candidate : ((await this.call(() => this.redis.get(claim))) ?? candidate);
+    if (!claimed && (await this.call(() => this.redis.exists(`${tag(key)}:trade:${request.tradeNo}`))))
+      return { status: 'duplicate' };
+    let created = false;
+    if (!(await this.get(key))) {
+      const made = await this.create({
+        key,
+        email: request.email,
+        credits: 0,
+        maxDevices: request.newLicense.maxDevices,
+        unlimited: false,
+      });
+      created = made.status === 'ok';
+      // Another payment made the email's license meanwhile: this one credits that license.
+      if (!created) {
+        key = made.license.key;
+        await this.call(() => this.redis.set(claim, key));
+      }
+    }
+    const result = await this.change({
+      key,
+      amount: request.credits,
+      kind: 'payment',
+      tradeNo: request.tradeNo,
+      ...(request.details ? { details: request.details } : {}),
+    });
+    if (result.status === 'duplicate') return { status: 'duplicate' };
+    if (result.status !== 'ok') throw new Error(`payment could not be credited: ${result.status}`);
+    return { status: 'credited', license: result.license, created, entry: result.entry };
   }
 
   ledger(key: string, options: { limit: number; before?: number }): Promise<LedgerPage> {

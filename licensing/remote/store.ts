@@ -26,6 +26,7 @@ import type {
   LedgerPage,
   License,
   LicenseStore,
+  PaymentResult,
   SettleRequest,
   SettleResult,
   DayCharge,
@@ -256,6 +257,9 @@ export class RemoteStore implements LicenseStore {
     return notHere();
   }
   ledger(): Promise<LedgerPage> {
+    return notHere();
+  }
+  pay(): Promise<PaymentResult> {
     return notHere();
   }
 }

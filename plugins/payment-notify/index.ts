@@ -10,7 +10,6 @@ import { generateLicenseKey } from '../../licensing/keys.ts';
 import { mailer } from '../../licensing/mail/resource.ts';
 import { creditsMail, licenseMail } from '../../licensing/mail/templates.ts';
 import { licenseStore } from '../../licensing/resource.ts';
-import type { License, LicenseStore } from '../../licensing/types.ts';
 import { readParam, signatureValid, type PaymentParam } from './epay.ts';
 
 export interface PaymentNotifyConfig {
@@ -39,23 +38,6 @@ export default definePlugin<PaymentNotifyConfig>({
       'result',
     ]);
 
-    async function licenseFor(
-      store: LicenseStore,
-      param: PaymentParam,
-    ): Promise<{ license: License; created: boolean }> {
-      const existing = await store.findByEmail(param.email);
-      if (existing && existing.status === 'active') return { license: existing, created: false };
-      const made = await store.create({
-        key: generateLicenseKey(),
-        email: param.email,
-        credits: 0,
-        maxDevices: config.default_max_devices,
-        unlimited: false,
-      });
-      // A concurrent replay may have created it first: use that one.
-      return { license: made.license, created: made.status === 'ok' };
-    }
-
     async function handle(ctx: Context): Promise<Answer> {
       if (!config.key || !config.pid) {
         ctx.log.error('payment notify refused: PAYMENT_PID and PAYMENT_KEY must be set');
@@ -77,6 +59,11 @@ export default definePlugin<PaymentNotifyConfig>({
         return text('success');
       }
       if (!fields.trade_no) return text('fail');
+      if (!positiveAmount(fields.money)) {
+        payments.inc({ result: 'bad_money' });
+        ctx.log.warn({ trade_no: fields.trade_no }, 'payment notify whose money is not a positive amount');
+        return text('fail');
+      }
       let param: PaymentParam;
       try {
         param = readParam(fields.param ?? '');
@@ -89,12 +76,11 @@ export default definePlugin<PaymentNotifyConfig>({
         return text('fail');
       }
       const store = await resource.store();
-      const { license, created } = await licenseFor(store, param);
-      const result = await store.change({
-        key: license.key,
-        amount: param.credits,
-        kind: 'payment',
+      const result = await store.pay({
         tradeNo: fields.trade_no,
+        email: param.email,
+        credits: param.credits,
+        newLicense: { key: generateLicenseKey(), maxDevices: config.default_max_devices },
         details: {
           reference:
             `${param.type} ${fields.out_trade_no ?? ''} paid ${fields.money ?? ''}${param.originalAmount ? ` (original ${param.originalAmount})` : ''}`.trim(),
@@ -104,10 +90,7 @@ export default definePlugin<PaymentNotifyConfig>({
         payments.inc({ result: 'duplicate' });
         return text('success');
       }
-      if (result.status !== 'ok') {
-        payments.inc({ result: result.status });
-        return text('fail');
-      }
+      const { license, created } = result;
       payments.inc({ result: 'credited' });
       const balance = result.entry?.balanceAfter ?? result.license.credits;
       // An activation always mails the key: after a crash between creating and crediting, the retry finds
@@ -121,6 +104,11 @@ export default definePlugin<PaymentNotifyConfig>({
     return { onRequest: (ctx) => handle(ctx) };
   },
 });
+
+/** The paid amount as the provider writes it: a plain decimal above zero. */
+function positiveAmount(money: string | undefined): boolean {
+  return money !== undefined && /^\d{1,12}(\.\d{1,8})?$/.test(money) && Number(money) > 0;
+}
 
 /** Fields from the query (GET) or the body (form or JSON, POST). */
 async function readFields(ctx: Context): Promise<Record<string, string>> {
