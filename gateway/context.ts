@@ -5,6 +5,21 @@ import { badRequest } from './errors.ts';
 
 const OPEN_BRACE = 0x7b;
 
+/** Deeper bodies are refused: no chat request needs them, and code that walks a body recursively would overflow. */
+const MAX_JSON_DEPTH = 64;
+
+/** Walks without recursion, so a hostile body cannot overflow the stack here either. */
+function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const pending: [unknown, number][] = [[value, 0]];
+  while (pending.length > 0) {
+    const [item, depth] = pending.pop()!;
+    if (typeof item !== 'object' || item === null) continue;
+    if (depth >= limit) return true;
+    for (const child of Object.values(item)) if (typeof child === 'object') pending.push([child, depth + 1]);
+  }
+  return false;
+}
+
 /** A typed slot in the per-request state; each plugin declares its own keys, so state is never an untyped bag. */
 export class ContextKey<T> {
   declare readonly _type: T;
@@ -192,6 +207,8 @@ export class Context {
         } catch (error) {
           throw badRequest(`request body is not valid JSON: ${(error as Error).message}`, 'INVALID_JSON');
         }
+        if (nestedDeeperThan(this.parsedJson, MAX_JSON_DEPTH))
+          throw badRequest(`request body nests deeper than ${MAX_JSON_DEPTH} levels`, 'INVALID_JSON');
         this.jsonState = 'parsed';
       }
     }

@@ -7,6 +7,11 @@ import { badRequest } from '../gateway/errors.ts';
 export const MICRO = 1_000_000;
 /** Largest amount accepted in one operation: a billion credits. */
 const MAX_MICRO = 1_000_000_000 * MICRO;
+/**
+ * Largest balance a license may hold, a billion credits: far inside the integers a double holds exactly, so
+ * every micro-credit counts.
+ */
+export const MAX_BALANCE = MAX_MICRO;
 const DECIMAL = /^(\d{1,10})(?:\.(\d{1,6}))?$/;
 
 /** Parses a positive amount with at most 6 decimals into micro-credits; the error names the field. */

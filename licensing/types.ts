@@ -77,6 +77,8 @@ export type ChangeResult =
   | { status: 'replayed'; license: License; entry: LedgerEntry | undefined }
   | { status: 'duplicate'; license: License }
   | { status: 'insufficient'; license: License }
+  /** A credit that would take the balance above MAX_BALANCE. */
+  | { status: 'balance_limit'; license: License }
   | { status: 'idempotency_conflict' }
   | { status: 'not_found' }
   | { status: 'revoked'; license: License };
@@ -95,7 +97,9 @@ export interface PaymentRequest {
 
 export type PaymentResult =
   | { status: 'credited'; license: License; created: boolean; entry: LedgerEntry | undefined }
-  | { status: 'duplicate' };
+  | { status: 'duplicate' }
+  /** It would take the balance above MAX_BALANCE: nothing is credited. */
+  | { status: 'balance_limit' };
 
 export type CreateResult = { status: 'ok'; license: License } | { status: 'email_taken'; license: License };
 

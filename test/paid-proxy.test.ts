@@ -24,6 +24,7 @@ chains:
         default_max_tokens: &default_max_tokens 50
         prices: &prices
           - { model: "openai/*", input: 150, output: 600 }
+          - { model: "cheap-*", input: 0.5, output: 1.5 }
           - { model: "gemini-*", input: 50, output: 100, request: 0.001 }
           - { model: "*", input: 1000, output: 2000 }
   openrouter:
@@ -439,6 +440,18 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
         ['usage', 'daily_charge', 'grant'],
         "the day's charge is taken with the first success's usage",
       );
+    });
+
+    test('a usage charge is rounded up to the micro-credit: half a micro-credit costs one', async () => {
+      const key = await newLicense(5);
+      // One prompt token at 0.5 and four completion tokens at 1.5 credits per million: 6.5 micro-credits.
+      await client(key).chat.completions.create({
+        model: 'cheap-x',
+        messages: [{ role: 'user', content: 'Hi' }],
+      });
+      const [usage] = await ledger(key);
+      assert.deepEqual([usage!.kind, usage!.prompt_tokens, usage!.completion_tokens], ['usage', 1, 4]);
+      assert.equal(usage!.amount, -0.000007);
     });
 
     test("a slow failing request does not let the day's later successes go free", async () => {

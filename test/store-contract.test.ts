@@ -205,6 +205,51 @@ export function storeContract(name: string, open: StoreFactory): void {
       assert.equal(await store.findByEmail(email), undefined, 'no new license was made');
     });
 
+    test('a deduct never takes credits held by requests in flight', async () => {
+      const license = await newLicense(store, 10);
+      const hold = { key: license.key, holdId: `inflight-${license.key}`, amount: 8 * MICRO };
+      assert.equal(await store.hold(hold), 'ok');
+      const deduct = (credits: number) =>
+        store.change({ key: license.key, amount: -credits * MICRO, kind: 'deduct' });
+      assert.equal((await deduct(5)).status, 'insufficient', '10 credits with 8 held cannot give 5');
+      assert.equal((await deduct(2)).status, 'ok');
+      const after = (await store.get(license.key))!;
+      assert.deepEqual([after.credits, after.held], [8 * MICRO, 8 * MICRO]);
+    });
+
+    test('a balance is capped at a billion credits, so every micro-credit stays exact', async () => {
+      const license = await newLicense(store, 999_999_999);
+      const recharge = (credits: number) =>
+        store.change({ key: license.key, amount: credits * MICRO, kind: 'recharge' });
+      assert.equal((await recharge(2)).status, 'balance_limit');
+      assert.equal((await recharge(1)).status, 'ok');
+      assert.equal((await store.get(license.key))!.credits, 1_000_000_000 * MICRO);
+      const paid = await store.pay({
+        tradeNo: `CAP-${license.key}`,
+        email: license.email,
+        credits: 1,
+        newLicense: { key: generateLicenseKey(), maxDevices: 1 },
+      });
+      assert.deepEqual(paid, { status: 'balance_limit' });
+    });
+
+    test('keys such as __proto__ and constructor are ordinary unknown keys', async () => {
+      for (const key of ['__proto__', 'constructor', 'toString', 'hasOwnProperty']) {
+        assert.equal(await store.get(key), undefined, key);
+        assert.equal((await store.verify(key, 'device')).code, 'NOT_FOUND', key);
+        assert.equal(await store.resetDevices(key), undefined, key);
+        assert.equal(await store.revoke(key), undefined, key);
+        assert.equal(await store.dailyCharge({ key, day: '2026-12-01', amount: MICRO }), 'not_found');
+        assert.equal(await store.hold({ key, holdId: `proto-${key}`, amount: 1 }), 'not_found');
+        assert.equal((await store.change({ key, amount: MICRO, kind: 'recharge' })).status, 'not_found');
+        assert.equal(await store.findByEmail(key), undefined, key);
+      }
+      const email = `constructor@${Date.now()}.example.com`;
+      const license = await newLicense(store, 1, { email });
+      assert.equal((await store.findByEmail(email))!.key, license.key);
+      assert.equal(({} as Record<string, unknown>).polluted, undefined, 'no prototype was touched');
+    });
+
     test('unlimited accounts are never charged', async () => {
       const license = await newLicense(store, 5, { unlimited: true });
       const reply = await store.change({ key: license.key, amount: -100 * MICRO, kind: 'deduct' });

@@ -3,6 +3,7 @@
  * start-up replays records through the same function, so what was acknowledged is rebuilt exactly.
  */
 import { normalizeEmail } from '../keys.ts';
+import { MAX_BALANCE } from '../money.ts';
 import { DAILY_REFERENCE, dailyReference, dayOwed } from '../types.ts';
 import type {
   BalanceChange,
@@ -200,6 +201,9 @@ export function applyChange(
   if (amount < 0 && license.credits - license.held + amount < 0) {
     return { result: { status: 'insufficient', license: copyLicense(license) }, changed: false };
   }
+  if (amount > 0 && license.credits + amount > MAX_BALANCE) {
+    return { result: { status: 'balance_limit', license: copyLicense(license) }, changed: false };
+  }
   let entry: LedgerEntry | undefined;
   if (amount !== 0) {
     license.credits += amount;
@@ -238,6 +242,8 @@ export function applyPayment(
   const existingKey = state.emails[email];
   let license = existingKey ? state.licenses[existingKey] : undefined;
   const created = !license || license.status !== 'active';
+  if ((created ? 0 : license!.credits) + request.credits > MAX_BALANCE)
+    return { result: { status: 'balance_limit' }, changed: false };
   if (created) {
     const create = { key: request.newLicense.key, email, credits: 0, unlimited: false };
     const made = {

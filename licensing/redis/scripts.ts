@@ -6,7 +6,8 @@
 
 /**
  * KEYS: license, ledger, seq, idempotency record, trade record. ARGV: amount, kind, time, entry tail,
- * idempotency key, fingerprint, trade number, idempotency TTL (ms; Redis forgets the record after it).
+ * idempotency key, fingerprint, trade number, idempotency TTL (ms; Redis forgets the record after it),
+ * largest balance.
  */
 export const CHANGE = `
 local lic = KEYS[1]
@@ -26,6 +27,7 @@ if trade ~= '' and redis.call('EXISTS', KEYS[5]) == 1 then return {'duplicate', 
 if amount < 0 and kind == 'deduct' and redis.call('HGET', lic, 'status') == 'revoked' then return {'revoked', '', credits, held} end
 if amount < 0 and redis.call('HGET', lic, 'unlimited') == '1' then amount = 0 end
 if amount < 0 and credits - held + amount < 0 then return {'insufficient', '', credits, held} end
+if amount > 0 and credits + amount > tonumber(ARGV[9]) then return {'balance_limit', '', credits, held} end
 local entry = ''
 if amount ~= 0 then
   credits = redis.call('HINCRBY', lic, 'credits', string.format('%d', amount))

@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { unavailable } from '../../gateway/errors.ts';
 import { normalizeEmail } from '../keys.ts';
+import { MAX_BALANCE } from '../money.ts';
 import { CHARGE_RETRY_DELAYS_MS, retried } from '../retry.ts';
 import { isoTime } from '../time.ts';
 import type {
@@ -224,12 +225,13 @@ export class RedisStore implements LicenseStore {
         idem?.fingerprint ?? '',
         request.tradeNo ?? '',
         String(idem?.ttlMs ?? 0),
+        String(MAX_BALANCE),
       );
       if (status === 'not_found' || status === 'idempotency_conflict') return { status };
       const license = (await this.read(request.key))!;
       const entry = entryJson ? (JSON.parse(entryJson) as LedgerEntry) : undefined;
       if (status === 'ok' || status === 'replayed') return { status, license, entry };
-      return { status: status as 'duplicate' | 'insufficient' | 'revoked', license };
+      return { status: status as 'duplicate' | 'insufficient' | 'revoked' | 'balance_limit', license };
     });
   }
 
@@ -270,7 +272,7 @@ export class RedisStore implements LicenseStore {
       tradeNo: request.tradeNo,
       ...(request.details ? { details: request.details } : {}),
     });
-    if (result.status === 'duplicate') return { status: 'duplicate' };
+    if (result.status === 'duplicate' || result.status === 'balance_limit') return { status: result.status };
     if (result.status !== 'ok') throw new Error(`payment could not be credited: ${result.status}`);
     return { status: 'credited', license: result.license, created, entry: result.entry };
   }

@@ -6,7 +6,7 @@ import { GatewayError, badRequest, notFound } from '../../gateway/errors.ts';
 import type { Context } from '../../gateway/context.ts';
 import { definePlugin, type Answer } from '../../gateway/plugin.ts';
 import { generateLicenseKey, normalizeEmail } from '../../licensing/keys.ts';
-import { MICRO, parseAmount, toCredits } from '../../licensing/money.ts';
+import { MAX_BALANCE, MICRO, parseAmount, toCredits } from '../../licensing/money.ts';
 import { mailer } from '../../licensing/mail/resource.ts';
 import { licenseMail } from '../../licensing/mail/templates.ts';
 import { licenseChecks } from '../../licensing/metrics.ts';
@@ -278,6 +278,11 @@ function settled(result: ChangeResult): { license: License; balance: number } {
       throw new GatewayError(403, 'REVOKED', 'license is revoked');
     case 'not_found':
       throw notFound('license not found');
+    case 'balance_limit':
+      throw badRequest(
+        `a balance may not exceed ${toCredits(MAX_BALANCE)} credits`,
+        'BALANCE_LIMIT',
+      );
     default:
       throw new GatewayError(409, 'CONFLICT', `change refused: ${result.status}`);
   }

@@ -90,6 +90,11 @@ export default definePlugin<PaymentNotifyConfig>({
         payments.inc({ result: 'duplicate' });
         return text('success');
       }
+      if (result.status === 'balance_limit') {
+        payments.inc({ result: 'balance_limit' });
+        ctx.log.error({ trade_no: fields.trade_no }, 'payment refused: the balance would pass its limit');
+        return text('fail');
+      }
       const { license, created } = result;
       payments.inc({ result: 'credited' });
       const balance = result.entry?.balanceAfter ?? result.license.credits;
