@@ -18,6 +18,7 @@ import { parseAmount } from '../licensing/money.ts';
 import { licenseStore } from '../licensing/resource.ts';
 import type { LicenseStore } from '../licensing/types.ts';
 import { builtinPlugins } from '../plugins/index.ts';
+import { newLicenseInput } from '../plugins/license-api/input.ts';
 import { licenseInfo } from '../plugins/license-api/views.ts';
 
 const USAGE = `usage:
@@ -34,12 +35,22 @@ const parse = () =>
     options: {
       email: { type: 'string' },
       credits: { type: 'string', default: '0' },
-      'max-devices': { type: 'string', default: '1' },
+      'max-devices': { type: 'string' },
       limit: { type: 'string', default: '100' },
       offset: { type: 'string', default: '0' },
       config: { type: 'string' },
     },
   });
+
+/** A flag's text as the JSON value it spells (`3` → 3), else the text itself, for the API's validators. */
+function jsonValue(text: string | undefined): unknown {
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
 
 const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 
@@ -66,18 +77,17 @@ async function main(): Promise<void> {
   switch (`${group} ${command}`) {
     case 'license create':
       return withStore(async (store) => {
-        if (!values.email) throw new Error('--email is required');
-        const email = normalizeEmail(values.email);
-        const unlimited = (process.env.UNLIMITED_EMAILS ?? '').split(',').map(normalizeEmail).includes(email);
-        const credits = values.credits === '0' ? 0 : parseAmount(values.credits, 'credits');
-        const result = await store.create({
-          key: generateLicenseKey(),
-          email,
-          credits,
-          maxDevices: Number(values['max-devices']),
-          unlimited,
-        });
-        if (result.status === 'email_taken') throw new Error(`${email} already has an active license`);
+        // The admin API's rules: a flag's text is read as the JSON value it would be there.
+        const input = newLicenseInput(
+          { email: values.email, credits: values.credits, max_devices: jsonValue(values['max-devices']) },
+          { credits: 0, maxDevices: 1 },
+        );
+        const unlimited = (process.env.UNLIMITED_EMAILS ?? '')
+          .split(',')
+          .map(normalizeEmail)
+          .includes(input.email);
+        const result = await store.create({ key: generateLicenseKey(), ...input, unlimited });
+        if (result.status === 'email_taken') throw new Error(`${input.email} already has an active license`);
         print({ license_key: result.license.key, license_info: licenseInfo(result.license) });
       });
     case 'license info':

@@ -36,6 +36,23 @@ describe('cradle CLI', () => {
     assert.match(bad.stderr, /AMOUNT must be a positive number/);
   });
 
+  test('license create checks its input as the admin API does, and stores nothing it refuses', async () => {
+    const env = { DATA_DIR: await tempDir('cradle-cli-') };
+    const refused = [
+      [['--email', 'a@example.com', '--max-devices', 'abc'], /max_devices must be an integer from 1 to 100/],
+      [['--email', 'a@example.com', '--max-devices', '0'], /max_devices must be an integer from 1 to 100/],
+      [['--email', 'notanemail'], /email must be an email address/],
+      [[], /email must be an email address/],
+      [['--email', 'a@example.com', '--credits=-5'], /credits must be a positive number/],
+    ] as const;
+    for (const [flags, message] of refused) {
+      const result = cradle(['license', 'create', ...flags], env);
+      assert.equal(result.status, 1, flags.join(' '));
+      assert.match(result.stderr, message);
+    }
+    assert.deepEqual(JSON.parse(cradle(['license', 'list'], env).stdout), []);
+  });
+
   test('config check validates a file; unknown commands print the usage', async () => {
     const file = join(await tempDir('cradle-cfg-'), 'bad.yaml');
     await writeFile(file, 'routes:\n  - { path: /x, plugins: [nothing] }\n');

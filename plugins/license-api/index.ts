@@ -24,7 +24,7 @@ import {
   email,
   entryDetails,
   fingerprint,
-  optionalInteger,
+  newLicenseInput,
   requiredString,
   type Body,
 } from './input.ts';
@@ -110,20 +110,14 @@ export default definePlugin<LicenseApiConfig>({
         return { body: balanceView(license, { admin: ctx.get(IS_ADMIN) === true }) };
       },
       async generate(ctx, store) {
-        const body = asObject(await ctx.json());
-        const address = email(body);
-        const credits =
-          body.credits === undefined
-            ? Math.round(config.default_credits * MICRO)
-            : creditsOrZero(body.credits);
-        const maxDevices =
-          optionalInteger(body, 'max_devices', { min: 1, max: 100 }) ?? config.default_max_devices;
+        const input = newLicenseInput(asObject(await ctx.json()), {
+          credits: Math.round(config.default_credits * MICRO),
+          maxDevices: config.default_max_devices,
+        });
         const result = await store.create({
           key: generateLicenseKey(),
-          email: address,
-          credits,
-          maxDevices,
-          unlimited: unlimited.has(address),
+          ...input,
+          unlimited: unlimited.has(input.email),
         });
         if (result.status === 'email_taken') {
           throw new GatewayError(409, 'EMAIL_HAS_LICENSE', 'this email already has an active license');
@@ -238,10 +232,6 @@ export default definePlugin<LicenseApiConfig>({
   },
 });
 
-function creditsOrZero(value: unknown): number {
-  return value === 0 || value === '0' ? 0 : parseAmount(value, 'credits');
-}
-
 /** `license_key` or `email` names the license of a recharge or deduct. */
 async function target(store: LicenseStore, body: Body): Promise<License> {
   if (body.license_key !== undefined) {
@@ -279,10 +269,7 @@ function settled(result: ChangeResult): { license: License; balance: number } {
     case 'not_found':
       throw notFound('license not found');
     case 'balance_limit':
-      throw badRequest(
-        `a balance may not exceed ${toCredits(MAX_BALANCE)} credits`,
-        'BALANCE_LIMIT',
-      );
+      throw badRequest(`a balance may not exceed ${toCredits(MAX_BALANCE)} credits`, 'BALANCE_LIMIT');
     default:
       throw new GatewayError(409, 'CONFLICT', `change refused: ${result.status}`);
   }

@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { badRequest } from '../../gateway/errors.ts';
 import { normalizeEmail } from '../../licensing/keys.ts';
+import { parseAmount } from '../../licensing/money.ts';
 import type { EntryDetails } from '../../licensing/types.ts';
 
 export type Body = Record<string, unknown>;
@@ -69,6 +70,34 @@ export function entryDetails(body: Body): EntryDetails {
     details.estimated = body.estimated;
   }
   return details;
+}
+
+export interface NewLicenseInput {
+  email: string;
+  /** Micro-credits. */
+  credits: number;
+  maxDevices: number;
+}
+
+/**
+ * A new license's fields (`email`, `credits`, `max_devices`), checked alike for the admin API and the CLI.
+ * Fields left out take the defaults.
+ */
+export function newLicenseInput(
+  body: Body,
+  defaults: { credits: number; maxDevices: number },
+): NewLicenseInput {
+  const credits =
+    body.credits === undefined
+      ? defaults.credits
+      : body.credits === 0 || body.credits === '0'
+        ? 0
+        : parseAmount(body.credits, 'credits');
+  return {
+    email: email(body),
+    credits,
+    maxDevices: optionalInteger(body, 'max_devices', { min: 1, max: 100 }) ?? defaults.maxDevices,
+  };
 }
 
 /** What makes two requests with one Idempotency-Key "the same request". */
