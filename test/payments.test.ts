@@ -178,6 +178,52 @@ function paymentSuite(storeName: string, env: () => Record<string, string>) {
 forEachStore(paymentSuite);
 
 describe('mail delivery', () => {
+  test("a low-balance warning follows every debit: the day's charge and an admin deduct too", async () => {
+    const { startUpstream } = await import('./fixtures/upstream.ts');
+    const [smtp, openrouter] = await Promise.all([startSmtp(), startUpstream()]);
+    const gw = await startTestGateway(shipped, {
+      env: {
+        API_ADMIN_TOKEN: TOKEN,
+        SMTP_URL: smtp.url,
+        OPENROUTER_BASE_URL: `${openrouter.url}/api/v1`,
+        OPENROUTER_API_KEY: 'k',
+      },
+    });
+    try {
+      // 1.2 credits: the day's 0.33 alone takes it below the shipped threshold of 1.
+      const daily = await postJson(
+        `${gw.url}/api/v1/license/generate`,
+        { email: 'daily-low@example.com', credits: 1.2 },
+        admin,
+      );
+      const headers = { 'x-license-key': daily.body.license_key as string, 'x-device-id': 'd' };
+      const chat = { model: 'openai/x', messages: [{ role: 'user', content: 'hi' }] };
+      assert.equal((await postJson(`${gw.url}/v1/chat/completions`, chat, headers)).status, 200);
+      await waitForMail(
+        smtp,
+        (m) => m.to.includes('daily-low@example.com') && /balance is 0\.8/.test(m.text),
+      );
+
+      await postJson(
+        `${gw.url}/api/v1/license/generate`,
+        { email: 'deduct-low@example.com', credits: 1.5 },
+        admin,
+      );
+      const deducted = await postJson(
+        `${gw.url}/api/v1/license/deduct`,
+        { email: 'deduct-low@example.com', amount: 1 },
+        admin,
+      );
+      assert.equal(deducted.status, 200);
+      const mail = await waitForMail(smtp, (m) => m.to.includes('deduct-low@example.com'));
+      assert.match(mail.text, /Your balance is 0\.5 credits/);
+    } finally {
+      await gw.close();
+      await smtp.close();
+      await openrouter.close();
+    }
+  });
+
   test('a usage charge that takes the balance below the threshold mails a low-balance warning, once', async () => {
     const { startUpstream } = await import('./fixtures/upstream.ts');
     const [smtp, openrouter] = await Promise.all([startSmtp(), startUpstream()]);

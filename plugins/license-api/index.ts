@@ -7,7 +7,7 @@ import type { Context } from '../../gateway/context.ts';
 import { definePlugin, type Answer } from '../../gateway/plugin.ts';
 import { generateLicenseKey, normalizeEmail } from '../../licensing/keys.ts';
 import { MAX_BALANCE, MICRO, parseAmount, toCredits } from '../../licensing/money.ts';
-import { mailer } from '../../licensing/mail/resource.ts';
+import { mailer, warnIfLow } from '../../licensing/mail/resource.ts';
 import { licenseMail } from '../../licensing/mail/templates.ts';
 import { licenseChecks } from '../../licensing/metrics.ts';
 import { licenseStore } from '../../licensing/resource.ts';
@@ -54,6 +54,8 @@ export interface LicenseApiConfig {
   default_max_devices: number;
   /** Accounts that may hold many licenses and are never charged (comma-separated or a list). */
   unlimited_emails: string | string[];
+  /** A deduct that takes the balance below this (credits) mails the owner once; 0 turns it off. */
+  low_balance_threshold: number;
 }
 
 const DEDUCT_KINDS: readonly EntryKind[] = ['deduct', 'daily_charge', 'usage'];
@@ -72,6 +74,7 @@ export default definePlugin<LicenseApiConfig>({
         anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }],
         default: '',
       },
+      low_balance_threshold: { type: 'number', minimum: 0, default: 1 },
     },
   },
   create(config, services) {
@@ -214,6 +217,10 @@ export default definePlugin<LicenseApiConfig>({
           };
         }
         const { balance } = settled(result);
+        if (result.status === 'ok') {
+          const threshold = Math.round(config.low_balance_threshold * MICRO);
+          warnIfLow(services, { email: license.email, debits: [result.entry], threshold });
+        }
         return {
           body: {
             success: true,
