@@ -140,9 +140,9 @@ export class Gateway {
       query: q === -1 ? '' : url.slice(q + 1),
       params,
       routeName: route.name,
-      bodyLimit: runtime.config.server.body_limit_bytes,
+      bodyLimit: route.bodyLimit,
       log,
-      clientIp: clientIp(req, runtime.config.server.trust_proxy),
+      clientIp: runtime.clientAddress(req),
     });
     res.once('close', () => {
       if (!res.writableFinished) ctx.markClientAborted();
@@ -253,16 +253,6 @@ export class Gateway {
     for (const count of this.inFlight.values()) total += count;
     return total;
   }
-}
-
-function clientIp(req: IncomingMessage, trustProxy: boolean): string {
-  if (trustProxy) {
-    const forwarded =
-      req.headers['cf-connecting-ip'] ?? req.headers['x-real-ip'] ?? req.headers['x-forwarded-for'];
-    const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim();
-    if (first) return first;
-  }
-  return req.socket.remoteAddress ?? 'unknown';
 }
 
 let checkPhase: Promise<void> | undefined;

@@ -46,6 +46,9 @@ async function openFromEnv(services: Services): Promise<LicenseStore> {
       url: env.LICENSE_API_URL,
       adminToken: (env.LICENSE_ADMIN_TOKEN ?? '').split(',')[0]!.trim(),
       log,
+      ...(Number(env.LICENSE_REVOCATION_S) > 0
+        ? { revocationMs: Number(env.LICENSE_REVOCATION_S) * 1000 }
+        : {}),
     });
   }
   if (env.REDIS_URL) {

@@ -183,6 +183,11 @@ export const dayOwed = (lastPaid: string | undefined | null, day: string): boole
 export interface LicenseStore {
   /** Which implementation, for health and logs. */
   readonly kind: 'embedded' | 'redis' | 'remote';
+  /**
+   * How long a verification may be trusted without asking again, when the store cannot tell this process of
+   * a revocation (an edge): undefined when it can (`onInvalidate`).
+   */
+  readonly verdictTtlMs?: number;
   create(request: CreateLicense): Promise<CreateResult>;
   get(key: string): Promise<License | undefined>;
   /** The email's active license (or, for unlimited accounts, its newest). */

@@ -122,6 +122,26 @@ describe('split deployment', () => {
     );
   });
 
+  test('a revocation on the central holds on every edge within 5 s', async () => {
+    const key = await newLicense('revoked-edge@example.com');
+    const headers = { 'x-license-key': key, 'x-device-id': 'edge-device' };
+    const chat = { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] };
+    assert.equal((await postJson(`${edge.url}/v1/chat/completions`, chat, headers)).status, 200);
+    assert.equal((await postJson(`${otherEdge.url}/v1/chat/completions`, chat, headers)).status, 200);
+    assert.equal((await postJson(`${central.url}/api/v1/license/revoke/${key}`, {}, admin)).status, 200);
+    const revokedAt = Date.now();
+    for (const gateway of [edge, otherEdge]) {
+      let status = 0;
+      while (Date.now() - revokedAt < 7000) {
+        status = (await postJson(`${gateway.url}/v1/chat/completions`, chat, headers)).status;
+        if (status === 403) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.equal(status, 403);
+    }
+    assert.ok(Date.now() - revokedAt < 5500, `refused everywhere after ${Date.now() - revokedAt} ms`);
+  });
+
   test('a spent balance is refused by every edge before the upstream, and served again once recharged', async () => {
     const email = 'spent-edge@example.com';
     const key = await newLicense(email);

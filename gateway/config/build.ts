@@ -1,4 +1,6 @@
 /** Turns a loaded config into a runnable Runtime: validated options, plugin instances, compiled routes. */
+import type { IncomingMessage } from 'node:http';
+import { clientAddressReader } from '../client-address.ts';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Chain, type ChainLink } from '../chain.ts';
@@ -13,10 +15,13 @@ export interface CompiledRoute {
   name: string;
   chain: Chain;
   errorFormat: ErrorFormat;
+  bodyLimit: number;
 }
 
 export interface Runtime {
   config: GatewayConfig;
+  /** The client address of a request, as `server.trust_proxy` says to read it. */
+  clientAddress: (req: IncomingMessage) => string;
   router: Router<CompiledRoute>;
   routes: CompiledRoute[];
   close(): Promise<void>;
@@ -32,6 +37,13 @@ export interface BuildOptions {
 export async function buildRuntime(loaded: LoadedConfig, options: BuildOptions): Promise<Runtime> {
   validateAt(coreSchema, loaded.value, { config: loaded, path: [] });
   const config = loaded.value as GatewayConfig;
+  let clientAddress: Runtime['clientAddress'];
+  try {
+    clientAddress = clientAddressReader(config.server);
+  } catch (error) {
+    const where = loaded.locate(['server', 'trust_proxy']);
+    throw new ConfigError(`${where}: ${(error as Error).message}`, loaded.file);
+  }
   const registry = new Map(options.plugins);
   for (const [name, modulePath] of Object.entries(config.plugins)) {
     registry.set(name, await importPlugin(name, resolve(loaded.dir, modulePath), loaded));
@@ -60,6 +72,7 @@ export async function buildRuntime(loaded: LoadedConfig, options: BuildOptions):
         name: route.name ?? `${methods.join(',')} ${route.path}`,
         chain: new Chain(links),
         errorFormat: route.error_format,
+        bodyLimit: route.body_limit_bytes ?? config.server.body_limit_bytes,
       });
     }
   } catch (error) {
@@ -75,6 +88,7 @@ export async function buildRuntime(loaded: LoadedConfig, options: BuildOptions):
   );
   return {
     config,
+    clientAddress,
     router,
     routes,
     close: async () => {

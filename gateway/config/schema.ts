@@ -1,4 +1,5 @@
 /** The core config schema: server, logging, custom plugins, named chains and routes. */
+import { trustSchema, type TrustSetting } from '../client-address.ts';
 import type { ErrorFormat } from '../errors.ts';
 
 /** One item of a plugin list: `name`, `{ name: options }`, or `{ use: chainName }` to splice a named chain. */
@@ -9,6 +10,7 @@ export interface RouteConfig {
   method: string | string[];
   path: string;
   error_format: ErrorFormat;
+  body_limit_bytes?: number;
   plugins: PluginEntry[];
 }
 
@@ -18,8 +20,10 @@ export interface GatewayConfig {
     port: number;
     body_limit_bytes: number;
     shutdown_timeout_ms: number;
-    /** Take the client address from X-Forwarded-For (behind nginx or Cloudflare). */
-    trust_proxy: boolean;
+    /** The proxies whose X-Forwarded-For is believed (see client-address.ts). */
+    trust_proxy: TrustSetting;
+    /** Believe CF-Connecting-IP from a trusted proxy: the gateway sits behind Cloudflare. */
+    behind_cloudflare: boolean;
   };
   logging: { level: string; access_log: boolean };
   /** Operator plugins: name → module path (relative to the config file). */
@@ -52,7 +56,8 @@ export const coreSchema = {
         port: { type: 'integer', minimum: 0, maximum: 65535, default: 8080 },
         body_limit_bytes: { type: 'integer', minimum: 1, default: 4 * 1024 * 1024 },
         shutdown_timeout_ms: { type: 'integer', minimum: 0, default: 30000 },
-        trust_proxy: { type: 'boolean', default: false },
+        trust_proxy: { ...trustSchema, default: false },
+        behind_cloudflare: { type: 'boolean', default: false },
       },
     },
     logging: {
@@ -80,6 +85,8 @@ export const coreSchema = {
           },
           path: { type: 'string', pattern: '^/' },
           error_format: { enum: ['openai', 'cradle'], default: 'cradle' },
+          /** This route's body size limit, when it must be smaller than the server's. */
+          body_limit_bytes: { type: 'integer', minimum: 1 },
           plugins: pluginList,
         },
       },

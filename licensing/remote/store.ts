@@ -34,6 +34,9 @@ import type {
 } from '../types.ts';
 import { dailyDetails } from '../types.ts';
 
+/** A revocation on the central instance holds on every edge within this, by default. */
+const DEFAULT_REVOCATION_MS = 5000;
+
 interface Reply {
   status: number;
   body: Record<string, unknown>;
@@ -50,6 +53,8 @@ export class RemoteStore implements LicenseStore {
     /** Waits before each new attempt of a charge the central did not answer. */
     retryDelaysMs?: readonly number[];
     log?: Logger;
+    /** How soon a revocation on the central holds here: a verification is trusted this long at most. */
+    revocationMs?: number;
   }) {
     const url = options.url.replace(/\/$/, '');
     this.base = url.endsWith('/api/v1') ? url : `${url}/api/v1`;
@@ -57,7 +62,10 @@ export class RemoteStore implements LicenseStore {
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.retryDelaysMs = options.retryDelaysMs ?? CHARGE_RETRY_DELAYS_MS;
     this.log = options.log;
+    this.verdictTtlMs = options.revocationMs ?? DEFAULT_REVOCATION_MS;
   }
+
+  readonly verdictTtlMs: number;
 
   private readonly adminToken: string;
   private readonly timeoutMs: number;

@@ -1,17 +1,21 @@
 /**
- * Admin token check (`X-Admin-Token`), constant time, several tokens for rotation. With `optional`, a
- * request without a valid token goes on as a public one (e.g. the balance route masks the key then).
+ * Admin token check (`X-Admin-Token`, or `Authorization: Bearer` as Prometheus sends it), constant time,
+ * several tokens for rotation. With `optional`, a request without a valid token goes on as a public one (e.g.
+ * the balance route masks the key then). `allow_addresses` lets listed client addresses in without a token
+ * (a Prometheus on the host), though not as admins.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { GatewayError, unavailable } from '../../gateway/errors.ts';
+import { addressMatcher, trustSchema, type TrustSetting } from '../../gateway/client-address.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
-
 import { IS_ADMIN } from '../keys.ts';
 
 export interface AdminAuthConfig {
   /** Accepted tokens: a list, or comma-separated (API_ADMIN_TOKEN, LICENSE_ADMIN_TOKEN). */
   tokens: string | string[];
   optional: boolean;
+  /** Client addresses let in without a token: addresses, CIDR ranges, loopback; a list or comma string. */
+  allow_addresses: TrustSetting;
 }
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
@@ -24,6 +28,7 @@ export default definePlugin<AdminAuthConfig>({
     properties: {
       tokens: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }], default: '' },
       optional: { type: 'boolean', default: false },
+      allow_addresses: { ...trustSchema, default: false },
     },
   },
   create(config) {
@@ -31,15 +36,18 @@ export default definePlugin<AdminAuthConfig>({
       .map((t) => t.trim())
       .filter(Boolean)
       .map(digest);
+    const allowed = addressMatcher(config.allow_addresses);
     // Digests of equal length make every comparison take the same time, whatever was sent.
     const matches = (given: string) =>
       tokens.reduce((found, token) => timingSafeEqual(token, digest(given)) || found, false);
     return {
       onRequest(ctx) {
-        const given = ctx.header('x-admin-token');
+        const bearer = ctx.header('authorization');
+        const given =
+          ctx.header('x-admin-token') ?? (bearer?.startsWith('Bearer ') ? bearer.slice(7).trim() : undefined);
         const ok = tokens.length > 0 && given !== undefined && matches(given);
         ctx.set(IS_ADMIN, ok);
-        if (ok || config.optional) return;
+        if (ok || config.optional || allowed(ctx.clientIp)) return;
         if (tokens.length === 0) {
           throw unavailable(
             'admin API is disabled: set API_ADMIN_TOKEN (comma-separated for rotation) and restart or reload',

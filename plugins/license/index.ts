@@ -7,6 +7,7 @@ import { growingLru } from '../../gateway/lru.ts';
 import type { Context } from '../../gateway/context.ts';
 import { GatewayError } from '../../gateway/errors.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
+import { keyVerdicts, presentedKey } from '../../licensing/credentials.ts';
 import { licenseChecks } from '../../licensing/metrics.ts';
 import { licenseStore } from '../../licensing/resource.ts';
 import { licenseRevoked } from '../../licensing/refusals.ts';
@@ -40,8 +41,9 @@ export default definePlugin<LicenseConfig>({
     const resource = licenseStore(services);
     const checks = licenseChecks(services.metrics);
     // One cache per process, shared by every route and kept across reloads, so invalidation reaches all.
+    const cacheTtl = Math.max(1, config.cache_ttl_s * 1000);
     const cache = services.resources.get('license-cache', () => {
-      const ttl = Math.max(1, config.cache_ttl_s * 1000);
+      const ttl = cacheTtl;
       // The clock is read at most every 100 ms (a tenth of a short TTL): lru-cache's default reads it every
       // millisecond and arms a timer each time, ~3 µs of a request in place.
       const lru = growingLru<string, License>({
@@ -58,19 +60,23 @@ export default definePlugin<LicenseConfig>({
       );
       return { lru };
     }).lru;
+    const verdicts = keyVerdicts(services);
     const verify = async (ctx: Context, key: string, device: string, cacheKey: string) => {
-      const verdict = await (await resource.store()).verify(key, device);
+      const store = resource.opened ?? (await resource.store());
+      const verdict = await store.verify(key, device);
       checks.inc({ result: verdict.code });
+      if (verdict.code === 'NOT_FOUND') verdicts.unknown.set(key, true);
+      else verdicts.known.set(key, true);
       if (verdict.code !== 'VALID') throw REFUSALS[verdict.code]();
-      cache.set(cacheKey, verdict.license!);
+      // A store that cannot tell this process of a revocation bounds how long a verdict is trusted.
+      const ttl = store.verdictTtlMs === undefined ? undefined : Math.min(store.verdictTtlMs, cacheTtl);
+      cache.set(cacheKey, verdict.license!, ttl === undefined ? undefined : { ttl });
       ctx.set(LICENSE, verdict.license!);
     };
     return {
       // Synchronous on a cache hit: no promise on the hot path.
       onRequest(ctx) {
-        const bearer = ctx.header('authorization');
-        const key =
-          ctx.header('x-license-key') ?? (bearer?.startsWith('Bearer ') ? bearer.slice(7).trim() : undefined);
+        const key = presentedKey(ctx);
         const device = ctx.header('x-device-id');
         if (!key || !device) {
           checks.inc({ result: 'MISSING' });
@@ -79,6 +85,10 @@ export default definePlugin<LicenseConfig>({
             'MISSING_CREDENTIALS',
             'send your license key (X-License-Key or Authorization: Bearer) and X-Device-Id',
           );
+        }
+        if (verdicts.unknown.has(key)) {
+          checks.inc({ result: 'NOT_FOUND' });
+          throw REFUSALS.NOT_FOUND();
         }
         const cacheKey = `${key}\n${device}`;
         const license = cache.get(cacheKey);

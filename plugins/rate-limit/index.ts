@@ -1,6 +1,7 @@
 /**
- * Fixed-window rate limit per client address (or per license key), so keys and emails cannot be
- * guessed by brute force. Counters live in an lru-cache of this process, or in Redis (REDIS_URL) so that
+ * Fixed-window rate limit per client address (or per license key, read as the license plugin reads it: a
+ * key not known to be a license counts against the address), so keys and emails cannot be guessed by brute
+ * force. Counters live in an lru-cache of this process, or in Redis (REDIS_URL) so that
  * every gateway instance counts against one limit.
  */
 import { growingLru } from '../../gateway/lru.ts';
@@ -8,6 +9,7 @@ import type { Context } from '../../gateway/context.ts';
 import { GatewayError } from '../../gateway/errors.ts';
 import { numberText } from '../../gateway/number-text.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
+import { keyVerdicts, presentedKey } from '../../licensing/credentials.ts';
 import { DEFAULT_COMMAND_TIMEOUT_MS, plainClient } from '../../licensing/redis/connection.ts';
 
 export interface RateLimitConfig {
@@ -61,6 +63,7 @@ export default definePlugin<RateLimitConfig>({
     await sharedResource?.ready;
     const shared = sharedResource?.client;
     const windowMs = config.window_s * 1000;
+    const verdicts = keyVerdicts(services);
     /** Counts in Redis; while Redis is unreachable the local counter stands in (limits stay, just per instance). */
     const countShared = async (subject: string, now: number): Promise<Window | undefined> => {
       const start = now - (now % windowMs);
@@ -98,10 +101,9 @@ export default definePlugin<RateLimitConfig>({
     return {
       // Synchronous when counting locally: no promise on the hot path.
       onRequest(ctx) {
-        const subject =
-          config.by === 'license'
-            ? (ctx.header('x-license-key') ?? ctx.header('authorization') ?? ctx.clientIp)
-            : ctx.clientIp;
+        const key = config.by === 'license' ? presentedKey(ctx) : undefined;
+        // A key counts for itself once it is known to be a license; a made-up one counts against the address.
+        const subject = key !== undefined && verdicts.known.has(key) ? `key:${key}` : `ip:${ctx.clientIp}`;
         const now = services.clock.now();
         if (!shared) return check(ctx, countLocal(subject, now), now);
         return countShared(subject, now).then((window) =>

@@ -1,0 +1,47 @@
+/**
+ * The client's address: the socket's peer, or what the proxies in front of the gateway say it is, believed
+ * only from proxies named in `trust_proxy` (proxy-addr's addresses, CIDR ranges and names: loopback,
+ * linklocal, uniquelocal). `CF-Connecting-IP` is believed only with `behind_cloudflare`, and only from a
+ * trusted peer: a client that sets it itself changes nothing.
+ */
+import type { IncomingMessage } from 'node:http';
+import proxyAddr from 'proxy-addr';
+
+/** `false`: no proxy; `true`: proxies on this host or a private network; else a list or comma string. */
+export type TrustSetting = boolean | string | string[];
+
+export const trustSchema = {
+  anyOf: [{ type: 'boolean' }, { type: 'string' }, { type: 'array', items: { type: 'string' } }],
+};
+
+const PRIVATE_PROXIES = ['loopback', 'linklocal', 'uniquelocal'];
+
+/** The addresses a setting names, as proxy-addr reads them; throws naming one it cannot read. */
+export function addressList(setting: TrustSetting): string[] {
+  if (setting === false || setting === 'false') return [];
+  if (setting === true || setting === 'true') return PRIVATE_PROXIES;
+  const list = (Array.isArray(setting) ? setting : setting.split(',')).map((a) => a.trim()).filter(Boolean);
+  proxyAddr.compile(list);
+  return list;
+}
+
+/** A test of whether an address is in the list a setting names. */
+export function addressMatcher(setting: TrustSetting): (address: string) => boolean {
+  const trusted = proxyAddr.compile(addressList(setting));
+  return (address) => trusted(address, 0);
+}
+
+export function clientAddressReader(options: {
+  trust_proxy: TrustSetting;
+  behind_cloudflare: boolean;
+}): (req: IncomingMessage) => string {
+  const trust = proxyAddr.compile(addressList(options.trust_proxy));
+  return (req) => {
+    const peer = req.socket.remoteAddress ?? 'unknown';
+    if (options.behind_cloudflare && trust(peer, 0)) {
+      const cloudflare = req.headers['cf-connecting-ip'];
+      if (typeof cloudflare === 'string' && cloudflare.trim() !== '') return cloudflare.trim();
+    }
+    return proxyAddr(req, trust);
+  };
+}

@@ -1,0 +1,168 @@
+/**
+ * Rate limits cannot be dodged: the per-license limit counts the parsed key, made-up keys count against the
+ * client address, and the address is read only through the proxies the config trusts. The payment callback
+ * is limited and its body capped; metrics (which show revenue) need the admin token or a listed address.
+ */
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { after, before, describe, test } from 'node:test';
+import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
+import { forEachStore } from './fixtures/stores.ts';
+import { startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
+
+const TOKEN = 'limits-admin';
+const admin = { 'x-admin-token': TOKEN };
+const shipped = await readFile(new URL('../config/gateway.yaml', import.meta.url), 'utf8');
+const chat = { model: 'openai/x', messages: [{ role: 'user', content: 'hi' }] };
+
+function limitSuite(storeName: string, env: () => Record<string, string>) {
+  describe(`rate limits (${storeName} store)`, () => {
+    let upstream: FixtureUpstream;
+    let gw: TestGateway;
+    let emails = 0;
+    let started = 0;
+    // Each gateway counts in windows of its own (a frozen clock hours apart): on Redis they share counters.
+    const start = (extra: Record<string, string>) => {
+      const now = Date.parse('2026-12-01T00:00:00Z') + ++started * 3600_000;
+      return startTestGateway(shipped, {
+        clock: { now: () => now },
+        env: {
+          API_ADMIN_TOKEN: TOKEN,
+          OPENROUTER_BASE_URL: `${upstream.url}/api/v1`,
+          OPENROUTER_API_KEY: 'k',
+          PROXY_RATE_LIMIT: '6',
+          PUBLIC_RATE_LIMIT: '1000',
+          ...env(),
+          ...extra,
+        },
+      });
+    };
+    const newKey = async (gateway: TestGateway) =>
+      (
+        await postJson(
+          `${gateway.url}/api/v1/license/generate`,
+          { email: `limit${++emails}-${storeName}-${Date.now()}@example.com`, credits: 100 },
+          admin,
+        )
+      ).body.license_key as string;
+
+    before(async () => {
+      upstream = await startUpstream();
+      gw = await start({});
+    });
+    after(async () => {
+      await gw.close();
+      await upstream.close();
+    });
+
+    test('one license has one budget, however its key is written', async () => {
+      const key = await newKey(gw);
+      // Its first request, before the key is known to be a license, counts against the address.
+      const first = { authorization: `Bearer ${key}`, 'x-device-id': 'd' };
+      assert.equal((await postJson(`${gw.url}/v1/chat/completions`, chat, first)).status, 200);
+      const ways: Record<string, string>[] = [
+        { authorization: `Bearer ${key}` },
+        { authorization: `Bearer  ${key}` },
+        { authorization: `bearer ${key} ` },
+        { 'x-license-key': key },
+        { 'x-license-key': ` ${key}` },
+      ];
+      const statuses: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        const headers = { ...ways[i % ways.length]!, 'x-device-id': 'd' };
+        statuses.push((await postJson(`${gw.url}/v1/chat/completions`, chat, headers)).status);
+      }
+      assert.equal(statuses.filter((s) => s === 200).length, 6, statuses.join(' '));
+      assert.equal(statuses.filter((s) => s === 429).length, 4);
+    });
+
+    test('made-up keys are limited: they count against the client address', async () => {
+      const gateway = await start({ PROXY_RATE_LIMIT: '20' });
+      try {
+        const statuses: number[] = [];
+        for (let i = 0; i < 200; i++) {
+          const headers = { authorization: `Bearer CRDL-GUESS-${i}-${Date.now()}`, 'x-device-id': 'd' };
+          statuses.push((await postJson(`${gateway.url}/v1/chat/completions`, chat, headers)).status);
+        }
+        assert.equal(statuses.filter((s) => s === 401).length, 20);
+        assert.equal(statuses.filter((s) => s === 429).length, 180);
+      } finally {
+        await gateway.close();
+      }
+    });
+
+    test('a client-chosen CF-Connecting-IP or X-Forwarded-For is believed only through trusted proxies', async () => {
+      const guesses = async (gateway: TestGateway, spoof: (i: number) => Record<string, string>) => {
+        const statuses: number[] = [];
+        for (let i = 0; i < 30; i++) {
+          const headers = { authorization: `Bearer GUESS-${i}`, 'x-device-id': 'd', ...spoof(i) };
+          statuses.push((await postJson(`${gateway.url}/v1/chat/completions`, chat, headers)).status);
+        }
+        return statuses.filter((s) => s === 429).length;
+      };
+      // Not behind a proxy: forwarding headers are the client's own words.
+      const direct = await start({ PROXY_RATE_LIMIT: '10' });
+      try {
+        assert.equal(await guesses(direct, (i) => ({ 'cf-connecting-ip': `203.0.113.${i}` })), 20);
+        assert.equal(await guesses(direct, (i) => ({ 'x-forwarded-for': `203.0.113.${i}` })), 30);
+      } finally {
+        await direct.close();
+      }
+      // Behind nginx on this host: its X-Forwarded-For names the client; CF-Connecting-IP still does not.
+      const behindNginx = await start({ PROXY_RATE_LIMIT: '10', TRUST_PROXY: 'loopback' });
+      try {
+        assert.equal(await guesses(behindNginx, (i) => ({ 'cf-connecting-ip': `203.0.113.${i}` })), 20);
+        // nginx appends the address it saw: each of these is another client, each under its own limit.
+        assert.equal(await guesses(behindNginx, (i) => ({ 'x-forwarded-for': `198.51.100.${i}` })), 0);
+        // A forged entry before the one nginx added changes nothing.
+        const forged = (i: number) => ({ 'x-forwarded-for': `10.9.9.${i}, 192.0.2.1` });
+        assert.equal(await guesses(behindNginx, forged), 20);
+      } finally {
+        await behindNginx.close();
+      }
+      const behindCloudflare = await start({
+        PROXY_RATE_LIMIT: '10',
+        TRUST_PROXY: 'loopback',
+        BEHIND_CLOUDFLARE: 'true',
+      });
+      try {
+        assert.equal(await guesses(behindCloudflare, (i) => ({ 'cf-connecting-ip': `203.0.113.${i}` })), 0);
+      } finally {
+        await behindCloudflare.close();
+      }
+    });
+
+    test('the payment callback is limited per address and takes bodies of a few KiB only', async () => {
+      const gateway = await start({ PAYMENT_RATE_LIMIT: '5', PAYMENT_PID: '1', PAYMENT_KEY: 'k' });
+      try {
+        const big = await fetch(`${gateway.url}/api/v1/payment/notify`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: `param=${'x'.repeat(8192)}`,
+        });
+        assert.equal(big.status, 413);
+        const statuses: number[] = [];
+        for (let i = 0; i < 8; i++)
+          statuses.push((await fetch(`${gateway.url}/api/v1/payment/notify?trade_no=${i}`)).status);
+        assert.equal(statuses.filter((s) => s === 429).length, 3, 'five a window');
+      } finally {
+        await gateway.close();
+      }
+    });
+
+    test('metrics need the admin token (X-Admin-Token or a bearer token) or a listed address', async () => {
+      assert.equal((await getJson(`${gw.url}/metrics`)).status, 401);
+      assert.equal((await getJson(`${gw.url}/metrics`, admin)).status, 200);
+      const bearer = await getJson(`${gw.url}/metrics`, { authorization: `Bearer ${TOKEN}` });
+      assert.equal(bearer.status, 200);
+      const listed = await start({ METRICS_ALLOW: '127.0.0.1' });
+      try {
+        assert.equal((await getJson(`${listed.url}/metrics`)).status, 200);
+      } finally {
+        await listed.close();
+      }
+    });
+  });
+}
+
+forEachStore(limitSuite);
