@@ -177,18 +177,24 @@ function paymentSuite(storeName: string, env: () => Record<string, string>) {
 
 forEachStore(paymentSuite);
 
+/** The shipped config with a real SMTP peer and a fixture OpenRouter, for mails that follow charges. */
+async function mailingGateway() {
+  const { startUpstream } = await import('./fixtures/upstream.ts');
+  const [smtp, openrouter] = await Promise.all([startSmtp(), startUpstream()]);
+  const gw = await startTestGateway(shipped, {
+    env: {
+      API_ADMIN_TOKEN: TOKEN,
+      SMTP_URL: smtp.url,
+      OPENROUTER_BASE_URL: `${openrouter.url}/api/v1`,
+      OPENROUTER_API_KEY: 'k',
+    },
+  });
+  return { smtp, openrouter, gw };
+}
+
 describe('mail delivery', () => {
   test("a low-balance warning follows every debit: the day's charge and an admin deduct too", async () => {
-    const { startUpstream } = await import('./fixtures/upstream.ts');
-    const [smtp, openrouter] = await Promise.all([startSmtp(), startUpstream()]);
-    const gw = await startTestGateway(shipped, {
-      env: {
-        API_ADMIN_TOKEN: TOKEN,
-        SMTP_URL: smtp.url,
-        OPENROUTER_BASE_URL: `${openrouter.url}/api/v1`,
-        OPENROUTER_API_KEY: 'k',
-      },
-    });
+    const { smtp, openrouter, gw } = await mailingGateway();
     try {
       // 1.2 credits: the day's 0.33 alone takes it below the shipped threshold of 1.
       const daily = await postJson(
@@ -225,16 +231,7 @@ describe('mail delivery', () => {
   });
 
   test('a usage charge that takes the balance below the threshold mails a low-balance warning, once', async () => {
-    const { startUpstream } = await import('./fixtures/upstream.ts');
-    const [smtp, openrouter] = await Promise.all([startSmtp(), startUpstream()]);
-    const gw = await startTestGateway(shipped, {
-      env: {
-        API_ADMIN_TOKEN: TOKEN,
-        SMTP_URL: smtp.url,
-        OPENROUTER_BASE_URL: `${openrouter.url}/api/v1`,
-        OPENROUTER_API_KEY: 'k',
-      },
-    });
+    const { smtp, openrouter, gw } = await mailingGateway();
     try {
       // 0.33 daily leaves 1.00005; the first usage charge crosses the shipped threshold of 1 credit.
       const created = await postJson(

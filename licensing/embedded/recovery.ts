@@ -11,8 +11,18 @@ import { SNAPSHOT, openCodec } from './folder.ts';
 import { Journal } from './journal.ts';
 import { LedgerFiles } from './ledger-files.ts';
 import { SnapshotFile, journalFiles, journalPath, keyOf } from './segments.ts';
-import { emptyState, replay, withDictionaries, type JournalRecord, type StoreState } from './state.ts';
-import type { EmbeddedOptions } from './store.ts';
+import { replay } from './balances.ts';
+import { emptyState, withDictionaries, type JournalRecord, type StoreState } from './state.ts';
+import type { Logger } from 'pino';
+
+export interface EmbeddedOptions {
+  dir: string;
+  encryptionKey?: string;
+  log: Logger;
+  /** Journal records between snapshots. */
+  compactEvery?: number;
+  clock?: { now(): number };
+}
 
 export interface Recovered {
   state: StoreState;

@@ -7,7 +7,6 @@
  * in `recovery.ts`.
  */
 import { mkdir } from 'node:fs/promises';
-import type { Logger } from 'pino';
 import { unavailable } from '../../gateway/errors.ts';
 import type {
   BalanceChange,
@@ -34,15 +33,14 @@ import { dailyDetails, dayOwed } from '../types.ts';
 import { isoTime } from '../time.ts';
 import { acquireLock, type Lock } from './folder.ts';
 import type { AppendOptions } from './journal.ts';
-import { recover } from './recovery.ts';
+import { recover, type EmbeddedOptions } from './recovery.ts';
+
+export type { EmbeddedOptions };
+import { applyChange, applyDaily, applyEntry, applyPayment } from './balances.ts';
 import { StoreWrites } from './writes.ts';
 import {
   applyBind,
-  applyChange,
   applyCreate,
-  applyDaily,
-  applyEntry,
-  applyPayment,
   applyStatus,
   copyLicense,
   type Applied,
@@ -55,15 +53,6 @@ import {
 const BEFORE_ACK: AppendOptions = { when: 'wait' };
 /** Proxy-path charges: applied and answered at once, on disk with the next group commit (within ms). */
 const BACKGROUND: AppendOptions = { when: 'linger' };
-
-export interface EmbeddedOptions {
-  dir: string;
-  encryptionKey?: string;
-  log: Logger;
-  /** Journal records between snapshots. */
-  compactEvery?: number;
-  clock?: { now(): number };
-}
 
 export class EmbeddedStore implements LicenseStore {
   readonly kind = 'embedded' as const;
