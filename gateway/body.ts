@@ -3,6 +3,39 @@ import { GatewayError } from './errors.ts';
 
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * The bytes of request bodies held in memory, all requests together, against one bound: many slow clients
+ * each sending a large body cannot take the process's memory. A request reserves what it reads and gives it
+ * back when it is over.
+ */
+export class BodyBudget {
+  private used = 0;
+
+  constructor(readonly limit: number) {}
+
+  /** Takes `bytes`, or throws 503 when the bound would be passed. */
+  take(bytes: number): void {
+    if (this.used + bytes > this.limit)
+      throw new GatewayError(
+        503,
+        'SERVER_BUSY',
+        'the gateway is holding too many request bodies; retry shortly',
+        {
+          headers: { 'retry-after': '1' },
+        },
+      );
+    this.used += bytes;
+  }
+
+  give(bytes: number): void {
+    this.used -= bytes;
+  }
+
+  get inUse(): number {
+    return this.used;
+  }
+}
+
 /** A read body on its way upstream: one buffer, or pieces sent one after another (never joined by a copy). */
 export type OutgoingBody = Buffer | readonly Buffer[];
 
@@ -37,7 +70,11 @@ export function bodyArrived(req: IncomingMessage): boolean {
  * comes at once, not as a promise, when there is none or it is all in the stream's buffer already: a promise
  * returned from a `then` callback costs two more turns of the microtask queue.
  */
-export function readBody(req: IncomingMessage, limit: number): Buffer | Promise<Buffer> {
+export function readBody(
+  req: IncomingMessage,
+  limit: number,
+  take: (bytes: number) => void,
+): Buffer | Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (declared > limit) throw tooLarge(limit);
   if (declared === 0 || (Number.isNaN(declared) && !req.headers['transfer-encoding'])) {
@@ -45,6 +82,7 @@ export function readBody(req: IncomingMessage, limit: number): Buffer | Promise<
     return EMPTY;
   }
   if (bodyArrived(req)) {
+    take(declared);
     const body = req.read() as Buffer;
     req.resume();
     return body;
@@ -52,13 +90,18 @@ export function readBody(req: IncomingMessage, limit: number): Buffer | Promise<
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const stop = (error: unknown) => {
+      req.removeAllListeners('data');
+      req.resume();
+      reject(error);
+    };
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limit) {
-        req.removeAllListeners('data');
-        req.resume();
-        reject(tooLarge(limit));
-        return;
+      if (size > limit) return stop(tooLarge(limit));
+      try {
+        take(chunk.length);
+      } catch (error) {
+        return stop(error);
       }
       chunks.push(chunk);
     });

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { bodyArrived, readBody, type OutgoingBody } from './body.ts';
+import { bodyArrived, readBody, type BodyBudget, type OutgoingBody } from './body.ts';
 import { badRequest } from './errors.ts';
 
 const OPEN_BRACE = 0x7b;
@@ -42,6 +42,8 @@ export interface ContextInit {
   /** The gateway's logger; the context derives a per-request child (with the request id) on first use. */
   log: Logger;
   clientIp: string;
+  /** The process's bound on request bodies held in memory. */
+  bodyBudget: BodyBudget;
 }
 
 /** The per-request object every plugin sees. */
@@ -71,6 +73,9 @@ export class Context {
   private rawQuery: string;
   private parsedQuery: URLSearchParams | undefined;
   readonly bodyLimit: number;
+  private readonly bodyBudget: BodyBudget;
+  /** Bytes of the body taken from the budget, given back when the request is over. */
+  private bodyBytes = 0;
   private bodyRead: Promise<Buffer> | undefined;
   private rawBody: Buffer | undefined;
   private parsedJson: unknown;
@@ -93,6 +98,13 @@ export class Context {
     this.bodyLimit = init.bodyLimit;
     this.baseLog = init.log;
     this.clientIp = init.clientIp;
+    this.bodyBudget = init.bodyBudget;
+  }
+
+  /** The request is over: the body it read no longer counts against the process's bound. */
+  releaseBody(): void {
+    this.bodyBudget.give(this.bodyBytes);
+    this.bodyBytes = 0;
   }
 
   /** Aborted when the client goes away before its answer is complete. */
@@ -150,7 +162,10 @@ export class Context {
   readBody(): Promise<Buffer> {
     // Read a turn later: a body that came with the headers is parsed into the stream's buffer by then.
     this.bodyRead ??= Promise.resolve().then(() => {
-      const body = readBody(this.req, this.bodyLimit);
+      const body = readBody(this.req, this.bodyLimit, (bytes) => {
+        this.bodyBudget.take(bytes);
+        this.bodyBytes += bytes;
+      });
       return Buffer.isBuffer(body) ? this.keepBody(body) : body.then((read) => this.keepBody(read));
     });
     return this.bodyRead;

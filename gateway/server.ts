@@ -12,7 +12,7 @@ import type { Metrics } from './metrics.ts';
 import type { Answer, Outcome, UpstreamRequest } from './plugin.ts';
 import { CLIENT_CLOSED, Proxy } from './proxy/proxy.ts';
 import { destroyAgents } from './proxy/passes.ts';
-import { checkDeclaredLength } from './body.ts';
+import { BodyBudget, checkDeclaredLength } from './body.ts';
 
 export interface GatewayOptions {
   runtime: Runtime;
@@ -33,6 +33,7 @@ export class Gateway {
   readonly server: Server;
   private runtime: Runtime;
   private readonly proxy: Proxy;
+  private readonly bodyBudget: BodyBudget;
   private readonly inFlight = new Map<Runtime, number>();
   private readonly retired = new Set<Runtime>();
   private draining = false;
@@ -44,9 +45,20 @@ export class Gateway {
       metrics: options.metrics,
       defaultTimeoutMs: options.upstreamTimeoutMs ?? 120_000,
     });
-    this.server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => {
-      void this.handle(req, res);
-    });
+    const limits = options.runtime.config.server;
+    this.bodyBudget = new BodyBudget(limits.max_buffered_body_bytes);
+    this.server = createServer(
+      {
+        keepAliveTimeout: limits.keep_alive_timeout_ms,
+        headersTimeout: limits.headers_timeout_ms,
+        // Node counts this from the request's start, its headers included.
+        requestTimeout: Math.max(limits.body_timeout_ms, limits.headers_timeout_ms),
+        // How often those time-outs are looked at: Node's default lets a slow client stay 30 s longer.
+        connectionsCheckingInterval: 1000,
+      },
+      (req, res) => void this.handle(req, res),
+    );
+    this.server.maxConnections = limits.max_connections;
   }
 
   /** Swaps in a new runtime; the old one closes once the requests that started on it have finished. */
@@ -143,6 +155,7 @@ export class Gateway {
       bodyLimit: route.bodyLimit,
       log,
       clientIp: runtime.clientAddress(req),
+      bodyBudget: this.bodyBudget,
     });
     res.once('close', () => {
       if (!res.writableFinished) ctx.markClientAborted();
@@ -156,6 +169,7 @@ export class Gateway {
     await afterPendingIo();
     const finishing = route.chain.onFinish(ctx, outcome);
     if (finishing) await finishing;
+    ctx.releaseBody();
     this.record(route.name, outcome.status || CLIENT_CLOSED, ms);
     if (runtime.config.logging.access_log) {
       this.options.accessLog.write({

@@ -24,6 +24,16 @@ export interface GatewayConfig {
     trust_proxy: TrustSetting;
     /** Believe CF-Connecting-IP from a trusted proxy: the gateway sits behind Cloudflare. */
     behind_cloudflare: boolean;
+    /** A client must send a request's headers within this (from its connection or its last request). */
+    headers_timeout_ms: number;
+    /** ... and its whole body within this (408); the answer's stream is not limited by it. */
+    body_timeout_ms: number;
+    /** An idle kept-alive client connection is closed after this. */
+    keep_alive_timeout_ms: number;
+    /** Client connections open at once; more are refused until some close. */
+    max_connections: number;
+    /** Request bodies held in memory at once, all requests together; past it a request is refused (503). */
+    max_buffered_body_bytes: number;
   };
   logging: { level: string; access_log: boolean };
   /** Operator plugins: name → module path (relative to the config file). */
@@ -58,6 +68,11 @@ export const coreSchema = {
         shutdown_timeout_ms: { type: 'integer', minimum: 0, default: 30000 },
         trust_proxy: { ...trustSchema, default: false },
         behind_cloudflare: { type: 'boolean', default: false },
+        headers_timeout_ms: { type: 'integer', minimum: 1, default: 10_000 },
+        body_timeout_ms: { type: 'integer', minimum: 1, default: 30_000 },
+        keep_alive_timeout_ms: { type: 'integer', minimum: 1, default: 65_000 },
+        max_connections: { type: 'integer', minimum: 1, default: 4096 },
+        max_buffered_body_bytes: { type: 'integer', minimum: 1, default: 256 * 1024 * 1024 },
       },
     },
     logging: {

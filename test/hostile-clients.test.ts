@@ -1,0 +1,199 @@
+/**
+ * Slow and hostile clients are cut off: a header time-out, a body time-out (408), an idle keep-alive
+ * time-out, a cap on open connections and a bound on the request bodies held in memory, while a normal
+ * client's chat keeps its latency. The gateway runs as its own process, so its memory can be read.
+ */
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { startGatewayProcess, type GatewayProcess } from './fixtures/process.ts';
+import { tempDir } from './fixtures/stores.ts';
+import { startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const config = (upstream: string, server: string) => `
+server: { host: "\${HOST}", port: "\${PORT}", ${server} }
+logging: { level: warn, access_log: false }
+routes:
+  - { method: GET, path: /api/v1/health, plugins: [health] }
+  - { method: POST, path: /v1/chat/completions, plugins: [{ upstream: { url: "${upstream}/v1/chat/completions" } }] }
+`;
+
+interface Hostile {
+  socket: Socket;
+  closed: boolean;
+  answer: string;
+}
+
+/** Opens a raw connection and keeps track of whether the gateway closed it and what it answered. */
+async function open(url: string, send?: (socket: Socket) => void): Promise<Hostile> {
+  const { port } = new URL(url);
+  const socket = connect(Number(port), '127.0.0.1');
+  const hostile: Hostile = { socket, closed: false, answer: '' };
+  socket.on('data', (d) => (hostile.answer += d));
+  socket.on('close', () => (hostile.closed = true));
+  socket.on('error', () => undefined);
+  await new Promise((resolve) => socket.once('connect', resolve));
+  send?.(socket);
+  return hostile;
+}
+
+/** Writes `text` a byte at a time, `everyMs` apart, until the socket closes. */
+function drip(socket: Socket, text: string, everyMs: number): void {
+  let i = 0;
+  const timer = setInterval(() => {
+    if (socket.destroyed) return clearInterval(timer);
+    socket.write(text[i++ % text.length]!);
+  }, everyMs);
+  socket.once('close', () => clearInterval(timer));
+}
+
+async function rssKiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]);
+}
+
+async function chatLatencies(url: string, count: number): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const started = performance.now();
+    const res = await fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    assert.equal(res.status, 200);
+    await res.text();
+    times.push(performance.now() - started);
+  }
+  return times.sort((a, b) => a - b);
+}
+
+describe('hostile clients', () => {
+  let upstream: FixtureUpstream;
+  let gateway: GatewayProcess;
+  const hostiles: Hostile[] = [];
+  before(async () => {
+    upstream = await startUpstream();
+    const dir = await tempDir('cradle-hostile-');
+    const file = join(dir, 'gateway.yaml');
+    await writeFile(
+      file,
+      config(
+        upstream.url,
+        'headers_timeout_ms: 1000, body_timeout_ms: 2000, keep_alive_timeout_ms: 1000, max_connections: 700',
+      ),
+    );
+    gateway = await startGatewayProcess({ env: { DATA_DIR: join(dir, 'data') }, config: file });
+  });
+  after(async () => {
+    for (const h of hostiles) h.socket.destroy();
+    gateway.child.kill('SIGKILL');
+    await gateway.exited;
+    await upstream.close();
+  });
+
+  test('500 idle, slowloris and dripping-body connections are cut off; a normal chat keeps its latency', async () => {
+    const quiet = await chatLatencies(gateway.url, 20);
+    const rssBefore = await rssKiB(gateway.child.pid!);
+    // 200 that send nothing, 200 that drip their headers, 100 that drip a declared 4 MiB body.
+    for (let i = 0; i < 200; i++) hostiles.push(await open(gateway.url));
+    for (let i = 0; i < 200; i++)
+      hostiles.push(
+        await open(gateway.url, (s) => drip(s, 'POST /v1/chat/completions HTTP/1.1\r\nX-A: b\r\n', 100)),
+      );
+    const bodies: Hostile[] = [];
+    for (let i = 0; i < 100; i++) {
+      const hostile = await open(gateway.url, (s) => {
+        s.write(
+          'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+            `Content-Length: ${4 * 1024 * 1024}\r\n\r\n{"model":"m","messages":[`,
+        );
+        drip(s, 'x'.repeat(1024), 50);
+      });
+      bodies.push(hostile);
+      hostiles.push(hostile);
+    }
+    const busy = await chatLatencies(gateway.url, 20);
+    const p95 = (times: number[]) => times[Math.floor(times.length * 0.95)]!;
+    assert.ok(
+      p95(busy) < p95(quiet) + 50,
+      `chat p95 ${p95(busy).toFixed(1)} ms beside ${p95(quiet).toFixed(1)} ms`,
+    );
+
+    const deadline = Date.now() + 6000;
+    while (hostiles.some((h) => !h.closed) && Date.now() < deadline) await sleep(100);
+    assert.equal(hostiles.filter((h) => !h.closed).length, 0, 'every hostile connection was closed');
+    assert.ok(
+      bodies.every((h) => h.answer.startsWith('HTTP/1.1 408')),
+      'a body that does not arrive in time is answered 408',
+    );
+    const grown = (await rssKiB(gateway.child.pid!)) - rssBefore;
+    assert.ok(grown < 80 * 1024, `RSS grew ${Math.round(grown / 1024)} MiB`);
+    assert.equal((await fetch(`${gateway.url}/api/v1/health`)).status, 200);
+  });
+
+  test('an idle kept-alive connection is closed after its time-out', async () => {
+    const hostile = await open(gateway.url, (s) =>
+      s.write('GET /api/v1/health HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n'),
+    );
+    await sleep(500);
+    assert.match(hostile.answer, /^HTTP\/1\.1 200/);
+    assert.equal(hostile.closed, false, 'kept alive for a while');
+    // Node closes it within a second after the time-out.
+    const deadline = Date.now() + 3000;
+    while (!hostile.closed && Date.now() < deadline) await sleep(50);
+    assert.equal(hostile.closed, true);
+  });
+});
+
+describe('connection and memory bounds', () => {
+  test('connections past the cap are refused, and bodies past the process-wide bound get a 503', async () => {
+    const upstream = await startUpstream();
+    const dir = await tempDir('cradle-bounds-');
+    const file = join(dir, 'gateway.yaml');
+    await writeFile(file, config(upstream.url, 'max_connections: 50, max_buffered_body_bytes: 1048576'));
+    const gateway = await startGatewayProcess({ env: { DATA_DIR: join(dir, 'data') }, config: file });
+    const sockets: Hostile[] = [];
+    try {
+      for (let i = 0; i < 60; i++) sockets.push(await open(gateway.url));
+      await sleep(300);
+      // The start-up's health check may still hold one connection too.
+      const refused = sockets.filter((s) => s.closed).length;
+      assert.ok(refused >= 10 && refused <= 11, `${refused} refused past the cap of 50`);
+      for (const s of sockets) s.socket.destroy();
+      await sleep(200);
+      // Two chunked uploads of 800 KiB each: the proxy holds a chunked body to count it, and together
+      // they pass the bound of 1 MiB.
+      const upload = async () => {
+        const hostile = await open(gateway.url, (s) =>
+          s.write(
+            'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+              'Transfer-Encoding: chunked\r\n\r\n',
+          ),
+        );
+        const piece = 'x'.repeat(64 * 1024);
+        for (let i = 0; i < 13 && !hostile.closed; i++) {
+          hostile.socket.write(`${piece.length.toString(16)}\r\n${piece}\r\n`);
+          await sleep(30);
+        }
+        return hostile;
+      };
+      const [first, second] = await Promise.all([upload(), upload()]);
+      await sleep(300);
+      const answers = [first!.answer, second!.answer].map((a) => a.slice(0, 12));
+      assert.ok(answers.includes('HTTP/1.1 503'), answers.join(' | '));
+      first!.socket.destroy();
+      second!.socket.destroy();
+      assert.equal((await fetch(`${gateway.url}/api/v1/health`)).status, 200);
+    } finally {
+      for (const s of sockets) s.socket.destroy();
+      gateway.child.kill('SIGKILL');
+      await gateway.exited;
+      await upstream.close();
+    }
+  });
+});
