@@ -29,7 +29,17 @@ export interface UpstreamTarget {
   /** Headers set on the upstream request (e.g. the server's own Authorization). */
   headers?: Record<string, string>;
   timeoutMs?: number;
+  /** An idle kept-alive connection to it is closed after this: keep it under the upstream's own idle time-out. */
+  idleTimeoutMs?: number;
 }
+
+/** The option every upstream plugin offers for `idleTimeoutMs`. */
+export const idleTimeoutSchema = {
+  type: 'integer',
+  minimum: 1,
+  default: 4000,
+  description: "close an idle connection to the upstream after this; keep it under the upstream's own",
+};
 
 export type AttemptFailure = 'connect' | 'timeout' | 'reset' | 'status';
 

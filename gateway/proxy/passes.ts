@@ -78,17 +78,22 @@ export type AttemptOutcome =
 
 const agents = new Map<string, HttpAgent>();
 
+/** How long an upstream connection may sit idle when a target says nothing: under Node's own 5 s. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 4000;
+
 /**
- * One keep-alive agent per upstream origin, so connections are reused across requests. Only `keepAlive` is
- * given (Node's defaults are 256 free sockets, newest first): Node copies the agent's options into each
- * request's options, and two more of them made that copy outgrow its hash table (~1.6 KB a request).
+ * One keep-alive agent per upstream origin (and idle time), so connections are reused across requests. An
+ * idle connection is closed after `idleMs`, before the upstream would close it on its own clock: a request
+ * then never meets a connection that is closing under it, which it could not safely be sent again on.
  */
-export function agentFor(url: URL): HttpAgent {
-  let agent = agents.get(url.origin);
+export function agentFor(url: URL, idleMs: number = DEFAULT_IDLE_TIMEOUT_MS): HttpAgent {
+  const name = `${url.origin} ${idleMs}`;
+  let agent = agents.get(name);
   if (!agent) {
-    const options = { keepAlive: true };
+    // Node's agent sets `timeout` on every connection it keeps free, and destroys one that stays idle.
+    const options = { keepAlive: true, timeout: idleMs };
     agent = url.protocol === 'https:' ? new HttpsAgent(options) : new HttpAgent(options);
-    agents.set(url.origin, agent);
+    agents.set(name, agent);
   }
   return agent;
 }
@@ -101,9 +106,8 @@ export function destroyAgents(): void {
 /**
  * Pass 2: one attempt against one target. Resolves when response headers arrive or the attempt fails; a
  * silence of the target's time-out (before the headers or between body chunks) destroys the upstream
- * request and reports `timeout`; a client that leaves destroys it too.
- * A read body sent on a kept-alive connection that the upstream closes under it goes once more, on a new
- * connection: an upstream closes idle connections on its own clock, so one may close just as it is reused.
+ * request and reports `timeout`; a client that leaves destroys it too. A request is sent once: an upstream
+ * that may have read it is never sent it again (idle connections are retired early instead, `agentFor`).
  */
 export function sendAttempt(
   req: IncomingMessage,
@@ -123,56 +127,38 @@ export function sendAttempt(
   const timeoutMs = target.timeoutMs ?? options.defaultTimeoutMs;
   return new Promise((resolve) => {
     let settled = false;
-    let upstream: ClientRequest;
-    let started = 0;
     const settle = (outcome: AttemptOutcome) => {
       if (settled) return;
       settled = true;
       options.onClientAbort(undefined);
       resolve(outcome);
     };
+    const started = performance.now();
+    const upstream = destination.request({
+      host: destination.host,
+      port: destination.port,
+      method: req.method,
+      path: destination.path,
+      headers: options.headers,
+      agent: destination.agent,
+    });
     options.onClientAbort(() => {
       upstream.destroy();
       settle({ kind: 'failure', failure: 'reset', error: new Error('client went away') });
     });
-    const onResponse = (response: IncomingMessage) => settle({ kind: 'response', response });
-    const onError = (request: ClientRequest, error: Error) => {
-      // A request already sent again on a new connection has nothing more to say.
-      if (settled || request !== upstream) return;
+    upstream.setTimeout(timeoutMs, () => upstream.destroy());
+    upstream.on('response', (response) => settle({ kind: 'response', response }));
+    upstream.on('error', (error) => {
       const code = (error as NodeJS.ErrnoException).code;
       // A time-out destroys the request, which surfaces as a reset: the elapsed time tells them apart.
       const timedOut = performance.now() - started >= timeoutMs - 1;
-      const stale = request.reusedSocket && CLOSED_UNDER_REQUEST.has(code ?? '');
-      if (stale && !timedOut && body !== undefined) return send({ fresh: true });
       const failure: AttemptFailure = timedOut ? 'timeout' : isConnectError(code) ? 'connect' : 'reset';
       settle({ kind: 'failure', failure, error });
-    };
-    const send = ({ fresh }: { fresh: boolean }) => {
-      started = performance.now();
-      // One literal shape, few members: Node copies a request's options into new objects twice.
-      const request = destination.request({
-        host: destination.host,
-        port: destination.port,
-        method: req.method,
-        path: destination.path,
-        headers: options.headers,
-        // A connection of its own, closed after this one request.
-        agent: fresh ? false : destination.agent,
-      });
-      upstream = request;
-      // Each request's own handlers: a late event of the first never touches its resend.
-      request.setTimeout(timeoutMs, () => request.destroy());
-      request.on('error', (error) => onError(request, error));
-      request.on('response', onResponse);
-      if (body === undefined) req.pipe(request);
-      else sendBody(request, body);
-    };
-    send({ fresh: false });
+    });
+    if (body === undefined) req.pipe(upstream);
+    else sendBody(upstream, body);
   });
 }
-
-/** How a request fails on a connection the upstream closed under it. */
-const CLOSED_UNDER_REQUEST = new Set(['ECONNRESET', 'EPIPE']);
 
 /** What every request to one target shares, worked out once. */
 interface Destination {
@@ -197,7 +183,7 @@ function destinationOf(target: UpstreamTarget): Destination {
       host: bracketed ? url.hostname.slice(1, -1) : url.hostname,
       port: url.port,
       path: `${url.pathname}${url.search}`,
-      agent: agentFor(url),
+      agent: agentFor(url, target.idleTimeoutMs),
     };
     destinations.set(target, destination);
   }

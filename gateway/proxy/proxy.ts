@@ -27,8 +27,12 @@ export interface ProxyOptions {
   defaultTimeoutMs: number;
 }
 
-/** Failures where the upstream has not begun the work, so another target may be asked instead. */
-const RETRYABLE_FAILURES = new Set(['connect', 'reset', 'status']);
+/**
+ * Failures where the request provably never reached the upstream's work, so another target may be asked:
+ * a refused connection, or an error status (a Space pool member that is down or busy). A connection reset
+ * mid-request is not one: the upstream may have read the request and be generating, and billing, its answer.
+ */
+const RETRYABLE_FAILURES = new Set(['connect', 'status']);
 
 export const CLIENT_CLOSED = 499;
 

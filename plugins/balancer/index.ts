@@ -5,7 +5,7 @@
  */
 import { GatewayError } from '../../gateway/errors.ts';
 import { globsMatcher } from '../../gateway/glob.ts';
-import { definePlugin, type Services, type UpstreamTarget } from '../../gateway/plugin.ts';
+import { definePlugin, idleTimeoutSchema, type Services, type UpstreamTarget } from '../../gateway/plugin.ts';
 import { startHealthChecks, type HealthCheckConfig } from './health.ts';
 import { Pool, type Member, type MemberConfig } from './pool.ts';
 import { strategies, type StrategyName } from './strategies/index.ts';
@@ -24,6 +24,7 @@ export interface BalancerConfig {
   failures_to_cooldown: number;
   cooldown_s: number;
   timeout_ms: number;
+  idle_timeout_ms: number;
   health: HealthCheckConfig;
 }
 
@@ -75,6 +76,7 @@ export default definePlugin<BalancerConfig>({
       failures_to_cooldown: { type: 'integer', minimum: 1, default: 2 },
       cooldown_s: { type: 'number', minimum: 0, default: 30 },
       timeout_ms: { type: 'integer', minimum: 1, default: 120000 },
+      idle_timeout_ms: idleTimeoutSchema,
       health: {
         type: 'object',
         additionalProperties: false,
@@ -90,7 +92,11 @@ export default definePlugin<BalancerConfig>({
   create(config, services) {
     const resource = poolResource(services, config.pool);
     const { pool } = resource;
-    pool.update(config.members, { path: config.path, timeoutMs: config.timeout_ms });
+    pool.update(config.members, {
+      path: config.path,
+      timeoutMs: config.timeout_ms,
+      idleTimeoutMs: config.idle_timeout_ms,
+    });
     resource.stopHealth();
     resource.stopHealth = startHealthChecks(pool, config.health, services.log);
     const select = strategies[config.strategy];

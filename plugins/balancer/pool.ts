@@ -42,7 +42,10 @@ export class Pool {
 
   constructor(private readonly clock: { now(): number }) {}
 
-  update(configs: readonly MemberConfig[], options: { path: string; timeoutMs: number }): void {
+  update(
+    configs: readonly MemberConfig[],
+    options: { path: string; timeoutMs: number; idleTimeoutMs?: number },
+  ): void {
     const previous = new Map(this.members.map((m) => [m.url, m]));
     this.members = configs.map((config, i) => {
       const url = config.url.replace(/\/$/, '');
@@ -51,6 +54,7 @@ export class Pool {
         url: new URL(`${url}${options.path}`),
         headers: config.password ? { authorization: `Bearer ${config.password}` } : {},
         timeoutMs: options.timeoutMs,
+        ...(options.idleTimeoutMs ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
       };
       const kept = previous.get(url);
       if (kept) return Object.assign(kept, { name: target.name, weight: config.weight, target });

@@ -1,6 +1,6 @@
 /** The OpenRouter upstream: the server's key injected (never the client's), attribution headers set. */
 import { unavailable } from '../../gateway/errors.ts';
-import { definePlugin, type UpstreamTarget } from '../../gateway/plugin.ts';
+import { definePlugin, idleTimeoutSchema, type UpstreamTarget } from '../../gateway/plugin.ts';
 
 export interface OpenRouterConfig {
   base_url: string;
@@ -9,6 +9,7 @@ export interface OpenRouterConfig {
   referer: string;
   title: string;
   timeout_ms: number;
+  idle_timeout_ms: number;
 }
 
 export default definePlugin<OpenRouterConfig>({
@@ -22,6 +23,7 @@ export default definePlugin<OpenRouterConfig>({
       referer: { type: 'string', default: 'https://github.com/cradle-gateway' },
       title: { type: 'string', default: 'Cradle Gateway' },
       timeout_ms: { type: 'integer', minimum: 1, default: 120000 },
+      idle_timeout_ms: idleTimeoutSchema,
     },
   },
   create(config) {
@@ -34,6 +36,7 @@ export default definePlugin<OpenRouterConfig>({
         'x-title': config.title,
       },
       timeoutMs: config.timeout_ms,
+      idleTimeoutMs: config.idle_timeout_ms,
     };
     return {
       onUpstream(_ctx, upstream) {

@@ -1,11 +1,12 @@
 /** Proxies to one fixed upstream URL: the simplest upstream plugin, and the proxy-only chain of the bench. */
-import { definePlugin, type UpstreamTarget } from '../../gateway/plugin.ts';
+import { definePlugin, idleTimeoutSchema, type UpstreamTarget } from '../../gateway/plugin.ts';
 
 export interface UpstreamConfig {
   url: string;
   name?: string;
   headers: Record<string, string>;
   timeout_ms?: number;
+  idle_timeout_ms: number;
 }
 
 export default definePlugin<UpstreamConfig>({
@@ -19,6 +20,7 @@ export default definePlugin<UpstreamConfig>({
       name: { type: 'string' },
       headers: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
       timeout_ms: { type: 'integer', minimum: 1 },
+      idle_timeout_ms: idleTimeoutSchema,
     },
   },
   create(config) {
@@ -28,6 +30,7 @@ export default definePlugin<UpstreamConfig>({
       url,
       headers: config.headers,
       ...(config.timeout_ms ? { timeoutMs: config.timeout_ms } : {}),
+      idleTimeoutMs: config.idle_timeout_ms,
     };
     return {
       onUpstream(_ctx, upstream) {
