@@ -26,6 +26,8 @@ export interface GatewayOptions {
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
+const CLIENT_LEFT = new GatewayError(CLIENT_CLOSED, 'CLIENT_CLOSED', 'client closed the request');
+
 /** How long requests cut at shutdown may take to finish (settle, record) before the store closes anyway. */
 const FINISH_TIMEOUT_MS = 15_000;
 
@@ -203,11 +205,14 @@ export class Gateway {
         clientAborted: ctx.clientAborted,
       };
     } catch (thrown) {
-      const error = toGatewayError(thrown);
+      // A client that left (its body cut off, its socket closed) is how clients are, not a gateway fault.
+      const left = ctx.clientAborted || Boolean(ctx.req.errored);
+      const error = left ? CLIENT_LEFT : toGatewayError(thrown);
       if (error.status >= 500 && error.code === 'INTERNAL') ctx.log.error({ err: thrown }, 'request failed');
+      else if (left) ctx.log.debug({ err: (thrown as Error).message }, 'client went away');
       if (!ctx.res.headersSent && !ctx.res.destroyed) this.sendError(ctx.res, error, route.errorFormat, ctx);
       else if (!ctx.res.writableEnded) ctx.res.destroy();
-      const aborted = ctx.clientAborted;
+      const aborted = left;
       return {
         status: aborted && !ctx.res.headersSent ? 0 : ctx.res.statusCode,
         result: aborted ? 'aborted' : 'failed',

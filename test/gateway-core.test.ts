@@ -297,6 +297,24 @@ routes:
     assert.equal(after.status, 200, 'the gateway serves on');
   });
 
+  test('a client that leaves while its body is read is not an error: no error line, an aborted access line', async () => {
+    const client = connect(Number(new URL(gw.url).port), '127.0.0.1');
+    client.write(
+      'POST /proxy HTTP/1.1\r\nhost: gateway\r\nx-request-id: leaves-early\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"model":"m"',
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    client.destroy();
+    const lines = () => gw.logs.map((line) => JSON.parse(line) as Record<string, unknown>);
+    await waitFor(() => lines().some((l) => l.reqId === 'leaves-early' && l.route));
+    const ofIt = lines().filter((l) => l.reqId === 'leaves-early');
+    assert.deepEqual(
+      ofIt.filter((l) => Number(l.level) >= 50),
+      [],
+      'no error line for a client that left',
+    );
+    assert.equal(ofIt.find((l) => l.route)!.result, 'aborted');
+  });
+
   test('an unreachable upstream is 502 and a silent one 504; onFinish still runs once', async () => {
     const dead = await postJson(`${gw.url}/dead`, {});
     assert.equal(dead.status, 502);
