@@ -150,6 +150,48 @@ ${spaces.map((s, i) => `            - { url: "${s.url}", password: "pass-${i + 1
   });
 });
 
+describe('active health checks', () => {
+  test('a member is healthy on 2xx only, after its passes, and unhealthy after its fails', async () => {
+    const spaces = await Promise.all([startUpstream(), startUpstream()]);
+    const gw = await startTestGateway(`
+routes:
+  - method: POST
+    path: /x
+    error_format: openai
+    plugins:
+      - balancer:
+          members: [{ url: "${spaces[0]!.url}" }, { url: "${spaces[1]!.url}" }]
+          health: { path: /health, interval_s: 0.1, timeout_ms: 500, passes: 3, fails: 2 }
+  - { method: GET, path: /usage, plugins: [spaces-usage] }
+`);
+    const healthy = async () =>
+      ((await getJson(`${gw.url}/usage`)).body.spaces as { healthy: boolean }[]).map((s) => s.healthy);
+    try {
+      spaces[0]!.behaviour.healthAnswer = 'missing';
+      spaces[1]!.behaviour.healthAnswer = 'sleeping-page';
+      await sleep(80);
+      assert.deepEqual(await healthy(), [true, true], 'one bad check is not enough');
+      const until = async (expected: boolean[]) => {
+        for (let i = 0; i < 60 && JSON.stringify(await healthy()) !== JSON.stringify(expected); i++)
+          await sleep(50);
+        return healthy();
+      };
+      assert.deepEqual(
+        await until([false, false]),
+        [false, false],
+        'a 404 and a sleeping page are no health',
+      );
+      spaces[0]!.behaviour.healthAnswer = 'ok';
+      await sleep(150);
+      assert.deepEqual(await healthy(), [false, false], 'one good check is not enough either');
+      assert.deepEqual(await until([true, false]), [true, false]);
+    } finally {
+      await gw.close();
+      await Promise.all(spaces.map((s) => s.close()));
+    }
+  });
+});
+
 describe('balancer failover', () => {
   test('with one space down (connection refused) every request still succeeds', async () => {
     const spaces = await Promise.all([startUpstream(), startUpstream()]);

@@ -6,26 +6,45 @@ export interface HealthCheckConfig {
   path: string;
   interval_s: number;
   timeout_ms: number;
+  /** Consecutive good checks that make an unhealthy member healthy again (Caddy's `passes`). */
+  passes: number;
+  /** Consecutive bad checks that make a healthy member unhealthy (Caddy's `fails`). */
+  fails: number;
+}
+
+/**
+ * A check passes on a 2xx answer that is not a web page: a 404, or a sleeping Space's HTML page in place of
+ * its API, is no health.
+ */
+function passed(res: Response): boolean {
+  const type = res.headers.get('content-type') ?? '';
+  return res.status >= 200 && res.status < 300 && !type.startsWith('text/html');
 }
 
 export function startHealthChecks(pool: Pool, config: HealthCheckConfig, log: Logger): () => void {
   if (config.interval_s <= 0) return () => undefined;
+  // Results in a row that disagree with the member's state: at `passes` or `fails` its state turns.
+  const streaks = new WeakMap<object, number>();
   const probe = async () => {
     await Promise.all(
       pool.members.map(async (member) => {
-        let healthy: boolean;
+        let good: boolean;
         try {
           const res = await fetch(`${member.url}${config.path}`, {
             headers: member.target.headers ?? {},
             signal: AbortSignal.timeout(config.timeout_ms),
           });
           await res.arrayBuffer();
-          healthy = res.status < 500;
+          good = passed(res);
         } catch {
-          healthy = false;
+          good = false;
         }
-        if (healthy !== member.healthy) log.warn({ member: member.name, healthy }, 'upstream health changed');
-        member.healthy = healthy;
+        const streak = good === member.healthy ? 0 : (streaks.get(member) ?? 0) + 1;
+        streaks.set(member, streak);
+        if (streak < (good ? config.passes : config.fails)) return;
+        streaks.set(member, 0);
+        member.healthy = good;
+        log.warn({ member: member.name, healthy: good }, 'upstream health changed');
       }),
     );
   };

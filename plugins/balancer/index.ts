@@ -85,6 +85,8 @@ export default definePlugin<BalancerConfig>({
           path: { type: 'string', default: '/health' },
           interval_s: { type: 'number', minimum: 0, default: 0 },
           timeout_ms: { type: 'integer', minimum: 1, default: 5000 },
+          passes: { type: 'integer', minimum: 1, default: 2 },
+          fails: { type: 'integer', minimum: 1, default: 2 },
         },
       },
     },
