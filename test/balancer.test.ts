@@ -150,6 +150,40 @@ ${spaces.map((s, i) => `            - { url: "${s.url}", password: "pass-${i + 1
   });
 });
 
+describe('upstream answers reach the client truthfully', () => {
+  test("the pool's last 429 reaches the client with its status, Retry-After and message, OpenAI-shaped", async () => {
+    const spaces = await Promise.all([
+      startUpstream({ status: 429, retryAfter: '17' }),
+      startUpstream({ status: 429, retryAfter: '17' }),
+    ]);
+    const gw = await startTestGateway(`
+routes:
+  - method: POST
+    path: /x
+    error_format: openai
+    plugins:
+      - balancer: { members: [{ url: "${spaces[0]!.url}" }, { url: "${spaces[1]!.url}" }] }
+`);
+    try {
+      const res = await postJson(`${gw.url}/x`, { model: 'gemini-exp-1206', messages: [] });
+      assert.equal(res.status, 429);
+      assert.equal(res.headers.get('retry-after'), '17');
+      const error = res.body.error as { message: string; type: string; code: string };
+      assert.match(error.message, /answered 429: fixture says 429/);
+      assert.deepEqual([error.type, error.code], ['rate_limit_error', 'upstream_rate_limited']);
+      assert.equal(spaces[0]!.requests.length + spaces[1]!.requests.length, 2, 'each member tried once');
+      const seen = spaces[0]!.requests[0]!.headers;
+      assert.deepEqual(
+        [seen['x-forwarded-for'], seen['x-forwarded-proto'], seen['x-forwarded-host']],
+        ['127.0.0.1', 'http', new URL(gw.url).host],
+      );
+    } finally {
+      await gw.close();
+      await Promise.all(spaces.map((s) => s.close()));
+    }
+  });
+});
+
 describe('active health checks', () => {
   test('a member is healthy on 2xx only, after its passes, and unhealthy after its fails', async () => {
     const spaces = await Promise.all([startUpstream(), startUpstream()]);

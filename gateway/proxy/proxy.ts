@@ -10,6 +10,7 @@ import type {
   UpstreamRequest,
   UpstreamTarget,
 } from '../plugin.ts';
+import type { IncomingMessage } from 'node:http';
 import { hasUndeclaredLength } from '../body.ts';
 import { prepareHeaders, sendAttempt } from './passes.ts';
 import { pipeBody, writeHead } from './respond.ts';
@@ -55,9 +56,10 @@ export class Proxy {
       else await ctx.arrivedBody();
     }
     const body = ctx.bufferedBody;
+    const forwarded = forwardedOf(ctx);
     const { metrics } = this.options;
     for (let attempt = 1; ; attempt++) {
-      const headers = prepareHeaders(ctx.req, { upstream, target, body, requestId: ctx.id });
+      const headers = prepareHeaders(ctx.req, { upstream, target, body, requestId: ctx.id, forwarded });
       upstream.onAttemptStart?.(target);
       const started = performance.now();
       const outcome = await sendAttempt(ctx.req, {
@@ -84,15 +86,19 @@ export class Proxy {
           // microtask queue before the caller sees its value.
           return await this.deliver(ctx, chain, { target, status, response: outcome.response });
         }
-        outcome.response.resume();
       } else {
         result = { target, failure: outcome.failure, durationMs };
       }
       metrics.upstreamFailures.inc({ upstream: target.name, reason: result.failure! });
       upstream.onAttempt?.(result);
-      if (ctx.clientAborted) throw clientClosed();
+      const refused = outcome.kind === 'response' ? outcome.response : undefined;
+      if (ctx.clientAborted) {
+        refused?.destroy();
+        throw clientClosed();
+      }
       const next = RETRYABLE_FAILURES.has(result.failure!) ? upstream.retry?.(result, attempt) : undefined;
       if (next) {
+        refused?.resume();
         ctx.log.warn(
           { upstream: target.name, failure: result.failure, next: next.name },
           'retrying on another upstream',
@@ -100,6 +106,8 @@ export class Proxy {
         target = next;
         continue;
       }
+      // The last answer's own status, wait and words reach the client, as the upstream gave them.
+      if (refused) throw await refusalOf(target, refused);
       throw failureError(result);
     }
   }
@@ -125,8 +133,55 @@ export class Proxy {
   }
 }
 
+/**
+ * Who asked: the client address the gateway resolved, and the scheme and host it was asked by. Those two
+ * come from a proxy's X-Forwarded-Proto/-Host only when the address came through trusted proxies.
+ */
+function forwardedOf(ctx: Context): { for: string; proto: string; host: string | undefined } {
+  const throughProxy = ctx.clientIp !== ctx.req.socket.remoteAddress;
+  const encrypted = (ctx.req.socket as { encrypted?: boolean }).encrypted === true;
+  return {
+    for: ctx.clientIp,
+    proto: (throughProxy ? ctx.header('x-forwarded-proto') : undefined) ?? (encrypted ? 'https' : 'http'),
+    host: (throughProxy ? ctx.header('x-forwarded-host') : undefined) ?? ctx.header('host'),
+  };
+}
+
 function clientClosed(): GatewayError {
   return new GatewayError(CLIENT_CLOSED, 'CLIENT_CLOSED', 'client closed the request');
+}
+
+/** Upstream error bodies are short; past this the rest is not read. */
+const REFUSAL_BYTES = 16 * 1024;
+
+/** An upstream's error answer as the gateway's error: its status, `Retry-After` and message. */
+async function refusalOf(target: UpstreamTarget, response: IncomingMessage): Promise<GatewayError> {
+  const status = response.statusCode ?? 502;
+  let text = '';
+  try {
+    for await (const chunk of response) {
+      text += (chunk as Buffer).toString('utf8');
+      if (text.length >= REFUSAL_BYTES) break;
+    }
+  } catch {
+    // A body cut off says no more than what came.
+  }
+  response.destroy();
+  let message = text.trim().slice(0, 500);
+  try {
+    const parsed = JSON.parse(text) as { error?: { message?: unknown } | string; message?: unknown };
+    const said = typeof parsed.error === 'string' ? parsed.error : (parsed.error?.message ?? parsed.message);
+    if (typeof said === 'string') message = said;
+  } catch {
+    // Not JSON: its text, as far as it goes.
+  }
+  const retryAfter = response.headers['retry-after'];
+  return new GatewayError(
+    status,
+    status === 429 ? 'UPSTREAM_RATE_LIMITED' : 'UPSTREAM_ERROR',
+    `upstream ${target.name} answered ${status}${message ? `: ${message}` : ''}`,
+    typeof retryAfter === 'string' ? { headers: { 'retry-after': retryAfter } } : {},
+  );
 }
 
 function failureError(result: AttemptResult): GatewayError {
