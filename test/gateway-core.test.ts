@@ -10,8 +10,6 @@ import { fileURLToPath } from 'node:url';
 import type { Outcome } from '../gateway/plugin.ts';
 import { startTestGateway, postJson, getJson, type TestGateway } from './fixtures/gateway.ts';
 import { growingLru } from '../gateway/lru.ts';
-import { jsonMembersObserver } from '../gateway/proxy/json-members.ts';
-import { sseLinesObserver } from '../gateway/proxy/observe.ts';
 import { phasesOf, recorded } from './fixtures/plugins/recorder.ts';
 import {
   DEFAULT_BEHAVIOUR,
@@ -439,113 +437,6 @@ routes:
       assert.equal(outcome!.upstream?.complete, false);
       await waitFor(() => upstream.aborted === abortedBefore + 1);
     });
-  });
-});
-
-describe('response readers', () => {
-  const answer = {
-    id: 'x',
-    choices: [
-      {
-        message: {
-          content:
-            'a "usage": {"prompt_tokens": 99} and \\"usage\\": in text, } ] { [ a lone " , } ] { ends in \\',
-          usage: { prompt_tokens: 77 },
-        },
-      },
-    ],
-    meta: { usage: { prompt_tokens: 55 } },
-    usage: { prompt_tokens: 12, completion_tokens: 3 },
-  };
-  const read = (chunks: Buffer[], names: string[], limit = 1 << 20) => {
-    let result: Record<string, string | undefined> = {};
-    const observer = jsonMembersObserver(names, { limit }, (members) => {
-      result = Object.fromEntries(names.map((n) => [n, members.text(n)]));
-    });
-    for (const chunk of chunks) observer.onData(chunk);
-    observer.onEnd?.({ complete: true });
-    return result;
-  };
-
-  test('a JSON body yields its top-level members only, whichever byte the chunks split at', () => {
-    const body = Buffer.from(JSON.stringify(answer, null, 1));
-    const expected = { usage: JSON.stringify(answer.usage), choices: JSON.stringify(answer.choices) };
-    for (let cut = 0; cut <= body.length; cut++) {
-      const got = read([body.subarray(0, cut), body.subarray(cut)], ['usage', 'choices']);
-      assert.equal(JSON.stringify(JSON.parse(got.usage!)), expected.usage, `cut at ${cut}`);
-      assert.equal(JSON.stringify(JSON.parse(got.choices!)), expected.choices, `cut at ${cut}`);
-    }
-    const byteByByte = read(
-      [...body].map((byte) => Buffer.from([byte])),
-      ['usage', 'choices'],
-    );
-    assert.equal(JSON.stringify(JSON.parse(byteByByte.usage!)), expected.usage);
-  });
-
-  test('the member read is the top-level one when a nested key, a string or an escaped quote spells it later', () => {
-    const bodies = [
-      '{"usage":{"prompt_tokens":1},"choices":[{"message":{"usage":{"prompt_tokens":2}}}]}',
-      '{"usage":{"prompt_tokens":1},"kind":"usage"}',
-      '{"usage":{"prompt_tokens":1},"note":"a\\"usage"}',
-      '{"usage":{"prompt_tokens":1},"a\\"usage":{"prompt_tokens":3}}',
-      '{"usage":{"prompt_tokens":1},"usage":{"prompt_tokens":4}}',
-      '{"choices":[{"usage":{"prompt_tokens":2}}],"meta":{"usage":5}}',
-      ' {"id":"x", "usage" : {"prompt_tokens":6} }\n',
-    ];
-    for (const text of bodies) {
-      const expected = JSON.stringify((JSON.parse(text) as { usage?: unknown }).usage);
-      const body = Buffer.from(text);
-      // Held whole and read from its end (1 MiB), or scanned as it comes (longer than 40 bytes).
-      for (const limit of [1 << 20, 40]) {
-        for (let cut = 0; cut <= body.length; cut++) {
-          const got = read([body.subarray(0, cut), body.subarray(cut)], ['usage', 'choices'], limit).usage;
-          const normalized = got === undefined ? undefined : JSON.stringify(JSON.parse(got));
-          assert.equal(normalized, expected, `${text} limit ${limit} cut at ${cut}`);
-        }
-      }
-    }
-  });
-
-  test('stream bytes are handed over in whole lines (so whole characters), wherever the chunks are cut', () => {
-    const body = Buffer.from('data: {"content":"héllo 你好"}\n\ndata: [DONE]\n\n');
-    const read = (chunks: Buffer[], limit: number) => {
-      const texts: string[] = [];
-      const observer = sseLinesObserver({ limit }, (lines) => texts.push(lines.toString()));
-      for (const chunk of chunks) observer.onData(chunk);
-      observer.onEnd?.({ complete: true });
-      return texts;
-    };
-    for (let cut = 0; cut <= body.length; cut++) {
-      const chunks = [body.subarray(0, cut), body.subarray(cut)];
-      assert.deepEqual(read(chunks, 1 << 20), [body.toString()], `cut at ${cut}`);
-      // Over the limit (the body, not a line), lines are handed over early: never a part of a line.
-      const early = read(chunks, 40);
-      assert.equal(early.join(''), body.toString(), `cut at ${cut}`);
-      for (const text of early.slice(0, -1)) assert.ok(text.endsWith('\n'), `cut at ${cut}: ${text}`);
-    }
-    const byteByByte = read(
-      [...body].map((byte) => Buffer.from([byte])),
-      40,
-    );
-    assert.equal(byteByByte.join(''), body.toString());
-  });
-
-  test('a stream line longer than the limit is skipped, the lines after it are not', () => {
-    const texts: string[] = [];
-    const observer = sseLinesObserver({ limit: 16 }, (lines) => texts.push(lines.toString()));
-    observer.onData(Buffer.from('data: short\ndata: ' + 'x'.repeat(20)));
-    observer.onData(Buffer.from('x'.repeat(20)));
-    observer.onData(Buffer.from('xx\ndata: after\n'));
-    observer.onEnd?.({ complete: true });
-    assert.equal(texts.join(''), 'data: short\ndata: after\n');
-  });
-
-  test('absent, cut-off, over-limit and non-object bodies yield nothing', () => {
-    assert.equal(read([Buffer.from('{"id":"x","choices":[]}')], ['usage']).usage, undefined);
-    assert.equal(read([Buffer.from('{"usage":{"prompt_tokens":1')], ['usage']).usage, undefined);
-    assert.equal(read([Buffer.from('{"usage":{"prompt_tokens":12345}}')], ['usage'], 8).usage, undefined);
-    assert.equal(read([Buffer.from('[{"usage":{"prompt_tokens":1}}]')], ['usage']).usage, undefined);
-    assert.equal(read([Buffer.from('{"usage":null}')], ['usage']).usage, 'null');
   });
 });
 

@@ -4,6 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import { UsageEventRemover } from '../plugins/billing/usage-event.ts';
 import { UsageReader } from '../plugins/billing/usage.ts';
@@ -74,6 +76,36 @@ describe('usage read from a stream', () => {
     }
   });
 
+  test('an event whose data spans several lines is read whole', () => {
+    const reader = new UsageReader({ kind: 'sse', contentEncoding: undefined });
+    const body = 'data: {"choices":[],\ndata: "usage":{"prompt_tokens":3,\ndata: "completion_tokens":2}}\n\n';
+    for (const byte of Buffer.from(body)) reader.observer.onData(Buffer.from([byte]));
+    reader.observer.onEnd?.({ complete: true });
+    assert.deepEqual(reader.usage(7), { promptTokens: 3, completionTokens: 2, estimated: false });
+  });
+
+  test('a line longer than the read limit is dropped, not held, and the events after it are read', () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const reader = new UsageReader({ kind: 'sse', contentEncoding: undefined });
+    const piece = Buffer.alloc(1024 * 1024, 0x78);
+    reader.observer.onData(Buffer.from('data: {"x":"'));
+    const used = () => {
+      gc();
+      const memory = process.memoryUsage();
+      return memory.heapUsed + memory.external;
+    };
+    const before = used();
+    for (let i = 0; i < 40; i++) reader.observer.onData(piece);
+    const grown = used() - before;
+    reader.observer.onData(
+      Buffer.from('"}\n\ndata: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}\n\n'),
+    );
+    reader.observer.onEnd?.({ complete: true });
+    assert.deepEqual(reader.usage(7), { promptTokens: 3, completionTokens: 2, estimated: false });
+    assert.ok(grown < 8 * 1024 * 1024, `heap grew ${grown} bytes for a 40 MiB line`);
+  });
+
   test('no usage at all: the text of every chunk is counted for the estimate', () => {
     const events = [
       '{"choices":[{"delta":{"content":"12345678"}}]}',
@@ -136,7 +168,15 @@ describe('the usage event, removed for a client that did not ask for it', () => 
     assert.equal(remover.onData(Buffer.from('ces":[]}\n\n')).toString(), 'data: {"choices":[]}\n\n');
   });
 
-  test('events that are not a lone usage event stay: usage with choices, a usage string, comments, other fields, several lines', () => {
+  test('a usage event written over several data lines goes too, as a reader of events sees it', () => {
+    const split = 'data: {"choices":[],\ndata: "usage":{"prompt_tokens":1}}\n\n';
+    assert.equal(
+      removed(`data: ${chunk('a')}\n\n${split}data: [DONE]\n\n`, 3),
+      `data: ${chunk('a')}\n\ndata: [DONE]\n\n`,
+    );
+  });
+
+  test('events that are not a lone usage event stay: usage with choices, a usage string, comments, other fields', () => {
     const kept = [
       events(['{"choices":[{"delta":{"content":"x"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1}}']),
       events(['{"choices":[],"type":"usage"}']),
@@ -144,7 +184,6 @@ describe('the usage event, removed for a client that did not ask for it', () => 
       ': OPENROUTER PROCESSING\n\n',
       `event: usage\ndata: ${usageEvent}\n\n`,
       events(['{"choices":[{"delta":{}}],"x":{"choices":[]},"usage":{"prompt_tokens":1}}']),
-      'data: {"choices":[],\ndata: "usage":{"prompt_tokens":1}}\n\n',
     ];
     for (const stream of kept) assert.equal(removed(stream, 4), stream);
   });

@@ -6,7 +6,7 @@
 import { ContextKey, type Context } from '../../gateway/context.ts';
 import { badRequest } from '../../gateway/errors.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
-import { isUnencoded } from '../../gateway/proxy/decode.ts';
+import { isUnencoded } from './decode.ts';
 import { warnIfLow } from '../../licensing/mail/resource.ts';
 import { MICRO, toCredits } from '../../licensing/money.ts';
 import { creditsCharged } from '../../licensing/metrics.ts';

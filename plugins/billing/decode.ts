@@ -11,7 +11,7 @@ import {
   inflateSync,
   type ZlibOptions,
 } from 'node:zlib';
-import type { ResponseObserver } from '../plugin.ts';
+import type { ResponseObserver } from '../../gateway/plugin.ts';
 
 type Decoder = (bytes: Buffer, options: ZlibOptions) => Buffer;
 
