@@ -1,31 +1,30 @@
 /** Prometheus metrics of the core; plugins register their own on the same registry. */
-import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
-import { HotCounter, HotHistogram } from './hot-metrics.ts';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly requests = new HotCounter(
-    'cradle_requests_total',
-    'Requests by route and status',
-    ['route', 'status'],
-    this.registry,
-  );
-  readonly requestDuration = new HotHistogram(
-    'cradle_request_duration_seconds',
-    'Time from request received to response finished, by route',
-    'route',
-    LATENCY_BUCKETS,
-    this.registry,
-  );
-  readonly upstreamDuration = new HotHistogram(
-    'cradle_upstream_duration_seconds',
-    'Time from upstream request sent to upstream response headers, by upstream',
-    'upstream',
-    LATENCY_BUCKETS,
-    this.registry,
-  );
+  readonly requests = new Counter({
+    name: 'cradle_requests_total',
+    help: 'Requests by route and status',
+    labelNames: ['route', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly requestDuration = new Histogram({
+    name: 'cradle_request_duration_seconds',
+    help: 'Time from request received to response finished, by route',
+    labelNames: ['route'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly upstreamDuration = new Histogram({
+    name: 'cradle_upstream_duration_seconds',
+    help: 'Time from upstream request sent to upstream response headers, by upstream',
+    labelNames: ['upstream'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
   readonly upstreamFailures = new Counter({
     name: 'cradle_upstream_failures_total',
     help: 'Failed upstream attempts by upstream and reason (connect, timeout, reset, status)',
@@ -39,10 +38,10 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  /** Records one finished request of a route (bound once per route name). */
+  /** Records one finished request of a route. */
   recordRequest(route: string, status: number, seconds: number): void {
-    HotCounter.inc(this.requests.bind(route), status);
-    this.requestDuration.bind(route).observe(seconds);
+    this.requests.inc({ route, status: String(status) });
+    this.requestDuration.observe({ route }, seconds);
   }
 
   constructor(options: { processMetrics: boolean } = { processMetrics: true }) {

@@ -73,7 +73,7 @@ export class Proxy {
       let result: AttemptResult;
       if (outcome.kind === 'response') {
         const status = outcome.response.statusCode ?? 502;
-        metrics.upstreamDuration.bind(target.name).observe(durationMs / 1000);
+        metrics.upstreamDuration.observe({ upstream: target.name }, durationMs / 1000);
         const failed = upstream.retryStatuses?.has(status) ?? false;
         result = { target, status, durationMs, ...(failed ? { failure: 'status' as const } : {}) };
         if (!failed || ctx.clientAborted) {

@@ -8,7 +8,6 @@ import { closeSync, fdatasync, openSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { deferred, type Deferred } from './deferred.ts';
 import { writeFully } from './files.ts';
-import { LineBuffer } from '../../gateway/line-buffer.ts';
 
 const syncFd = promisify(fdatasync);
 
@@ -23,11 +22,8 @@ export const LINGER_MS = 50;
 /** `wait`: someone waits for this line (write it now); `linger`: it may wait up to LINGER_MS for company. */
 export type AppendOptions = { when: 'wait' | 'linger' };
 
-/** A batch's first buffer: room for ~60 usage charges before it grows. */
-const BATCH_BYTES = 16 * 1024;
-
 interface Batch extends Deferred {
-  lines: LineBuffer;
+  lines: string[];
   /** Someone waits for a line of this batch: it is written as soon as the previous sync ends. */
   awaited: boolean;
 }
@@ -52,8 +48,8 @@ export class Journal {
   /** Resolves once the line is on disk; every line of a batch resolves with the same promise. */
   append(line: string, options: AppendOptions): Promise<void> {
     if (this.failed) return Promise.reject(this.failed);
-    const batch = (this.next ??= { ...deferred(), lines: LineBuffer.take(BATCH_BYTES), awaited: false });
-    batch.lines.add(line);
+    const batch = (this.next ??= { ...deferred(), lines: [], awaited: false });
+    batch.lines.push(line);
     if (options.when === 'wait') {
       batch.awaited = true;
       this.flushNow();
@@ -73,8 +69,7 @@ export class Journal {
     let batch = this.takeNext();
     while (batch) {
       try {
-        await writeFully(this.fd, batch.lines.bytes());
-        batch.lines.recycle();
+        await writeFully(this.fd, Buffer.from(`${batch.lines.join('\n')}\n`));
         await syncFd(this.fd);
         batch.resolve();
       } catch (error) {

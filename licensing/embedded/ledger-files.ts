@@ -11,12 +11,10 @@ import { promisify } from 'node:util';
 import { LRUCache } from 'lru-cache';
 import { growingLru } from '../../gateway/lru.ts';
 import { keyDigest } from '../keys.ts';
-import { entryJson } from '../entry-json.ts';
 import type { LedgerEntry, LedgerPage } from '../types.ts';
 import type { Codec } from './codec.ts';
 import { deferred, type Deferred } from './deferred.ts';
 import { linesFromEnd, readIfExists, writeFully } from './files.ts';
-import { LineBuffer } from '../../gateway/line-buffer.ts';
 
 const openAppend = promisify(openFd);
 const closeFd = promisify(close);
@@ -25,7 +23,7 @@ export class LedgerFiles {
   /** The write running for a file, if any. */
   private readonly queues = new Map<string, Promise<void>>();
   /** Lines waiting for the next write of a file; they share one promise. */
-  private readonly batches = new Map<string, Deferred & { lines: LineBuffer }>();
+  private readonly batches = new Map<string, Deferred & { lines: string[] }>();
   private readonly dirty = new Set<string>();
   /** File of each license key seen lately (a digest per append would cost more than the write). */
   private readonly paths = growingLru<string, string>({ entries: 10_000 });
@@ -82,30 +80,27 @@ export class LedgerFiles {
    */
   append(key: string, line: string): Promise<void> {
     const batch = this.batchOf(key);
-    batch.lines.add(line);
+    batch.lines.push(line);
     return batch.promise;
   }
 
-  /**
-   * Appends the encoded entry lines of several licenses, by key; resolves when all are written. The lines
-   * are copied at once: the caller may recycle its buffers when this returns.
-   */
-  appendAll(lines: ReadonlyMap<string, LineBuffer>): Promise<unknown> {
+  /** Appends the encoded entry lines of several licenses, by key; resolves when all are written. */
+  appendAll(lines: ReadonlyMap<string, readonly string[]>): Promise<unknown> {
     const written: Promise<void>[] = [];
     for (const [key, keyLines] of lines) {
       const batch = this.batchOf(key);
-      batch.lines.addBytes(keyLines.bytes());
+      batch.lines.push(...keyLines);
       written.push(batch.promise);
     }
     return Promise.all(written);
   }
 
   /** The lines waiting for a file's next write. */
-  private batchOf(key: string): Deferred & { lines: LineBuffer } {
+  private batchOf(key: string): Deferred & { lines: string[] } {
     const file = this.fileOf(key);
     let batch = this.batches.get(file);
     if (!batch) {
-      batch = { ...deferred(), lines: LineBuffer.take() };
+      batch = { ...deferred(), lines: [] };
       this.batches.set(file, batch);
       this.dirty.add(file);
       if (!this.queues.has(file)) this.queues.set(file, this.drain(file));
@@ -121,8 +116,7 @@ export class LedgerFiles {
       if (!batch || batch.lines.length === 0) break;
       this.batches.delete(file);
       try {
-        await writeFully(await this.descriptor(file), batch.lines.bytes());
-        batch.lines.recycle();
+        await writeFully(await this.descriptor(file), Buffer.from(`${batch.lines.join('\n')}\n`));
         batch.resolve();
       } catch (error) {
         batch.reject(error as Error);
@@ -162,7 +156,7 @@ export class LedgerFiles {
     if (last === undefined) last = await this.lastId(key);
     if (entry.id > last) {
       await this.repairTail(key);
-      await this.append(key, this.codec.encodeJson(entryJson(entry)));
+      await this.append(key, this.codec.encodeJson(JSON.stringify(entry)));
       last = entry.id;
     }
     lastIds.set(key, last);

@@ -7,22 +7,19 @@ import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { LedgerEntry, LedgerPage } from '../types.ts';
-import { numberText } from '../../gateway/number-text.ts';
-import { entryJson } from '../entry-json.ts';
 import type { Codec } from './codec.ts';
 import { writeFileDurably } from './files.ts';
 import { SNAPSHOT } from './folder.ts';
 import { Journal, type AppendOptions } from './journal.ts';
 import type { LedgerFiles } from './ledger-files.ts';
-import { LineBuffer } from '../../gateway/line-buffer.ts';
 import { journalPath, keyOf } from './segments.ts';
 import { forgetExpired, type JournalRecord, type StoreState } from './state.ts';
 
 /** The changes of one journal batch, and the ledger lines to write once it is on disk. */
 interface WriteBatch {
   durable: Promise<void>;
-  /** Encoded ledger lines, by license key, as bytes (see `LineBuffer`). */
-  entries: Map<string, LineBuffer>;
+  /** Encoded ledger lines, by license key. */
+  entries: Map<string, string[]>;
   /** Journal durable, then the ledger lines written. */
   written: Promise<unknown>;
 }
@@ -54,15 +51,15 @@ export class StoreWrites {
 
   /** Journals a record, and the ledger entry it made; resolves when the record is durable. */
   record(record: JournalRecord, options: AppendOptions, entry: LedgerEntry | undefined): Promise<void> {
-    const ledger = entry && { key: keyOf(record), line: this.codec.encodeJson(entryJson(entry)) };
+    const ledger = entry && { key: keyOf(record), line: this.codec.encodeJson(JSON.stringify(entry)) };
     return this.line(this.codec.encode(record), options, ledger);
   }
 
   /** Journals a usage charge as its entry, nobody waiting: encoded once, one text for journal and ledger. */
   entry(key: string, entry: LedgerEntry, options: AppendOptions): void {
-    const json = entryJson(entry);
-    const record = `{"op":"entry","seq":${numberText(entry.id)},"key":${JSON.stringify(key)},"entry":${json}}`;
-    this.line(this.codec.encodeJson(record), options, { key, line: this.codec.encodeJson(json) });
+    const record = JSON.stringify({ op: 'entry', seq: entry.id, key, entry });
+    const line = this.codec.encodeJson(JSON.stringify(entry));
+    this.line(this.codec.encodeJson(record), options, { key, line });
   }
 
   private line(line: string, options: AppendOptions, ledger: { key: string; line: string } | undefined) {
@@ -70,8 +67,8 @@ export class StoreWrites {
     const batch = this.batchOf(durable);
     if (ledger) {
       let lines = batch.entries.get(ledger.key);
-      if (!lines) batch.entries.set(ledger.key, (lines = LineBuffer.take()));
-      lines.add(ledger.line);
+      if (!lines) batch.entries.set(ledger.key, (lines = []));
+      lines.push(ledger.line);
     }
     if (++this.sinceSnapshot >= this.options.compactEvery) this.compact();
     return durable;
@@ -86,8 +83,6 @@ export class StoreWrites {
     const entries: WriteBatch['entries'] = new Map();
     const written = durable.then(() => {
       const appended = this.ledgerFiles.appendAll(entries);
-      // appendAll copied the lines into each file's next write: the buffers may serve another batch now.
-      for (const lines of entries.values()) lines.recycle();
       entries.clear();
       return appended;
     });

@@ -98,7 +98,7 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
 `;
 
-/** Lua: a ledger entry's JSON, as entry-json.ts writes it (numbers through %d). */
+/** Lua: a ledger entry's JSON, as the other store writes it (numbers through %d, never in exponent form). */
 const ENTRY = `
 local function entry(id, time, kind, amount, balance, tail)
   return '{"id":' .. string.format('%d', id) .. ',"time":"' .. time .. '","kind":"' .. kind ..

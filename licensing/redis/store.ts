@@ -16,6 +16,7 @@ import type {
   CreateResult,
   DailyRequest,
   DailyResult,
+  EntryDetails,
   HoldRequest,
   HoldResult,
   LedgerEntry,
@@ -29,7 +30,6 @@ import type {
   VerifyCode,
 } from '../types.ts';
 import { dailyDetails } from '../types.ts';
-import { detailsJson } from '../entry-json.ts';
 import {
   DEFAULT_COMMAND_TIMEOUT_MS,
   plainClient,
@@ -39,6 +39,15 @@ import {
 } from './connection.ts';
 
 const INVALIDATE = 'cradle:invalidate';
+
+/**
+ * An entry's details as the end of the JSON object the Lua scripts write (`,"model":"x",…`; '' for none):
+ * the scripts write id, time, kind, amount and balance, which only they know.
+ */
+function detailsJson(details: EntryDetails | undefined): string {
+  const json = JSON.stringify(details ?? {});
+  return json === '{}' ? '' : `,${json.slice(1, -1)}`;
+}
 const tag = (key: string) => `{lic:${key}}`;
 const emailKey = (email: string) => `cradle:email:${normalizeEmail(email)}`;
 const LICENSES = 'cradle:licenses';

@@ -7,7 +7,6 @@
 import { growingLru } from '../../gateway/lru.ts';
 import type { Context } from '../../gateway/context.ts';
 import { GatewayError } from '../../gateway/errors.ts';
-import { numberText } from '../../gateway/number-text.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
 import { keyVerdicts, presentedKey } from '../../licensing/credentials.ts';
 import { DEFAULT_COMMAND_TIMEOUT_MS, plainClient } from '../../licensing/redis/connection.ts';
@@ -90,7 +89,7 @@ export default definePlugin<RateLimitConfig>({
     const limitHeader = String(config.limit);
     const check = (ctx: Context, window: Window, now: number): void => {
       ctx.responseHeaders['x-ratelimit-limit'] = limitHeader;
-      ctx.responseHeaders['x-ratelimit-remaining'] = numberText(Math.max(0, config.limit - window.count));
+      ctx.responseHeaders['x-ratelimit-remaining'] = String(Math.max(0, config.limit - window.count));
       if (window.count > config.limit) {
         const retryAfter = Math.ceil((window.start + windowMs - now) / 1000);
         throw new GatewayError(429, 'RATE_LIMITED', `too many requests; retry in ${retryAfter} s`, {
