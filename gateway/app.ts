@@ -1,4 +1,4 @@
-/** Composes a running gateway from a config file: used by main.ts and, in-process, by the tests. */
+/** Composes a running gateway from a config file: used by bin/gateway.ts and, in-process, by the tests. */
 import type { DestinationStream, Logger } from 'pino';
 import { buildRuntime, type PluginRegistry, type Runtime } from './config/build.ts';
 import { loadConfigFile } from './config/load.ts';

@@ -23,9 +23,10 @@ export interface KeyVerdicts {
 
 /** The process's one record of verdicts, shared by every route and kept across reloads. */
 export function keyVerdicts(services: Services): KeyVerdicts {
+  // The clock is read at most every 100 ms: lru-cache's default reads it, and arms a timer, every millisecond.
   return services.resources.get('license-key-verdicts', () => ({
-    known: growingLru<string, true>({ entries: 100_000, ttl: 10 * 60_000 }),
+    known: growingLru<string, true>({ entries: 100_000, ttl: 10 * 60_000, ttlResolution: 100 }),
     // Briefly: a key generated a moment ago must work within seconds.
-    unknown: growingLru<string, true>({ entries: 100_000, ttl: 5_000 }),
+    unknown: growingLru<string, true>({ entries: 100_000, ttl: 5_000, ttlResolution: 100 }),
   }));
 }

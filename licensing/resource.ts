@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import type { Services } from '../gateway/plugin.ts';
 import type { Resource } from '../gateway/resources.ts';
 import { unavailable } from '../gateway/errors.ts';
+import { commandTimeoutMs } from '../gateway/redis.ts';
 import { EmbeddedStore } from './embedded/store.ts';
 import type { LicenseStore } from './types.ts';
 
@@ -53,12 +54,11 @@ async function openFromEnv(services: Services): Promise<LicenseStore> {
   }
   if (env.REDIS_URL) {
     const { RedisStore } = await import('./redis/store.ts');
-    const timeout = Number(env.REDIS_COMMAND_TIMEOUT_MS);
     return RedisStore.open({
       url: env.REDIS_URL,
       log,
       clock: services.clock,
-      ...(timeout > 0 ? { commandTimeoutMs: timeout } : {}),
+      commandTimeoutMs: commandTimeoutMs(env),
     });
   }
   return EmbeddedStore.open({

@@ -16,7 +16,7 @@ import paymentNotify from './payment-notify/index.ts';
 import pricing from './pricing/index.ts';
 import rateLimit from './rate-limit/index.ts';
 import roleMap from './role-map/index.ts';
-import spacesUsage from './spaces-usage/index.ts';
+import spacesUsage from './balancer/usage-route.ts';
 import upstream from './upstream/index.ts';
 
 export const builtinPlugins: readonly PluginDefinition<unknown>[] = [

@@ -107,13 +107,9 @@ spaces:
     await writeFile(good, 'routes:\n  - { path: /health, plugins: [health] }\n');
     await writeFile(bad, 'routes:\n  - { path: /health, plugins: [{ health: { extra: 1 } }] }\n');
     const run = (file: string) =>
-      spawnSync(
-        process.execPath,
-        ['--import', 'tsx', 'gateway/main.ts', '--check-config', '--config', file],
-        {
-          encoding: 'utf8',
-        },
-      );
+      spawnSync(process.execPath, ['--import', 'tsx', 'bin/gateway.ts', '--check-config', '--config', file], {
+        encoding: 'utf8',
+      });
     const ok = run(good);
     assert.equal(ok.status, 0, ok.stderr);
     assert.match(ok.stdout, /ok/);
@@ -123,7 +119,7 @@ spaces:
   });
 
   test('the shipped config/gateway.yaml is valid', () => {
-    const result = spawnSync(process.execPath, ['--import', 'tsx', 'gateway/main.ts', '--check-config'], {
+    const result = spawnSync(process.execPath, ['--import', 'tsx', 'bin/gateway.ts', '--check-config'], {
       encoding: 'utf8',
       env: { ...process.env, CONFIG: '' },
     });

@@ -134,7 +134,7 @@ describe('process signals', () => {
     const file = join(dir, 'gateway.yaml');
     const port = await freePort();
     await writeFile(file, configWith(upstream.url));
-    const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/main.ts', '--config', file], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bin/gateway.ts', '--config', file], {
       env: { ...process.env, PORT: String(port), HOST: '127.0.0.1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

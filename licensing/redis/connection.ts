@@ -1,5 +1,6 @@
-/** Redis connections of the store: fail fast while Redis is down, reconnect by themselves, scripts defined. */
-import { Redis } from 'ioredis';
+/** The store's Redis connection, its scripts defined (see gateway/redis.ts for how connections behave). */
+import type { Redis } from 'ioredis';
+import { redisClient } from '../../gateway/redis.ts';
 import type { Logger } from 'pino';
 import type { DailyResult, HoldResult, License, VerifyCode } from '../types.ts';
 import {
@@ -26,23 +27,8 @@ export type Scripted = Redis & {
   cradleDaily(...args: string[]): Promise<DailyResult>;
 };
 
-/** How long a command may wait for Redis's answer before its request fails (503) rather than stalls. */
-export const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
-
-export function plainClient(url: string, log: Logger, options: { commandTimeoutMs?: number } = {}): Redis {
-  const client = new Redis(url, {
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    lazyConnect: true,
-    retryStrategy: () => 200,
-    ...(options.commandTimeoutMs ? { commandTimeout: options.commandTimeoutMs } : {}),
-  });
-  client.on('error', (error: Error) => log.warn({ error: error.message }, 'redis connection error'));
-  return client;
-}
-
 export function scriptedClient(url: string, log: Logger, options: { commandTimeoutMs: number }): Scripted {
-  const redis = plainClient(url, log, options) as Scripted;
+  const redis = redisClient(url, log, options) as Scripted;
   redis.defineCommand('cradleChange', { numberOfKeys: 5, lua: CHANGE });
   redis.defineCommand('cradleCreate', { numberOfKeys: 3, lua: CREATE });
   redis.defineCommand('cradleClaimEmail', { numberOfKeys: 1, lua: CLAIM_EMAIL });

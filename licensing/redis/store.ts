@@ -30,13 +30,8 @@ import type {
   VerifyCode,
 } from '../types.ts';
 import { dailyDetails } from '../types.ts';
-import {
-  DEFAULT_COMMAND_TIMEOUT_MS,
-  plainClient,
-  scriptedClient,
-  toLicense,
-  type Scripted,
-} from './connection.ts';
+import { DEFAULT_COMMAND_TIMEOUT_MS, redisClient } from '../../gateway/redis.ts';
+import { scriptedClient, toLicense, type Scripted } from './connection.ts';
 
 const INVALIDATE = 'cradle:invalidate';
 
@@ -83,7 +78,7 @@ export class RedisStore implements LicenseStore {
     const redis = scriptedClient(options.url, options.log, {
       commandTimeoutMs: options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
     });
-    const subscriber = plainClient(options.url, options.log);
+    const subscriber = redisClient(options.url, options.log);
     await redis.connect();
     await subscriber.connect();
     const store = new RedisStore(

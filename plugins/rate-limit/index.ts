@@ -9,7 +9,7 @@ import type { Context } from '../../gateway/context.ts';
 import { GatewayError } from '../../gateway/errors.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
 import { keyVerdicts, presentedKey } from '../../licensing/credentials.ts';
-import { DEFAULT_COMMAND_TIMEOUT_MS, plainClient } from '../../licensing/redis/connection.ts';
+import { commandTimeoutMs, redisClient } from '../../gateway/redis.ts';
 
 export interface RateLimitConfig {
   /** Requests allowed per window. */
@@ -45,8 +45,8 @@ export default definePlugin<RateLimitConfig>({
     const redisUrl = services.env.REDIS_URL;
     const sharedResource = redisUrl
       ? services.resources.get('rate-limit:redis', () => {
-          const client = plainClient(redisUrl, services.log, {
-            commandTimeoutMs: Number(services.env.REDIS_COMMAND_TIMEOUT_MS) || DEFAULT_COMMAND_TIMEOUT_MS,
+          const client = redisClient(redisUrl, services.log, {
+            commandTimeoutMs: commandTimeoutMs(services.env),
           });
           const ready = client
             .connect()

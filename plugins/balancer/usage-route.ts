@@ -1,6 +1,9 @@
-/** `GET /api/huggingface/spaces/usage` (admin): per space requests, failures, in flight, latency, health. */
+/**
+ * The `spaces-usage` plugin, `GET /api/huggingface/spaces/usage` (admin): each pool member's requests,
+ * failures, in flight, latency and health, from the pool the balancer shares.
+ */
 import { definePlugin } from '../../gateway/plugin.ts';
-import { poolResource } from '../balancer/index.ts';
+import { poolResource } from './index.ts';
 
 export default definePlugin<{ pool: string }>({
   name: 'spaces-usage',

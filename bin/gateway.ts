@@ -1,7 +1,10 @@
-/** Entry point: `npm start [-- --config FILE] [--check-config]`. */
+/**
+ * The gateway's entry point and composition root, where the built-in plugins meet the core:
+ * `npm start [-- --config FILE] [--check-config]`.
+ */
 import { parseArgs } from 'node:util';
+import { checkConfig, startGateway } from '../gateway/app.ts';
 import { builtinPlugins } from '../plugins/index.ts';
-import { checkConfig, startGateway } from './app.ts';
 
 const { values } = parseArgs({
   options: {
