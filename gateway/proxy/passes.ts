@@ -1,24 +1,20 @@
 /**
- * The proxy path as small named passes (after http-proxy-3's own `passes/`), each testable alone:
+ * The proxy path as small named passes around http-proxy-3, the proxy engine (after its own `passes/`),
+ * each testable alone:
  *   prepareHeaders → sendAttempt here, then writeHead → pipeBody (respond.ts)
- *
- * The upstream call is Node's own `http.request` with six options. Through http-proxy-3 (sessions 1–15),
- * each request had its ~17 outgoing options built and then copied three times by Node (`ClientRequest`,
- * `Agent.addRequest`), beside a copy of the proxy's options and its event plumbing: measured interleaved,
- * 0.671 → 0.722 × bare http-proxy-3 for the paid chain, 0.957 → 1.045 for the proxy-only one (callgrind:
- * 453 k → 391 k instructions a paid request). Everything else it did for us — headers, path, body, the
- * response, retries — these passes did already.
+ * The engine makes the upstream call and stops it when the client leaves; the passes decide its headers,
+ * retry on another target before the first byte, and hand the answer to the plugins' observers.
  */
 import {
   Agent as HttpAgent,
-  request as httpRequest,
-  type ClientRequest,
   type IncomingHttpHeaders,
   type IncomingMessage,
+  type ServerResponse,
 } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { Agent as HttpsAgent } from 'node:https';
+import { Readable } from 'node:stream';
+import { createProxyServer } from 'http-proxy-3';
 import { outgoingLength, type OutgoingBody } from '../body.ts';
-import { addHeader } from './header-list.ts';
 import type { AttemptFailure, UpstreamRequest, UpstreamTarget } from '../plugin.ts';
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and client credentials that must never travel upstream. */
@@ -37,9 +33,7 @@ const NOT_FORWARDED = new Set([
 
 /**
  * Pass 1: the upstream request headers: client headers minus hop-by-hop and the client's host, plus plugin
- * and target overrides, as Node's flat `[name, value, …]` list.
- * Merged in a fresh object (never `delete` on the client's: a deleted-from object falls into V8's slow
- * dictionary mode); the client's own headers stay as they came.
+ * and target overrides. Merged in a fresh object; the client's own headers stay as they came.
  */
 export function prepareHeaders(
   req: IncomingMessage,
@@ -51,7 +45,7 @@ export function prepareHeaders(
     /** Who asked, as far as the gateway can tell: the client's address, scheme and host. */
     forwarded: { for: string; proto: string; host: string | undefined };
   },
-): string[] {
+): IncomingHttpHeaders {
   const { headers: overrides } = options.upstream;
   const source = req.headers;
   const headers: IncomingHttpHeaders = {};
@@ -72,10 +66,7 @@ export function prepareHeaders(
   headers['x-forwarded-host'] = forwarded.host;
   // The upstream's own host, with its port when the URL names one.
   headers.host = options.target.url.host;
-  // Measured interleaved (6 × 3 s) against an object: paid chain 0.762 → 0.798 × bare.
-  const list: string[] = [];
-  for (const name in headers) addHeader(list, name, headers[name]);
-  return list;
+  return headers;
 }
 
 export type AttemptOutcome =
@@ -109,6 +100,27 @@ export function destroyAgents(): void {
   agents.clear();
 }
 
+/** The engine: one for every request, each attempt giving it its own target, agent and headers. */
+const engine = createProxyServer({ ignorePath: true, selfHandleResponse: true });
+
+/** What one attempt tells the engine beyond its options (found again by its request in the engine's events). */
+interface Attempt {
+  headers: IncomingHttpHeaders;
+  onResponse(response: IncomingMessage): void;
+}
+
+const attempts = new WeakMap<IncomingMessage, Attempt>();
+
+// The engine copies the client's headers; the attempt's own set replaces them before any is sent.
+engine.on('proxyReq', (proxyReq, req) => {
+  const attempt = attempts.get(req);
+  if (!attempt) return;
+  for (const name of proxyReq.getHeaderNames()) if (!(name in attempt.headers)) proxyReq.removeHeader(name);
+  for (const [name, value] of Object.entries(attempt.headers))
+    if (value !== undefined) proxyReq.setHeader(name, value);
+});
+engine.on('proxyRes', (response, req) => attempts.get(req)?.onResponse(response));
+
 /**
  * Pass 2: one attempt against one target. Resolves when response headers arrive or the attempt fails; a
  * silence of the target's time-out (before the headers or between body chunks) destroys the upstream
@@ -117,10 +129,11 @@ export function destroyAgents(): void {
  */
 export function sendAttempt(
   req: IncomingMessage,
+  res: ServerResponse,
   options: {
     target: UpstreamTarget;
     /** From `prepareHeaders`. */
-    headers: readonly string[];
+    headers: IncomingHttpHeaders;
     /** The body as read, or `undefined` to pipe it from the client as it comes. */
     body: OutgoingBody | undefined;
     defaultTimeoutMs: number;
@@ -129,82 +142,42 @@ export function sendAttempt(
   },
 ): Promise<AttemptOutcome> {
   const { target, body } = options;
-  const destination = destinationOf(target);
   const timeoutMs = target.timeoutMs ?? options.defaultTimeoutMs;
   return new Promise((resolve) => {
     let settled = false;
     const settle = (outcome: AttemptOutcome) => {
       if (settled) return;
       settled = true;
+      attempts.delete(req);
       options.onClientAbort(undefined);
       resolve(outcome);
     };
     const started = performance.now();
-    const upstream = destination.request({
-      host: destination.host,
-      port: destination.port,
-      method: req.method,
-      path: destination.path,
+    attempts.set(req, {
       headers: options.headers,
-      agent: destination.agent,
+      onResponse: (response) => settle({ kind: 'response', response }),
     });
-    options.onClientAbort(() => {
-      upstream.destroy();
-      settle({ kind: 'failure', failure: 'reset', error: new Error('client went away') });
-    });
-    upstream.setTimeout(timeoutMs, () => upstream.destroy());
-    upstream.on('response', (response) => settle({ kind: 'response', response }));
-    upstream.on('error', (error) => {
-      const code = (error as NodeJS.ErrnoException).code;
-      // A time-out destroys the request, which surfaces as a reset: the elapsed time tells them apart.
-      const timedOut = performance.now() - started >= timeoutMs - 1;
-      const failure: AttemptFailure = timedOut ? 'timeout' : isConnectError(code) ? 'connect' : 'reset';
-      settle({ kind: 'failure', failure, error });
-    });
-    if (body === undefined) req.pipe(upstream);
-    else sendBody(upstream, body);
+    options.onClientAbort(() =>
+      settle({ kind: 'failure', failure: 'reset', error: new Error('client went away') }),
+    );
+    engine.web(
+      req,
+      res,
+      {
+        target: target.url,
+        agent: agentFor(target.url, target.idleTimeoutMs),
+        proxyTimeout: timeoutMs,
+        ...(body === undefined ? {} : { buffer: Readable.from(Buffer.isBuffer(body) ? [body] : body) }),
+      },
+      (error) => {
+        const code = (error as NodeJS.ErrnoException).code;
+        // A time-out destroys the request, which surfaces as a reset: the elapsed time tells them apart.
+        const timedOut = performance.now() - started >= timeoutMs - 1;
+        const failure: AttemptFailure = timedOut ? 'timeout' : isConnectError(code) ? 'connect' : 'reset';
+        settle({ kind: 'failure', failure, error });
+      },
+    );
   });
-}
-
-/** What every request to one target shares, worked out once. */
-interface Destination {
-  request: typeof httpRequest;
-  /** The host as a socket wants it: an IPv6 address without the brackets a URL writes around it. */
-  host: string;
-  port: string;
-  /** The target's own path: the client's path is not appended. */
-  path: string;
-  agent: HttpAgent;
-}
-
-const destinations = new WeakMap<UpstreamTarget, Destination>();
-
-function destinationOf(target: UpstreamTarget): Destination {
-  let destination = destinations.get(target);
-  if (!destination) {
-    const { url } = target;
-    const bracketed = url.hostname.startsWith('[');
-    destination = {
-      request: url.protocol === 'https:' ? httpsRequest : httpRequest,
-      host: bracketed ? url.hostname.slice(1, -1) : url.hostname,
-      port: url.port,
-      path: `${url.pathname}${url.search}`,
-      agent: agentFor(url, target.idleTimeoutMs),
-    };
-    destinations.set(target, destination);
-  }
-  return destination;
-}
-
-/** A read body: held by the request until it has its socket, then written with the headers in one go. */
-function sendBody(upstream: ClientRequest, body: OutgoingBody): void {
-  if (Buffer.isBuffer(body)) {
-    upstream.end(body);
-    return;
-  }
-  const last = body.length - 1;
-  for (let i = 0; i < last; i++) upstream.write(body[i]);
-  upstream.end(body[last]);
 }
 
 function isConnectError(code: string | undefined): boolean {

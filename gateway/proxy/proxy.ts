@@ -62,7 +62,7 @@ export class Proxy {
       const headers = prepareHeaders(ctx.req, { upstream, target, body, requestId: ctx.id, forwarded });
       upstream.onAttemptStart?.(target);
       const started = performance.now();
-      const outcome = await sendAttempt(ctx.req, {
+      const outcome = await sendAttempt(ctx.req, ctx.res, {
         target,
         headers,
         body,

@@ -1,7 +1,6 @@
 /** The proxy path's passes 3 and 4 (see passes.ts): the upstream's answer to the client. */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { ResponseObserver, ResponseRewriter } from '../plugin.ts';
-import { addHeader } from './header-list.ts';
 
 const NOT_RETURNED = new Set([
   'connection',
@@ -11,10 +10,7 @@ const NOT_RETURNED = new Set([
   'upgrade',
 ]);
 
-/**
- * Pass 3: status and headers to the client, minus hop-by-hop, plus the gateway's own response headers,
- * as one flat list in one writeHead call (stored as it is when nothing was set on the response before).
- */
+/** Pass 3: status and headers to the client, minus hop-by-hop, plus the gateway's own response headers. */
 export function writeHead(
   res: ServerResponse,
   response: IncomingMessage,
@@ -27,17 +23,14 @@ export function writeHead(
 ): void {
   const { headers } = response;
   const { extra, rewritten } = options;
-  // Against setHeader per header: 394 k → 378 k instructions a paid request (callgrind); wall clock within
-  // its noise (−1.6 % and +1.1 % in two interleaved runs).
-  const list: string[] = [];
+  const out: OutgoingHttpHeaders = {};
   for (const name in headers) {
     if (NOT_RETURNED.has(name) || name in extra || (rewritten && name === 'content-length')) continue;
-    addHeader(list, name, headers[name]);
+    out[name] = headers[name];
   }
-  for (const name in extra) list.push(name, extra[name]!);
+  Object.assign(out, extra);
   // No separate flush of the head, for event streams neither: head and first chunk leave in one write.
-  // Measured: flushing it first put an extra packet before the first event (+2 ms p99 to the first chunk).
-  res.writeHead(response.statusCode ?? 502, list);
+  res.writeHead(response.statusCode ?? 502, out);
 }
 
 /**
