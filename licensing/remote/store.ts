@@ -9,6 +9,7 @@
  */
 import type { Logger } from 'pino';
 import { unavailable } from '../../gateway/errors.ts';
+import { detailsInApi } from '../entry-fields.ts';
 import { MICRO, toCredits } from '../money.ts';
 import { CHARGE_RETRY_DELAYS_MS, retried } from '../retry.ts';
 import { isoTime } from '../time.ts';
@@ -187,15 +188,7 @@ export class RemoteStore implements LicenseStore {
 
   private async settleUsage(request: SettleRequest): Promise<LedgerEntry | undefined> {
     if (request.cost <= 0) return undefined;
-    const details = {
-      license_key: request.key,
-      kind: request.kind,
-      request_id: request.details?.requestId,
-      model: request.details?.model,
-      prompt_tokens: request.details?.promptTokens,
-      completion_tokens: request.details?.completionTokens,
-      estimated: request.details?.estimated,
-    };
+    const details = { license_key: request.key, kind: request.kind, ...detailsInApi(request.details) };
     const first = await this.untilAnswered(
       '/license/deduct',
       { ...details, amount: toCredits(request.cost) },

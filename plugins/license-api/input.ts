@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { badRequest } from '../../gateway/errors.ts';
 import { normalizeEmail } from '../../licensing/keys.ts';
 import { parseAmount } from '../../licensing/money.ts';
+import { ENTRY_FIELDS } from '../../licensing/entry-fields.ts';
 import type { EntryDetails } from '../../licensing/types.ts';
 
 export type Body = Record<string, unknown>;
@@ -51,25 +52,27 @@ function optionalString(body: Body, field: string): string | undefined {
   return value;
 }
 
-/** The usage fields of a ledger entry an edge gateway records through `deduct`, as given. */
+/** The fields of a ledger entry an edge gateway records through `deduct`, as given (ENTRY_FIELDS). */
 export function entryDetails(body: Body): EntryDetails {
-  const details: EntryDetails = {};
-  const reference = optionalString(body, 'reference');
-  const requestId = optionalString(body, 'request_id');
-  const model = optionalString(body, 'model');
-  const promptTokens = optionalInteger(body, 'prompt_tokens', { min: 0, max: 100_000_000 });
-  const completionTokens = optionalInteger(body, 'completion_tokens', { min: 0, max: 100_000_000 });
-  if (reference !== undefined) details.reference = reference;
-  if (requestId !== undefined) details.requestId = requestId;
-  if (model !== undefined) details.model = model;
-  if (promptTokens !== undefined) details.promptTokens = promptTokens;
-  if (completionTokens !== undefined) details.completionTokens = completionTokens;
-  if (body.estimated !== undefined) {
-    if (typeof body.estimated !== 'boolean')
-      throw badRequest('estimated must be true or false', 'INVALID_FIELD');
-    details.estimated = body.estimated;
+  const details: Record<string, unknown> = {};
+  for (const field of ENTRY_FIELDS) {
+    if (!field.input) continue;
+    const value =
+      field.type === 'string'
+        ? optionalString(body, field.api)
+        : field.type === 'integer'
+          ? optionalInteger(body, field.api, { min: 0, max: 100_000_000 })
+          : optionalBoolean(body, field.api);
+    if (value !== undefined) details[field.name] = value;
   }
-  return details;
+  return details as EntryDetails;
+}
+
+function optionalBoolean(body: Body, field: string): boolean | undefined {
+  const value = body[field];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'boolean') throw badRequest(`${field} must be true or false`, 'INVALID_FIELD');
+  return value;
 }
 
 export interface NewLicenseInput {

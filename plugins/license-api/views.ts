@@ -1,5 +1,6 @@
 /** JSON shapes of the license API (the seed's paths and fields): decimals at the edge only. */
 import { maskLicenseKey } from '../../licensing/keys.ts';
+import { detailsInApi } from '../../licensing/entry-fields.ts';
 import { toCredits } from '../../licensing/money.ts';
 import type { LedgerEntry, License } from '../../licensing/types.ts';
 
@@ -34,13 +35,6 @@ export function entryView(entry: LedgerEntry) {
     kind: entry.kind,
     amount: toCredits(entry.amount),
     balance_after: toCredits(entry.balanceAfter),
-    ...(entry.reference !== undefined ? { reference: entry.reference } : {}),
-    ...(entry.requestId !== undefined ? { request_id: entry.requestId } : {}),
-    ...(entry.model !== undefined ? { model: entry.model } : {}),
-    ...(entry.promptTokens !== undefined ? { prompt_tokens: entry.promptTokens } : {}),
-    ...(entry.completionTokens !== undefined ? { completion_tokens: entry.completionTokens } : {}),
-    ...(entry.estimated !== undefined ? { estimated: entry.estimated } : {}),
-    ...(entry.tradeNo !== undefined ? { trade_no: entry.tradeNo } : {}),
-    ...(entry.idempotencyKey !== undefined ? { idempotency_key: entry.idempotencyKey } : {}),
+    ...detailsInApi(entry),
   };
 }
