@@ -142,7 +142,9 @@ export async function firstChunkTimes(options: {
 
 /** A gateway's full (mark-compact) garbage collections so far, from its own /metrics (prom-client's). */
 export async function fullGcs(gatewayUrl: string): Promise<{ count: number; ms: number }> {
-  const text = await (await fetch(`${gatewayUrl}/metrics`)).text();
+  const text = await (
+    await fetch(`${gatewayUrl}/metrics`, { headers: { 'x-admin-token': 'bench-admin' } })
+  ).text();
   const read = (name: string) =>
     Number(
       new RegExp(`^nodejs_gc_duration_seconds_${name}\\{kind="major"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0,

@@ -15,7 +15,12 @@ import { startUpstream } from '../test/fixtures/upstream.ts';
 const [mode, arg] = process.argv.slice(2);
 
 if (mode === 'upstream') {
-  const upstream = await startUpstream({ chunkDelayMs: Number(process.env.CHUNK_DELAY_MS ?? 0) });
+  const words = Number(process.env.REPLY_WORDS ?? 0);
+  const upstream = await startUpstream({
+    chunkDelayMs: Number(process.env.CHUNK_DELAY_MS ?? 0),
+    delayMs: Number(process.env.DELAY_MS ?? 0),
+    ...(words > 0 ? { reply: Array.from({ length: words }, (_, i) => ` word${i}`) } : {}),
+  });
   // The fixture records requests for tests; a bench run must not grow memory with them.
   setInterval(() => (upstream.requests.length = 0), 1000).unref();
   console.log(`READY ${upstream.port}`);

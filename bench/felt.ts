@@ -1,0 +1,178 @@
+/**
+ * What users feel behind a real upstream (part of `npm run bench`), each server against a bare
+ * http-proxy-3 in the same run: the fixture upstream answers after 300 ms, and streams a token every 100 ms.
+ *   (a) added latency: POSTs at a fixed rate (open loop: each one's latency counts from when it was due, so a
+ *       slow server is not let off by sending fewer), p50 and p99;
+ *   (b) many open streams: with STREAMS streams of 20 s open, the time to first token of new streams, and the
+ *       server process's memory per open stream.
+ * Env: FELT_RATE (500 a second), FELT_SECONDS (10), FELT_STREAMS (1000).
+ */
+import { readFile } from 'node:fs/promises';
+import { Agent, request } from 'node:http';
+import { mkdtemp } from 'node:fs/promises';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { startRedis } from '../test/fixtures/redis.ts';
+import { benchLicense, paidEnv, spawnServer, type BenchServer } from './harness.ts';
+
+const rate = Number(process.env.FELT_RATE ?? 500);
+const seconds = Number(process.env.FELT_SECONDS ?? 10);
+const streams = Number(process.env.FELT_STREAMS ?? 1000);
+
+const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
+const body = (stream: boolean) =>
+  JSON.stringify({ model: 'openai/gpt-4o-mini', stream, messages: [{ role: 'user', content: 'Hello' }] });
+
+interface Target {
+  name: string;
+  server: BenchServer;
+  url: string;
+  headers: Record<string, string>;
+}
+
+/**
+ * One POST; resolves with the time to its first body byte and to its end, from `since`. With `firstOnly`
+ * it resolves at the first byte and leaves (a user who only wanted to see the answer start).
+ */
+function post(
+  target: Target,
+  options: { stream: boolean; since: number; firstOnly?: boolean },
+): Promise<{ first: number; end: number }> {
+  return new Promise((resolve, reject) => {
+    const req = request(target.url, {
+      method: 'POST',
+      agent,
+      headers: { 'content-type': 'application/json', ...target.headers },
+    });
+    req.on('response', (res) => {
+      if (res.statusCode !== 200) reject(new Error(`${target.name}: status ${res.statusCode}`));
+      let first = 0;
+      res.on('data', () => {
+        if (first) return;
+        first = performance.now() - options.since;
+        if (!options.firstOnly) return;
+        resolve({ first, end: first });
+        req.destroy();
+      });
+      res.on('end', () => resolve({ first, end: performance.now() - options.since }));
+    });
+    req.on('error', reject);
+    req.end(body(options.stream));
+  });
+}
+
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN;
+};
+
+/** (a) Requests due at a fixed rate, each sent when due; latency counted from when it was due. */
+async function openLoop(target: Target): Promise<{ p50: number; p99: number }> {
+  const count = rate * seconds;
+  const start = performance.now() + 50;
+  const latencies = await Promise.all(
+    Array.from(
+      { length: count },
+      (_, i) =>
+        new Promise<number>((resolve, reject) => {
+          const due = start + (i * 1000) / rate;
+          setTimeout(
+            () => post(target, { stream: false, since: due }).then((t) => resolve(t.end), reject),
+            Math.max(0, due - performance.now()),
+          );
+        }),
+    ),
+  );
+  return { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) };
+}
+
+async function rssKiB(server: BenchServer): Promise<number> {
+  const status = await readFile(`/proc/${server.child.pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]);
+}
+
+/** (b) `streams` streams opened (500 a second), then 100 new ones timed to their first token. */
+async function manyStreams(
+  target: Target,
+): Promise<{ ttftP50: number; ttftP99: number; kibPerStream: number }> {
+  const idle = await rssKiB(target.server);
+  const open: Promise<unknown>[] = [];
+  for (let i = 0; i < streams; i++) {
+    open.push(post(target, { stream: true, since: performance.now() }).catch(() => undefined));
+    if (i % 50 === 49) await new Promise((r) => setTimeout(r, 100));
+  }
+  await new Promise((r) => setTimeout(r, 1000));
+  const busy = await rssKiB(target.server);
+  const firsts: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    const batch = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        post(target, { stream: true, since: performance.now(), firstOnly: true }),
+      ),
+    );
+    firsts.push(...batch.map((t) => t.first));
+  }
+  await Promise.all(open);
+  return {
+    ttftP50: percentile(firsts, 0.5),
+    ttftP99: percentile(firsts, 0.99),
+    kibPerStream: (busy - idle) / streams,
+  };
+}
+
+const upstream = await spawnServer(['upstream'], {
+  DELAY_MS: '300',
+  CHUNK_DELAY_MS: '100',
+  REPLY_WORDS: '200',
+});
+const upstreamPath = `${upstream.url}/v1/chat/completions`;
+const redis = await startRedis();
+const dir = await mkdtemp(join(tmpdir(), 'cradle-felt-'));
+
+const paid = async (name: string, env: Record<string, string>): Promise<Target> => {
+  const server = await spawnServer(['gateway', 'config/gateway.yaml'], { ...env, ...paidEnv(upstream.url) });
+  return { name, server, url: `${server.url}/api/chat/completion`, headers: await benchLicense(server.url) };
+};
+const bareServer = await spawnServer(['bare', upstreamPath]);
+const only = process.env.FELT_ONLY;
+const targets: Target[] = [
+  { name: 'bare http-proxy-3', server: bareServer, url: bareServer.url, headers: {} },
+  ...(only === 'redis'
+    ? []
+    : [await paid('gateway, paid chain, embedded store', { DATA_DIR: join(dir, 'data') })]),
+  ...(only === 'embedded' ? [] : [await paid('gateway, paid chain, redis store', { REDIS_URL: redis.url })]),
+];
+
+const rows: string[] = [];
+let bare: { p50: number; p99: number; ttftP99: number; kibPerStream: number } | undefined;
+for (const target of targets) {
+  // A short warm-up: connections and JIT.
+  await Promise.all(Array.from({ length: 200 }, () => post(target, { stream: false, since: 0 })));
+  console.error(`${target.name}: warmed up`);
+  const latency = await openLoop(target);
+  console.error(`${target.name}: open loop done`);
+  const many = await manyStreams(target);
+  bare ??= { ...latency, ...many };
+  const added = (ms: number, against: number) =>
+    `${ms.toFixed(1)} (${ms - against >= 0 ? '+' : ''}${(ms - against).toFixed(1)})`;
+  rows.push(
+    `| ${target.name} | ${added(latency.p50, bare.p50)} | ${added(latency.p99, bare.p99)} | ` +
+      `${many.ttftP50.toFixed(1)} | ${added(many.ttftP99, bare.ttftP99)} | ${many.kibPerStream.toFixed(0)} ` +
+      `(${(many.kibPerStream / bare.kibPerStream).toFixed(2)} ×) |`,
+  );
+  console.log(rows.at(-1));
+}
+
+console.log(
+  `\n${rate} req/s for ${seconds} s behind a 300 ms upstream; ${streams} streams of 20 s open (first token at 300 ms, then one every 100 ms)\n`,
+);
+console.log(
+  '| server | latency p50 ms (vs bare) | latency p99 ms (vs bare) | new stream 1st token p50 ms | p99 ms (vs bare) | KiB per open stream (× bare) |',
+);
+console.log('|---|---:|---:|---:|---:|---:|');
+for (const row of rows) console.log(row);
+
+for (const target of targets) await target.server.stop();
+await upstream.stop();
+await redis.stop();
+agent.destroy();
