@@ -128,6 +128,48 @@ describe('operations', () => {
 });
 
 describe('process signals', () => {
+  test('npm start serves within seconds, and a SIGTERM to npm stops the gateway itself', async () => {
+    const port = await freePort();
+    const dir = await mkdtemp(join(tmpdir(), 'cradle-start-'));
+    const started = performance.now();
+    const npm = spawn('npm', ['start', '--silent'], {
+      env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: join(dir, 'data') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    npm.stdout.on('data', (d) => (output += d));
+    npm.stderr.on('data', (d) => (output += d));
+    const exited = new Promise<number | null>((resolve) => npm.once('exit', resolve));
+    const url = `http://127.0.0.1:${port}/api/v1/health`;
+    try {
+      let ready = false;
+      while (!ready && performance.now() - started < 15_000) {
+        ready = await fetch(url).then(
+          (r) => r.ok,
+          () => false,
+        );
+        if (!ready) await sleep(50);
+      }
+      assert.ok(ready, `npm start did not serve: ${output}`);
+      const seconds = (performance.now() - started) / 1000;
+      assert.ok(seconds < 5, `served after ${seconds.toFixed(1)} s (no build at start)`);
+      npm.kill('SIGTERM');
+      await exited;
+      // The gateway itself stopped: nothing serves on its port any more (no orphan holding the store).
+      let serving = true;
+      for (let i = 0; i < 40 && serving; i++) {
+        serving = await fetch(url).then(
+          () => true,
+          () => false,
+        );
+        if (serving) await sleep(100);
+      }
+      assert.equal(serving, false, 'the gateway was left running');
+    } finally {
+      npm.kill('SIGKILL');
+    }
+  });
+
   test('SIGHUP reloads; SIGTERM drains in-flight requests, then exits 0', async () => {
     const upstream = await startUpstream({ delayMs: 600 });
     const dir = await mkdtemp(join(tmpdir(), 'cradle-proc-'));
