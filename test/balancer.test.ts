@@ -8,6 +8,33 @@ import { latencyAware, leastInFlight, roundRobin, weighted } from '../plugins/ba
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Runs `run` against a gateway whose `POST /x` balances over two fixture spaces (with `behaviour`), the
+ * balancer's other options in YAML flow style, and `GET /usage` reporting the pool; then closes them all.
+ */
+async function withTwoSpaces(
+  options: { behaviour?: Partial<FixtureUpstream['behaviour']>; balancer?: string },
+  run: (gw: TestGateway, spaces: FixtureUpstream[]) => Promise<void>,
+): Promise<void> {
+  const spaces = await Promise.all([startUpstream(options.behaviour), startUpstream(options.behaviour)]);
+  const members = spaces.map((s) => `{ url: "${s.url}" }`).join(', ');
+  const gw = await startTestGateway(`
+routes:
+  - method: POST
+    path: /x
+    error_format: openai
+    plugins:
+      - balancer: { members: [${members}]${options.balancer ? `, ${options.balancer}` : ''} }
+  - { method: GET, path: /usage, plugins: [spaces-usage] }
+`);
+  try {
+    await run(gw, spaces);
+  } finally {
+    await gw.close();
+    await Promise.all(spaces.map((s) => s.close()));
+  }
+}
+
 describe('balancing strategies', () => {
   const pool = () => {
     const p = new Pool({ now: () => 1000 });
@@ -152,19 +179,7 @@ ${spaces.map((s, i) => `            - { url: "${s.url}", password: "pass-${i + 1
 
 describe('upstream answers reach the client truthfully', () => {
   test("the pool's last 429 reaches the client with its status, Retry-After and message, OpenAI-shaped", async () => {
-    const spaces = await Promise.all([
-      startUpstream({ status: 429, retryAfter: '17' }),
-      startUpstream({ status: 429, retryAfter: '17' }),
-    ]);
-    const gw = await startTestGateway(`
-routes:
-  - method: POST
-    path: /x
-    error_format: openai
-    plugins:
-      - balancer: { members: [{ url: "${spaces[0]!.url}" }, { url: "${spaces[1]!.url}" }] }
-`);
-    try {
+    await withTwoSpaces({ behaviour: { status: 429, retryAfter: '17' } }, async (gw, spaces) => {
       const res = await postJson(`${gw.url}/x`, { model: 'gemini-exp-1206', messages: [] });
       assert.equal(res.status, 429);
       assert.equal(res.headers.get('retry-after'), '17');
@@ -172,35 +187,21 @@ routes:
       assert.match(error.message, /answered 429: fixture says 429/);
       assert.deepEqual([error.type, error.code], ['rate_limit_error', 'upstream_rate_limited']);
       assert.equal(spaces[0]!.requests.length + spaces[1]!.requests.length, 2, 'each member tried once');
-      const seen = spaces[0]!.requests[0]!.headers;
+      const seen = (spaces[0]!.requests[0] ?? spaces[1]!.requests[0])!.headers;
       assert.deepEqual(
         [seen['x-forwarded-for'], seen['x-forwarded-proto'], seen['x-forwarded-host']],
         ['127.0.0.1', 'http', new URL(gw.url).host],
       );
-    } finally {
-      await gw.close();
-      await Promise.all(spaces.map((s) => s.close()));
-    }
+    });
   });
 });
 
 describe('active health checks', () => {
   test('a member is healthy on 2xx only, after its passes, and unhealthy after its fails', async () => {
-    const spaces = await Promise.all([startUpstream(), startUpstream()]);
-    const gw = await startTestGateway(`
-routes:
-  - method: POST
-    path: /x
-    error_format: openai
-    plugins:
-      - balancer:
-          members: [{ url: "${spaces[0]!.url}" }, { url: "${spaces[1]!.url}" }]
-          health: { path: /health, interval_s: 0.1, timeout_ms: 500, passes: 3, fails: 2 }
-  - { method: GET, path: /usage, plugins: [spaces-usage] }
-`);
-    const healthy = async () =>
-      ((await getJson(`${gw.url}/usage`)).body.spaces as { healthy: boolean }[]).map((s) => s.healthy);
-    try {
+    const balancer = 'health: { path: /health, interval_s: 0.1, timeout_ms: 500, passes: 3, fails: 2 }';
+    await withTwoSpaces({ balancer }, async (gw, spaces) => {
+      const healthy = async () =>
+        ((await getJson(`${gw.url}/usage`)).body.spaces as { healthy: boolean }[]).map((s) => s.healthy);
       spaces[0]!.behaviour.healthAnswer = 'missing';
       spaces[1]!.behaviour.healthAnswer = 'sleeping-page';
       await sleep(80);
@@ -219,10 +220,7 @@ routes:
       await sleep(150);
       assert.deepEqual(await healthy(), [false, false], 'one good check is not enough either');
       assert.deepEqual(await until([true, false]), [true, false]);
-    } finally {
-      await gw.close();
-      await Promise.all(spaces.map((s) => s.close()));
-    }
+    });
   });
 });
 
