@@ -45,9 +45,19 @@ export const notFound = (message: string, code = 'NOT_FOUND') => new GatewayErro
 export const unavailable = (message: string, code = 'UNAVAILABLE', options?: GatewayErrorOptions) =>
   new GatewayError(503, code, message, options);
 
-/** Turns anything thrown into a GatewayError; unknown errors become an opaque 500 (details go to the log only). */
-export function toGatewayError(error: unknown): GatewayError {
+/** Turns a domain error into the answer it means, or says it does not know it (a plugin's `mapError`). */
+export type ErrorMapper = (error: unknown) => GatewayError | undefined;
+
+/**
+ * Turns anything thrown into a GatewayError, through the plugins' mappers for their domain errors; unknown
+ * errors become an opaque 500 (details go to the log only).
+ */
+export function toGatewayError(error: unknown, mappers: readonly ErrorMapper[] = []): GatewayError {
   if (error instanceof GatewayError) return error;
+  for (const map of mappers) {
+    const mapped = map(error);
+    if (mapped) return mapped;
+  }
   return new GatewayError(500, 'INTERNAL', 'internal gateway error', { cause: error });
 }
 

@@ -136,6 +136,11 @@ export interface PluginDefinition<Config> {
   schema: object;
   // Method syntax on purpose: it lets a PluginDefinition<Specific> stand where PluginDefinition<unknown> is expected.
   create(config: Config, services: Services): MaybePromise<PluginInstance>;
+  /**
+   * Turns an error of the domain code this plugin calls (not a GatewayError) into the answer it means;
+   * undefined for errors it does not know. Without one, such an error is an internal 500.
+   */
+  mapError?(error: unknown): GatewayError | undefined;
 }
 
 export function definePlugin<Config>(definition: PluginDefinition<Config>): PluginDefinition<Config> {

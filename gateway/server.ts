@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { isPromise } from './chain.ts';
 import type { CompiledRoute, Runtime } from './config/build.ts';
 import { Context } from './context.ts';
-import { GatewayError, errorBody, toGatewayError, type ErrorFormat } from './errors.ts';
+import { GatewayError, errorBody, toGatewayError, type ErrorFormat, type ErrorMapper } from './errors.ts';
 import type { AccessLog } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { Answer, Outcome, UpstreamRequest } from './plugin.ts';
@@ -163,7 +163,7 @@ export class Gateway {
     res.once('close', () => {
       if (!res.writableFinished) ctx.markClientAborted();
     });
-    const outcome = await this.execute(ctx, route);
+    const outcome = await this.execute(ctx, route, runtime.errorMappers);
     // The answer is complete: its duration ends here, and the bookkeeping (plugins' onFinish, metrics, access
     // log) waits until the I/O ready now is handled, so other requests' next bytes do not queue behind it.
     const ms = ctx.elapsedMs;
@@ -183,7 +183,11 @@ export class Gateway {
     }
   }
 
-  private async execute(ctx: Context, route: CompiledRoute): Promise<Outcome> {
+  private async execute(
+    ctx: Context,
+    route: CompiledRoute,
+    errorMappers: readonly ErrorMapper[],
+  ): Promise<Outcome> {
     const { chain } = route;
     try {
       checkDeclaredLength(ctx.req, ctx.bodyLimit);
@@ -206,7 +210,7 @@ export class Gateway {
     } catch (thrown) {
       // A client that left (its body cut off, its socket closed) is how clients are, not a gateway fault.
       const left = ctx.clientAborted || Boolean(ctx.req.errored);
-      const error = left ? CLIENT_LEFT : toGatewayError(thrown);
+      const error = left ? CLIENT_LEFT : toGatewayError(thrown, errorMappers);
       if (error.status >= 500 && error.code === 'INTERNAL') ctx.log.error({ err: thrown }, 'request failed');
       else if (left) ctx.log.debug({ err: (thrown as Error).message }, 'client went away');
       if (!ctx.res.headersSent && !ctx.res.destroyed) this.sendError(ctx.res, error, route.errorFormat, ctx);

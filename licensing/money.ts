@@ -2,7 +2,7 @@
  * Credits are integers of micro-credits end to end; decimals exist only at the JSON edge.
  * Amounts are read from their decimal text, so 0.1 + 0.2 is exactly 0.3 here.
  */
-import { badRequest } from '../gateway/errors.ts';
+import { invalidAmount } from './errors.ts';
 
 export const MICRO = 1_000_000;
 /** Largest amount accepted in one operation: a billion credits. */
@@ -20,11 +20,11 @@ export function parseAmount(value: unknown, field: string): number {
     typeof value === 'number' ? numberText(value) : typeof value === 'string' ? value.trim() : undefined;
   const match = text === undefined ? null : DECIMAL.exec(text);
   if (!match) {
-    throw badRequest(`${field} must be a positive number with at most 6 decimals`, 'INVALID_AMOUNT');
+    throw invalidAmount(`${field} must be a positive number with at most 6 decimals`);
   }
   const micro = Number(match[1]) * MICRO + Number((match[2] ?? '').padEnd(6, '0'));
   if (micro <= 0 || micro > MAX_MICRO) {
-    throw badRequest(`${field} must be greater than 0 and at most 1000000000`, 'INVALID_AMOUNT');
+    throw invalidAmount(`${field} must be greater than 0 and at most 1000000000`);
   }
   return micro;
 }

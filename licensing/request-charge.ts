@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ContextKey, type Context } from '../gateway/context.ts';
-import { insufficientCredits, licenseRevoked } from './refusals.ts';
+import { insufficientCredits, licenseRevoked } from './errors.ts';
 import type { DayCharge, EntryDetails, License, LicenseStore, SettleResult } from './types.ts';
 
 /**

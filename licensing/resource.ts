@@ -6,9 +6,9 @@
 import { resolve } from 'node:path';
 import type { Services } from '../gateway/plugin.ts';
 import type { Resource } from '../gateway/resources.ts';
-import { unavailable } from '../gateway/errors.ts';
 import { commandTimeoutMs } from '../gateway/redis.ts';
 import { EmbeddedStore } from './embedded/store.ts';
+import { storeUnavailable } from './errors.ts';
 import type { LicenseStore } from './types.ts';
 
 export interface StoreResource extends Resource {
@@ -24,7 +24,7 @@ export function licenseStore(services: Services): StoreResource {
     // One promise for every caller: a request asks for the store twice or more.
     const ready = opening.catch((error: unknown) => {
       services.log.error({ err: error }, 'license store unavailable');
-      throw unavailable(`license store unavailable: ${(error as Error).message}`, 'STORE_UNAVAILABLE');
+      throw storeUnavailable(`license store unavailable: ${(error as Error).message}`, error);
     });
     let opened: LicenseStore | undefined;
     ready.then((store) => (opened = store)).catch(() => undefined);

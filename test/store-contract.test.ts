@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { appendFile, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { GatewayError } from '../gateway/errors.ts';
+import type { LicensingError } from '../licensing/errors.ts';
 import { linesFromEnd } from '../licensing/embedded/files.ts';
 import { LINGER_MS } from '../licensing/embedded/journal.ts';
 import { generateLicenseKey } from '../licensing/keys.ts';
@@ -488,7 +488,7 @@ describe('redis store faults', () => {
       await admin.call('CLIENT', 'PAUSE', '3000', 'ALL');
       const started = Date.now();
       await assert.rejects(store.hold({ key: license.key, holdId: 'paused', amount: MICRO }), (error) => {
-        assert.equal((error as GatewayError).status, 503);
+        assert.equal((error as LicensingError).refusal, 'store_unavailable');
         return true;
       });
       assert.ok(Date.now() - started < 1500, `failed after ${Date.now() - started} ms`);
@@ -507,7 +507,7 @@ describe('redis store faults', () => {
       await own.stop();
       await assert.rejects(
         store.change({ key: license.key, amount: -MICRO, kind: 'deduct' }),
-        (error: GatewayError) => error.status === 503,
+        (error: LicensingError) => error.refusal === 'store_unavailable',
       );
       await assert.rejects(store.checkHealth(), /unavailable/);
       await own.start();
@@ -750,7 +750,7 @@ describe('embedded store durability', () => {
     // The journal the next compaction opens is a device on which every write fails (ENOSPC).
     await symlink('/dev/full', join(dir, 'journal-000000000004.jsonl'));
     for (let i = 0; i < 2; i++) await store.change({ key: license.key, amount: MICRO, kind: 'recharge' });
-    const refused = (error: GatewayError) => error.status === 503;
+    const refused = (error: LicensingError) => error.refusal === 'store_unavailable';
     await assert.rejects(store.change({ key: license.key, amount: MICRO, kind: 'recharge' }), /ENOSPC/);
     await assert.rejects(store.change({ key: license.key, amount: MICRO, kind: 'recharge' }), refused);
     await assert.rejects(store.hold({ key: license.key, holdId: 'h', amount: 1 }), refused);

@@ -4,7 +4,7 @@ import { clientAddressReader } from '../client-address.ts';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Chain, type ChainLink } from '../chain.ts';
-import type { ErrorFormat } from '../errors.ts';
+import type { ErrorFormat, ErrorMapper } from '../errors.ts';
 import type { PluginDefinition, Services } from '../plugin.ts';
 import { Router } from '../router.ts';
 import { ConfigError, type LoadedConfig } from './load.ts';
@@ -22,6 +22,8 @@ export interface Runtime {
   config: GatewayConfig;
   /** The client address of a request, as `server.trust_proxy` says to read it. */
   clientAddress: (req: IncomingMessage) => string;
+  /** The plugins' mappers of their domain errors to answers. */
+  errorMappers: readonly ErrorMapper[];
   router: Router<CompiledRoute>;
   routes: CompiledRoute[];
   close(): Promise<void>;
@@ -86,9 +88,13 @@ export async function buildRuntime(loaded: LoadedConfig, options: BuildOptions):
       value: routes[i]!,
     })),
   );
+  const errorMappers = [
+    ...new Set([...registry.values()].flatMap((definition) => definition.mapError ?? [])),
+  ];
   return {
     config,
     clientAddress,
+    errorMappers,
     router,
     routes,
     close: async () => {

@@ -7,7 +7,6 @@
  * in `recovery.ts`.
  */
 import { mkdir } from 'node:fs/promises';
-import { unavailable } from '../../gateway/errors.ts';
 import type {
   BalanceChange,
   ChangeResult,
@@ -30,6 +29,7 @@ import type {
   VerifyCode,
 } from '../types.ts';
 import { dailyDetails, dayOwed } from '../types.ts';
+import { storeUnavailable } from '../errors.ts';
 import { isoTime } from '../time.ts';
 import { acquireLock, type Lock } from './folder.ts';
 import type { AppendOptions } from './journal.ts';
@@ -127,8 +127,7 @@ export class EmbeddedStore implements LicenseStore {
   private refuseIfBroken(): void {
     if (this.closed) throw new Error('store is closed');
     const { failure } = this.writes;
-    if (failure)
-      throw unavailable(`the store cannot write its journal: ${failure.message}`, 'STORE_UNAVAILABLE');
+    if (failure) throw storeUnavailable(`the store cannot write its journal: ${failure.message}`, failure);
   }
 
   async create(request: CreateLicense): Promise<CreateResult> {

@@ -4,7 +4,7 @@
  */
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { unavailable } from '../../gateway/errors.ts';
+import { storeUnavailable } from '../errors.ts';
 import { normalizeEmail } from '../keys.ts';
 import { MAX_BALANCE } from '../money.ts';
 import { CHARGE_RETRY_DELAYS_MS, retried } from '../retry.ts';
@@ -106,11 +106,7 @@ export class RedisStore implements LicenseStore {
     try {
       return await run();
     } catch (error) {
-      throw unavailable(
-        `license store (redis) unavailable: ${(error as Error).message}`,
-        'STORE_UNAVAILABLE',
-        { cause: error },
-      );
+      throw storeUnavailable(`license store (redis) unavailable: ${(error as Error).message}`, error);
     }
   }
 

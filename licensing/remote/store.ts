@@ -8,7 +8,7 @@
  * spent elsewhere meanwhile pays what is left.
  */
 import type { Logger } from 'pino';
-import { unavailable } from '../../gateway/errors.ts';
+import { LicensingError, storeUnavailable } from '../errors.ts';
 import { detailsInApi } from '../entry-fields.ts';
 import { MICRO, toCredits } from '../money.ts';
 import { CHARGE_RETRY_DELAYS_MS, retried } from '../retry.ts';
@@ -89,13 +89,10 @@ export class RemoteStore implements LicenseStore {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (error) {
-      throw unavailable(`license API unreachable: ${(error as Error).message}`, 'STORE_UNAVAILABLE', {
-        cause: error,
-      });
+      throw storeUnavailable(`license API unreachable: ${(error as Error).message}`, error);
     }
     const parsed = (await response.json().catch(() => ({}))) as Record<string, unknown>;
-    if (response.status >= 500)
-      throw unavailable(`license API answered ${response.status}`, 'STORE_UNAVAILABLE');
+    if (response.status >= 500) throw storeUnavailable(`license API answered ${response.status}`);
     return { status: response.status, body: parsed };
   }
 
@@ -267,7 +264,7 @@ export class RemoteStore implements LicenseStore {
 
 function notHere(): Promise<never> {
   return Promise.reject(
-    unavailable('this edge gateway keeps no licenses: use the central license API', 'EDGE_ONLY'),
+    new LicensingError('edge_only', 'this edge gateway keeps no licenses: use the central license API'),
   );
 }
 
@@ -308,5 +305,5 @@ function dailyBody(request: DailyRequest): Record<string, unknown> {
 
 /** An answer the central instance should never give this edge (a version or configuration mismatch). */
 function refused(what: string, status: number): Error {
-  return unavailable(`license API refused the ${what} (HTTP ${status})`, 'STORE_UNAVAILABLE');
+  return storeUnavailable(`license API refused the ${what} (HTTP ${status})`);
 }

@@ -19,6 +19,7 @@ import { PriceTable, priceSchema, type Price, type PriceConfig } from './prices.
 import { UsageEventRemover } from './usage-event.ts';
 import { textWeight, tokensOf } from './estimate.ts';
 import { UsageReader } from './usage.ts';
+import { licensingRefusal } from '../refusals.ts';
 
 export interface BillingConfig {
   prices: PriceConfig[];
@@ -67,6 +68,7 @@ export const billingSchema = {
 
 export default definePlugin<BillingConfig>({
   name: 'billing',
+  mapError: licensingRefusal,
   schema: billingSchema,
   create(config, services) {
     const table = new PriceTable(config.prices);

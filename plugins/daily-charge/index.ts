@@ -12,6 +12,7 @@ import { creditsCharged } from '../../licensing/metrics.ts';
 import { RequestCharge, type ChargePart } from '../../licensing/request-charge.ts';
 import { licenseStore } from '../../licensing/resource.ts';
 import { LICENSE } from '../keys.ts';
+import { licensingRefusal } from '../refusals.ts';
 
 export interface DailyChargeConfig {
   amount: number | string;
@@ -22,6 +23,7 @@ const PART = new ContextKey<ChargePart>('daily-charge.part');
 
 export default definePlugin<DailyChargeConfig>({
   name: 'daily-charge',
+  mapError: licensingRefusal,
   schema: {
     type: 'object',
     additionalProperties: false,

@@ -6,7 +6,7 @@
 import { badRequest, notFound } from '../../gateway/errors.ts';
 import type { Answer } from '../../gateway/plugin.ts';
 import { parseAmount } from '../../licensing/money.ts';
-import { insufficientCredits, licenseRevoked } from '../../licensing/refusals.ts';
+import { insufficientCredits, licenseRevoked } from '../../licensing/errors.ts';
 import type { DailyRequest, LicenseStore } from '../../licensing/types.ts';
 import { entryDetails, requiredString, type Body } from './input.ts';
 

@@ -30,6 +30,7 @@ import {
 } from './input.ts';
 import { balanceView, entryView, licenseInfo } from './views.ts';
 import { dailyCharge } from './daily.ts';
+import { licensingRefusal } from '../refusals.ts';
 
 const ACTIONS = [
   'verify',
@@ -62,6 +63,7 @@ const DEDUCT_KINDS: readonly EntryKind[] = ['deduct', 'daily_charge', 'usage'];
 
 export default definePlugin<LicenseApiConfig>({
   name: 'license-api',
+  mapError: licensingRefusal,
   schema: {
     type: 'object',
     additionalProperties: false,

@@ -10,10 +10,11 @@ import { definePlugin } from '../../gateway/plugin.ts';
 import { keyVerdicts, presentedKey } from '../../licensing/credentials.ts';
 import { licenseChecks } from '../../licensing/metrics.ts';
 import { licenseStore } from '../../licensing/resource.ts';
-import { licenseRevoked } from '../../licensing/refusals.ts';
+import { licenseRevoked } from '../../licensing/errors.ts';
 import type { License } from '../../licensing/types.ts';
 
 import { LICENSE } from '../keys.ts';
+import { licensingRefusal } from '../refusals.ts';
 
 export interface LicenseConfig {
   cache_ttl_s: number;
@@ -32,6 +33,7 @@ const REFUSALS = {
 
 export default definePlugin<LicenseConfig>({
   name: 'license',
+  mapError: licensingRefusal,
   schema: {
     type: 'object',
     additionalProperties: false,

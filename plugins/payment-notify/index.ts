@@ -11,6 +11,7 @@ import { mailer } from '../../licensing/mail/resource.ts';
 import { creditsMail, licenseMail } from '../../licensing/mail/templates.ts';
 import { licenseStore } from '../../licensing/resource.ts';
 import { readParam, signatureValid, type PaymentParam } from './epay.ts';
+import { licensingRefusal } from '../refusals.ts';
 
 export interface PaymentNotifyConfig {
   pid: string;
@@ -22,6 +23,7 @@ const text = (body: string): Answer => ({ body, headers: { 'content-type': 'text
 
 export default definePlugin<PaymentNotifyConfig>({
   name: 'payment-notify',
+  mapError: licensingRefusal,
   schema: {
     type: 'object',
     additionalProperties: false,
