@@ -1,15 +1,19 @@
 /**
  * The shipped deployment files work: the systemd unit is valid, and its command runs the way systemd runs it
- * (`ProtectSystem=strict`: the whole tree read-only, only the data folder writable).
+ * (`ProtectSystem=strict`: the whole tree read-only, only the data folder writable); nginx.conf in front of
+ * the gateway streams, passes the real client address and nothing a client made up, over TLS 1.3.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { startGatewayProcess } from './fixtures/process.ts';
 import { freePort } from './fixtures/redis.ts';
 import { tempDir } from './fixtures/stores.ts';
+import { startUpstream } from './fixtures/upstream.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
 const unitFile = join(root, 'config/deploy/cradle-gateway.service');
@@ -55,3 +59,158 @@ describe('systemd unit', () => {
     }
   });
 });
+
+/** The shipped site file with a test's ports and certificate, inside the http {} block nginx needs. */
+async function nginxConfig(options: {
+  dir: string;
+  gateway: number;
+  https: number;
+  http: number;
+}): Promise<string> {
+  const site = (await readFile(join(root, 'config/deploy/nginx.conf'), 'utf8'))
+    .replace('server 127.0.0.1:8080;', `server 127.0.0.1:${options.gateway};`)
+    .replace('listen 443 ssl http2;', `listen 127.0.0.1:${options.https} ssl http2;`)
+    .replace('listen 80;', `listen 127.0.0.1:${options.http};`)
+    .replace(
+      /\/etc\/letsencrypt\/live\/api.example.com\/fullchain.pem/,
+      join(root, 'test/fixtures/tls/trusted-cert.pem'),
+    )
+    .replace(
+      /\/etc\/letsencrypt\/live\/api.example.com\/privkey.pem/,
+      join(root, 'test/fixtures/tls/trusted-key.pem'),
+    );
+  const file = join(options.dir, 'nginx.conf');
+  await mkdir(join(options.dir, 'logs'), { recursive: true });
+  await writeFile(
+    file,
+    `pid ${options.dir}/nginx.pid;
+error_log ${options.dir}/logs/error.log;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path ${options.dir}/body;
+  proxy_temp_path ${options.dir}/proxy;
+${site}
+}
+`,
+  );
+  return file;
+}
+
+describe('nginx in front of the gateway', () => {
+  test('streams chunk by chunk over TLS 1.3, and the rate limit counts the real client, not made-up headers', async () => {
+    const upstream = await startUpstream({ reply: [' one', ' two', ' three', ' four'], chunkDelayMs: 150 });
+    const gateway = await startGatewayProcess({
+      env: {
+        DATA_DIR: await tempDir('cradle-nginx-'),
+        API_ADMIN_TOKEN: 'nginx-admin',
+        OPENROUTER_BASE_URL: `${upstream.url}/api/v1`,
+        OPENROUTER_API_KEY: 'k',
+        TRUST_PROXY: 'loopback',
+        PROXY_RATE_LIMIT: '3',
+      },
+    });
+    const dir = await tempDir('cradle-nginx-conf-');
+    const [https, http] = [await freePort(), await freePort()];
+    const conf = await nginxConfig({ dir, gateway: Number(new URL(gateway.url).port), https, http });
+    const nginx = spawn('nginx', ['-p', dir, '-c', conf, '-g', 'daemon off;'], { stdio: 'pipe' });
+    let nginxOutput = '';
+    nginx.stderr.on('data', (d) => (nginxOutput += d));
+    const ca = await readFile(join(root, 'test/fixtures/tls/trusted-cert.pem'));
+    /** A request through nginx from a loopback address of the client's own, in TLS 1.3 or at most 1.2. */
+    const ask = (options: {
+      from: string;
+      headers?: Record<string, string>;
+      body: unknown;
+      maxTls?: '1.2';
+    }) =>
+      new Promise<{ status: number; chunkTimes: number[]; text: string }>((resolve, reject) => {
+        const started = performance.now();
+        const req = httpsRequest(
+          {
+            host: '127.0.0.1',
+            port: https,
+            path: '/v1/chat/completions',
+            method: 'POST',
+            ca,
+            localAddress: options.from,
+            ...(options.maxTls ? { maxVersion: 'TLSv1.2' as const } : {}),
+            headers: { 'content-type': 'application/json', 'x-device-id': 'd', ...options.headers },
+          },
+          (res) => {
+            const chunkTimes: number[] = [];
+            let text = '';
+            res.on('data', (d: Buffer) => {
+              chunkTimes.push(performance.now() - started);
+              text += d;
+            });
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, chunkTimes, text }));
+          },
+        );
+        req.on('error', reject);
+        req.end(JSON.stringify(options.body));
+      });
+    try {
+      for (let i = 0; i < 50; i++) {
+        const up = await fetch(`http://127.0.0.1:${http}/`).then(
+          () => true,
+          () => false,
+        );
+        if (up) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const created = await postJsonTo(gateway.url, '/api/v1/license/generate', {
+        email: 'nginx@example.com',
+        credits: 10,
+      });
+      const stream = await ask({
+        from: '127.0.0.2',
+        headers: { authorization: `Bearer ${created.license_key}` },
+        body: { model: 'openai/x', stream: true, messages: [{ role: 'user', content: 'hi' }] },
+      });
+      assert.equal(stream.status, 200, nginxOutput);
+      const spread = stream.chunkTimes.at(-1)! - stream.chunkTimes[0]!;
+      assert.ok(
+        stream.chunkTimes.length >= 3 && spread > 300,
+        `chunks at ${stream.chunkTimes.map(Math.round)}`,
+      );
+
+      // Made-up keys count against the client address: 127.0.0.3 spends its 3, whatever it claims to be.
+      const guess = (from: string, i: number, headers: Record<string, string> = {}) =>
+        ask({
+          from,
+          headers: { authorization: `Bearer GUESS-${i}`, ...headers },
+          body: { model: 'openai/x', messages: [] },
+        }).then((r) => r.status);
+      const spoofed = [];
+      for (let i = 0; i < 6; i++)
+        spoofed.push(
+          await guess('127.0.0.3', i, {
+            'x-forwarded-for': `203.0.113.${i}`,
+            'cf-connecting-ip': `198.51.100.${i}`,
+          }),
+        );
+      assert.deepEqual(spoofed, [401, 401, 401, 429, 429, 429]);
+      assert.equal(await guess('127.0.0.4', 99), 401, 'another client has its own budget');
+
+      await assert.rejects(
+        ask({ from: '127.0.0.5', body: {}, maxTls: '1.2' }),
+        'TLS 1.2 is refused: the site speaks TLS 1.3 only',
+      );
+    } finally {
+      nginx.kill('SIGTERM');
+      gateway.child.kill('SIGTERM');
+      await gateway.exited;
+      await upstream.close();
+    }
+  });
+});
+
+async function postJsonTo(base: string, path: string, body: unknown): Promise<Record<string, string>> {
+  const res = await fetch(`${base}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-admin-token': 'nginx-admin' },
+    body: JSON.stringify(body),
+  });
+  return (await res.json()) as Record<string, string>;
+}

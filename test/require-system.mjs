@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import process from 'node:process';
 
 /** Program → the Debian package that brings it. */
-const NEEDED = { 'redis-server': 'redis-server', 'systemd-analyze': 'systemd' };
+const NEEDED = { 'redis-server': 'redis-server', 'systemd-analyze': 'systemd', nginx: 'nginx' };
 
 const found = (command) => spawnSync('sh', ['-c', `command -v ${command}`]).status === 0;
 const missing = Object.entries(NEEDED).filter(([command]) => !found(command));
@@ -19,8 +19,8 @@ if (missing.length > 0) {
       ['-c', `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${packages}`],
       { stdio: 'inherit' },
     );
-    // Debian starts a system Redis; the tests start their own on free ports.
-    spawnSync('sh', ['-c', 'service redis-server stop'], { stdio: 'ignore' });
+    // Debian starts a system Redis and nginx; the tests start their own on free ports.
+    spawnSync('sh', ['-c', 'service redis-server stop; service nginx stop'], { stdio: 'ignore' });
     if (install.status !== 0 || missing.some(([command]) => !found(command))) process.exit(1);
   } else {
     process.stderr.write(`The tests need ${packages}. Install first: sudo apt-get install ${packages}\n`);
