@@ -1,6 +1,7 @@
 // A Cloudflare Worker in front of the gateway (as the seed shipped one): passes requests through to the
-// origin, streams responses unbuffered, and hands the client address on as CF-Connecting-IP (the gateway
-// reads it when TRUST_PROXY=true). Set ORIGIN (e.g. https://origin.example.com) as a Worker variable.
+// origin, streams responses unbuffered, and hands the client address on as CF-Connecting-IP. The gateway
+// believes it only with BEHIND_CLOUDFLARE=true and TRUST_PROXY naming the peers it comes from (Cloudflare's
+// published ranges, or the proxy between). Set ORIGIN (e.g. https://origin.example.com) as a Worker variable.
 export default {
   async fetch(request, env) {
     const url = new URL(request.url);
