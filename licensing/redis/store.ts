@@ -32,6 +32,7 @@ import type {
 import { dailyDetails } from '../types.ts';
 import { DEFAULT_COMMAND_TIMEOUT_MS, redisClient } from '../../gateway/redis.ts';
 import { scriptedClient, toLicense, type Scripted } from './connection.ts';
+import { payOnRedis, type TradeClaims } from './payment.ts';
 
 const INVALIDATE = 'cradle:invalidate';
 
@@ -46,6 +47,8 @@ function detailsJson(details: EntryDetails | undefined): string {
 const tag = (key: string) => `{lic:${key}}`;
 const emailKey = (email: string) => `cradle:email:${normalizeEmail(email)}`;
 const LICENSES = 'cradle:licenses';
+/** A payment's trade number, claimed for the license it credits (payment.ts). */
+const tradeKey = (tradeNo: string) => `cradle:trade:${tradeNo}`;
 
 /** A hold whose request names no time: past this a crashed instance's holds free themselves. */
 const DEFAULT_HOLD_TTL_MS = 5 * 60 * 1000;
@@ -235,47 +238,22 @@ export class RedisStore implements LicenseStore {
     });
   }
 
-  /**
-   * The trade number is claimed globally first (its own key, `SET NX`, so it works on a Cluster), naming the
-   * license it credits, before any license is made; the credit then records it on that license in the same
-   * script as the balance (CHANGE). A retry after a crash between the two finds the claim and finishes the
-   * credit, once; a replay after the license was revoked finds it credited and changes nothing.
-   */
-  async pay(request: PaymentRequest): Promise<PaymentResult> {
-    const claim = `cradle:trade:${request.tradeNo}`;
-    const current = await this.findByEmail(request.email);
-    const candidate = current?.status === 'active' ? current.key : request.newLicense.key;
-    const claimed = await this.call(() => this.redis.set(claim, candidate, 'NX'));
-    let key = claimed ? candidate : ((await this.call(() => this.redis.get(claim))) ?? candidate);
-    if (!claimed && (await this.call(() => this.redis.exists(`${tag(key)}:trade:${request.tradeNo}`))))
-      return { status: 'duplicate' };
-    let created = false;
-    if (!(await this.get(key))) {
-      const made = await this.create({
-        key,
-        email: request.email,
-        credits: 0,
-        maxDevices: request.newLicense.maxDevices,
-        unlimited: false,
-      });
-      created = made.status === 'ok';
-      // Another payment made the email's license meanwhile: this one credits that license.
-      if (!created) {
-        key = made.license.key;
-        await this.call(() => this.redis.set(claim, key));
-      }
-    }
-    const result = await this.change({
-      key,
-      amount: request.credits,
-      kind: 'payment',
-      tradeNo: request.tradeNo,
-      ...(request.details ? { details: request.details } : {}),
-    });
-    if (result.status === 'duplicate' || result.status === 'balance_limit') return { status: result.status };
-    if (result.status !== 'ok') throw new Error(`payment could not be credited: ${result.status}`);
-    return { status: 'credited', license: result.license, created, entry: result.entry };
+  pay(request: PaymentRequest): Promise<PaymentResult> {
+    return payOnRedis(this, this.tradeClaims, request);
   }
+
+  private readonly tradeClaims: TradeClaims = {
+    claim: async (tradeNo, key) => {
+      const claimed = await this.call(() => this.redis.set(tradeKey(tradeNo), key, 'NX'));
+      if (claimed) return { key, claimed: true };
+      return { key: (await this.call(() => this.redis.get(tradeKey(tradeNo)))) ?? key, claimed: false };
+    },
+    reassign: async (tradeNo, key) => {
+      await this.call(() => this.redis.set(tradeKey(tradeNo), key));
+    },
+    credited: async (tradeNo, key) =>
+      (await this.call(() => this.redis.exists(`${tag(key)}:trade:${tradeNo}`))) === 1,
+  };
 
   ledger(key: string, options: { limit: number; before?: number }): Promise<LedgerPage> {
     return this.call(async () => {
