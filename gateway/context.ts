@@ -199,8 +199,7 @@ export class Context {
       this.spliced = undefined;
     } else if (this.membersInFront !== '') {
       // The body parsed as an object with members: its first '{' opens it, whatever whitespace comes first.
-      // Sent as two pieces, the client's bytes as a view: joining them into one buffer cost ~20 k
-      // instructions a request (counted), a copy of the whole body among them.
+      // Sent as two pieces, the client's bytes as a view: no copy of the whole body.
       const raw = this.rawBody!;
       const open = raw[0] === OPEN_BRACE ? 1 : raw.indexOf(OPEN_BRACE) + 1;
       const head = open === 1 ? '{' : raw.toString('latin1', 0, open);

@@ -12,10 +12,9 @@ import { writeFully } from './files.ts';
 const syncFd = promisify(fdatasync);
 
 /**
- * How long a line nobody waits for may wait for others before it is written. Each batch costs the machine
- * about a millisecond of CPU (write, fdatasync, the file system's own journal), so under a stream load 10 ms
- * cost ~100 µs of machine CPU a request; 50 ms cut that by ~80 µs. A crash loses at most this window of
- * proxied charges, in the client's favour (Redis' `appendfsync everysec` risks a second).
+ * How long a line nobody waits for may wait for others before it is written: each batch costs a write and a
+ * sync, so a busy gateway syncs many charges at once. A crash loses at most this window of proxied charges,
+ * in the client's favour (Redis' `appendfsync everysec` risks a second).
  */
 export const LINGER_MS = 50;
 
