@@ -126,3 +126,29 @@ spaces:
     assert.equal(result.status, 0, result.stderr);
   });
 });
+
+describe('config/deploy/.env.example', () => {
+  test('lists every variable the shipped config and the code read', async () => {
+    const { readFile, readdir } = await import('node:fs/promises');
+    const root = new URL('../', import.meta.url);
+    const listed = new Set(
+      [
+        ...(await readFile(new URL('config/deploy/.env.example', root), 'utf8')).matchAll(
+          /^#? ?([A-Z][A-Z0-9_]+)=/gm,
+        ),
+      ].map((m) => m[1]!),
+    );
+    const read = new Set<string>();
+    const shipped = await readFile(new URL('config/gateway.yaml', root), 'utf8');
+    for (const m of shipped.matchAll(/\$\{([A-Z][A-Z0-9_]*?)(?:_\{n\})?(?::-[^}]*)?\}/g)) read.add(m[1]!);
+    for (const folder of ['gateway', 'licensing', 'plugins', 'bin']) {
+      const files = await readdir(new URL(`${folder}/`, root), { recursive: true });
+      for (const file of files.filter((f) => f.endsWith('.ts'))) {
+        const text = await readFile(new URL(`${folder}/${file}`, root), 'utf8');
+        for (const m of text.matchAll(/env\.([A-Z][A-Z0-9_]+)/g)) read.add(m[1]!);
+      }
+    }
+    const missing = [...read].filter((name) => !listed.has(name) && !listed.has(`${name}_1`));
+    assert.deepEqual(missing, []);
+  });
+});
