@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import { tempDir } from './fixtures/stores.ts';
 
 const cradle = (args: string[], env: Record<string, string>) =>
-  spawnSync(process.execPath, ['bin/cradle.mjs', ...args], {
+  spawnSync(process.execPath, ['bin/cradle.mjs', '--json', ...args], {
     encoding: 'utf8',
     env: { PATH: process.env.PATH, ...env },
   });
@@ -53,6 +53,49 @@ describe('cradle CLI', () => {
     assert.deepEqual(JSON.parse(cradle(['license', 'list'], env).stdout), []);
   });
 
+  test('--help on every command; deduct, ledger, revoke and reset-devices, with exit codes scripts can trust', async () => {
+    const env = { DATA_DIR: await tempDir('cradle-cli-') };
+    const human = (args: string[]) =>
+      spawnSync(process.execPath, ['bin/cradle.mjs', ...args], {
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH, ...env },
+      });
+    const help = human(['--help']);
+    assert.equal(help.status, 0);
+    for (const command of ['license', 'config', 'store']) assert.match(help.stdout, new RegExp(command));
+    const licenseHelp = human(['license', '--help']);
+    for (const command of [
+      'create',
+      'info',
+      'list',
+      'recharge',
+      'deduct',
+      'revoke',
+      'reset-devices',
+      'ledger',
+    ])
+      assert.match(licenseHelp.stdout, new RegExp(`\\b${command}\\b`), command);
+    assert.equal(human(['license', 'deduct', '--help']).status, 0);
+
+    const { license_key } = JSON.parse(
+      cradle(['license', 'create', '--email', 'five@example.com', '--credits', '5'], env).stdout,
+    );
+    const tooMuch = cradle(['license', 'deduct', license_key, '6'], env);
+    assert.equal(tooMuch.status, 1);
+    assert.match(tooMuch.stderr, /deduct refused: insufficient/);
+    assert.equal(JSON.parse(cradle(['license', 'deduct', 'five@example.com', '2'], env).stdout).credits, 3);
+    const ledger = JSON.parse(cradle(['license', 'ledger', license_key], env).stdout) as { kind: string }[];
+    assert.deepEqual(
+      ledger.map((e) => e.kind),
+      ['deduct', 'grant'],
+    );
+    assert.match(human(['license', 'info', license_key]).stdout, /credits 3 \(held 0\)/, 'people read lines');
+    assert.equal(JSON.parse(cradle(['license', 'reset-devices', license_key], env).stdout).devices.length, 0);
+    assert.equal(JSON.parse(cradle(['license', 'revoke', license_key], env).stdout).status, 'revoked');
+    assert.equal(cradle(['license', 'revoke', 'CRDL-NONE'], env).status, 1);
+    assert.equal(cradle(['license', 'frobnicate'], env).status, 2);
+  });
+
   test('config check validates a file; unknown commands print the usage', async () => {
     const file = join(await tempDir('cradle-cfg-'), 'bad.yaml');
     await writeFile(file, 'routes:\n  - { path: /x, plugins: [nothing] }\n');
@@ -62,6 +105,6 @@ describe('cradle CLI', () => {
     assert.equal(cradle(['config', 'check'], {}).status, 0);
     const unknown = cradle(['frobnicate'], {});
     assert.equal(unknown.status, 2);
-    assert.match(unknown.stderr, /usage:/);
+    assert.match(unknown.stderr, /Usage: cradle/);
   });
 });
