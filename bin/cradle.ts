@@ -15,6 +15,7 @@ import { generateLicenseKey, normalizeEmail } from '../licensing/keys.ts';
 import { parseAmount } from '../licensing/money.ts';
 import { licenseStore } from '../licensing/resource.ts';
 import type { ChangeResult, License, LicenseStore } from '../licensing/types.ts';
+import { verifyBooks } from '../licensing/verify.ts';
 import { builtinPlugins } from '../plugins/index.ts';
 import { newLicenseInput } from '../plugins/license-api/input.ts';
 import { entryView, licenseInfo } from '../plugins/license-api/views.ts';
@@ -195,9 +196,23 @@ program
     print({ config: configFile, ok: true }, () => [`${configFile}: ok`]);
   });
 
-program
-  .command('store')
-  .description('the store itself')
+const storeCommand = program.command('store').description('the store itself');
+
+storeCommand
+  .command('verify')
+  .description(
+    "check every license's ledger chain against its balance and held credits (exit 1 on any difference)",
+  )
+  .action(async () => {
+    const books = await withStore((store) => verifyBooks(store));
+    print(books, () => [
+      ...books.differences.map((d) => `${d.license}: ${d.problem}`),
+      `${books.licenses} licenses, ${books.differences.length} differences`,
+    ]);
+    if (books.differences.length > 0) process.exitCode = 1;
+  });
+
+storeCommand
   .command('backup <destination>')
   .description('copy the embedded store (the gateway stopped: one process per folder)')
   .action(async (destination: string) => {

@@ -96,6 +96,40 @@ describe('cradle CLI', () => {
     assert.equal(cradle(['license', 'frobnicate'], env).status, 2);
   });
 
+  test('store verify checks every ledger chain against its balance: exit 0 when the books add up, 1 naming what does not', async () => {
+    const { startRedis } = await import('./fixtures/redis.ts');
+    const { Redis } = await import('ioredis');
+    const redis = await startRedis();
+    try {
+      const stores: Record<string, string>[] = [
+        { DATA_DIR: await tempDir('cradle-cli-') },
+        { REDIS_URL: redis.url },
+      ];
+      for (const env of stores) {
+        const { license_key } = JSON.parse(
+          cradle(['license', 'create', '--email', 'books@example.com', '--credits', '5'], env).stdout,
+        );
+        cradle(['license', 'recharge', license_key, '2.5'], env);
+        cradle(['license', 'deduct', license_key, '1'], env);
+        const verified = cradle(['store', 'verify'], env);
+        assert.equal(verified.status, 0, verified.stderr);
+        assert.deepEqual(JSON.parse(verified.stdout), { licenses: 1, differences: [] });
+        if (!('REDIS_URL' in env)) continue;
+        // A balance changed behind the ledger's back.
+        const client = new Redis(redis.url);
+        await client.hincrby(`{lic:${license_key}}`, 'credits', 1);
+        client.disconnect();
+        const caught = cradle(['store', 'verify'], env);
+        assert.equal(caught.status, 1);
+        assert.deepEqual(JSON.parse(caught.stdout).differences, [
+          { license: license_key, problem: 'the ledger ends at 6500000, the license holds 6500001' },
+        ]);
+      }
+    } finally {
+      await redis.stop();
+    }
+  });
+
   test('config check validates a file; unknown commands print the usage', async () => {
     const file = join(await tempDir('cradle-cfg-'), 'bad.yaml');
     await writeFile(file, 'routes:\n  - { path: /x, plugins: [nothing] }\n');
