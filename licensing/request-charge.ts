@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ContextKey, type Context } from '../gateway/context.ts';
+import type { Outcome } from '../gateway/plugin.ts';
 import { insufficientCredits, licenseRevoked } from './errors.ts';
 import type { DayCharge, EntryDetails, License, LicenseStore, SettleResult } from './types.ts';
 
@@ -19,13 +20,14 @@ let holdSequence = 0;
 
 const CHARGE = new ContextKey<RequestCharge>('licensing.request-charge');
 
-export interface PartReport {
-  /** Micro-credits this part charges (usage); 0 or absent releases. */
-  cost?: number;
-  details?: EntryDetails;
-  /** The request succeeded: it owes its day's charge, if that day is unpaid. */
-  succeeded?: boolean;
+/** What a part charges for a request that succeeded (usage): micro-credits and the entry's details. */
+export interface PartCharge {
+  cost: number;
+  details: EntryDetails;
 }
+
+/** A request succeeded when the upstream answered below 400: it owes its usage and its day's charge. */
+const succeeded = (outcome: Outcome) => outcome.upstream !== undefined && outcome.upstream.status < 400;
 
 /** One plugin's share of a request's charge. */
 export class ChargePart {
@@ -41,11 +43,14 @@ export class ChargePart {
     return this.charge.hold(amount, options);
   }
 
-  /** What this part earned; the last part's report settles the request (its promise ends with the settle). */
-  report(report: PartReport): Promise<void> | undefined {
+  /**
+   * How the request ended, and what this part charges if it succeeded; the last part's report settles the
+   * request (its promise ends with the settle).
+   */
+  report(outcome: Outcome, charge?: PartCharge): Promise<void> | undefined {
     if (this.reported) return undefined;
     this.reported = true;
-    return this.charge.report(report);
+    return this.charge.report(succeeded(outcome), charge);
   }
 
   settled(result: SettleResult): void {
@@ -99,10 +104,12 @@ export class RequestCharge {
     if (result !== 'ok') throw licenseRevoked();
   }
 
-  report(report: PartReport): Promise<void> | undefined {
-    this.cost += report.cost ?? 0;
-    if (report.details) this.details = { ...this.details, ...report.details };
-    if (report.succeeded) this.succeeded = true;
+  report(success: boolean, charge: PartCharge | undefined): Promise<void> | undefined {
+    this.succeeded = success;
+    if (success && charge) {
+      this.cost += charge.cost;
+      this.details = { ...this.details, ...charge.details };
+    }
     if (++this.reports < this.parts.length) return undefined;
     return this.settle();
   }

@@ -142,11 +142,10 @@ export default definePlugin<BillingConfig>({
       onFinish(ctx, outcome) {
         const bill = ctx.get(BILL);
         if (!bill) return;
-        const succeeded = outcome.upstream !== undefined && outcome.upstream.status < 400;
-        if (!succeeded || !bill.reader) return bill.part.report({ succeeded: false });
+        // A reader is attached to every answer below 400: without one there is no usage to charge.
+        if (!bill.reader) return bill.part.report(outcome);
         const usage = bill.reader.usage(bill.promptEstimate);
-        return bill.part.report({
-          succeeded,
+        return bill.part.report(outcome, {
           cost: PriceTable.cost(bill.price, usage),
           details: {
             model: bill.model,

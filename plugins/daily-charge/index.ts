@@ -65,17 +65,13 @@ export default definePlugin<DailyChargeConfig>({
         });
       },
       onFinish(ctx, outcome) {
-        const succeeded = outcome.upstream !== undefined && outcome.upstream.status < 400;
-        return ctx.get(PART)?.report({ succeeded });
+        return ctx.get(PART)?.report(outcome);
       },
     };
   },
 });
 
-/**
- * The calendar day (YYYY-MM-DD) in a time zone. Intl formatting costs microseconds, so the answer is kept
- * until the next full minute: a day can only turn on a minute boundary, in every zone there is.
- */
+/** The calendar day (YYYY-MM-DD) in a time zone; refuses, naming it, a zone that is not one. */
 export function calendarDay(timeZone: string): (now: number) => string {
   let format: Intl.DateTimeFormat;
   try {
@@ -88,15 +84,5 @@ export function calendarDay(timeZone: string): (now: number) => string {
   } catch {
     throw new Error(`daily-charge.timezone "${timeZone}" is not a time zone (e.g. Asia/Shanghai)`);
   }
-  let day = '';
-  let from = 0;
-  let until = 0;
-  return (now) => {
-    if (now < from || now >= until) {
-      day = format.format(now);
-      from = now - (now % 60_000);
-      until = from + 60_000;
-    }
-    return day;
-  };
+  return (now) => format.format(now);
 }
