@@ -31,17 +31,26 @@ export function addressMatcher(setting: TrustSetting): (address: string) => bool
   return (address) => trusted(address, 0);
 }
 
+/** Who a request came from: its address, and whether trusted proxies named it (their other headers count). */
+export interface ClientAddress {
+  address: string;
+  viaProxy: boolean;
+}
+
 export function clientAddressReader(options: {
   trust_proxy: TrustSetting;
   behind_cloudflare: boolean;
-}): (req: IncomingMessage) => string {
+}): (req: IncomingMessage) => ClientAddress {
   const trust = proxyAddr.compile(addressList(options.trust_proxy));
   return (req) => {
     const peer = req.socket.remoteAddress ?? 'unknown';
     if (options.behind_cloudflare && trust(peer, 0)) {
       const cloudflare = req.headers['cf-connecting-ip'];
-      if (typeof cloudflare === 'string' && cloudflare.trim() !== '') return cloudflare.trim();
+      if (typeof cloudflare === 'string' && cloudflare.trim() !== '')
+        return { address: cloudflare.trim(), viaProxy: true };
     }
-    return proxyAddr(req, trust);
+    // The socket's peer first, then each address the trusted proxies added: the last is the client.
+    const chain = proxyAddr.all(req, trust);
+    return { address: chain.at(-1) ?? peer, viaProxy: chain.length > 1 };
   };
 }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { bodyArrived, readBody, type BodyBudget, type OutgoingBody } from './body.ts';
+import type { ClientAddress } from './client-address.ts';
 import { badRequest } from './errors.ts';
 
 const OPEN_BRACE = 0x7b;
@@ -41,7 +42,7 @@ export interface ContextInit {
   bodyLimit: number;
   /** The gateway's logger; the context derives a per-request child (with the request id) on first use. */
   log: Logger;
-  clientIp: string;
+  client: ClientAddress;
   /** The process's bound on request bodies held in memory. */
   bodyBudget: BodyBudget;
 }
@@ -57,6 +58,8 @@ export class Context {
   readonly routeName: string;
   readonly startedAt = performance.now();
   readonly clientIp: string;
+  /** The client's address came from trusted proxies: their X-Forwarded-Proto and -Host may be believed too. */
+  readonly viaTrustedProxy: boolean;
   private readonly baseLog: Logger;
   private requestLog: Logger | undefined;
   /**
@@ -97,7 +100,8 @@ export class Context {
     this.routeName = init.routeName;
     this.bodyLimit = init.bodyLimit;
     this.baseLog = init.log;
-    this.clientIp = init.clientIp;
+    this.clientIp = init.client.address;
+    this.viaTrustedProxy = init.client.viaProxy;
     this.bodyBudget = init.bodyBudget;
   }
 

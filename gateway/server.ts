@@ -157,7 +157,7 @@ export class Gateway {
       routeName: route.name,
       bodyLimit: route.bodyLimit,
       log,
-      clientIp: runtime.clientAddress(req),
+      client: runtime.clientAddress(req),
       bodyBudget: this.bodyBudget,
     });
     res.once('close', () => {

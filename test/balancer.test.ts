@@ -13,10 +13,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * balancer's other options in YAML flow style, and `GET /usage` reporting the pool; then closes them all.
  */
 async function withTwoSpaces(
-  options: { behaviour?: Partial<FixtureUpstream['behaviour']>; balancer?: string },
+  options: { behaviour?: Partial<FixtureUpstream['behaviour']>; balancer?: string; firstDown?: boolean },
   run: (gw: TestGateway, spaces: FixtureUpstream[]) => Promise<void>,
 ): Promise<void> {
   const spaces = await Promise.all([startUpstream(options.behaviour), startUpstream(options.behaviour)]);
+  // A space that is down: its port refuses connections.
+  if (options.firstDown) await spaces[0]!.close();
   const members = spaces.map((s) => `{ url: "${s.url}" }`).join(', ');
   const gw = await startTestGateway(`
 routes:
@@ -31,7 +33,7 @@ routes:
     await run(gw, spaces);
   } finally {
     await gw.close();
-    await Promise.all(spaces.map((s) => s.close()));
+    await Promise.all(spaces.slice(options.firstDown ? 1 : 0).map((s) => s.close()));
   }
 }
 
@@ -180,7 +182,9 @@ ${spaces.map((s, i) => `            - { url: "${s.url}", password: "pass-${i + 1
 describe('upstream answers reach the client truthfully', () => {
   test("the pool's last 429 reaches the client with its status, Retry-After and message, OpenAI-shaped", async () => {
     await withTwoSpaces({ behaviour: { status: 429, retryAfter: '17' } }, async (gw, spaces) => {
-      const res = await postJson(`${gw.url}/x`, { model: 'gemini-exp-1206', messages: [] });
+      // A client no trusted proxy stands for cannot name another scheme or host.
+      const spoofed = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.example' };
+      const res = await postJson(`${gw.url}/x`, { model: 'gemini-exp-1206', messages: [] }, spoofed);
       assert.equal(res.status, 429);
       assert.equal(res.headers.get('retry-after'), '17');
       const error = res.body.error as { message: string; type: string; code: string };
@@ -226,19 +230,7 @@ describe('active health checks', () => {
 
 describe('balancer failover', () => {
   test('with one space down (connection refused) every request still succeeds', async () => {
-    const spaces = await Promise.all([startUpstream(), startUpstream()]);
-    const deadUrl = spaces[1]!.url;
-    await spaces[1]!.close();
-    const gw = await startTestGateway(`
-routes:
-  - method: POST
-    path: /x
-    error_format: openai
-    plugins:
-      - balancer: { members: [{ url: "${deadUrl}" }, { url: "${spaces[0]!.url}" }], failures_to_cooldown: 1 }
-  - { method: GET, path: /usage, plugins: [spaces-usage] }
-`);
-    try {
+    await withTwoSpaces({ firstDown: true, balancer: 'failures_to_cooldown: 1' }, async (gw) => {
       for (let i = 0; i < 10; i++) {
         const res = await postJson(`${gw.url}/x`, { model: 'gemini-exp-1206', messages: [] });
         assert.equal(res.status, 200);
@@ -249,9 +241,6 @@ routes:
       }[];
       assert.equal(stats[0]!.failures, 1, 'tried once, then cooled down');
       assert.equal(stats[0]!.healthy, false);
-    } finally {
-      await gw.close();
-      await spaces[0]!.close();
-    }
+    });
   });
 });

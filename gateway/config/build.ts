@@ -1,6 +1,6 @@
 /** Turns a loaded config into a runnable Runtime: validated options, plugin instances, compiled routes. */
 import type { IncomingMessage } from 'node:http';
-import { clientAddressReader } from '../client-address.ts';
+import { clientAddressReader, type ClientAddress } from '../client-address.ts';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Chain, type ChainLink } from '../chain.ts';
@@ -21,7 +21,7 @@ export interface CompiledRoute {
 export interface Runtime {
   config: GatewayConfig;
   /** The client address of a request, as `server.trust_proxy` says to read it. */
-  clientAddress: (req: IncomingMessage) => string;
+  clientAddress: (req: IncomingMessage) => ClientAddress;
   /** The plugins' mappers of their domain errors to answers. */
   errorMappers: readonly ErrorMapper[];
   router: Router<CompiledRoute>;

@@ -138,7 +138,7 @@ export class Proxy {
  * come from a proxy's X-Forwarded-Proto/-Host only when the address came through trusted proxies.
  */
 function forwardedOf(ctx: Context): { for: string; proto: string; host: string | undefined } {
-  const throughProxy = ctx.clientIp !== ctx.req.socket.remoteAddress;
+  const throughProxy = ctx.viaTrustedProxy;
   const encrypted = (ctx.req.socket as { encrypted?: boolean }).encrypted === true;
   return {
     for: ctx.clientIp,
