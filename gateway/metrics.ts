@@ -3,6 +3,17 @@ import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
+/** A latency histogram in seconds, by one label. */
+function latency<L extends string>(registry: Registry, options: { name: string; help: string; label: L }) {
+  return new Histogram<L>({
+    name: options.name,
+    help: options.help,
+    labelNames: [options.label],
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+}
+
 export class Metrics {
   readonly registry = new Registry();
   readonly requests = new Counter({
@@ -11,19 +22,15 @@ export class Metrics {
     labelNames: ['route', 'status'] as const,
     registers: [this.registry],
   });
-  readonly requestDuration = new Histogram({
+  readonly requestDuration = latency(this.registry, {
     name: 'cradle_request_duration_seconds',
     help: 'Time from request received to response finished, by route',
-    labelNames: ['route'] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
+    label: 'route',
   });
-  readonly upstreamDuration = new Histogram({
+  readonly upstreamDuration = latency(this.registry, {
     name: 'cradle_upstream_duration_seconds',
     help: 'Time from upstream request sent to upstream response headers, by upstream',
-    labelNames: ['upstream'] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
+    label: 'upstream',
   });
   readonly upstreamFailures = new Counter({
     name: 'cradle_upstream_failures_total',
