@@ -36,16 +36,6 @@ export class BodyBudget {
   }
 }
 
-/** A read body on its way upstream: one buffer, or pieces sent one after another (never joined by a copy). */
-export type OutgoingBody = Buffer | readonly Buffer[];
-
-export function outgoingLength(body: OutgoingBody): number {
-  if (Buffer.isBuffer(body)) return body.length;
-  let length = 0;
-  for (const piece of body) length += piece.length;
-  return length;
-}
-
 /** Refuses (413) a request that declares a body over `limit` bytes, before anything reads it. */
 export function checkDeclaredLength(req: IncomingMessage, limit: number): void {
   if (Number(req.headers['content-length']) > limit) throw tooLarge(limit);
@@ -56,36 +46,13 @@ export function hasUndeclaredLength(req: IncomingMessage): boolean {
   return req.headers['content-length'] === undefined && req.headers['transfer-encoding'] !== undefined;
 }
 
-/**
- * Whether the whole declared body is in the request stream's buffer: a body sent with its headers is, once
- * the parser is done with them (a turn after the request handler starts).
- */
-export function bodyArrived(req: IncomingMessage): boolean {
-  const declared = Number(req.headers['content-length']);
-  return declared > 0 && req.readableLength === declared;
-}
-
-/**
- * Reads the whole request body once, refusing (413) past `limit` bytes without reading further. The body
- * comes at once, not as a promise, when there is none or it is all in the stream's buffer already: a promise
- * returned from a `then` callback costs two more turns of the microtask queue.
- */
-export function readBody(
-  req: IncomingMessage,
-  limit: number,
-  take: (bytes: number) => void,
-): Buffer | Promise<Buffer> {
+/** Reads the whole request body, refusing (413) past `limit` bytes without reading further. */
+export function readBody(req: IncomingMessage, limit: number, take: (bytes: number) => void): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? NaN);
-  if (declared > limit) throw tooLarge(limit);
+  if (declared > limit) return Promise.reject(tooLarge(limit));
   if (declared === 0 || (Number.isNaN(declared) && !req.headers['transfer-encoding'])) {
     req.resume();
-    return EMPTY;
-  }
-  if (bodyArrived(req)) {
-    take(declared);
-    const body = req.read() as Buffer;
-    req.resume();
-    return body;
+    return Promise.resolve(EMPTY);
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];

@@ -1,10 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { bodyArrived, readBody, type BodyBudget, type OutgoingBody } from './body.ts';
+import { readBody, type BodyBudget } from './body.ts';
 import type { ClientAddress } from './client-address.ts';
 import { badRequest } from './errors.ts';
-
-const OPEN_BRACE = 0x7b;
 
 /** Deeper bodies are refused: no chat request needs them, and code that walks a body recursively would overflow. */
 const MAX_JSON_DEPTH = 64;
@@ -68,10 +66,8 @@ export class Context {
    */
   readonly responseHeaders: Record<string, string>;
   private aborted = false;
-  // Created only when a plugin asks for a signal: an AbortController per request is measurably costly.
-  private abortController: AbortController | undefined;
   private abortCallback: (() => void) | undefined;
-  /** Values by key slot: an array, as a map per request cost a hash table and a lookup per access. */
+  /** Values by key slot (each key knows its index). */
   private readonly state: unknown[] = [];
   private rawQuery: string;
   private parsedQuery: URLSearchParams | undefined;
@@ -79,14 +75,11 @@ export class Context {
   private readonly bodyBudget: BodyBudget;
   /** Bytes of the body taken from the budget, given back when the request is over. */
   private bodyBytes = 0;
+  /** The body, once a plugin or the proxy asked for it. */
   private bodyRead: Promise<Buffer> | undefined;
-  private rawBody: Buffer | undefined;
+  private readBytes: Buffer | undefined;
   private parsedJson: unknown;
-  private jsonState: 'unparsed' | 'parsed' | 'rewritten' = 'unparsed';
-  /** Members added in front of the body as the client sent it (`addJsonMember`), as JSON text. */
-  private membersInFront = '';
-  /** The body with those members in front, in pieces, once it is taken to go upstream. */
-  private spliced: readonly Buffer[] | undefined;
+  private jsonState: 'unparsed' | 'parsed' | 'changed' = 'unparsed';
 
   constructor(init: ContextInit) {
     this.id = init.id;
@@ -111,26 +104,16 @@ export class Context {
     this.bodyBytes = 0;
   }
 
-  /** Aborted when the client goes away before its answer is complete. */
-  get signal(): AbortSignal {
-    if (!this.abortController) {
-      this.abortController = new AbortController();
-      if (this.aborted) this.abortController.abort();
-    }
-    return this.abortController.signal;
-  }
-
   get clientAborted(): boolean {
     return this.aborted;
   }
 
   markClientAborted(): void {
     this.aborted = true;
-    this.abortController?.abort();
     this.abortCallback?.();
   }
 
-  /** Sets (or clears) the one callback the proxy runs if the client leaves: cheaper than an event listener. */
+  /** Sets (or clears) what the proxy does if the client leaves while an attempt is on its way. */
   onClientAbort(callback: (() => void) | undefined): void {
     this.abortCallback = callback;
   }
@@ -161,98 +144,48 @@ export class Context {
 
   /**
    * The request body, read from the client once, on first demand, and refused (413) past the size limit.
-   * When no plugin asks for it, the proxy streams it to the upstream without holding it.
+   * When nothing asks for it, the proxy streams it to the upstream without holding it.
    */
-  readBody(): Promise<Buffer> {
-    // Read a turn later: a body that came with the headers is parsed into the stream's buffer by then.
-    this.bodyRead ??= Promise.resolve().then(() => {
-      const body = readBody(this.req, this.bodyLimit, (bytes) => {
-        this.bodyBudget.take(bytes);
-        this.bodyBytes += bytes;
-      });
-      return Buffer.isBuffer(body) ? this.keepBody(body) : body.then((read) => this.keepBody(read));
-    });
+  body(): Promise<Buffer> {
+    this.bodyRead ??= readBody(this.req, this.bodyLimit, (bytes) => {
+      this.bodyBudget.take(bytes);
+      this.bodyBytes += bytes;
+    }).then((read) => (this.readBytes = read));
     return this.bodyRead;
   }
 
-  private keepBody(body: Buffer): Buffer {
-    this.rawBody = body;
-    return body;
-  }
-
-  /** The body was read (a plugin asked for it): nothing to wait for before it is sent. */
-  get bodyInMemory(): boolean {
-    return this.rawBody !== undefined;
-  }
-
   /**
-   * The body if it came whole with the headers, so it is in memory already; undefined (left to be piped)
-   * while it is still on its way. Looked at a turn later, once the parser has buffered what came.
+   * The body as it goes upstream: as read, or serialised again after `jsonChanged()`; undefined when it was
+   * never read, and is then streamed through.
    */
-  async arrivedBody(): Promise<Buffer | undefined> {
-    if (this.bodyRead) return this.bodyRead;
-    await null;
-    return this.bodyRead ?? (bodyArrived(this.req) ? this.readBody() : undefined);
-  }
-
-  /** The body as it must go upstream: undefined while unread (then the client stream is piped through). */
-  get bufferedBody(): OutgoingBody | undefined {
-    if (this.jsonState === 'rewritten') {
-      this.rawBody = Buffer.from(JSON.stringify(this.parsedJson));
+  upstreamBody(): Buffer | undefined {
+    if (this.jsonState === 'changed') {
+      this.readBytes = Buffer.from(JSON.stringify(this.parsedJson));
       this.jsonState = 'parsed';
-      this.spliced = undefined;
-    } else if (this.membersInFront !== '') {
-      // The body parsed as an object with members: its first '{' opens it, whatever whitespace comes first.
-      // Sent as two pieces, the client's bytes as a view: no copy of the whole body.
-      const raw = this.rawBody!;
-      const open = raw[0] === OPEN_BRACE ? 1 : raw.indexOf(OPEN_BRACE) + 1;
-      const head = open === 1 ? '{' : raw.toString('latin1', 0, open);
-      this.spliced = [Buffer.from(head + this.membersInFront), raw.subarray(open)];
     }
-    this.membersInFront = '';
-    return this.spliced ?? this.rawBody;
+    return this.readBytes;
   }
 
   /** The body parsed as JSON, once, shared by every plugin. Throws 400 when it is not JSON. */
   async json<T = unknown>(): Promise<T> {
+    const raw = await this.body();
     if (this.jsonState === 'unparsed') {
-      const raw = await this.readBody();
-      if (this.jsonState === 'unparsed') {
-        if (raw.length === 0)
-          throw badRequest('request body is empty; a JSON body is required', 'INVALID_BODY');
-        try {
-          this.parsedJson = JSON.parse(raw.toString('utf8'));
-        } catch (error) {
-          throw badRequest(`request body is not valid JSON: ${(error as Error).message}`, 'INVALID_JSON');
-        }
-        if (nestedDeeperThan(this.parsedJson, MAX_JSON_DEPTH))
-          throw badRequest(`request body nests deeper than ${MAX_JSON_DEPTH} levels`, 'INVALID_JSON');
-        this.jsonState = 'parsed';
+      if (raw.length === 0) throw badRequest('request body is empty; a JSON body is required', 'INVALID_BODY');
+      try {
+        this.parsedJson = JSON.parse(raw.toString('utf8'));
+      } catch (error) {
+        throw badRequest(`request body is not valid JSON: ${(error as Error).message}`, 'INVALID_JSON');
       }
+      if (nestedDeeperThan(this.parsedJson, MAX_JSON_DEPTH))
+        throw badRequest(`request body nests deeper than ${MAX_JSON_DEPTH} levels`, 'INVALID_JSON');
+      this.jsonState = 'parsed';
     }
     return this.parsedJson as T;
   }
 
   /** Marks the parsed JSON as changed (after `await ctx.json()`); it is serialised once, when sent upstream. */
   jsonChanged(): void {
-    this.jsonState = 'rewritten';
-  }
-
-  /**
-   * Adds a member that the JSON object body lacks (after `await ctx.json()`). Unless the body is rewritten
-   * anyway, it goes upstream as the client sent it with the member in front: the rest is not serialised
-   * again (for a long conversation, that is most of the work of a rewrite).
-   */
-  addJsonMember(name: string, value: unknown): void {
-    const body = this.parsedJson;
-    if (typeof body !== 'object' || body === null || Array.isArray(body))
-      throw new Error('addJsonMember needs a JSON object body');
-    if (Object.hasOwn(body, name)) throw new Error(`the body already has a member ${name}`);
-    const hadMembers = Object.keys(body).length > 0;
-    (body as Record<string, unknown>)[name] = value;
-    if (this.jsonState === 'parsed' && hadMembers)
-      this.membersInFront += `${JSON.stringify(name)}:${JSON.stringify(value)},`;
-    else this.jsonState = 'rewritten';
+    this.jsonState = 'changed';
   }
 
   get elapsedMs(): number {

@@ -2,7 +2,7 @@
  * The plugin contract. A route is a chain of plugin instances run in YAML list order, phase by phase:
  *   onRequest  → may return an Answer, which ends the chain (the rest of onRequest and the proxy are skipped)
  *   onUpstream → choose and rewrite the upstream request (target, headers, body via ctx.json() and
- *                jsonChanged() or addJsonMember())
+ *                jsonChanged())
  *   onResponse → see the upstream status and headers, attach observers to the streamed body, or rewriters
  *                that change it on its way to the client
  *   onFinish   → always exactly once per request, whatever happened: settle, refund, record

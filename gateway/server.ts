@@ -4,7 +4,6 @@ import { setImmediate } from 'node:timers/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { isPromise } from './chain.ts';
 import type { CompiledRoute, Runtime } from './config/build.ts';
 import { Context } from './context.ts';
 import { GatewayError, errorBody, toGatewayError, type ErrorFormat, type ErrorMapper } from './errors.ts';
@@ -168,8 +167,7 @@ export class Gateway {
     // log) waits until the I/O ready now is handled, so other requests' next bytes do not queue behind it.
     const ms = ctx.elapsedMs;
     await setImmediate();
-    const finishing = route.chain.onFinish(ctx, outcome);
-    if (finishing) await finishing;
+    await route.chain.onFinish(ctx, outcome);
     ctx.releaseBody();
     this.record(route.name, outcome.status || CLIENT_CLOSED, ms);
     if (runtime.config.logging.access_log) {
@@ -191,15 +189,13 @@ export class Gateway {
     const { chain } = route;
     try {
       checkDeclaredLength(ctx.req, ctx.bodyLimit);
-      let answer = chain.onRequest(ctx);
-      if (isPromise(answer)) answer = await answer;
+      const answer = await chain.onRequest(ctx);
       if (answer) {
         this.sendAnswer(ctx, answer);
         return { status: ctx.res.statusCode, result: 'answered', clientAborted: ctx.clientAborted };
       }
       const upstream: UpstreamRequest = { target: undefined, headers: {} };
-      const preparing = chain.onUpstream(ctx, upstream);
-      if (preparing) await preparing;
+      await chain.onUpstream(ctx, upstream);
       const sent = await this.proxy.forward(ctx, chain, upstream);
       return {
         status: sent.status,

@@ -14,8 +14,6 @@ import type { LicenseStore } from './types.ts';
 export interface StoreResource extends Resource {
   /** Resolves to the open store; rejects (503) when it could not be opened. */
   store(): Promise<LicenseStore>;
-  /** The store once it is open, else undefined: lets the proxy path skip an await. */
-  readonly opened: LicenseStore | undefined;
 }
 
 export function licenseStore(services: Services): StoreResource {
@@ -26,13 +24,8 @@ export function licenseStore(services: Services): StoreResource {
       services.log.error({ err: error }, 'license store unavailable');
       throw storeUnavailable(`license store unavailable: ${(error as Error).message}`, error);
     });
-    let opened: LicenseStore | undefined;
-    ready.then((store) => (opened = store)).catch(() => undefined);
     return {
       store: () => ready,
-      get opened() {
-        return opened;
-      },
       checkHealth: async () => (await opening).checkHealth(),
       close: async () => (await opening.catch(() => undefined))?.close(),
     };

@@ -14,7 +14,6 @@ import {
 import { Agent as HttpsAgent } from 'node:https';
 import { Readable } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
-import { outgoingLength, type OutgoingBody } from '../body.ts';
 import type { AttemptFailure, UpstreamRequest, UpstreamTarget } from '../plugin.ts';
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and client credentials that must never travel upstream. */
@@ -40,7 +39,7 @@ export function prepareHeaders(
   options: {
     upstream: UpstreamRequest;
     target: UpstreamTarget;
-    body: OutgoingBody | undefined;
+    body: Buffer | undefined;
     requestId: string;
     /** Who asked, as far as the gateway can tell: the client's address, scheme and host. */
     forwarded: { for: string; proto: string; host: string | undefined };
@@ -58,7 +57,7 @@ export function prepareHeaders(
   }
   const targetHeaders = options.target.headers;
   if (targetHeaders) for (const name in targetHeaders) headers[name.toLowerCase()] = targetHeaders[name];
-  if (options.body) headers['content-length'] = String(outgoingLength(options.body));
+  if (options.body) headers['content-length'] = String(options.body.length);
   headers['x-request-id'] = options.requestId;
   const { forwarded } = options;
   headers['x-forwarded-for'] = forwarded.for;
@@ -135,7 +134,7 @@ export function sendAttempt(
     /** From `prepareHeaders`. */
     headers: IncomingHttpHeaders;
     /** The body as read, or `undefined` to pipe it from the client as it comes. */
-    body: OutgoingBody | undefined;
+    body: Buffer | undefined;
     defaultTimeoutMs: number;
     /** Registers the one callback to run if the client leaves during the attempt. */
     onClientAbort: (callback: (() => void) | undefined) => void;
@@ -167,7 +166,7 @@ export function sendAttempt(
         target: target.url,
         agent: agentFor(target.url, target.idleTimeoutMs),
         proxyTimeout: timeoutMs,
-        ...(body === undefined ? {} : { buffer: Readable.from(Buffer.isBuffer(body) ? [body] : body) }),
+        ...(body === undefined ? {} : { buffer: Readable.from([body]) }),
       },
       (error) => {
         const code = (error as NodeJS.ErrnoException).code;

@@ -49,13 +49,9 @@ export class Proxy {
         'this route has no upstream: its chain needs an upstream plugin',
       );
     }
-    if (!ctx.bodyInMemory) {
-      // A retry must send the body again, and a chunked body can only be held to the limit by reading it.
-      if (upstream.retry || hasUndeclaredLength(ctx.req)) await ctx.readBody();
-      // One that came whole with the headers is in memory already: sent from there, cheaper than a pipe.
-      else await ctx.arrivedBody();
-    }
-    const body = ctx.bufferedBody;
+    // A retry must send the body again, and a chunked body can only be held to the limit by reading it.
+    if (upstream.retry || hasUndeclaredLength(ctx.req)) await ctx.body();
+    const body = ctx.upstreamBody();
     const forwarded = forwardedOf(ctx);
     const { metrics } = this.options;
     for (let attempt = 1; ; attempt++) {

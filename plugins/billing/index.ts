@@ -3,7 +3,7 @@
  * after the answer (one `usage` ledger entry), release on failure. The balance never goes negative, also
  * under concurrency; a client that leaves mid-stream pays for what was delivered (estimated).
  */
-import { ContextKey, type Context } from '../../gateway/context.ts';
+import { ContextKey } from '../../gateway/context.ts';
 import { badRequest } from '../../gateway/errors.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
 import { isUnencoded } from './decode.ts';
@@ -91,7 +91,7 @@ export default definePlugin<BillingConfig>({
           promptTokens: promptEstimate,
           completionTokens: budget.tokens,
         });
-        const store = resource.opened ?? (await resource.store());
+        const store = await resource.store();
         const part = RequestCharge.join(ctx, {
           license,
           store,
@@ -121,11 +121,15 @@ export default definePlugin<BillingConfig>({
         // Usage is read from the answer's bytes: a compressed answer (a CDN gzips for a client that accepts
         // it) would leave it unreadable and the charge a guess.
         upstream.headers['accept-encoding'] = 'identity';
-        if (bill.defaultLimit) setMember(ctx, body, 'max_tokens', config.default_max_tokens);
+        if (bill.defaultLimit) {
+          body.max_tokens = config.default_max_tokens;
+          ctx.jsonChanged();
+        }
         if (body.stream === true && body.stream_options?.include_usage !== true) {
           // Streams carry usage only when asked: the final chunk then holds it.
           bill.removeUsageEvent = true;
-          setMember(ctx, body, 'stream_options', { ...body.stream_options, include_usage: true });
+          body.stream_options = { ...body.stream_options, include_usage: true };
+          ctx.jsonChanged();
         }
       },
       onResponse(ctx, response) {
@@ -169,17 +173,4 @@ function promptWeight(body: ChatBody): number {
   // Tool definitions are read by the model as part of the prompt.
   if (body.tools !== undefined) weight += textWeight(JSON.stringify(body.tools));
   return weight;
-}
-
-/**
- * Sets a member of the request body that goes upstream: one the client did not send is spliced in front of
- * its bytes (no new serialisation); one it sent (null, or another value) is replaced in the parsed body.
- */
-function setMember(ctx: Context, body: ChatBody, name: keyof ChatBody & string, value: unknown): void {
-  if (Object.hasOwn(body, name)) {
-    (body as unknown as Record<string, unknown>)[name] = value;
-    ctx.jsonChanged();
-  } else {
-    ctx.addJsonMember(name, value);
-  }
 }

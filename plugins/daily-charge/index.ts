@@ -49,7 +49,7 @@ export default definePlugin<DailyChargeConfig>({
         const day = dayOf(services.clock.now());
         const known = paid.get(license.key);
         if (known !== undefined && known >= day) return;
-        const store = resource.opened ?? (await resource.store());
+        const store = await resource.store();
         const part = RequestCharge.join(ctx, {
           license,
           store,

@@ -4,7 +4,6 @@
  * revocation anywhere drops the cached copy at once. The client's credentials never go upstream.
  */
 import { growingLru } from '../../gateway/lru.ts';
-import type { Context } from '../../gateway/context.ts';
 import { GatewayError } from '../../gateway/errors.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
 import { keyVerdicts, presentedKey } from '../../licensing/credentials.ts';
@@ -63,21 +62,8 @@ export default definePlugin<LicenseConfig>({
       return { lru };
     }).lru;
     const verdicts = keyVerdicts(services);
-    const verify = async (ctx: Context, key: string, device: string, cacheKey: string) => {
-      const store = resource.opened ?? (await resource.store());
-      const verdict = await store.verify(key, device);
-      checks.inc({ result: verdict.code });
-      if (verdict.code === 'NOT_FOUND') verdicts.unknown.set(key, true);
-      else verdicts.known.set(key, true);
-      if (verdict.code !== 'VALID') throw REFUSALS[verdict.code]();
-      // A store that cannot tell this process of a revocation bounds how long a verdict is trusted.
-      const ttl = store.verdictTtlMs === undefined ? undefined : Math.min(store.verdictTtlMs, cacheTtl);
-      cache.set(cacheKey, verdict.license!, ttl === undefined ? undefined : { ttl });
-      ctx.set(LICENSE, verdict.license!);
-    };
     return {
-      // Synchronous on a cache hit: no promise on the hot path.
-      onRequest(ctx) {
+      async onRequest(ctx) {
         const key = presentedKey(ctx);
         const device = ctx.header('x-device-id');
         if (!key || !device) {
@@ -93,9 +79,21 @@ export default definePlugin<LicenseConfig>({
           throw REFUSALS.NOT_FOUND();
         }
         const cacheKey = `${key}\n${device}`;
-        const license = cache.get(cacheKey);
-        if (!license) return verify(ctx, key, device, cacheKey);
-        ctx.set(LICENSE, license);
+        const cached = cache.get(cacheKey);
+        if (cached) {
+          ctx.set(LICENSE, cached);
+          return;
+        }
+        const store = await resource.store();
+        const verdict = await store.verify(key, device);
+        checks.inc({ result: verdict.code });
+        if (verdict.code === 'NOT_FOUND') verdicts.unknown.set(key, true);
+        else verdicts.known.set(key, true);
+        if (verdict.code !== 'VALID') throw REFUSALS[verdict.code]();
+        // A store that cannot tell this process of a revocation bounds how long a verdict is trusted.
+        const ttl = store.verdictTtlMs === undefined ? undefined : Math.min(store.verdictTtlMs, cacheTtl);
+        cache.set(cacheKey, verdict.license!, ttl === undefined ? undefined : { ttl });
+        ctx.set(LICENSE, verdict.license!);
       },
       onUpstream(_ctx, upstream) {
         upstream.headers['authorization'] = undefined;

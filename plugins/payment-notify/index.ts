@@ -122,7 +122,7 @@ async function readFields(ctx: Context): Promise<Record<string, string>> {
   const fields: Record<string, string> = {};
   for (const [k, v] of ctx.query) fields[k] = v;
   if (ctx.method === 'POST') {
-    const raw = (await ctx.readBody()).toString('utf8');
+    const raw = (await ctx.body()).toString('utf8');
     if ((ctx.header('content-type') ?? '').includes('json')) {
       const json = JSON.parse(raw || '{}') as Record<string, unknown>;
       for (const [k, v] of Object.entries(json)) fields[k] = String(v);

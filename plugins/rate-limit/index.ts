@@ -98,16 +98,13 @@ export default definePlugin<RateLimitConfig>({
       }
     };
     return {
-      // Synchronous when counting locally: no promise on the hot path.
-      onRequest(ctx) {
+      async onRequest(ctx) {
         const key = config.by === 'license' ? presentedKey(ctx) : undefined;
         // A key counts for itself once it is known to be a license; a made-up one counts against the address.
         const subject = key !== undefined && verdicts.known.has(key) ? `key:${key}` : `ip:${ctx.clientIp}`;
         const now = services.clock.now();
-        if (!shared) return check(ctx, countLocal(subject, now), now);
-        return countShared(subject, now).then((window) =>
-          check(ctx, window ?? countLocal(subject, now), now),
-        );
+        const window = shared ? await countShared(subject, now) : undefined;
+        check(ctx, window ?? countLocal(subject, now), now);
       },
     };
   },
