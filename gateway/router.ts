@@ -57,7 +57,14 @@ export class Router<T> {
     }
   }
 
+  /** A path with a trailing slash finds the route written without one; HEAD finds a GET route. */
   lookup(method: string, path: string): LookupResult<T> {
+    const found = this.lookupExactly(method, path);
+    if (found.kind !== 'not-found' || path.length < 2 || !path.endsWith('/')) return found;
+    return this.lookupExactly(method, path.slice(0, -1));
+  }
+
+  private lookupExactly(method: string, path: string): LookupResult<T> {
     const exact = this.exact.get(path);
     if (exact) return pick(exact, method, {});
     const parts = path.split('/').slice(1);
@@ -70,12 +77,14 @@ export class Router<T> {
 }
 
 function pick<T>(byMethod: Map<string, T>, method: string, params: Record<string, string>): LookupResult<T> {
-  const value = byMethod.get(method) ?? byMethod.get(ANY);
+  const value =
+    byMethod.get(method) ?? (method === 'HEAD' ? byMethod.get('GET') : undefined) ?? byMethod.get(ANY);
   if (value !== undefined) return { kind: 'found', match: { value, params } };
   const [first] = byMethod.values();
+  const allowed = [...byMethod.keys()];
   return {
     kind: 'method-not-allowed',
-    allowed: [...byMethod.keys()],
+    allowed: allowed.includes('GET') && !allowed.includes('HEAD') ? [...allowed, 'HEAD'] : allowed,
     sameRoute: { value: first as T, params },
   };
 }

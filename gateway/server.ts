@@ -13,6 +13,7 @@ import type { Answer, Outcome, UpstreamRequest } from './plugin.ts';
 import { CLIENT_CLOSED, Proxy } from './proxy/proxy.ts';
 import { destroyAgents } from './proxy/passes.ts';
 import { BodyBudget, checkDeclaredLength } from './body.ts';
+import type { LookupResult } from './router.ts';
 
 export interface GatewayOptions {
   runtime: Runtime;
@@ -30,6 +31,15 @@ const CLIENT_LEFT = new GatewayError(CLIENT_CLOSED, 'CLIENT_CLOSED', 'client clo
 
 /** How long requests cut at shutdown may take to finish (settle, record) before the store closes anyway. */
 const FINISH_TIMEOUT_MS = 15_000;
+
+/**
+ * A path no route has answers in the shape its neighbours would: a route's own format when only the method
+ * was wrong, OpenAI's under `/v1/`, where OpenAI clients are the callers.
+ */
+function unroutedErrorFormat(path: string, lookup: LookupResult<CompiledRoute>): ErrorFormat {
+  if (lookup.kind === 'method-not-allowed') return lookup.sameRoute.value.errorFormat;
+  return path === '/v1' || path.startsWith('/v1/') ? 'openai' : 'cradle';
+}
 
 export class Gateway {
   readonly server: Server;
@@ -135,13 +145,15 @@ export class Gateway {
     } else {
       const error =
         lookup.kind === 'not-found'
-          ? new GatewayError(404, 'NOT_FOUND', `no route for ${method} ${path}`)
+          ? new GatewayError(404, 'NOT_FOUND', `no route for ${method} ${path}`, {
+              type: 'invalid_request_error',
+            })
           : new GatewayError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on ${path}`, {
               headers: { allow: lookup.allowed.join(', ') },
             });
       req.resume();
       res.setHeader('x-request-id', id);
-      this.sendError(res, error, 'cradle');
+      this.sendError(res, error, unroutedErrorFormat(path, lookup));
       this.record('unrouted', error.status, 0);
       return;
     }
