@@ -47,7 +47,11 @@ export function hasUndeclaredLength(req: IncomingMessage): boolean {
 }
 
 /** Reads the whole request body, refusing (413) past `limit` bytes without reading further. */
-export function readBody(req: IncomingMessage, limit: number, take: (bytes: number) => void): Promise<Buffer> {
+export function readBody(
+  req: IncomingMessage,
+  limit: number,
+  take: (bytes: number) => void,
+): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (declared > limit) return Promise.reject(tooLarge(limit));
   if (declared === 0 || (Number.isNaN(declared) && !req.headers['transfer-encoding'])) {

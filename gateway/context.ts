@@ -170,7 +170,8 @@ export class Context {
   async json<T = unknown>(): Promise<T> {
     const raw = await this.body();
     if (this.jsonState === 'unparsed') {
-      if (raw.length === 0) throw badRequest('request body is empty; a JSON body is required', 'INVALID_BODY');
+      if (raw.length === 0)
+        throw badRequest('request body is empty; a JSON body is required', 'INVALID_BODY');
       try {
         this.parsedJson = JSON.parse(raw.toString('utf8'));
       } catch (error) {
