@@ -2,6 +2,7 @@
 import type { DestinationStream, Logger } from 'pino';
 import { buildRuntime, type PluginRegistry, type Runtime } from './config/build.ts';
 import { loadConfigFile } from './config/load.ts';
+import type { GatewayConfig } from './config/schema.ts';
 import { watchFile } from './config/watch.ts';
 import { createLoggers } from './log.ts';
 import { Metrics } from './metrics.ts';
@@ -26,6 +27,16 @@ export interface StartOptions {
 export interface ReloadResult {
   ok: boolean;
   error?: string;
+  /** Settings the reload changed that the running server cannot take: the socket it listens on. */
+  restartNeeded?: string[];
+}
+
+/** What changed in where the server listens: a socket is bound once, so a reload cannot move it. */
+function listenChanges(started: GatewayConfig['server'], next: GatewayConfig['server']): string[] {
+  const changed: string[] = [];
+  if (started.port !== next.port) changed.push(`server.port (${started.port} → ${next.port})`);
+  if (started.host !== next.host) changed.push(`server.host (${started.host} → ${next.host})`);
+  return changed;
 }
 
 export interface RunningGateway {
@@ -76,8 +87,16 @@ export async function startGateway(options: StartOptions): Promise<RunningGatewa
         gateway.swap(next);
         log.level = access.level = next.config.logging.level;
         services.metrics.configReloads.inc({ result: 'success' });
-        log.info({ routes: next.routes.length }, 'config reloaded');
-        return { ok: true };
+        const restartNeeded = listenChanges(runtime.config.server, next.config.server);
+        if (restartNeeded.length > 0) {
+          log.warn(
+            { routes: next.routes.length, restartNeeded },
+            `config reloaded, but a change of ${restartNeeded.join(' and ')} needs a restart`,
+          );
+        } else {
+          log.info({ routes: next.routes.length }, 'config reloaded');
+        }
+        return { ok: true, ...(restartNeeded.length > 0 ? { restartNeeded } : {}) };
       } catch (error) {
         services.metrics.configReloads.inc({ result: 'error' });
         const message = (error as Error).message;

@@ -1,7 +1,7 @@
 /** Config: env interpolation, numbered env lists, validation errors naming file, line and YAML path. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -92,12 +92,64 @@ spaces:
       build('routes:\n  - { path: /a, plugins: [nosuch] }'),
       /unknown plugin "nosuch" \(known: admin-auth, balancer, billing, /,
     );
-    await assert.rejects(build('routes: []\nsever: {}'), /gateway\.yaml:1 at \(root\).*unknown key "sever"/);
+    await assert.rejects(build('routes: []\nsever: {}'), /gateway\.yaml:2 at sever is an unknown key/);
     await assert.rejects(
       build('routes:\n  - { path: /a, plugins: [{ use: paid }] }'),
       /no chain named "paid"/,
     );
     await assert.rejects(build('routes: [\n  - a: b'), /gateway\.yaml:2:\d+: invalid YAML/);
+  });
+
+  test('an unknown key is reported at its own line, not its parent’s', async () => {
+    const text = `routes:
+  - path: /a
+    plugins:
+      - upstream:
+          url: http://127.0.0.1:1/
+          name: one
+          timeout_ms: 5
+          idle_timeuot_ms: 100
+`;
+    await assert.rejects(
+      build(text),
+      /gateway\.yaml:8 at routes\[0\]\.plugins\[0\]\.upstream\.idle_timeuot_ms is an unknown key/,
+    );
+  });
+
+  test('a method HTTP does not have and a route written twice are refused where they are written', async () => {
+    await assert.rejects(
+      build('routes:\n  - path: /a\n    method: [GET, PUSH]\n    plugins: [health]\n'),
+      /gateway\.yaml:3 at routes\[0\]\.method: unknown method "PUSH" \(known: GET, HEAD, POST/,
+    );
+    const twice = `routes:
+  - { method: GET, path: /health, plugins: [health] }
+  - { method: [POST], path: /other, plugins: [health] }
+  - { method: [post, get], path: /health, plugins: [health] }
+`;
+    await assert.rejects(
+      build(twice),
+      /gateway\.yaml:4 at routes\[2\]\.path: GET \/health is already routed by routes\[0\] \(\/etc\/cradle\/gateway\.yaml:2 at routes\[0\]\.path\)/,
+    );
+    await build(
+      'routes:\n  - { method: GET, path: /a, plugins: [health] }\n  - { path: /a, plugins: [health] }\n',
+    );
+  });
+
+  test('an error inside an anchored value is reported at the anchor, where it must be mended', async () => {
+    const text = `chains:
+  spare:
+    - upstream: &up
+        url: ftp://nope
+        name: shared
+routes:
+  - path: /a
+    plugins:
+      - upstream: *up
+`;
+    await assert.rejects(
+      build(text),
+      /gateway\.yaml:4 at routes\[0\]\.plugins\[0\]\.upstream\.url \(in the anchor &up\) must match pattern/,
+    );
   });
 
   test('--check-config validates a file and exits non-zero with the reason', async () => {
@@ -115,7 +167,33 @@ spaces:
     assert.match(ok.stdout, /ok/);
     const failed = run(bad);
     assert.equal(failed.status, 1);
-    assert.match(failed.stderr, /bad\.yaml:2 at routes\[0\]\.plugins\[0\]\.health has unknown key "extra"/);
+    assert.match(failed.stderr, /bad\.yaml:2 at routes\[0\]\.plugins\[0\]\.health\.extra is an unknown key/);
+  });
+
+  test('a wrong value from the environment is named with its line and its variable', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'cradle-check-env-'));
+    const shipped = (await readFile('config/gateway.yaml', 'utf8')).split('\n');
+    const check = (env: Record<string, string>) =>
+      spawnSync(process.execPath, ['--import', 'tsx', 'bin/gateway.ts', '--check-config'], {
+        encoding: 'utf8',
+        env: { ...process.env, CONFIG: '', DATA_DIR: dataDir, ...env },
+      });
+    const lineOf = (text: string) => shipped.findIndex((line) => line.includes(text)) + 1;
+    const limit = check({ PROXY_RATE_LIMIT: '-5' });
+    assert.equal(limit.status, 1);
+    const limitLine = lineOf('${PROXY_RATE_LIMIT');
+    assert.match(
+      limit.stderr,
+      new RegExp(
+        `gateway\\.yaml:${limitLine} at chains\\.paid\\[1\\]\\.rate-limit\\.limit .*\\(its value comes from PROXY_RATE_LIMIT\\)`,
+      ),
+    );
+    const charge = check({ DAILY_CHARGE: '-1' });
+    assert.equal(charge.status, 1);
+    const [, line] = /gateway\.yaml:(\d+) at /.exec(charge.stderr) ?? [];
+    assert.match(charge.stderr, /daily_charge must be a positive number.*its value comes from DAILY_CHARGE/);
+    const entry = shipped.slice(Number(line) - 1, Number(line) + 5).join('\n');
+    assert.match(entry, /\$\{DAILY_CHARGE/, `line ${line} begins the entry that reads DAILY_CHARGE`);
   });
 
   test('the shipped config/gateway.yaml is valid', () => {

@@ -72,12 +72,29 @@ describe('operations', () => {
     const failure = gw.logs.map((l) => JSON.parse(l)).find((l) => l.msg?.includes('reload failed'));
     assert.match(
       failure.error,
-      /gateway\.yaml:\d+ at routes\[2\]\.plugins\[1\]\.upstream has unknown key "bogus"/,
+      /gateway\.yaml:\d+ at routes\[2\]\.plugins\[1\]\.upstream\.bogus is an unknown key/,
     );
 
     const metrics = await (await fetch(`${gw.url}/metrics`)).text();
     assert.match(metrics, /cradle_config_reloads_total\{result="success"\} [1-9]/);
     assert.match(metrics, /cradle_config_reloads_total\{result="error"\} 1/);
+  });
+
+  test('a reload that moves the listening socket says a restart is needed, and keeps serving where it was', async () => {
+    await gw.writeConfig(configWith(upstream.url).replace('host: 127.0.0.1', 'host: 127.0.0.2'));
+    let notice: { msg: string; restartNeeded: string[] } | undefined;
+    for (let tries = 0; !notice && tries < 100; tries++) {
+      await sleep(20);
+      notice = gw.logs.map((l) => JSON.parse(l)).find((l) => l.restartNeeded);
+    }
+    assert.ok(notice, 'a notice was logged');
+    assert.equal(
+      notice.msg,
+      'config reloaded, but a change of server.host (127.0.0.1 → 127.0.0.2) needs a restart',
+    );
+    assert.equal((await getJson(`${gw.url}/api/v1/health`)).status, 200);
+    await gw.writeConfig(configWith(upstream.url));
+    await sleep(300);
   });
 
   test('/metrics exports requests by route and status, latency histograms and process metrics', async () => {

@@ -5,11 +5,12 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Chain, type ChainLink } from '../chain.ts';
 import type { ErrorFormat, ErrorMapper } from '../errors.ts';
-import type { PluginDefinition, Services } from '../plugin.ts';
+import type { PluginDefinition, PluginInstance, Services } from '../plugin.ts';
 import { Router } from '../router.ts';
 import { ConfigError, type LoadedConfig } from './load.ts';
+import { checkRoutes, methodsOf } from './routes.ts';
 import { coreSchema, type GatewayConfig, type PluginEntry } from './schema.ts';
-import { validateAt } from './validate.ts';
+import { fromEnvironment, validateAt } from './validate.ts';
 
 export interface CompiledRoute {
   name: string;
@@ -39,6 +40,7 @@ export interface BuildOptions {
 export async function buildRuntime(loaded: LoadedConfig, options: BuildOptions): Promise<Runtime> {
   validateAt(coreSchema, loaded.value, { config: loaded, path: [] });
   const config = loaded.value as GatewayConfig;
+  checkRoutes(config.routes, loaded);
   let clientAddress: Runtime['clientAddress'];
   try {
     clientAddress = clientAddressReader(config.server);
@@ -66,10 +68,14 @@ export async function buildRuntime(loaded: LoadedConfig, options: BuildOptions):
             loaded.file,
           );
         }
-        validateAt(definition.schema, entry.options, { config: loaded, path: [...entry.path, entry.name] });
-        links.push({ name: entry.name, instance: await definition.create(entry.options, services) });
+        const at = [...entry.path, entry.name];
+        validateAt(definition.schema, entry.options, { config: loaded, path: at });
+        links.push({
+          name: entry.name,
+          instance: await createPlugin(definition, entry.options, services, { config: loaded, path: at }),
+        });
       }
-      const methods = Array.isArray(route.method) ? route.method : [route.method];
+      const methods = methodsOf(route);
       routes.push({
         name: route.name ?? `${methods.join(',')} ${route.path}`,
         chain: new Chain(links),
@@ -83,7 +89,7 @@ export async function buildRuntime(loaded: LoadedConfig, options: BuildOptions):
   }
   const router = new Router(
     config.routes.map((route, i) => ({
-      methods: Array.isArray(route.method) ? route.method : [route.method],
+      methods: methodsOf(route),
       path: route.path,
       value: routes[i]!,
     })),
@@ -101,6 +107,22 @@ export async function buildRuntime(loaded: LoadedConfig, options: BuildOptions):
       await Promise.all(routes.map((r) => r.chain.close()));
     },
   };
+}
+
+/** A plugin that refuses its options while starting is reported where they are written. */
+async function createPlugin(
+  definition: PluginDefinition<unknown>,
+  options: Record<string, unknown>,
+  services: Services,
+  where: { config: LoadedConfig; path: (string | number)[] },
+): Promise<PluginInstance> {
+  try {
+    return await definition.create(options, services);
+  } catch (error) {
+    const { config, path } = where;
+    const reason = (error as Error).message;
+    throw new ConfigError(`${config.locate(path)}: ${reason}${fromEnvironment(config, path)}`, config.file);
+  }
 }
 
 interface ResolvedEntry {

@@ -5,7 +5,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
+import { formatPath, locate } from './locate.ts';
 
 export class ConfigError extends Error {
   constructor(
@@ -24,7 +25,13 @@ export interface LoadedConfig {
   value: unknown;
   /** Where a YAML path is written, for error messages. */
   locate(path: readonly (string | number)[]): string;
+  /** The environment variables whose values were put at this path or beneath it. */
+  variablesAt(path: readonly (string | number)[]): string[];
 }
+
+type YamlPath = readonly (string | number)[];
+/** The variables each interpolated string used, by its path in the interpolated value. */
+type UsedVariables = Map<string, string[]>;
 
 const VARIABLE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 const NUMBERED = '$numbered_env';
@@ -53,50 +60,54 @@ export function parseConfigText(
     const { line, col } = lineCounter.linePos(first.pos[0]);
     throw new ConfigError(`${file}:${line}:${col}: invalid YAML: ${first.message.split('\n')[0]}`, file);
   }
-  const value = interpolate(doc.toJS({ maxAliasCount: 1000 }), env);
-  return { file, dir: dirname(file), value, locate: (p) => locate(doc, lineCounter, file, p) };
+  const used: UsedVariables = new Map();
+  const value = interpolate(doc.toJS({ maxAliasCount: 1000 }), { env, at: [], used });
+  return {
+    file,
+    dir: dirname(file),
+    value,
+    locate: (p) => locate(doc, lineCounter, file, p),
+    variablesAt: (p) => variablesAt(used, p),
+  };
 }
 
-function locate(
-  doc: Document,
-  lineCounter: LineCounter,
-  file: string,
-  path: readonly (string | number)[],
-): string {
-  const shown = formatPath(path);
-  // Generated list items ($numbered_env) have no node of their own: fall back to the nearest written parent.
-  for (let depth = path.length; depth >= 0; depth--) {
-    const node = doc.getIn(path.slice(0, depth), true);
-    if (isNode(node) && node.range) {
-      const { line } = lineCounter.linePos(node.range[0]);
-      return `${file}:${line} at ${shown}`;
-    }
+function variablesAt(used: UsedVariables, path: YamlPath): string[] {
+  const prefix = formatPath(path);
+  const names = new Set<string>();
+  for (const [at, variables] of used) {
+    const beneath = at === prefix || at.startsWith(`${prefix}.`) || at.startsWith(`${prefix}[`);
+    if (beneath || prefix === '(root)') for (const name of variables) names.add(name);
   }
-  return `${file} at ${shown}`;
+  return [...names];
 }
 
-export function formatPath(path: readonly (string | number)[]): string {
-  let out = '';
-  for (const part of path) out += typeof part === 'number' ? `[${part}]` : out ? `.${part}` : part;
-  return out || '(root)';
+interface Interpolation {
+  env: NodeJS.ProcessEnv;
+  /** The path of the value in the interpolated result. */
+  at: YamlPath;
+  used: UsedVariables;
 }
 
-function interpolate(value: unknown, env: NodeJS.ProcessEnv): unknown {
-  if (typeof value === 'string') return substitute(value, env);
-  if (Array.isArray(value)) return value.flatMap((item) => expandItem(item, env));
+function interpolate(value: unknown, context: Interpolation): unknown {
+  const { at } = context;
+  if (typeof value === 'string') return substitute(value, context);
+  if (Array.isArray(value)) {
+    const out: unknown[] = [];
+    for (const item of value) {
+      if (isNumbered(item)) out.push(...expandNumbered(item[NUMBERED], context, out.length));
+      else out.push(interpolate(item, { ...context, at: [...at, out.length] }));
+    }
+    return out;
+  }
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
     for (const [key, item] of Object.entries(value)) {
-      if (isNumbered(item)) out[key] = expandNumbered(item[NUMBERED], env);
-      else out[key] = interpolate(item, env);
+      const next = { ...context, at: [...at, key] };
+      out[key] = isNumbered(item) ? expandNumbered(item[NUMBERED], next, 0) : interpolate(item, next);
     }
     return out;
   }
   return value;
-}
-
-function expandItem(item: unknown, env: NodeJS.ProcessEnv): unknown[] {
-  return isNumbered(item) ? expandNumbered(item[NUMBERED], env) : [interpolate(item, env)];
 }
 
 function isNumbered(value: unknown): value is { [NUMBERED]: unknown } {
@@ -107,22 +118,27 @@ function isNumbered(value: unknown): value is { [NUMBERED]: unknown } {
  * `{ $numbered_env: { url: "${HF_SPACE_URL_{n}}", password: "${HF_SPACE_PASSWORD_{n}}" } }` becomes one item
  * per n = 1, 2, … for as long as the first variable named in the template is set.
  */
-function expandNumbered(template: unknown, env: NodeJS.ProcessEnv): unknown[] {
+function expandNumbered(template: unknown, list: Interpolation, firstIndex: number): unknown[] {
   const text = JSON.stringify(template);
   const leading = /\$\{([A-Za-z0-9_]*\{n\}[A-Za-z0-9_]*)/.exec(text)?.[1];
   if (!leading) return [];
   const items: unknown[] = [];
   for (let n = 1; n <= MAX_NUMBERED; n++) {
-    if (!env[leading.replace('{n}', String(n))]) break;
-    items.push(interpolate(JSON.parse(text.replaceAll('{n}', String(n))), env));
+    if (!list.env[leading.replace('{n}', String(n))]) break;
+    const at = [...list.at, firstIndex + n - 1];
+    items.push(interpolate(JSON.parse(text.replaceAll('{n}', String(n))), { ...list, at }));
   }
   return items;
 }
 
-function substitute(text: string, env: NodeJS.ProcessEnv): string {
+function substitute(text: string, { env, at, used }: Interpolation): string {
   if (!text.includes('${')) return text;
-  return text.replace(VARIABLE, (_, name: string, fallback: string | undefined) => {
+  const names: string[] = [];
+  const result = text.replace(VARIABLE, (_, name: string, fallback: string | undefined) => {
+    names.push(name);
     const value = env[name];
     return value !== undefined && value !== '' ? value : (fallback ?? '');
   });
+  if (names.length > 0) used.set(formatPath(at), names);
+  return result;
 }

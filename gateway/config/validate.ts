@@ -39,9 +39,17 @@ function describe(
   const path = [...where.path, ...inner];
   let detail = error.message ?? 'is invalid';
   if (error.keyword === 'additionalProperties') {
-    detail = `has unknown key "${String(error.params.additionalProperty)}"`;
+    const key = String(error.params.additionalProperty);
+    // Named at its own line: the parent's may be far above it.
+    return `${where.config.locate([...path, key])} is an unknown key`;
   } else if (error.keyword === 'enum') {
     detail = `must be one of ${(error.params.allowedValues as unknown[]).join(', ')}`;
   }
-  return `${where.config.locate(path)} ${detail}`;
+  return `${where.config.locate(path)} ${detail}${fromEnvironment(where.config, path)}`;
+}
+
+/** Names the environment variables a wrong value came from: the text of the file looks right. */
+export function fromEnvironment(config: LoadedConfig, path: readonly (string | number)[]): string {
+  const names = config.variablesAt(path);
+  return names.length === 0 ? '' : ` (its value comes from ${names.join(', ')})`;
 }
