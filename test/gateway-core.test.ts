@@ -120,7 +120,7 @@ routes:
     assert.equal(missing.body.success, false);
     const wrongMethod = await postJson(`${gw.url}/exact`, {});
     assert.equal(wrongMethod.status, 405);
-    assert.equal(wrongMethod.headers.get('allow'), 'GET');
+    assert.equal(wrongMethod.headers.get('allow'), 'GET, HEAD');
   });
 
   test('a plugin answers early: later plugins and the upstream are skipped, every onFinish runs once', async () => {
