@@ -101,6 +101,18 @@ export type PaymentResult =
   /** It would take the balance above MAX_BALANCE: nothing is credited. */
   | { status: 'balance_limit' };
 
+/** A payment as the operator looks it up: which trade credited which license, how much and when. */
+export interface PaymentRecord {
+  tradeNo: string;
+  key: string;
+  email: string;
+  /** Micro-credits. */
+  credits: number;
+  time: string;
+  /** The ledger entry that credited it. */
+  entryId: number;
+}
+
 export type CreateResult = { status: 'ok'; license: License } | { status: 'email_taken'; license: License };
 
 export interface LedgerPage {
@@ -201,6 +213,8 @@ export interface LicenseStore {
   ledger(key: string, options: { limit: number; before?: number }): Promise<LedgerPage>;
   /** A payment, at most once per trade number ever: a repeat changes nothing and makes no license. */
   pay(request: PaymentRequest): Promise<PaymentResult>;
+  /** Payments credited, newest first. */
+  payments(options: { limit: number; offset: number }): Promise<PaymentRecord[]>;
   /** Reserves credits for a request in flight (a hold, not an entry); refuses when the spendable balance is short. */
   hold(request: HoldRequest): Promise<HoldResult>;
   /**

@@ -12,6 +12,7 @@ import metrics from './metrics/index.ts';
 import modelAllowlist from './model-allowlist/index.ts';
 import models from './models/index.ts';
 import openrouter from './openrouter/index.ts';
+import operatorApi from './operator-api/index.ts';
 import paymentNotify from './payment-notify/index.ts';
 import pricing from './pricing/index.ts';
 import rateLimit from './rate-limit/index.ts';
@@ -32,6 +33,7 @@ export const builtinPlugins: readonly PluginDefinition<unknown>[] = [
   modelAllowlist,
   models,
   openrouter,
+  operatorApi,
   paymentNotify,
   pricing,
   rateLimit,

@@ -3,56 +3,16 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { epaySign } from '../plugins/payment-notify/epay.ts';
 import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
 import { freePort } from './fixtures/redis.ts';
 import { startSmtp, waitForMail, type TestSmtp } from './fixtures/smtp.ts';
+import { cradle } from './fixtures/cli.ts';
+import { KEY, notification, notify, PID } from './fixtures/payment.ts';
 import { forEachStore, tempDir } from './fixtures/stores.ts';
 
 const TOKEN = 'pay-admin';
 const admin = { 'x-admin-token': TOKEN };
-const PID = '1001';
-const KEY = 'merchant-secret';
 const shipped = await readFile(new URL('../config/gateway.yaml', import.meta.url), 'utf8');
-let trades = 0;
-
-function notification(
-  param: Record<string, unknown>,
-  overrides: Record<string, string> = {},
-  key = KEY,
-): Record<string, string> {
-  const fields: Record<string, string> = {
-    pid: PID,
-    trade_no: `T${Date.now()}${++trades}`,
-    out_trade_no: `O${trades}`,
-    type: 'alipay',
-    name: 'Cradle credits',
-    money: '30.00',
-    trade_status: 'TRADE_SUCCESS',
-    param: JSON.stringify(param),
-    sign_type: 'MD5',
-    ...overrides,
-  };
-  return { ...fields, sign: epaySign(fields, key) };
-}
-
-async function notify(
-  gw: { url: string },
-  fields: Record<string, string>,
-  method: 'GET' | 'POST' = 'POST',
-): Promise<string> {
-  const form = new URLSearchParams(fields).toString();
-  const res =
-    method === 'GET'
-      ? await fetch(`${gw.url}/api/v1/payment/notify?${form}`)
-      : await fetch(`${gw.url}/api/v1/payment/notify`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/x-www-form-urlencoded' },
-          body: form,
-        });
-  return res.text();
-}
-
 const balanceOf = async (gw: { url: string }, email: string) =>
   (await getJson(`${gw.url}/api/v1/license/balance/${encodeURIComponent(email)}`, admin)).body as {
     credits?: number;
@@ -120,6 +80,32 @@ function paymentSuite(storeName: string, env: () => Record<string, string>) {
         [10],
         'one license, credited once',
       );
+    });
+
+    test('the operator lists payments newest first, each trade once, with its license and credits', async () => {
+      const email = `listed-${storeName}@example.com`;
+      const first = notification({ email, type: 'activation', credits: 12 });
+      const second = notification({ email, type: 'recharge', credits: 5 });
+      assert.equal(await notify(gw, first), 'success');
+      await Promise.all(Array.from({ length: 5 }, () => notify(gw, second)));
+      const { license_key } = await balanceOf(gw, email);
+      const listed = await getJson(`${gw.url}/api/v1/payments?limit=1000`, admin);
+      assert.equal(listed.status, 200);
+      const payments = listed.body.payments as Record<string, unknown>[];
+      const ours = payments.filter((p) => p.email === email);
+      assert.deepEqual(
+        ours.map((p) => [p.trade_no, p.credits, p.license_key]),
+        [
+          [second.trade_no, 5, license_key],
+          [first.trade_no, 12, license_key],
+        ],
+      );
+      const trades = payments.map((p) => p.trade_no);
+      assert.equal(new Set(trades).size, trades.length, 'no trade is listed twice');
+      const paged = await getJson(`${gw.url}/api/v1/payments?limit=1&offset=1`, admin);
+      assert.deepEqual(paged.body.payments, [payments[1]]);
+      assert.equal((await getJson(`${gw.url}/api/v1/payments?limit=0`, admin)).status, 400);
+      assert.equal((await getJson(`${gw.url}/api/v1/payments`)).status, 401);
     });
 
     test('a notify whose money is not a positive amount is refused with fail and changes nothing', async () => {
@@ -314,6 +300,93 @@ describe('mail delivery', () => {
     } finally {
       await second.close();
       await smtp.close();
+    }
+  });
+});
+
+describe('mail that cannot be delivered', () => {
+  test('is given up after MAIL_GIVE_UP_H, kept dead with its last error and counted; the operator retries it by API and CLI', async () => {
+    const dir = await tempDir('cradle-dead-mail-');
+    const port = await freePort();
+    let now = Date.now();
+    const env = {
+      DATA_DIR: dir,
+      API_ADMIN_TOKEN: TOKEN,
+      PAYMENT_PID: PID,
+      PAYMENT_KEY: KEY,
+      SMTP_URL: `smtp://127.0.0.1:${port}`,
+      MAIL_RETRY_MS: '50',
+      MAIL_GIVE_UP_H: '48',
+    };
+    type MailView = { id: string; to: string; attempts: number; last_error?: string; dead_at?: string };
+    const mails = async (gw: TestGateway, state: string) =>
+      (await getJson(`${gw.url}/api/v1/mail?state=${state}&limit=1000`, admin)).body.mails as MailView[];
+    const until = async <T>(find: () => Promise<T | undefined>): Promise<T> => {
+      for (let tries = 0; tries < 200; tries++) {
+        const found = await find();
+        if (found !== undefined) return found;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      throw new Error('not found in time');
+    };
+    const to = (email: string) => (m: MailView) => m.to === email;
+
+    let gw = await startTestGateway(shipped, { env, dir, clock: { now: () => now } });
+    let smtp: TestSmtp | undefined;
+    try {
+      for (const email of ['dead1@example.com', 'dead2@example.com'])
+        assert.equal(await notify(gw, notification({ email, type: 'activation', credits: 2 })), 'success');
+      const failing = await until(async () =>
+        (await mails(gw, 'pending')).find((m) => m.to === 'dead2@example.com' && m.attempts >= 2),
+      );
+      assert.match(failing.last_error!, /ECONNREFUSED/);
+
+      now += 49 * 60 * 60 * 1000;
+      const dead1 = await until(async () => (await mails(gw, 'dead')).find(to('dead1@example.com')));
+      const dead2 = await until(async () => (await mails(gw, 'dead')).find(to('dead2@example.com')));
+      assert.match(dead2.last_error!, /ECONNREFUSED/);
+      assert.ok(dead2.dead_at);
+      await new Promise((r) => setTimeout(r, 300));
+      const still = (await mails(gw, 'dead')).find(to('dead2@example.com'))!;
+      assert.equal(still.attempts, dead2.attempts, 'a dead mail is not tried again by itself');
+      assert.deepEqual(await mails(gw, 'pending'), []);
+      const metrics = await (await fetch(`${gw.url}/metrics`, { headers: admin })).text();
+      assert.match(metrics, /cradle_mail_deliveries_total\{result="dead"\} 2/);
+
+      const refused = await postJson(`${gw.url}/api/v1/mail/${dead1.id}/retry`, {}, admin);
+      assert.equal(refused.status, 502, 'SMTP is still down');
+      assert.match(refused.body.error as string, /could not be sent/);
+      await gw.close();
+
+      const listed = await cradle(['mail', 'list', '--state', 'dead'], { DATA_DIR: dir });
+      assert.equal(listed.status, 0, listed.stderr);
+      assert.deepEqual((JSON.parse(listed.stdout) as MailView[]).map((m) => m.to).sort(), [
+        'dead1@example.com',
+        'dead2@example.com',
+      ]);
+      const cliEnv = { DATA_DIR: dir, SMTP_URL: env.SMTP_URL };
+      const downAgain = await cradle(['mail', 'retry', dead2.id], cliEnv);
+      assert.equal(downAgain.status, 1);
+      assert.match(downAgain.stderr, /could not be sent/);
+
+      smtp = await startSmtp(port);
+      const retried = await cradle(['mail', 'retry', dead2.id], cliEnv);
+      assert.equal(retried.status, 0, retried.stderr);
+      await waitForMail(smtp, (m) => m.to.includes('dead2@example.com'));
+
+      gw = await startTestGateway(shipped, { env, dir, clock: { now: () => now } });
+      assert.equal((await postJson(`${gw.url}/api/v1/mail/${dead1.id}/retry`, {}, admin)).status, 200);
+      await waitForMail(smtp, (m) => m.to.includes('dead1@example.com'));
+      assert.equal((await postJson(`${gw.url}/api/v1/mail/${dead1.id}/retry`, {}, admin)).status, 409);
+      assert.equal((await postJson(`${gw.url}/api/v1/mail/no-such-mail/retry`, {}, admin)).status, 404);
+      assert.deepEqual(await mails(gw, 'dead'), []);
+      const sent = (await mails(gw, 'sent')).map((m) => m.to).sort();
+      assert.deepEqual(sent, ['dead1@example.com', 'dead2@example.com']);
+      assert.equal(smtp.mails.length, 2, 'each mail arrived once');
+      assert.equal((await getJson(`${gw.url}/api/v1/mail?state=lost`, admin)).status, 400);
+    } finally {
+      await gw.close();
+      await smtp?.close();
     }
   });
 });

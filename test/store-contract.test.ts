@@ -203,6 +203,12 @@ export function storeContract(name: string, open: StoreFactory): void {
       await store.revoke(license.key);
       assert.deepEqual(await pay(), { status: 'duplicate' });
       assert.equal(await store.findByEmail(email), undefined, 'no new license was made');
+      const listed = (await store.payments({ limit: 1000, offset: 0 })).filter((p) => p.email === email);
+      assert.deepEqual(
+        listed.map((p) => [p.tradeNo, p.key, p.credits]),
+        [[`TRADE-${email}`, license.key, 10 * MICRO]],
+        'listed once',
+      );
     });
 
     test('a deduct never takes credits held by requests in flight', async () => {
@@ -464,6 +470,38 @@ after(() => redis.stop());
 storeContract('redis', () => RedisStore.open({ url: redis.url, log: silentLog }));
 
 describe('redis store faults', () => {
+  test('a payment whose first delivery stopped before it was listed is listed by the replay', async () => {
+    const store = await RedisStore.open({ url: redis.url, log: silentLog });
+    const { Redis } = await import('ioredis');
+    const admin = new Redis(redis.url);
+    try {
+      const email = uniqueEmail();
+      const pay = () =>
+        store.pay({
+          tradeNo: `T-unlisted-${email}`,
+          email,
+          credits: 3 * MICRO,
+          newLicense: { key: generateLicenseKey(), maxDevices: 1 },
+        });
+      assert.equal((await pay()).status, 'credited');
+      // What a crash between the credit and its listing leaves: the credit without the record.
+      await admin.zrem('{cradle:payments}:by-time', `T-unlisted-${email}`);
+      await admin.hdel('{cradle:payments}:records', `T-unlisted-${email}`);
+      const ours = async () =>
+        (await store.payments({ limit: 1000, offset: 0 })).filter((p) => p.email === email);
+      assert.deepEqual(await ours(), []);
+      assert.deepEqual(await pay(), { status: 'duplicate' });
+      assert.deepEqual(
+        (await ours()).map((p) => p.credits),
+        [3 * MICRO],
+      );
+      assert.equal((await store.findByEmail(email))!.credits, 3 * MICRO, 'credited once');
+    } finally {
+      admin.disconnect();
+      await store.close();
+    }
+  });
+
   test("a hold left by a process that died frees the credits after the hold's time", async () => {
     const store = await RedisStore.open({ url: redis.url, log: silentLog });
     try {
@@ -596,10 +634,20 @@ describe('embedded store durability', () => {
         store.change({ key: license.key, amount: 0.5 * MICRO, kind: 'recharge' }),
       ),
     );
+    const payment = {
+      tradeNo: 'T-durable',
+      email: license.email,
+      credits: 2 * MICRO,
+      newLicense: { key: generateLicenseKey(), maxDevices: 1 },
+    };
+    assert.equal((await store.pay(payment)).status, 'credited');
+    const payments = await store.payments({ limit: 10, offset: 0 });
     await store.close();
     const reopened = await openEmbedded({ dir });
-    assert.equal((await reopened.get(license.key))!.credits, 21 * MICRO);
-    assert.equal((await reopened.ledger(license.key, { limit: 100 })).entries.length, 41);
+    assert.equal((await reopened.get(license.key))!.credits, 23 * MICRO);
+    assert.equal((await reopened.ledger(license.key, { limit: 100 })).entries.length, 42);
+    assert.deepEqual(await reopened.payments({ limit: 10, offset: 0 }), payments);
+    assert.equal(payments.length, 1);
     await reopened.close();
   });
 

@@ -114,6 +114,11 @@ export function applyPayment(
   const { result } = applied;
   if (result.status !== 'ok') throw new Error(`payment could not be credited: ${result.status}`);
   op.key = license!.key;
+  if (result.entry) {
+    const { key, email } = result.license;
+    const { id: entryId } = result.entry;
+    state.payments.push({ tradeNo: request.tradeNo, key, email, credits: request.credits, time, entryId });
+  }
   return {
     result: { status: 'credited', license: result.license, created, entry: result.entry },
     changed: true,

@@ -11,6 +11,7 @@ import type {
   DailyRequest,
   LedgerEntry,
   License,
+  PaymentRecord,
   PaymentRequest,
   VerifyCode,
 } from '../types.ts';
@@ -27,6 +28,8 @@ export interface StoreState {
   trades: Record<string, string>;
   /** License key → the last calendar day its daily charge was taken (days only move forward). */
   daily: Record<string, string>;
+  /** Payments credited, oldest first. */
+  payments: PaymentRecord[];
 }
 
 export const emptyState = (): StoreState => withDictionaries({ seq: 0 } as StoreState);
@@ -38,6 +41,7 @@ const DICTIONARIES = ['licenses', 'emails', 'idempotency', 'trades', 'daily'] as
  * `constructor`) is an ordinary key there: never found where it was not put, never a prototype to poison.
  */
 export function withDictionaries(state: StoreState): StoreState {
+  state.payments ??= [];
   for (const name of DICTIONARIES) {
     const entries: object = Object.assign(Object.create(null) as object, state[name] ?? {});
     (state as unknown as Record<string, object>)[name] = entries;

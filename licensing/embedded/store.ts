@@ -22,6 +22,7 @@ import type {
   LedgerPage,
   License,
   LicenseStore,
+  PaymentRecord,
   PaymentRequest,
   PaymentResult,
   SettleRequest,
@@ -149,6 +150,15 @@ export class EmbeddedStore implements LicenseStore {
     return Object.values(this.state.licenses)
       .slice(options.offset, options.offset + options.limit)
       .map(copyLicense);
+  }
+
+  async payments(options: { limit: number; offset: number }): Promise<PaymentRecord[]> {
+    const { payments } = this.state;
+    const end = payments.length - options.offset;
+    return payments
+      .slice(Math.max(0, end - options.limit), Math.max(0, end))
+      .reverse()
+      .map((payment) => ({ ...payment }));
   }
 
   async revoke(key: string): Promise<License | undefined> {

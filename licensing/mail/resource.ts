@@ -5,20 +5,37 @@ import type { LedgerEntry } from '../types.ts';
 import { Mailer } from './mailer.ts';
 import { lowBalanceMail } from './templates.ts';
 
+/** The gateway's mailer: it delivers what it is given and what a previous run left waiting. */
 export function mailer(services: Services): Mailer {
   return services.resources.get('mailer', () => {
-    const { env } = services;
-    const instance = new Mailer({
-      dir: resolve(env.DATA_DIR || './data'),
-      smtpUrl: env.SMTP_URL || undefined,
-      from: env.MAIL_FROM || 'Cradle <no-reply@localhost>',
-      log: services.log,
-      retryMs: Number(env.MAIL_RETRY_MS) || 5000,
-    });
+    const instance = mailerFromEnv(services);
     instance
       .start()
       .catch((error: unknown) => services.log.error({ err: error }, 'mail queue could not start'));
     return instance;
+  });
+}
+
+/** A mailer on the same outbox that delivers nothing by itself: the operator's tools look and retry. */
+export function outboxTools(services: Services): Mailer {
+  return services.resources.get('mail-outbox-tools', () => {
+    const instance = mailerFromEnv(services);
+    void instance.open().catch(() => undefined);
+    return instance;
+  });
+}
+
+function mailerFromEnv(services: Services): Mailer {
+  const { env } = services;
+  return new Mailer({
+    dir: resolve(env.DATA_DIR || './data'),
+    smtpUrl: env.SMTP_URL || undefined,
+    from: env.MAIL_FROM || 'Cradle <no-reply@localhost>',
+    log: services.log,
+    metrics: services.metrics,
+    clock: services.clock,
+    retryMs: Number(env.MAIL_RETRY_MS) || 5000,
+    giveUpMs: (Number(env.MAIL_GIVE_UP_H) || 48) * 60 * 60 * 1000,
   });
 }
 

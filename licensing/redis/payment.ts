@@ -3,7 +3,7 @@
  * which a Cluster serves), naming the license it credits, before any license is made; the credit then
  * records it on that license in the same script as the balance (CHANGE). A retry after a crash between the
  * two finds the claim and finishes the credit, once; a replay after the license was revoked finds it
- * credited and changes nothing.
+ * credited and changes nothing. Each credited payment is then listed for the operator (`payments`).
  */
 import type { LicenseStore, PaymentRequest, PaymentResult } from '../types.ts';
 
@@ -15,6 +15,8 @@ export interface TradeClaims {
   reassign(tradeNo: string, key: string): Promise<void>;
   /** Whether the license's credit with this trade number was made. */
   credited(tradeNo: string, key: string): Promise<boolean>;
+  /** Lists the credited payment where the operator looks payments up; again is harmless. */
+  record(tradeNo: string, key: string): Promise<void>;
 }
 
 export async function payOnRedis(
@@ -26,7 +28,11 @@ export async function payOnRedis(
   const candidate = current?.status === 'active' ? current.key : request.newLicense.key;
   const holder = await claims.claim(request.tradeNo, candidate);
   let { key } = holder;
-  if (!holder.claimed && (await claims.credited(request.tradeNo, key))) return { status: 'duplicate' };
+  if (!holder.claimed && (await claims.credited(request.tradeNo, key))) {
+    // A replay: the first delivery may have stopped between its credit and its record.
+    await claims.record(request.tradeNo, key);
+    return { status: 'duplicate' };
+  }
   let created = false;
   if (!(await store.get(key))) {
     const made = await store.create({
@@ -51,5 +57,6 @@ export async function payOnRedis(
   });
   if (result.status === 'duplicate' || result.status === 'balance_limit') return { status: result.status };
   if (result.status !== 'ok') throw new Error(`payment could not be credited: ${result.status}`);
+  await claims.record(request.tradeNo, key);
   return { status: 'credited', license: result.license, created, entry: result.entry };
 }

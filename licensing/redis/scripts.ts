@@ -5,7 +5,8 @@
  */
 
 /**
- * KEYS: license, ledger, seq, idempotency record, trade record. ARGV: amount, kind, time, entry tail,
+ * KEYS: license, ledger, seq, idempotency record, trade record (holds the entry that credited the trade).
+ * ARGV: amount, kind, time, entry tail,
  * idempotency key, fingerprint, trade number, idempotency TTL (ms; Redis forgets the record after it),
  * largest balance.
  */
@@ -37,7 +38,7 @@ if amount ~= 0 then
     '","amount":' .. string.format('%d', amount) .. ',"balanceAfter":' .. string.format('%d', credits) .. tail .. '}'
   redis.call('LPUSH', KEYS[2], entry)
 end
-if trade ~= '' then redis.call('SET', KEYS[5], '1') end
+if trade ~= '' then redis.call('SET', KEYS[5], entry) end
 if idem ~= '' then
   redis.call('HSET', KEYS[4], 'fingerprint', fp, 'entry', entry)
   redis.call('PEXPIRE', KEYS[4], ARGV[8])

@@ -23,6 +23,7 @@ import type {
   LedgerPage,
   License,
   LicenseStore,
+  PaymentRecord,
   PaymentRequest,
   PaymentResult,
   SettleRequest,
@@ -49,6 +50,9 @@ const emailKey = (email: string) => `cradle:email:${normalizeEmail(email)}`;
 const LICENSES = 'cradle:licenses';
 /** A payment's trade number, claimed for the license it credits (payment.ts). */
 const tradeKey = (tradeNo: string) => `cradle:trade:${tradeNo}`;
+/** Credited payments for the operator: trade numbers by time, and each one's record (one hash slot). */
+const PAYMENTS_BY_TIME = '{cradle:payments}:by-time';
+const PAYMENTS = '{cradle:payments}:records';
 
 /** A hold whose request names no time: past this a crashed instance's holds free themselves. */
 const DEFAULT_HOLD_TTL_MS = 5 * 60 * 1000;
@@ -253,7 +257,38 @@ export class RedisStore implements LicenseStore {
     },
     credited: async (tradeNo, key) =>
       (await this.call(() => this.redis.exists(`${tag(key)}:trade:${tradeNo}`))) === 1,
+    record: (tradeNo, key) =>
+      this.call(async () => {
+        const entryJson = await this.redis.get(`${tag(key)}:trade:${tradeNo}`);
+        const license = await this.read(key);
+        // A trade credited before payments were listed holds no entry: it stays in the ledger only.
+        if (!entryJson?.startsWith('{') || !license) return;
+        const entry = JSON.parse(entryJson) as LedgerEntry;
+        const payment: PaymentRecord = {
+          tradeNo,
+          key,
+          email: license.email,
+          credits: entry.amount,
+          time: entry.time,
+          entryId: entry.id,
+        };
+        await this.redis
+          .multi()
+          .zadd(PAYMENTS_BY_TIME, Date.parse(entry.time), tradeNo)
+          .hset(PAYMENTS, tradeNo, JSON.stringify(payment))
+          .exec();
+      }),
   };
+
+  payments(options: { limit: number; offset: number }): Promise<PaymentRecord[]> {
+    return this.call(async () => {
+      const { offset, limit } = options;
+      const tradeNos = await this.redis.zrevrange(PAYMENTS_BY_TIME, offset, offset + limit - 1);
+      if (tradeNos.length === 0) return [];
+      const records = await this.redis.hmget(PAYMENTS, ...tradeNos);
+      return records.flatMap((json) => (json ? [JSON.parse(json) as PaymentRecord] : []));
+    });
+  }
 
   ledger(key: string, options: { limit: number; before?: number }): Promise<LedgerPage> {
     return this.call(async () => {

@@ -27,6 +27,7 @@ import type {
   LedgerPage,
   License,
   LicenseStore,
+  PaymentRecord,
   PaymentResult,
   SettleRequest,
   SettleResult,
@@ -246,6 +247,9 @@ export class RemoteStore implements LicenseStore {
     return notHere();
   }
   revoke(): Promise<License | undefined> {
+    return notHere();
+  }
+  payments(): Promise<PaymentRecord[]> {
     return notHere();
   }
   resetDevices(): Promise<License | undefined> {
