@@ -6,7 +6,7 @@
 import { resolve } from 'node:path';
 import type { Services } from '../gateway/plugin.ts';
 import type { Resource } from '../gateway/resources.ts';
-import { commandTimeoutMs } from '../gateway/redis.ts';
+import { commandTimeoutMs, redisTarget } from '../gateway/redis.ts';
 import { EmbeddedStore } from './embedded/store.ts';
 import { storeUnavailable } from './errors.ts';
 import type { LicenseStore } from './types.ts';
@@ -45,10 +45,11 @@ async function openFromEnv(services: Services): Promise<LicenseStore> {
         : {}),
     });
   }
-  if (env.REDIS_URL) {
+  const redis = redisTarget(env);
+  if (redis) {
     const { RedisStore } = await import('./redis/store.ts');
     return RedisStore.open({
-      url: env.REDIS_URL,
+      ...redis,
       log,
       clock: services.clock,
       commandTimeoutMs: commandTimeoutMs(env),

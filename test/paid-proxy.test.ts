@@ -624,7 +624,7 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
   });
 }
 
-forEachStore(paidProxySuite);
+forEachStore(paidProxySuite, { cluster: true });
 
 describe('the shipped config/gateway.yaml', () => {
   test('/v1 routes by model (Gemini → the Space pool, others → OpenRouter), lists models, prices and spaces', async () => {

@@ -12,6 +12,7 @@ import { MICRO } from '../licensing/money.ts';
 import { isoTime } from '../licensing/time.ts';
 import type { EntryDetails, LedgerEntry, LicenseStore } from '../licensing/types.ts';
 import { startRedis } from './fixtures/redis.ts';
+import { startRedisCluster, type TestCluster } from './fixtures/redis-cluster.ts';
 import { crashCopy, openEmbedded, silentLog, tempDir, type StoreFactory } from './fixtures/stores.ts';
 
 let emailCounter = 0;
@@ -95,6 +96,26 @@ export function storeContract(name: string, open: StoreFactory): void {
       await store.revoke(first.key);
       await newLicense(store, 1, { email });
       assert.notEqual((await store.findByEmail(email))!.key, first.key);
+    });
+
+    test('20 concurrent creates for one email make one license; a revoked one is replaced once', async () => {
+      const email = uniqueEmail();
+      const create = () =>
+        store.create({ key: generateLicenseKey(), email, credits: MICRO, maxDevices: 1, unlimited: false });
+      const firstRound = await Promise.all(Array.from({ length: 20 }, create));
+      const made = firstRound.filter((r) => r.status === 'ok');
+      assert.equal(made.length, 1);
+      const key = made[0]!.license.key;
+      for (const taken of firstRound.filter((r) => r.status === 'email_taken'))
+        assert.equal(taken.license.key, key, 'a refusal names the license that holds the email');
+      await store.revoke(key);
+      const secondRound = await Promise.all(Array.from({ length: 20 }, create));
+      assert.equal(secondRound.filter((r) => r.status === 'ok').length, 1);
+      const active = (await store.list({ limit: 100_000, offset: 0 })).filter(
+        (l) => l.email === email && l.status === 'active',
+      );
+      assert.equal(active.length, 1);
+      assert.equal((await store.findByEmail(email))!.key, active[0]!.key);
     });
 
     test('devices bind on first verify up to max_devices; revoked and unknown keys are told apart', async () => {
@@ -468,6 +489,15 @@ storeContract('embedded', () => openEmbedded());
 const redis = await startRedis();
 after(() => redis.stop());
 storeContract('redis', () => RedisStore.open({ url: redis.url, log: silentLog }));
+
+describe('on a three-master Redis Cluster', () => {
+  let cluster: TestCluster;
+  before(async () => {
+    cluster = await startRedisCluster();
+  });
+  after(() => cluster.stop());
+  storeContract('redis cluster', () => RedisStore.open({ url: cluster.url, cluster: true, log: silentLog }));
+});
 
 describe('redis store faults', () => {
   test('a payment whose first delivery stopped before it was listed is listed by the replay', async () => {

@@ -1,24 +1,23 @@
 /** The store's Redis connection, its scripts defined (see gateway/redis.ts for how connections behave). */
-import type { Redis } from 'ioredis';
-import { redisClient } from '../../gateway/redis.ts';
+import { redisClient, type RedisConnection, type RedisTarget } from '../../gateway/redis.ts';
 import type { Logger } from 'pino';
 import type { DailyResult, HoldResult, License, VerifyCode } from '../types.ts';
 import {
   BIND,
   CHANGE,
-  CLAIM_EMAIL,
   CREATE,
   DAILY,
   HOLD,
   RELEASE_EMAIL,
   SET_FIELD,
   SETTLE,
+  SWAP_EMAIL,
 } from './scripts.ts';
 
-export type Scripted = Redis & {
+export type Scripted = RedisConnection & {
   cradleChange(...args: string[]): Promise<[string, string, number, number]>;
   cradleCreate(...args: string[]): Promise<[string, string]>;
-  cradleClaimEmail(...args: string[]): Promise<string>;
+  cradleSwapEmail(...args: string[]): Promise<number>;
   cradleBind(...args: string[]): Promise<VerifyCode>;
   cradleSetField(...args: string[]): Promise<number>;
   cradleReleaseEmail(...args: string[]): Promise<number>;
@@ -27,11 +26,15 @@ export type Scripted = Redis & {
   cradleDaily(...args: string[]): Promise<DailyResult>;
 };
 
-export function scriptedClient(url: string, log: Logger, options: { commandTimeoutMs: number }): Scripted {
-  const redis = redisClient(url, log, options) as Scripted;
+export function scriptedClient(
+  target: RedisTarget,
+  log: Logger,
+  options: { commandTimeoutMs: number },
+): Scripted {
+  const redis = redisClient(target, log, options) as Scripted;
   redis.defineCommand('cradleChange', { numberOfKeys: 5, lua: CHANGE });
   redis.defineCommand('cradleCreate', { numberOfKeys: 3, lua: CREATE });
-  redis.defineCommand('cradleClaimEmail', { numberOfKeys: 1, lua: CLAIM_EMAIL });
+  redis.defineCommand('cradleSwapEmail', { numberOfKeys: 1, lua: SWAP_EMAIL });
   redis.defineCommand('cradleBind', { numberOfKeys: 1, lua: BIND });
   redis.defineCommand('cradleSetField', { numberOfKeys: 1, lua: SET_FIELD });
   redis.defineCommand('cradleReleaseEmail', { numberOfKeys: 1, lua: RELEASE_EMAIL });

@@ -62,15 +62,14 @@ end
 return {'ok', entry}
 `;
 
-/** KEYS: email index. ARGV: new key. Claims the email unless it points at an active license. */
-export const CLAIM_EMAIL = `
-local current = redis.call('GET', KEYS[1])
-if current then
-  local status = redis.call('HGET', '{lic:' .. current .. '}', 'status')
-  if status == 'active' then return current end
-end
-redis.call('SET', KEYS[1], ARGV[1])
-return ''
+/**
+ * KEYS: email index. ARGV: the license it names now, the license to name instead. Takes a revoked
+ * license's email over only while it still names that license (another creator may have been first).
+ */
+export const SWAP_EMAIL = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
 `;
 
 /** KEYS: license. ARGV: device id, time. */

@@ -2,7 +2,6 @@
  * The shared store (REDIS_URL): several gateway instances see one set of licenses and balances.
  * Commands fail fast while Redis is down (money routes answer 503) and the client reconnects by itself.
  */
-import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { storeUnavailable } from '../errors.ts';
 import { normalizeEmail } from '../keys.ts';
@@ -31,7 +30,7 @@ import type {
   VerifyCode,
 } from '../types.ts';
 import { dailyDetails } from '../types.ts';
-import { DEFAULT_COMMAND_TIMEOUT_MS, redisClient } from '../../gateway/redis.ts';
+import { DEFAULT_COMMAND_TIMEOUT_MS, redisClient, type RedisConnection } from '../../gateway/redis.ts';
 import { scriptedClient, toLicense, type Scripted } from './connection.ts';
 import { payOnRedis, type TradeClaims } from './payment.ts';
 
@@ -56,8 +55,8 @@ const PAYMENTS = '{cradle:payments}:records';
 
 /** A hold whose request names no time: past this a crashed instance's holds free themselves. */
 const DEFAULT_HOLD_TTL_MS = 5 * 60 * 1000;
-/** How ioredis (no offline queue) refuses a command while disconnected: it was never sent. */
-const NOT_SENT = "Stream isn't writeable";
+/** How ioredis (no offline queue) refuses a command while disconnected, from one Redis or a Cluster: unsent. */
+const NOT_SENT = ["Stream isn't writeable", "Cluster isn't ready"];
 
 export class RedisStore implements LicenseStore {
   readonly kind = 'redis' as const;
@@ -67,7 +66,7 @@ export class RedisStore implements LicenseStore {
 
   private constructor(
     private readonly redis: Scripted,
-    private readonly subscriber: Redis,
+    private readonly subscriber: RedisConnection,
     private readonly clock: { now(): number },
     private readonly log: Logger,
     private readonly retryDelaysMs: readonly number[],
@@ -75,6 +74,8 @@ export class RedisStore implements LicenseStore {
 
   static async open(options: {
     url: string;
+    /** `url` names one or more nodes of a Redis Cluster. */
+    cluster?: boolean;
     log: Logger;
     clock?: { now(): number };
     /** Waits before each new attempt of a settle while Redis is unreachable. */
@@ -82,10 +83,11 @@ export class RedisStore implements LicenseStore {
     /** A command Redis does not answer within this fails its request (503) instead of stalling it. */
     commandTimeoutMs?: number;
   }): Promise<RedisStore> {
-    const redis = scriptedClient(options.url, options.log, {
+    const target = { url: options.url, cluster: options.cluster === true };
+    const redis = scriptedClient(target, options.log, {
       commandTimeoutMs: options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
     });
-    const subscriber = redisClient(options.url, options.log);
+    const subscriber = redisClient(target, options.log);
     await redis.connect();
     await subscriber.connect();
     const store = new RedisStore(
@@ -126,7 +128,7 @@ export class RedisStore implements LicenseStore {
     return this.call(() =>
       retried(run, {
         delaysMs: this.retryDelaysMs,
-        retryable: (error) => (error as Error).message.startsWith(NOT_SENT),
+        retryable: (error) => NOT_SENT.some((text) => (error as Error).message.startsWith(text)),
         stopped: () => this.closed,
         onRetry: (error, attempt) =>
           this.log.warn({ attempt, err: error }, 'redis unreachable for a charge; retrying'),
@@ -134,14 +136,13 @@ export class RedisStore implements LicenseStore {
     );
   }
 
+  /**
+   * The license is written first and its email claimed after, so an email always names a license that
+   * exists; a license that loses the claim is removed (no one knows its key yet). Every step touches one
+   * key or one license's keys, as a Cluster requires.
+   */
   async create(request: CreateLicense): Promise<CreateResult> {
     return this.call(async () => {
-      if (!request.unlimited) {
-        const holder = await this.redis.cradleClaimEmail(emailKey(request.email), request.key);
-        if (holder) return { status: 'email_taken', license: (await this.read(holder))! };
-      } else {
-        await this.redis.set(emailKey(request.email), request.key);
-      }
       const k = tag(request.key);
       await this.redis.cradleCreate(
         k,
@@ -154,9 +155,30 @@ export class RedisStore implements LicenseStore {
         this.now(),
         detailsJson(request.details),
       );
+      if (request.unlimited) {
+        await this.redis.set(emailKey(request.email), request.key);
+      } else {
+        const holder = await this.claimEmail(request.email, request.key);
+        if (holder) {
+          await this.redis.del(k, `${k}:ledger`, `${k}:seq`);
+          return { status: 'email_taken', license: (await this.read(holder))! };
+        }
+      }
       await this.redis.sadd(LICENSES, request.key);
       return { status: 'ok', license: (await this.read(request.key))! };
     });
+  }
+
+  /** Names `key` for the email unless an active license holds it (returned); a revoked one's is taken over. */
+  private async claimEmail(email: string, key: string): Promise<string | undefined> {
+    const index = emailKey(email);
+    for (;;) {
+      if (await this.redis.set(index, key, 'NX')) return undefined;
+      const holder = await this.redis.get(index);
+      if (holder === null) continue;
+      if ((await this.redis.hget(tag(holder), 'status')) === 'active') return holder;
+      if (await this.redis.cradleSwapEmail(index, holder, key)) return undefined;
+    }
   }
 
   private async read(key: string): Promise<License | undefined> {

@@ -9,7 +9,7 @@ import type { Context } from '../../gateway/context.ts';
 import { GatewayError } from '../../gateway/errors.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
 import { keyVerdicts, presentedKey } from '../../licensing/credentials.ts';
-import { commandTimeoutMs, redisClient } from '../../gateway/redis.ts';
+import { commandTimeoutMs, redisClient, redisTarget } from '../../gateway/redis.ts';
 
 export interface RateLimitConfig {
   /** Requests allowed per window. */
@@ -42,10 +42,10 @@ export default definePlugin<RateLimitConfig>({
     const windows = services.resources.get(`rate-limit:${config.name}`, () => ({
       cache: growingLru<string, Window>({ entries: 100_000 }),
     })).cache;
-    const redisUrl = services.env.REDIS_URL;
-    const sharedResource = redisUrl
+    const target = redisTarget(services.env);
+    const sharedResource = target
       ? services.resources.get('rate-limit:redis', () => {
-          const client = redisClient(redisUrl, services.log, {
+          const client = redisClient(target, services.log, {
             commandTimeoutMs: commandTimeoutMs(services.env),
           });
           const ready = client
