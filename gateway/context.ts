@@ -184,6 +184,11 @@ export class Context {
     return this.parsedJson as T;
   }
 
+  /** The body parsed as JSON if a plugin asked for it, else undefined (it is never read for this). */
+  get jsonIfParsed(): unknown {
+    return this.jsonState === 'unparsed' ? undefined : this.parsedJson;
+  }
+
   /** Marks the parsed JSON as changed (after `await ctx.json()`); it is serialised once, when sent upstream. */
   jsonChanged(): void {
     this.jsonState = 'changed';

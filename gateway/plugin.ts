@@ -101,6 +101,8 @@ export interface Outcome {
   /** Set when an upstream response arrived. `complete` is true when its whole body reached the client. */
   upstream?: { status: number; target: string; complete: boolean };
   clientAborted: boolean;
+  /** From the request's arrival until its answer was complete (the bookkeeping after it not counted). */
+  durationMs: number;
 }
 
 type MaybePromise<T> = T | Promise<T>;

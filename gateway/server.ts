@@ -174,10 +174,11 @@ export class Gateway {
     res.once('close', () => {
       if (!res.writableFinished) ctx.markClientAborted();
     });
-    const outcome = await this.execute(ctx, route, runtime.errorMappers);
+    const ended = await this.execute(ctx, route, runtime.errorMappers);
     // The answer is complete: its duration ends here, and the bookkeeping (plugins' onFinish, metrics, access
     // log) waits until the I/O ready now is handled, so other requests' next bytes do not queue behind it.
     const ms = ctx.elapsedMs;
+    const outcome: Outcome = { ...ended, durationMs: ms };
     await setImmediate();
     await route.chain.onFinish(ctx, outcome);
     ctx.releaseBody();
@@ -197,7 +198,7 @@ export class Gateway {
     ctx: Context,
     route: CompiledRoute,
     errorMappers: readonly ErrorMapper[],
-  ): Promise<Outcome> {
+  ): Promise<Omit<Outcome, 'durationMs'>> {
     const { chain } = route;
     try {
       checkDeclaredLength(ctx.req, ctx.bodyLimit);

@@ -66,6 +66,7 @@ export class RequestCharge {
   private succeeded = false;
   private cost = 0;
   private details: EntryDetails | undefined;
+  result: SettleResult | undefined;
 
   private constructor(
     private readonly ctx: Context,
@@ -123,6 +124,12 @@ export class RequestCharge {
       details: { requestId: this.ctx.id, ...this.details },
       ...(this.day && this.succeeded ? { day: this.day } : {}),
     });
+    this.result = result;
     for (const part of this.parts) part.settled(result);
   }
+}
+
+/** What the request was charged, once its charge is settled (after the charging plugins' onFinish). */
+export function settledCharge(ctx: Context): SettleResult | undefined {
+  return ctx.get(CHARGE)?.result;
 }

@@ -16,6 +16,7 @@ import operatorApi from './operator-api/index.ts';
 import paymentNotify from './payment-notify/index.ts';
 import pricing from './pricing/index.ts';
 import rateLimit from './rate-limit/index.ts';
+import requestLog from './request-log/index.ts';
 import roleMap from './role-map/index.ts';
 import spacesUsage from './balancer/usage-route.ts';
 import upstream from './upstream/index.ts';
@@ -37,6 +38,7 @@ export const builtinPlugins: readonly PluginDefinition<unknown>[] = [
   paymentNotify,
   pricing,
   rateLimit,
+  requestLog,
   roleMap,
   spacesUsage,
   upstream,

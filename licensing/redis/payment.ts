@@ -34,7 +34,7 @@ export async function payOnRedis(
     return { status: 'duplicate' };
   }
   let created = false;
-  if (!(await store.get(key))) {
+  if (!(await isMade(store, key, request.email))) {
     const made = await store.create({
       key,
       email: request.email,
@@ -59,4 +59,15 @@ export async function payOnRedis(
   if (result.status !== 'ok') throw new Error(`payment could not be credited: ${result.status}`);
   await claims.record(request.tradeNo, key);
   return { status: 'credited', license: result.license, created, entry: result.entry };
+}
+
+/**
+ * Whether the license is made: written and named by its email. A crash between the two (the store writes a
+ * license before it claims its email) leaves it written only; making it again finishes it.
+ */
+async function isMade(store: LicenseStore, key: string, email: string): Promise<boolean> {
+  const license = await store.get(key);
+  if (!license) return false;
+  if (license.status !== 'active') return true;
+  return (await store.findByEmail(email))?.key === key;
 }

@@ -176,6 +176,7 @@ export class RedisStore implements LicenseStore {
       if (await this.redis.set(index, key, 'NX')) return undefined;
       const holder = await this.redis.get(index);
       if (holder === null) continue;
+      if (holder === key) return undefined;
       if ((await this.redis.hget(tag(holder), 'status')) === 'active') return holder;
       if (await this.redis.cradleSwapEmail(index, holder, key)) return undefined;
     }

@@ -1,6 +1,6 @@
 /**
- * What an operator looks up and mends beyond licenses (those are the license API's): payments credited, and
- * the mail outbox with a retry for a mail given up. One `action` per route; put `admin-auth` before it.
+ * What an operator looks up and mends beyond licenses (those are the license API's): payments credited, the
+ * request log and its statistics, and the mail outbox with a retry for a mail given up. One `action` per route; put `admin-auth` before it.
  */
 import { badRequest, GatewayError, notFound } from '../../gateway/errors.ts';
 import type { Context } from '../../gateway/context.ts';
@@ -9,9 +9,10 @@ import { MAIL_STATES, type MailState } from '../../licensing/mail/outbox.ts';
 import { mailer } from '../../licensing/mail/resource.ts';
 import { licenseStore } from '../../licensing/resource.ts';
 import { licensingRefusal } from '../refusals.ts';
+import { requestsAnswer, statsAnswer } from './requests.ts';
 import { mailView, paymentView } from './views.ts';
 
-const ACTIONS = ['payments', 'mail_list', 'mail_retry'] as const;
+const ACTIONS = ['payments', 'mail_list', 'mail_retry', 'requests', 'stats'] as const;
 type Action = (typeof ACTIONS)[number];
 
 /** `limit` (1–1000) and `offset` from the query string, refused (400) when they are not whole numbers. */
@@ -53,6 +54,8 @@ export default definePlugin<{ action: Action }>({
         const mails = await mailer(services).outbox.list(state as MailState);
         return { body: { success: true, mails: mails.slice(offset, offset + limit).map(mailView) } };
       },
+      requests: async (ctx) => requestsAnswer(ctx, services, await licenseStore(services).store()),
+      stats: (ctx) => statsAnswer(ctx, services),
       async mail_retry(ctx) {
         const result = await mailer(services).retry(ctx.params.id ?? '');
         if (result.status === 'not_found') throw notFound('no mail with this id');

@@ -1,0 +1,71 @@
+/**
+ * The request log and its statistics, on the store the gateway runs on: SQLite in DATA_DIR beside the
+ * embedded store, or Redis, where every instance's requests meet. Recording never waits and never fails a
+ * request: records are written in batches, in the background.
+ */
+import type { RequestRecord } from './record.ts';
+
+export interface RequestFilter {
+  license?: string;
+  model?: string;
+  upstream?: string;
+  status?: number;
+  /** Epoch ms, inclusive. */
+  from?: number;
+  /** Epoch ms, exclusive. */
+  to?: number;
+}
+
+export interface RequestPage {
+  records: (RequestRecord & { id: number })[];
+  /** Pass as `before` for the next (older) page; null at the end. */
+  next: number | null;
+}
+
+export const STAT_DIMENSIONS = ['all', 'model', 'license', 'upstream'] as const;
+export type StatDimension = (typeof STAT_DIMENSIONS)[number];
+export type StatPeriod = 'hour' | 'day';
+
+export interface StatRow {
+  /** `2026-12-06T14` (an hour) or `2026-12-06` (a day), in the operator's time zone. */
+  bucket: string;
+  /** The model, license or upstream; `all` for the whole. */
+  key: string;
+  requests: number;
+  errors: number;
+  promptTokens: number;
+  completionTokens: number;
+  /** Micro-credits. */
+  credits: number;
+  latencyMsSum: number;
+}
+
+export interface StatsQuery {
+  period: StatPeriod;
+  dimension: StatDimension;
+  /** Buckets from `from` to `to`, both included (bucket names, as StatRow.bucket). */
+  from: string;
+  to: string;
+}
+
+export interface RequestLog {
+  /** Queues the record; it is stored within moments. */
+  record(record: RequestRecord): void;
+  /** Stores what is queued now (tests and shutdown; the log does it by itself). */
+  flush(): Promise<void>;
+  query(filter: RequestFilter, page: { limit: number; before?: number }): Promise<RequestPage>;
+  stats(query: StatsQuery): Promise<StatRow[]>;
+  close(): Promise<void>;
+}
+
+/** What a record adds to the statistics of each bucket and dimension it falls in. */
+export function statKeys(record: RequestRecord): [StatDimension, string][] {
+  const keys: [StatDimension, string][] = [['all', 'all']];
+  if (record.model) keys.push(['model', record.model]);
+  if (record.license) keys.push(['license', record.license]);
+  if (record.upstream) keys.push(['upstream', record.upstream]);
+  return keys;
+}
+
+/** A failed request for the statistics: the client got an error status, or none. */
+export const isError = (record: RequestRecord) => record.status === 0 || record.status >= 400;

@@ -1,0 +1,244 @@
+/**
+ * The request log on Redis, where every instance's requests meet. All its keys share one hash slot
+ * (`{cradle:requests}`), so a batch is one MULTI on one master of a Cluster. A record is a hash that expires
+ * with the retention; sorted sets by time, license, model, upstream and status (scored by record id) index
+ * it, and are trimmed as records expire. Statistics are hashes per bucket, incremented as records come.
+ */
+import type { RedisConnection } from '../../gateway/redis.ts';
+import type { Buckets } from './buckets.ts';
+import {
+  isError,
+  statKeys,
+  type RequestFilter,
+  type RequestLog,
+  type RequestPage,
+  type StatRow,
+  type StatsQuery,
+} from './log.ts';
+import { recordFrom, storedValues, type RequestRecord } from './record.ts';
+
+const PREFIX = '{cradle:requests}';
+const SEQ = `${PREFIX}:seq`;
+/**
+ * Every index is scored by the record's time and, below the millisecond, its id: newest first is the order
+ * the requests finished in, whichever instance wrote them, and a score is a cursor that names one record.
+ */
+const IDS_PER_MS = 1024;
+const scoreOf = (time: number, id: number) => time * IDS_PER_MS + (id % IDS_PER_MS);
+/** Every index made, to trim them all. */
+const INDEXES = `${PREFIX}:indexes`;
+const FLUSH_MS = 200;
+const DAY_MS = 24 * 60 * 60 * 1000;
+const KEEP_DAYS_MS = 400 * DAY_MS;
+const STAT_FIELDS = [
+  'requests',
+  'errors',
+  'promptTokens',
+  'completionTokens',
+  'credits',
+  'latencyMsSum',
+] as const;
+
+const row = (id: number) => `${PREFIX}:row:${id}`;
+const index = (name: string, value: string | number) => `${PREFIX}:by-${name}:${value}`;
+const statsKey = (period: string, bucket: string) => `${PREFIX}:stats:${period}:${bucket}`;
+
+export interface RedisLogOptions {
+  redis: RedisConnection;
+  buckets: Buckets;
+  retentionMs: number;
+  now: () => number;
+  /** Called once the log is closed: the connection is the log's own. */
+  onClose?: () => void;
+}
+
+export class RedisRequestLog implements RequestLog {
+  private queue: RequestRecord[] = [];
+  private readonly timer: NodeJS.Timeout;
+  private lastTrim = 0;
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: RedisLogOptions) {
+    this.timer = setInterval(() => void this.flush().catch(() => undefined), FLUSH_MS);
+    this.timer.unref();
+  }
+
+  record(record: RequestRecord): void {
+    this.queue.push(record);
+  }
+
+  /** Writes what is queued; records that cannot be written (Redis down) are dropped, never retried forever. */
+  flush(): Promise<void> {
+    const records = this.queue;
+    this.queue = [];
+    this.writing = this.writing.then(() => this.write(records)).catch(() => undefined);
+    return this.writing;
+  }
+
+  private async write(records: RequestRecord[]): Promise<void> {
+    const { redis, buckets, retentionMs } = this.options;
+    if (records.length > 0) {
+      const last = await redis.incrby(SEQ, records.length);
+      const multi = redis.multi();
+      records.forEach((record, i) => {
+        const id = last - records.length + 1 + i;
+        multi.hset(row(id), storedValues(record));
+        multi.pexpire(row(id), retentionMs);
+        for (const [name, value] of indexesOf(record)) {
+          multi.zadd(index(name, value), scoreOf(record.time, id), id);
+          multi.sadd(INDEXES, index(name, value));
+        }
+        for (const [period, bucket] of [
+          ['hour', buckets.hour(record.time)],
+          ['day', buckets.day(record.time)],
+        ] as const) {
+          const key = statsKey(period, bucket);
+          for (const [dimension, name] of statKeys(record)) {
+            const field = (stat: string) => `${dimension}|${name}|${stat}`;
+            multi.hincrby(key, field('requests'), 1);
+            multi.hincrby(key, field('errors'), isError(record) ? 1 : 0);
+            multi.hincrby(key, field('promptTokens'), record.promptTokens ?? 0);
+            multi.hincrby(key, field('completionTokens'), record.completionTokens ?? 0);
+            multi.hincrby(key, field('credits'), record.credits);
+            multi.hincrbyfloat(key, field('latencyMsSum'), record.latencyMs);
+          }
+          multi.pexpire(key, period === 'hour' ? retentionMs + DAY_MS : KEEP_DAYS_MS);
+        }
+      });
+      await multi.exec();
+    }
+    const now = this.options.now();
+    if (now - this.lastTrim > 60 * 60 * 1000) await this.trim(now);
+  }
+
+  /** Drops index entries of records past the retention (their hashes expire by themselves). */
+  private async trim(now: number): Promise<void> {
+    this.lastTrim = now;
+    const { redis } = this.options;
+    const cutoff = scoreOf(now - this.options.retentionMs, 0);
+    const multi = redis.multi();
+    for (const name of await redis.smembers(INDEXES)) multi.zremrangebyscore(name, '-inf', `(${cutoff}`);
+    await multi.exec();
+  }
+
+  async query(filter: RequestFilter, page: { limit: number; before?: number }): Promise<RequestPage> {
+    const { redis } = this.options;
+    // The most selective index the filter names; the other conditions are checked on each record.
+    const [name, value] = indexesOf(filter as RequestRecord)[0] ?? ['time', 'all'];
+    const key = name === 'time' ? index('time', 'all') : index(name, value);
+    const records: (RequestRecord & { id: number })[] = [];
+    let before = Math.min(
+      page.before ?? Infinity,
+      filter.to === undefined ? Infinity : scoreOf(filter.to, 0),
+    );
+    const lowest = filter.from === undefined ? '-inf' : scoreOf(filter.from, 0);
+    let next: number | null = null;
+    for (let round = 0; next === null; round++) {
+      const found = await redis.zrevrangebyscore(key, `(${before}`, lowest, 'WITHSCORES', 'LIMIT', 0, 200);
+      if (found.length === 0) break;
+      // A filter the index does not serve may match little: a page stops after 10,000 looked at, with a cursor.
+      if (round === 50) {
+        next = before;
+        break;
+      }
+      const pipeline = redis.pipeline();
+      for (let i = 0; i < found.length; i += 2) pipeline.hgetall(row(Number(found[i])));
+      const rows = (await pipeline.exec()) ?? [];
+      for (const [i, [, values]] of rows.entries()) {
+        const fields = values as Record<string, string>;
+        const score = Number(found[i * 2 + 1]);
+        if (!fields.route) continue;
+        const record = { ...recordFrom(fields), id: Number(found[i * 2]) };
+        if (!matches(record, filter)) continue;
+        if (records.length === page.limit) {
+          next = before;
+          break;
+        }
+        records.push(record);
+        before = score;
+      }
+      if (next === null) before = Number(found.at(-1));
+    }
+    return { records, next };
+  }
+
+  async stats(query: StatsQuery): Promise<StatRow[]> {
+    const { redis } = this.options;
+    const buckets = bucketRange(query);
+    const pipeline = redis.pipeline();
+    for (const bucket of buckets) pipeline.hgetall(statsKey(query.period, bucket));
+    const results = (await pipeline.exec()) ?? [];
+    const rows: StatRow[] = [];
+    results.forEach(([, values], i) => {
+      const byKey = new Map<string, StatRow>();
+      for (const [field, text] of Object.entries(values as Record<string, string>)) {
+        const [dimension, key, stat] = splitField(field);
+        if (dimension !== query.dimension) continue;
+        let stats = byKey.get(key);
+        if (!stats) {
+          stats = {
+            bucket: buckets[i]!,
+            key,
+            requests: 0,
+            errors: 0,
+            promptTokens: 0,
+            completionTokens: 0,
+            credits: 0,
+            latencyMsSum: 0,
+          };
+          byKey.set(key, stats);
+        }
+        if ((STAT_FIELDS as readonly string[]).includes(stat))
+          stats[stat as (typeof STAT_FIELDS)[number]] = Number(text);
+      }
+      rows.push(...[...byKey.values()].sort((a, b) => a.key.localeCompare(b.key)));
+    });
+    return rows;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flush();
+    this.options.onClose?.();
+  }
+}
+
+/** The indexes a record goes into, most selective first; with a filter, those it names. */
+function indexesOf(record: Partial<RequestRecord>): [string, string | number][] {
+  const found: [string, string | number][] = [];
+  if (record.license !== undefined) found.push(['license', record.license]);
+  if (record.model !== undefined) found.push(['model', record.model]);
+  if (record.upstream !== undefined) found.push(['upstream', record.upstream]);
+  if (record.status !== undefined) found.push(['status', record.status]);
+  if (record.route !== undefined) found.push(['time', 'all']);
+  return found;
+}
+
+function matches(record: RequestRecord, filter: RequestFilter): boolean {
+  if (filter.license !== undefined && record.license !== filter.license) return false;
+  if (filter.model !== undefined && record.model !== filter.model) return false;
+  if (filter.upstream !== undefined && record.upstream !== filter.upstream) return false;
+  if (filter.status !== undefined && record.status !== filter.status) return false;
+  if (filter.from !== undefined && record.time < filter.from) return false;
+  if (filter.to !== undefined && record.time >= filter.to) return false;
+  return true;
+}
+
+/** A field `dimension|key|stat`; a key may itself hold `|` (a model name), the others never do. */
+function splitField(field: string): [string, string, string] {
+  const first = field.indexOf('|');
+  const last = field.lastIndexOf('|');
+  return [field.slice(0, first), field.slice(first + 1, last), field.slice(last + 1)];
+}
+
+/** The bucket names from `from` to `to`: hours (`YYYY-MM-DDTHH`) or days, at most 2,000. */
+function bucketRange(query: StatsQuery): string[] {
+  const names: string[] = [];
+  const step = query.period === 'hour' ? 60 * 60 * 1000 : DAY_MS;
+  const parse = (name: string) =>
+    Date.parse(query.period === 'hour' ? `${name}:00:00Z` : `${name}T00:00:00Z`);
+  const format = (ms: number) => new Date(ms).toISOString().slice(0, query.period === 'hour' ? 13 : 10);
+  for (let ms = parse(query.from); ms <= parse(query.to) && names.length < 2000; ms += step)
+    names.push(format(ms));
+  return names;
+}

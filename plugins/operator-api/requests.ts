@@ -1,0 +1,121 @@
+/** The request log and its statistics as the operator API answers them: filters, pages, CSV. */
+import { badRequest, notFound } from '../../gateway/errors.ts';
+import type { Context } from '../../gateway/context.ts';
+import type { Answer, Services } from '../../gateway/plugin.ts';
+import { maskLicenseKey } from '../../licensing/keys.ts';
+import { toCredits } from '../../licensing/money.ts';
+import { STAT_DIMENSIONS, type RequestFilter, type StatDimension } from '../../licensing/requests/log.ts';
+import { REQUEST_FIELDS, requestView } from '../../licensing/requests/record.ts';
+import { requestLog, requestLogSettings } from '../../licensing/requests/resource.ts';
+import type { LicenseStore } from '../../licensing/types.ts';
+
+const HOUR_MS = 60 * 60 * 1000;
+
+function whole(ctx: Context, name: string, bounds: { min: number; max: number }): number | undefined {
+  const text = ctx.query.get(name);
+  if (text === null) return undefined;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < bounds.min || value > bounds.max)
+    throw badRequest(`${name} must be a whole number from ${bounds.min} to ${bounds.max}`, 'INVALID_FIELD');
+  return value;
+}
+
+function time(ctx: Context, name: string): number | undefined {
+  const text = ctx.query.get(name);
+  if (text === null) return undefined;
+  const value = Date.parse(text);
+  if (Number.isNaN(value))
+    throw badRequest(`${name} must be a time, e.g. 2026-12-06T08:00:00Z`, 'INVALID_FIELD');
+  return value;
+}
+
+/** The filter the query string asks for; `email` names the email's license. */
+async function filterOf(ctx: Context, store: LicenseStore): Promise<RequestFilter> {
+  const filter: RequestFilter = {};
+  const email = ctx.query.get('email');
+  if (email !== null) {
+    const license = await store.findByEmail(email);
+    if (!license) throw notFound('no license for this email');
+    filter.license = license.key;
+  }
+  for (const name of ['license', 'model', 'upstream'] as const) {
+    const value = ctx.query.get(name);
+    if (value !== null) filter[name] = value;
+  }
+  const status = whole(ctx, 'status', { min: 0, max: 599 });
+  const from = time(ctx, 'from');
+  const to = time(ctx, 'to');
+  return {
+    ...filter,
+    ...(status === undefined ? {} : { status }),
+    ...(from === undefined ? {} : { from }),
+    ...(to === undefined ? {} : { to }),
+  };
+}
+
+export async function requestsAnswer(ctx: Context, services: Services, store: LicenseStore): Promise<Answer> {
+  const filter = await filterOf(ctx, store);
+  const limit = whole(ctx, 'limit', { min: 1, max: 1000 }) ?? 50;
+  const before = whole(ctx, 'before', { min: 1, max: Number.MAX_SAFE_INTEGER });
+  const page = await requestLog(services).query(filter, {
+    limit,
+    ...(before === undefined ? {} : { before }),
+  });
+  const rows = page.records.map((record) => ({ id: record.id, ...requestView(record) }));
+  if (ctx.query.get('format') === 'csv') {
+    const header = ['id', ...REQUEST_FIELDS.map((field) => field.api)];
+    const lines = rows.map((row) => header.map((name) => csvCell((row as Record<string, unknown>)[name])));
+    return {
+      headers: { 'content-type': 'text/csv; charset=utf-8' },
+      body: [header.join(','), ...lines.map((cells) => cells.join(','))].join('\r\n') + '\r\n',
+    };
+  }
+  return { body: { success: true, requests: rows, next: page.next } };
+}
+
+function csvCell(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  const text = String(value);
+  // A cell a spreadsheet would run as a formula is quoted as text.
+  const safe = /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
+  return /[",\r\n]/.test(safe) || safe !== text ? `"${safe.replaceAll('"', '""')}"` : safe;
+}
+
+export async function statsAnswer(ctx: Context, services: Services): Promise<Answer> {
+  const period = ctx.query.get('period') ?? 'hour';
+  if (period !== 'hour' && period !== 'day') throw badRequest('period must be hour or day', 'INVALID_FIELD');
+  const dimension = ctx.query.get('dimension') ?? 'all';
+  if (!(STAT_DIMENSIONS as readonly string[]).includes(dimension))
+    throw badRequest(`dimension must be one of ${STAT_DIMENSIONS.join(', ')}`, 'INVALID_FIELD');
+  const { buckets } = requestLogSettings(services.env);
+  const now = services.clock.now();
+  const name = (ms: number) => (period === 'hour' ? buckets.hour(ms) : buckets.day(ms));
+  const pattern = period === 'hour' ? /^\d{4}-\d{2}-\d{2}T\d{2}$/ : /^\d{4}-\d{2}-\d{2}$/;
+  const bucket = (param: string, fallback: number) => {
+    const text = ctx.query.get(param) ?? name(fallback);
+    if (!pattern.test(text))
+      throw badRequest(
+        `${param} must be ${period === 'hour' ? 'an hour, e.g. 2026-12-06T08' : 'a day, e.g. 2026-12-06'}`,
+        'INVALID_FIELD',
+      );
+    return text;
+  };
+  const span = period === 'hour' ? 23 * HOUR_MS : 29 * 24 * HOUR_MS;
+  const rows = await requestLog(services).stats({
+    period,
+    dimension: dimension as StatDimension,
+    from: bucket('from', now - span),
+    to: bucket('to', now),
+  });
+  const stats = rows.map((row) => ({
+    bucket: row.bucket,
+    key: dimension === 'license' ? maskLicenseKey(row.key) : row.key,
+    requests: row.requests,
+    errors: row.errors,
+    prompt_tokens: row.promptTokens,
+    completion_tokens: row.completionTokens,
+    credits: toCredits(row.credits),
+    latency_ms_avg: row.requests ? Math.round((row.latencyMsSum / row.requests) * 10) / 10 : 0,
+  }));
+  return { body: { success: true, period, dimension, stats } };
+}

@@ -1,0 +1,59 @@
+/**
+ * Records each request of its route in the request log once it has finished: license, device, model,
+ * upstream, status, latency, time to first token, tokens and what it was charged. Put it after `billing`:
+ * the charge is settled by then. Recording never delays or fails the request.
+ */
+import { ContextKey } from '../../gateway/context.ts';
+import { definePlugin } from '../../gateway/plugin.ts';
+import { settledCharge } from '../../licensing/request-charge.ts';
+import type { RequestRecord } from '../../licensing/requests/record.ts';
+import { requestLog } from '../../licensing/requests/resource.ts';
+import { LICENSE } from '../keys.ts';
+
+const FIRST_BYTE_MS = new ContextKey<number>('request-log.firstByteMs');
+
+export default definePlugin<Record<string, never>>({
+  name: 'request-log',
+  schema: { type: 'object', additionalProperties: false, properties: {} },
+  create(_config, services) {
+    const log = requestLog(services);
+    return {
+      onResponse(ctx, response) {
+        response.observe({
+          onData() {
+            if (ctx.get(FIRST_BYTE_MS) === undefined) ctx.set(FIRST_BYTE_MS, ctx.elapsedMs);
+          },
+        });
+      },
+      onFinish(ctx, outcome) {
+        const charge = settledCharge(ctx);
+        const usage = charge?.usage;
+        const body = ctx.jsonIfParsed as { model?: unknown } | undefined;
+        const model = usage?.model ?? (typeof body?.model === 'string' ? body.model : undefined);
+        const record: RequestRecord = {
+          time: services.clock.now(),
+          requestId: ctx.id,
+          route: ctx.routeName,
+          status: outcome.status,
+          latencyMs: Math.round(outcome.durationMs * 10) / 10,
+          credits: -((usage?.amount ?? 0) + (charge?.daily?.amount ?? 0)),
+        };
+        const license = ctx.get(LICENSE)?.key;
+        const device = ctx.header('x-device-id');
+        const ttft = ctx.get(FIRST_BYTE_MS);
+        const optional: Partial<RequestRecord> = {
+          ...(license ? { license } : {}),
+          ...(device ? { device: device.slice(0, 200) } : {}),
+          ...(model ? { model: model.slice(0, 200) } : {}),
+          ...(outcome.upstream ? { upstream: outcome.upstream.target } : {}),
+          ...(ttft === undefined ? {} : { ttftMs: Math.round(ttft * 10) / 10 }),
+          ...(usage?.promptTokens === undefined ? {} : { promptTokens: usage.promptTokens }),
+          ...(usage?.completionTokens === undefined ? {} : { completionTokens: usage.completionTokens }),
+          ...(usage?.estimated === undefined ? {} : { estimated: usage.estimated }),
+          ...(outcome.error ? { errorCode: outcome.error.code } : {}),
+        };
+        log.record({ ...record, ...optional });
+      },
+    };
+  },
+});
