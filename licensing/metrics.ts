@@ -12,3 +12,15 @@ export const creditsCharged = (metrics: Metrics) =>
 /** License checks (verify API and proxied requests) by result code. */
 export const licenseChecks = (metrics: Metrics) =>
   metrics.counter('cradle_license_checks_total', 'License checks by result', ['result']);
+
+/** Tokens of charged requests by model and kind (prompt, completion). */
+export const tokensByModel = (metrics: Metrics) =>
+  metrics.counter(
+    'cradle_tokens_total',
+    'Tokens of charged requests by model and kind (prompt, completion)',
+    ['model', 'kind'],
+  );
+
+/** Micro-credits charged for usage, by model. */
+export const creditsByModel = (metrics: Metrics) =>
+  metrics.counter('cradle_model_credits_micro_total', 'Micro-credits charged for usage, by model', ['model']);

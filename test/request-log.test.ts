@@ -171,6 +171,29 @@ function requestLogSuite(storeName: string, env: () => Record<string, string>) {
       );
     });
 
+    test('metrics count tokens and credits by model; the Grafana dashboard asks only for metrics that exist', async () => {
+      const key = await newLicense(`metrics-${storeName}@example.com`);
+      assert.equal((await chat(0, key)).status, 200);
+      const text = await (await fetch(`${gw(0).url}/metrics`, { headers: admin })).text();
+      assert.match(text, /cradle_tokens_total\{model="openai\/gpt-4o-mini",kind="completion"\} [1-9]/);
+      assert.match(text, /cradle_model_credits_micro_total\{model="openai\/gpt-4o-mini"\} [1-9]/);
+      const types = new Map([...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => [m[1]!, m[2]!] as const));
+      const dashboard = JSON.parse(
+        await readFile(new URL('../config/deploy/grafana-dashboard.json', import.meta.url), 'utf8'),
+      ) as {
+        panels: { targets: { expr: string }[] }[];
+      };
+      const asked = dashboard.panels.flatMap((p) =>
+        p.targets.flatMap((t) => t.expr.match(/\b(?:cradle|process|nodejs)_\w+/g) ?? []),
+      );
+      assert.ok(asked.length > 10);
+      for (const name of asked) {
+        const base = name.replace(/_(bucket|count|sum)$/, '');
+        const known = types.has(name) || types.get(base) === 'histogram';
+        assert.ok(known, `the dashboard asks for ${name}, which the gateway does not export`);
+      }
+    });
+
     test('records older than REQUEST_LOG_DAYS are no longer listed', async () => {
       const key = await newLicense(`old-${storeName}@example.com`);
       assert.equal((await chat(0, key)).status, 200);

@@ -5,6 +5,7 @@
  */
 import { ContextKey } from '../../gateway/context.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
+import { creditsByModel, tokensByModel } from '../../licensing/metrics.ts';
 import { settledCharge } from '../../licensing/request-charge.ts';
 import type { RequestRecord } from '../../licensing/requests/record.ts';
 import { requestLog } from '../../licensing/requests/resource.ts';
@@ -17,6 +18,8 @@ export default definePlugin<Record<string, never>>({
   schema: { type: 'object', additionalProperties: false, properties: {} },
   create(_config, services) {
     const log = requestLog(services);
+    const tokens = tokensByModel(services.metrics);
+    const credits = creditsByModel(services.metrics);
     return {
       onResponse(ctx, response) {
         response.observe({
@@ -53,6 +56,12 @@ export default definePlugin<Record<string, never>>({
           ...(outcome.error ? { errorCode: outcome.error.code } : {}),
         };
         log.record({ ...record, ...optional });
+        // Only a charged usage names a model in metrics: the upstream knew it, so the labels stay few.
+        if (usage?.model) {
+          tokens.inc({ model: usage.model, kind: 'prompt' }, usage.promptTokens ?? 0);
+          tokens.inc({ model: usage.model, kind: 'completion' }, usage.completionTokens ?? 0);
+          credits.inc({ model: usage.model }, -usage.amount);
+        }
       },
     };
   },
