@@ -5,7 +5,7 @@
  * Env: BENCH_SECONDS (8), BENCH_CONNECTIONS (50), BENCH_ROUNDS (2), SSE_REQUESTS (1000 per round),
  * BENCH_WARMUP (12: seconds of load each server gets once, with 4000 streams, before round 1).
  */
-import { mkdtemp, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile, mkdir } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRedis } from '../test/fixtures/redis.ts';
@@ -54,9 +54,18 @@ const gateway = await spawnServer(['gateway', proxyOnly]);
 /** The shipped config/gateway.yaml, OpenRouter pointed at the fixture: the whole paid chain runs. */
 async function paidGateway(
   env: Record<string, string>,
+  config = 'config/gateway.yaml',
 ): Promise<{ server: BenchServer; headers: Record<string, string> }> {
-  const server = await spawnServer(['gateway', 'config/gateway.yaml'], { ...env, ...paidEnv(upstream.url) });
+  const server = await spawnServer(['gateway', config], { ...env, ...paidEnv(upstream.url) });
   return { server, headers: await benchLicense(server.url) };
+}
+
+/** The shipped config without its request log: what recording costs is the difference. */
+async function withoutRequestLog(): Promise<string> {
+  const shipped = await readFile('config/gateway.yaml', 'utf8');
+  const file = join(dir, 'no-request-log.yaml');
+  await writeFile(file, shipped.replace(/^ {4}- request-log\n/m, ''));
+  return file;
 }
 
 // BENCH_ONLY=proxy measures the first three scenarios alone.
@@ -64,6 +73,9 @@ const withPaid = process.env.BENCH_ONLY !== 'proxy';
 const redis = withPaid ? await startRedis() : undefined;
 const paidEmbedded = withPaid ? await paidGateway({ DATA_DIR: join(dir, 'data') }) : undefined;
 const paidRedis = redis ? await paidGateway({ REDIS_URL: redis.url }) : undefined;
+const paidUnlogged = withPaid
+  ? await paidGateway({ DATA_DIR: join(dir, 'data-unlogged') }, await withoutRequestLog())
+  : undefined;
 
 // The OpenRouter route: exactly the paid chain (cors, rate-limit, license, daily-charge, billing) + openrouter.
 const paid = (p: { server: BenchServer; headers: Record<string, string> }) => ({
@@ -79,6 +91,9 @@ const scenarios: Scenario[] = [
   { name: 'gateway, proxy-only chain', server: gateway, url: `${gateway.url}/v1/chat/completions` },
   ...(paidEmbedded ? [{ name: 'gateway, paid chain, embedded store', ...paid(paidEmbedded) }] : []),
   ...(paidRedis ? [{ name: 'gateway, paid chain, redis store', ...paid(paidRedis) }] : []),
+  ...(paidUnlogged
+    ? [{ name: 'gateway, paid chain without request log, embedded', ...paid(paidUnlogged) }]
+    : []),
 ];
 
 interface Row {

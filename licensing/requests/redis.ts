@@ -41,7 +41,9 @@ const STAT_FIELDS = [
 
 const row = (id: number) => `${PREFIX}:row:${id}`;
 const index = (name: string, value: string | number) => `${PREFIX}:by-${name}:${value}`;
-const statsKey = (period: string, bucket: string) => `${PREFIX}:stats:${period}:${bucket}`;
+const statsKey = (period: string, bucket: string, dimension: string) =>
+  `${PREFIX}:stats:${period}:${bucket}:${dimension}`;
+type StatField = (typeof STAT_FIELDS)[number];
 
 export interface RedisLogOptions {
   redis: RedisConnection;
@@ -76,39 +78,63 @@ export class RedisRequestLog implements RequestLog {
   }
 
   private async write(records: RequestRecord[]): Promise<void> {
-    const { redis, buckets, retentionMs } = this.options;
+    const { redis, retentionMs } = this.options;
     if (records.length > 0) {
       const last = await redis.incrby(SEQ, records.length);
       const multi = redis.multi();
+      const indexes = new Set<string>();
       records.forEach((record, i) => {
         const id = last - records.length + 1 + i;
         multi.hset(row(id), storedValues(record));
         multi.pexpire(row(id), retentionMs);
         for (const [name, value] of indexesOf(record)) {
           multi.zadd(index(name, value), scoreOf(record.time, id), id);
-          multi.sadd(INDEXES, index(name, value));
-        }
-        for (const [period, bucket] of [
-          ['hour', buckets.hour(record.time)],
-          ['day', buckets.day(record.time)],
-        ] as const) {
-          const key = statsKey(period, bucket);
-          for (const [dimension, name] of statKeys(record)) {
-            const field = (stat: string) => `${dimension}|${name}|${stat}`;
-            multi.hincrby(key, field('requests'), 1);
-            multi.hincrby(key, field('errors'), isError(record) ? 1 : 0);
-            multi.hincrby(key, field('promptTokens'), record.promptTokens ?? 0);
-            multi.hincrby(key, field('completionTokens'), record.completionTokens ?? 0);
-            multi.hincrby(key, field('credits'), record.credits);
-            multi.hincrbyfloat(key, field('latencyMsSum'), record.latencyMs);
-          }
-          multi.pexpire(key, period === 'hour' ? retentionMs + DAY_MS : KEEP_DAYS_MS);
+          indexes.add(index(name, value));
         }
       });
+      if (indexes.size > 0) multi.sadd(INDEXES, ...indexes);
+      // A batch's records mostly share their buckets: their figures are summed here, one increment each.
+      for (const [key, fields] of this.statIncrements(records)) {
+        for (const [field, amount] of fields) {
+          if (field.endsWith('|latencyMsSum')) multi.hincrbyfloat(key, field, amount);
+          else multi.hincrby(key, field, amount);
+        }
+        multi.pexpire(key, key.includes(':stats:hour:') ? retentionMs + DAY_MS : KEEP_DAYS_MS);
+      }
       await multi.exec();
     }
     const now = this.options.now();
     if (now - this.lastTrim > 60 * 60 * 1000) await this.trim(now);
+  }
+
+  /** The batch's figures by statistics hash (one per period, bucket and dimension) and field (`key|stat`). */
+  private statIncrements(records: RequestRecord[]): Map<string, Map<string, number>> {
+    const { buckets } = this.options;
+    const sums = new Map<string, Map<string, number>>();
+    const add = (key: string, field: string, amount: number) => {
+      let fields = sums.get(key);
+      if (!fields) sums.set(key, (fields = new Map()));
+      fields.set(field, (fields.get(field) ?? 0) + amount);
+    };
+    for (const record of records) {
+      const figures: [StatField, number][] = [
+        ['requests', 1],
+        ['errors', isError(record) ? 1 : 0],
+        ['promptTokens', record.promptTokens ?? 0],
+        ['completionTokens', record.completionTokens ?? 0],
+        ['credits', record.credits],
+        ['latencyMsSum', record.latencyMs],
+      ];
+      for (const [period, bucket] of [
+        ['hour', buckets.hour(record.time)],
+        ['day', buckets.day(record.time)],
+      ] as const) {
+        for (const [dimension, name] of statKeys(record))
+          for (const [stat, amount] of figures)
+            add(statsKey(period, bucket, dimension), `${name}|${stat}`, amount);
+      }
+    }
+    return sums;
   }
 
   /** Drops index entries of records past the retention (their hashes expire by themselves). */
@@ -166,14 +192,16 @@ export class RedisRequestLog implements RequestLog {
     const { redis } = this.options;
     const buckets = bucketRange(query);
     const pipeline = redis.pipeline();
-    for (const bucket of buckets) pipeline.hgetall(statsKey(query.period, bucket));
+    for (const bucket of buckets) pipeline.hgetall(statsKey(query.period, bucket, query.dimension));
     const results = (await pipeline.exec()) ?? [];
     const rows: StatRow[] = [];
     results.forEach(([, values], i) => {
       const byKey = new Map<string, StatRow>();
       for (const [field, text] of Object.entries(values as Record<string, string>)) {
-        const [dimension, key, stat] = splitField(field);
-        if (dimension !== query.dimension) continue;
+        // A field is `key|stat`; a key (a model name) may hold `|` itself, a stat never does.
+        const cut = field.lastIndexOf('|');
+        const [key, stat] = [field.slice(0, cut), field.slice(cut + 1)];
+        if (!(STAT_FIELDS as readonly string[]).includes(stat)) continue;
         let stats = byKey.get(key);
         if (!stats) {
           stats = {
@@ -188,8 +216,7 @@ export class RedisRequestLog implements RequestLog {
           };
           byKey.set(key, stats);
         }
-        if ((STAT_FIELDS as readonly string[]).includes(stat))
-          stats[stat as (typeof STAT_FIELDS)[number]] = Number(text);
+        stats[stat as StatField] = Number(text);
       }
       rows.push(...[...byKey.values()].sort((a, b) => a.key.localeCompare(b.key)));
     });
@@ -222,13 +249,6 @@ function matches(record: RequestRecord, filter: RequestFilter): boolean {
   if (filter.from !== undefined && record.time < filter.from) return false;
   if (filter.to !== undefined && record.time >= filter.to) return false;
   return true;
-}
-
-/** A field `dimension|key|stat`; a key may itself hold `|` (a model name), the others never do. */
-function splitField(field: string): [string, string, string] {
-  const first = field.indexOf('|');
-  const last = field.lastIndexOf('|');
-  return [field.slice(0, first), field.slice(first + 1, last), field.slice(last + 1)];
 }
 
 /** The bucket names from `from` to `to`: hours (`YYYY-MM-DDTHH`) or days, at most 2,000. */
