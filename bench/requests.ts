@@ -8,7 +8,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { bucketsIn } from '../licensing/requests/buckets.ts';
+import { bucketsIn } from '../licensing/time.ts';
 import type { RequestFilter, RequestLog, StatsQuery } from '../licensing/requests/log.ts';
 import type { RequestRecord } from '../licensing/requests/record.ts';
 import { RedisRequestLog } from '../licensing/requests/redis.ts';

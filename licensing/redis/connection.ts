@@ -14,6 +14,9 @@ import {
   SWAP_EMAIL,
 } from './scripts.ts';
 
+/** A license's keys share its hash tag: one slot of a Cluster, so one script can change them together. */
+export const tag = (key: string) => `{lic:${key}}`;
+
 export type Scripted = RedisConnection & {
   cradleChange(...args: string[]): Promise<[string, string, number, number]>;
   cradleCreate(...args: string[]): Promise<[string, string]>;

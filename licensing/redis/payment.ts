@@ -5,7 +5,22 @@
  * two finds the claim and finishes the credit, once; a replay after the license was revoked finds it
  * credited and changes nothing. Each credited payment is then listed for the operator (`payments`).
  */
-import type { LicenseStore, PaymentRequest, PaymentResult } from '../types.ts';
+import type { RedisConnection } from '../../gateway/redis.ts';
+import type {
+  LedgerEntry,
+  License,
+  LicenseStore,
+  PaymentRecord,
+  PaymentRequest,
+  PaymentResult,
+} from '../types.ts';
+import { tag } from './connection.ts';
+
+/** A payment's trade number, claimed for the license it credits. */
+const tradeKey = (tradeNo: string) => `cradle:trade:${tradeNo}`;
+/** Credited payments for the operator: trade numbers by time, and each one's record (one hash slot). */
+const PAYMENTS_BY_TIME = '{cradle:payments}:by-time';
+const PAYMENTS = '{cradle:payments}:records';
 
 /** What the payment needs of the Redis store beyond the store contract. */
 export interface TradeClaims {
@@ -70,4 +85,60 @@ async function isMade(store: LicenseStore, key: string, email: string): Promise<
   if (!license) return false;
   if (license.status !== 'active') return true;
   return (await store.findByEmail(email))?.key === key;
+}
+
+/** Trade claims and the payment list on Redis; `call` makes a Redis failure the store's 503. */
+export class RedisPayments implements TradeClaims {
+  constructor(
+    private readonly redis: RedisConnection,
+    private readonly call: <T>(run: () => Promise<T>) => Promise<T>,
+    private readonly read: (key: string) => Promise<License | undefined>,
+  ) {}
+
+  async claim(tradeNo: string, key: string): Promise<{ key: string; claimed: boolean }> {
+    const claimed = await this.call(() => this.redis.set(tradeKey(tradeNo), key, 'NX'));
+    if (claimed) return { key, claimed: true };
+    return { key: (await this.call(() => this.redis.get(tradeKey(tradeNo)))) ?? key, claimed: false };
+  }
+
+  async reassign(tradeNo: string, key: string): Promise<void> {
+    await this.call(() => this.redis.set(tradeKey(tradeNo), key));
+  }
+
+  async credited(tradeNo: string, key: string): Promise<boolean> {
+    return (await this.call(() => this.redis.exists(`${tag(key)}:trade:${tradeNo}`))) === 1;
+  }
+
+  record(tradeNo: string, key: string): Promise<void> {
+    return this.call(async () => {
+      const entryJson = await this.redis.get(`${tag(key)}:trade:${tradeNo}`);
+      const license = await this.read(key);
+      // A trade credited before payments were listed holds no entry: it stays in the ledger only.
+      if (!entryJson?.startsWith('{') || !license) return;
+      const entry = JSON.parse(entryJson) as LedgerEntry;
+      const payment: PaymentRecord = {
+        tradeNo,
+        key,
+        email: license.email,
+        credits: entry.amount,
+        time: entry.time,
+        entryId: entry.id,
+      };
+      await this.redis
+        .multi()
+        .zadd(PAYMENTS_BY_TIME, Date.parse(entry.time), tradeNo)
+        .hset(PAYMENTS, tradeNo, JSON.stringify(payment))
+        .exec();
+    });
+  }
+
+  list(options: { limit: number; offset: number }): Promise<PaymentRecord[]> {
+    return this.call(async () => {
+      const { offset, limit } = options;
+      const tradeNos = await this.redis.zrevrange(PAYMENTS_BY_TIME, offset, offset + limit - 1);
+      if (tradeNos.length === 0) return [];
+      const records = await this.redis.hmget(PAYMENTS, ...tradeNos);
+      return records.flatMap((json) => (json ? [JSON.parse(json) as PaymentRecord] : []));
+    });
+  }
 }

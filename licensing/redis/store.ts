@@ -31,8 +31,8 @@ import type {
 } from '../types.ts';
 import { dailyDetails } from '../types.ts';
 import { DEFAULT_COMMAND_TIMEOUT_MS, redisClient, type RedisConnection } from '../../gateway/redis.ts';
-import { scriptedClient, toLicense, type Scripted } from './connection.ts';
-import { payOnRedis, type TradeClaims } from './payment.ts';
+import { scriptedClient, tag, toLicense, type Scripted } from './connection.ts';
+import { payOnRedis, RedisPayments } from './payment.ts';
 
 const INVALIDATE = 'cradle:invalidate';
 
@@ -44,14 +44,8 @@ function detailsJson(details: EntryDetails | undefined): string {
   const json = JSON.stringify(details ?? {});
   return json === '{}' ? '' : `,${json.slice(1, -1)}`;
 }
-const tag = (key: string) => `{lic:${key}}`;
 const emailKey = (email: string) => `cradle:email:${normalizeEmail(email)}`;
 const LICENSES = 'cradle:licenses';
-/** A payment's trade number, claimed for the license it credits (payment.ts). */
-const tradeKey = (tradeNo: string) => `cradle:trade:${tradeNo}`;
-/** Credited payments for the operator: trade numbers by time, and each one's record (one hash slot). */
-const PAYMENTS_BY_TIME = '{cradle:payments}:by-time';
-const PAYMENTS = '{cradle:payments}:records';
 
 /** A hold whose request names no time: past this a crashed instance's holds free themselves. */
 const DEFAULT_HOLD_TTL_MS = 5 * 60 * 1000;
@@ -265,52 +259,20 @@ export class RedisStore implements LicenseStore {
     });
   }
 
-  pay(request: PaymentRequest): Promise<PaymentResult> {
-    return payOnRedis(this, this.tradeClaims, request);
+  private paymentRecords(): RedisPayments {
+    return new RedisPayments(
+      this.redis,
+      (run) => this.call(run),
+      (key) => this.read(key),
+    );
   }
 
-  private readonly tradeClaims: TradeClaims = {
-    claim: async (tradeNo, key) => {
-      const claimed = await this.call(() => this.redis.set(tradeKey(tradeNo), key, 'NX'));
-      if (claimed) return { key, claimed: true };
-      return { key: (await this.call(() => this.redis.get(tradeKey(tradeNo)))) ?? key, claimed: false };
-    },
-    reassign: async (tradeNo, key) => {
-      await this.call(() => this.redis.set(tradeKey(tradeNo), key));
-    },
-    credited: async (tradeNo, key) =>
-      (await this.call(() => this.redis.exists(`${tag(key)}:trade:${tradeNo}`))) === 1,
-    record: (tradeNo, key) =>
-      this.call(async () => {
-        const entryJson = await this.redis.get(`${tag(key)}:trade:${tradeNo}`);
-        const license = await this.read(key);
-        // A trade credited before payments were listed holds no entry: it stays in the ledger only.
-        if (!entryJson?.startsWith('{') || !license) return;
-        const entry = JSON.parse(entryJson) as LedgerEntry;
-        const payment: PaymentRecord = {
-          tradeNo,
-          key,
-          email: license.email,
-          credits: entry.amount,
-          time: entry.time,
-          entryId: entry.id,
-        };
-        await this.redis
-          .multi()
-          .zadd(PAYMENTS_BY_TIME, Date.parse(entry.time), tradeNo)
-          .hset(PAYMENTS, tradeNo, JSON.stringify(payment))
-          .exec();
-      }),
-  };
+  pay(request: PaymentRequest): Promise<PaymentResult> {
+    return payOnRedis(this, this.paymentRecords(), request);
+  }
 
   payments(options: { limit: number; offset: number }): Promise<PaymentRecord[]> {
-    return this.call(async () => {
-      const { offset, limit } = options;
-      const tradeNos = await this.redis.zrevrange(PAYMENTS_BY_TIME, offset, offset + limit - 1);
-      if (tradeNos.length === 0) return [];
-      const records = await this.redis.hmget(PAYMENTS, ...tradeNos);
-      return records.flatMap((json) => (json ? [JSON.parse(json) as PaymentRecord] : []));
-    });
+    return this.paymentRecords().list(options);
   }
 
   ledger(key: string, options: { limit: number; before?: number }): Promise<LedgerPage> {

@@ -5,7 +5,7 @@
  * it, and are trimmed as records expire. Statistics are hashes per bucket, incremented as records come.
  */
 import type { RedisConnection } from '../../gateway/redis.ts';
-import type { Buckets } from './buckets.ts';
+import type { Buckets } from '../time.ts';
 import {
   isError,
   statKeys,

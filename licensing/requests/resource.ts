@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Services } from '../../gateway/plugin.ts';
 import { commandTimeoutMs, redisClient, redisTarget } from '../../gateway/redis.ts';
-import { bucketsIn, type Buckets } from './buckets.ts';
+import { bucketsIn, type Buckets } from '../time.ts';
 import type { RequestLog } from './log.ts';
 import { RedisRequestLog } from './redis.ts';
 import { SqliteRequestLog } from './sqlite.ts';

@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Buckets } from './buckets.ts';
+import type { Buckets } from '../time.ts';
 import {
   isError,
   statKeys,

@@ -6,6 +6,7 @@
  */
 import { growingLru } from '../../gateway/lru.ts';
 import { ContextKey } from '../../gateway/context.ts';
+import { bucketsIn } from '../../licensing/time.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
 import { parseAmount } from '../../licensing/money.ts';
 import { creditsCharged } from '../../licensing/metrics.ts';
@@ -72,17 +73,10 @@ export default definePlugin<DailyChargeConfig>({
 });
 
 /** The calendar day (YYYY-MM-DD) in a time zone; refuses, naming it, a zone that is not one. */
-export function calendarDay(timeZone: string): (now: number) => string {
-  let format: Intl.DateTimeFormat;
+function calendarDay(timeZone: string): (now: number) => string {
   try {
-    format = new Intl.DateTimeFormat('en-CA', {
-      timeZone,
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-    });
+    return bucketsIn(timeZone).day;
   } catch {
     throw new Error(`daily-charge.timezone "${timeZone}" is not a time zone (e.g. Asia/Shanghai)`);
   }
-  return (now) => format.format(now);
 }
