@@ -3,6 +3,7 @@
  * embedded store, or Redis, where every instance's requests meet. Recording never waits and never fails a
  * request: records are written in batches, in the background.
  */
+import type { Buckets } from '../time.ts';
 import type { RequestRecord } from './record.ts';
 
 export interface RequestFilter {
@@ -58,8 +59,52 @@ export interface RequestLog {
   close(): Promise<void>;
 }
 
+/** A batch's figures for one period, bucket, dimension and key: what the statistics grow by. */
+export interface StatSum extends StatRow {
+  period: StatPeriod;
+  dimension: StatDimension;
+}
+
+/** Sums a batch's records by the statistics they add to: a batch mostly shares its buckets and keys. */
+export function sumStats(records: readonly RequestRecord[], buckets: Buckets): StatSum[] {
+  const sums = new Map<string, StatSum>();
+  for (const record of records) {
+    for (const [period, bucket] of [
+      ['hour', buckets.hour(record.time)],
+      ['day', buckets.day(record.time)],
+    ] as const) {
+      for (const [dimension, key] of statKeys(record)) {
+        const id = `${period}\n${bucket}\n${dimension}\n${key}`;
+        let sum = sums.get(id);
+        if (!sum) {
+          sum = {
+            period,
+            bucket,
+            dimension,
+            key,
+            requests: 0,
+            errors: 0,
+            promptTokens: 0,
+            completionTokens: 0,
+            credits: 0,
+            latencyMsSum: 0,
+          };
+          sums.set(id, sum);
+        }
+        sum.requests += 1;
+        sum.errors += isError(record) ? 1 : 0;
+        sum.promptTokens += record.promptTokens ?? 0;
+        sum.completionTokens += record.completionTokens ?? 0;
+        sum.credits += record.credits;
+        sum.latencyMsSum += record.latencyMs;
+      }
+    }
+  }
+  return [...sums.values()];
+}
+
 /** What a record adds to the statistics of each bucket and dimension it falls in. */
-export function statKeys(record: RequestRecord): [StatDimension, string][] {
+function statKeys(record: RequestRecord): [StatDimension, string][] {
   const keys: [StatDimension, string][] = [['all', 'all']];
   if (record.model) keys.push(['model', record.model]);
   if (record.license) keys.push(['license', record.license]);
@@ -68,4 +113,4 @@ export function statKeys(record: RequestRecord): [StatDimension, string][] {
 }
 
 /** A failed request for the statistics: the client got an error status, or none. */
-export const isError = (record: RequestRecord) => record.status === 0 || record.status >= 400;
+const isError = (record: RequestRecord) => record.status === 0 || record.status >= 400;

@@ -7,8 +7,7 @@
 import type { RedisConnection } from '../../gateway/redis.ts';
 import type { Buckets } from '../time.ts';
 import {
-  isError,
-  statKeys,
+  sumStats,
   type RequestFilter,
   type RequestLog,
   type RequestPage,
@@ -93,48 +92,18 @@ export class RedisRequestLog implements RequestLog {
         }
       });
       if (indexes.size > 0) multi.sadd(INDEXES, ...indexes);
-      // A batch's records mostly share their buckets: their figures are summed here, one increment each.
-      for (const [key, fields] of this.statIncrements(records)) {
-        for (const [field, amount] of fields) {
-          if (field.endsWith('|latencyMsSum')) multi.hincrbyfloat(key, field, amount);
-          else multi.hincrby(key, field, amount);
+      for (const sum of sumStats(records, this.options.buckets)) {
+        const key = statsKey(sum.period, sum.bucket, sum.dimension);
+        for (const stat of STAT_FIELDS) {
+          if (stat === 'latencyMsSum') multi.hincrbyfloat(key, `${sum.key}|${stat}`, sum[stat]);
+          else multi.hincrby(key, `${sum.key}|${stat}`, sum[stat]);
         }
-        multi.pexpire(key, key.includes(':stats:hour:') ? retentionMs + DAY_MS : KEEP_DAYS_MS);
+        multi.pexpire(key, sum.period === 'hour' ? retentionMs + DAY_MS : KEEP_DAYS_MS);
       }
       await multi.exec();
     }
     const now = this.options.now();
     if (now - this.lastTrim > 60 * 60 * 1000) await this.trim(now);
-  }
-
-  /** The batch's figures by statistics hash (one per period, bucket and dimension) and field (`key|stat`). */
-  private statIncrements(records: RequestRecord[]): Map<string, Map<string, number>> {
-    const { buckets } = this.options;
-    const sums = new Map<string, Map<string, number>>();
-    const add = (key: string, field: string, amount: number) => {
-      let fields = sums.get(key);
-      if (!fields) sums.set(key, (fields = new Map()));
-      fields.set(field, (fields.get(field) ?? 0) + amount);
-    };
-    for (const record of records) {
-      const figures: [StatField, number][] = [
-        ['requests', 1],
-        ['errors', isError(record) ? 1 : 0],
-        ['promptTokens', record.promptTokens ?? 0],
-        ['completionTokens', record.completionTokens ?? 0],
-        ['credits', record.credits],
-        ['latencyMsSum', record.latencyMs],
-      ];
-      for (const [period, bucket] of [
-        ['hour', buckets.hour(record.time)],
-        ['day', buckets.day(record.time)],
-      ] as const) {
-        for (const [dimension, name] of statKeys(record))
-          for (const [stat, amount] of figures)
-            add(statsKey(period, bucket, dimension), `${name}|${stat}`, amount);
-      }
-    }
-    return sums;
   }
 
   /** Drops index entries of records past the retention (their hashes expire by themselves). */

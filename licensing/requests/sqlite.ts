@@ -7,8 +7,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Buckets } from '../time.ts';
 import {
-  isError,
-  statKeys,
+  sumStats,
   type RequestFilter,
   type RequestLog,
   type RequestPage,
@@ -75,27 +74,18 @@ export class SqliteRequestLog implements RequestLog {
       `INSERT INTO requests (${columns.join(', ')}) VALUES (${columns.map((c) => `@${c}`).join(', ')})`,
     );
     const addStat = this.db.prepare(`
-      INSERT INTO stats VALUES (@period, @bucket, @dimension, @key, 1, @errors, @promptTokens,
-        @completionTokens, @credits, @latencyMs)
-      ON CONFLICT DO UPDATE SET requests = requests + 1, errors = errors + excluded.errors,
+      INSERT INTO stats VALUES (@period, @bucket, @dimension, @key, @requests, @errors, @promptTokens,
+        @completionTokens, @credits, @latencyMsSum)
+      ON CONFLICT DO UPDATE SET requests = requests + excluded.requests, errors = errors + excluded.errors,
         promptTokens = promptTokens + excluded.promptTokens,
         completionTokens = completionTokens + excluded.completionTokens,
         credits = credits + excluded.credits, latencyMsSum = latencyMsSum + excluded.latencyMsSum`);
     this.write = this.db.transaction((records: RequestRecord[]) => {
       for (const record of records) {
-        insert.run(Object.fromEntries(columns.map((c) => [c, storedValues(record)[c] ?? null])));
-        const added = {
-          errors: isError(record) ? 1 : 0,
-          promptTokens: record.promptTokens ?? 0,
-          completionTokens: record.completionTokens ?? 0,
-          credits: record.credits,
-          latencyMs: record.latencyMs,
-        };
-        const buckets = { hour: options.buckets.hour(record.time), day: options.buckets.day(record.time) };
-        for (const [period, bucket] of Object.entries(buckets))
-          for (const [dimension, key] of statKeys(record))
-            addStat.run({ period, bucket, dimension, key, ...added });
+        const values = storedValues(record);
+        insert.run(Object.fromEntries(columns.map((c) => [c, values[c] ?? null])));
       }
+      for (const sum of sumStats(records, options.buckets)) addStat.run(sum);
     });
     this.timer = setInterval(() => void this.flush(), FLUSH_MS);
     this.timer.unref();
