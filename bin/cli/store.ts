@@ -2,6 +2,7 @@
 import { resolve } from 'node:path';
 import { checkConfig } from '../../gateway/app.ts';
 import { BackupRefused, backupFilesIn, copyStore, restoreStore } from '../../licensing/embedded/backup.ts';
+import { StoreInUse } from '../../licensing/embedded/folder.ts';
 import { verifyBooks } from '../../licensing/verify.ts';
 import { builtinPlugins } from '../../plugins/index.ts';
 import { print, program, Refused, withStore } from './program.ts';
@@ -75,7 +76,7 @@ storeCommand
 
 /** A backup or restore the folders do not allow is a refusal, told as such. */
 function refusing(error: unknown): never {
-  if (error instanceof BackupRefused || /in use by process/.test((error as Error).message))
+  if (error instanceof BackupRefused || error instanceof StoreInUse)
     throw new Refused((error as Error).message);
   throw error;
 }

@@ -7,6 +7,9 @@ import { readIfExists, writeFileDurably } from './files.ts';
 const KEY_CHECK = { cradle: 'store-key-check' };
 export const SNAPSHOT = 'snapshot.json';
 
+/** Another process (or this one) holds the data folder. */
+export class StoreInUse extends Error {}
+
 export interface Lock {
   release(): Promise<void>;
 }
@@ -20,7 +23,7 @@ const heldHere = new Set<string>();
 export async function acquireLock(dir: string): Promise<Lock> {
   const path = join(dir, 'LOCK');
   if (heldHere.has(path))
-    throw new Error(`the store in ${dir} is in use by process ${process.pid} (this one)`);
+    throw new StoreInUse(`the store in ${dir} is in use by process ${process.pid} (this one)`);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       await writeFile(path, String(process.pid), { flag: 'wx' });
@@ -35,7 +38,9 @@ export async function acquireLock(dir: string): Promise<Lock> {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const holder = Number(await readIfExists(path));
       if (holder && holder !== process.pid && isRunning(holder)) {
-        throw new Error(`the store in ${dir} is in use by process ${holder}; stop it, or use the admin API`);
+        throw new StoreInUse(
+          `the store in ${dir} is in use by process ${holder}; stop it, or use the admin API`,
+        );
       }
       await unlink(path).catch(() => undefined);
     }

@@ -59,6 +59,20 @@ export interface RequestLog {
   close(): Promise<void>;
 }
 
+/** A bucket's figures for a key before any request is counted. */
+export function emptyStat(bucket: string, key: string): StatRow {
+  return {
+    bucket,
+    key,
+    requests: 0,
+    errors: 0,
+    promptTokens: 0,
+    completionTokens: 0,
+    credits: 0,
+    latencyMsSum: 0,
+  };
+}
+
 /** A batch's figures for one period, bucket, dimension and key: what the statistics grow by. */
 export interface StatSum extends StatRow {
   period: StatPeriod;
@@ -77,18 +91,7 @@ export function sumStats(records: readonly RequestRecord[], buckets: Buckets): S
         const id = `${period}\n${bucket}\n${dimension}\n${key}`;
         let sum = sums.get(id);
         if (!sum) {
-          sum = {
-            period,
-            bucket,
-            dimension,
-            key,
-            requests: 0,
-            errors: 0,
-            promptTokens: 0,
-            completionTokens: 0,
-            credits: 0,
-            latencyMsSum: 0,
-          };
+          sum = { ...emptyStat(bucket, key), period, dimension };
           sums.set(id, sum);
         }
         sum.requests += 1;

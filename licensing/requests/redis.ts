@@ -7,6 +7,7 @@
 import type { RedisConnection } from '../../gateway/redis.ts';
 import type { Buckets } from '../time.ts';
 import {
+  emptyStat,
   sumStats,
   type RequestFilter,
   type RequestLog,
@@ -119,8 +120,8 @@ export class RedisRequestLog implements RequestLog {
   async query(filter: RequestFilter, page: { limit: number; before?: number }): Promise<RequestPage> {
     const { redis } = this.options;
     // The most selective index the filter names; the other conditions are checked on each record.
-    const [name, value] = indexesOf(filter as RequestRecord)[0] ?? ['time', 'all'];
-    const key = name === 'time' ? index('time', 'all') : index(name, value);
+    const name = INDEXED.find((field) => filter[field] !== undefined);
+    const key = name ? index(name, filter[name]!) : index('time', 'all');
     const records: (RequestRecord & { id: number })[] = [];
     let before = Math.min(
       page.before ?? Infinity,
@@ -173,16 +174,7 @@ export class RedisRequestLog implements RequestLog {
         if (!(STAT_FIELDS as readonly string[]).includes(stat)) continue;
         let stats = byKey.get(key);
         if (!stats) {
-          stats = {
-            bucket: buckets[i]!,
-            key,
-            requests: 0,
-            errors: 0,
-            promptTokens: 0,
-            completionTokens: 0,
-            credits: 0,
-            latencyMsSum: 0,
-          };
+          stats = emptyStat(buckets[i]!, key);
           byKey.set(key, stats);
         }
         stats[stat as StatField] = Number(text);
@@ -199,14 +191,14 @@ export class RedisRequestLog implements RequestLog {
   }
 }
 
-/** The indexes a record goes into, most selective first; with a filter, those it names. */
-function indexesOf(record: Partial<RequestRecord>): [string, string | number][] {
+/** The fields a record is indexed by, most selective first: a query walks the first its filter names. */
+const INDEXED = ['license', 'model', 'upstream', 'status'] as const;
+
+/** The indexes a record goes into: one per indexed field it has, and the one of every record. */
+function indexesOf(record: RequestRecord): [string, string | number][] {
   const found: [string, string | number][] = [];
-  if (record.license !== undefined) found.push(['license', record.license]);
-  if (record.model !== undefined) found.push(['model', record.model]);
-  if (record.upstream !== undefined) found.push(['upstream', record.upstream]);
-  if (record.status !== undefined) found.push(['status', record.status]);
-  if (record.route !== undefined) found.push(['time', 'all']);
+  for (const name of INDEXED) if (record[name] !== undefined) found.push([name, record[name]]);
+  found.push(['time', 'all']);
   return found;
 }
 

@@ -9,24 +9,18 @@ import { MAIL_STATES, type MailState } from '../../licensing/mail/outbox.ts';
 import { mailer } from '../../licensing/mail/resource.ts';
 import { licenseStore } from '../../licensing/resource.ts';
 import { licensingRefusal } from '../refusals.ts';
+import { whole } from './params.ts';
 import { requestsAnswer, statsAnswer } from './requests.ts';
 import { mailView, paymentView } from './views.ts';
 
 const ACTIONS = ['payments', 'mail_list', 'mail_retry', 'requests', 'stats'] as const;
 type Action = (typeof ACTIONS)[number];
 
-/** `limit` (1–1000) and `offset` from the query string, refused (400) when they are not whole numbers. */
+/** `limit` (1–1000) and `offset` from the query string. */
 function page(ctx: Context, defaultLimit: number): { limit: number; offset: number } {
-  const read = (name: string, fallback: number, min: number, max: number) => {
-    const text = ctx.query.get(name);
-    const value = text === null ? fallback : Number(text);
-    if (!Number.isInteger(value) || value < min || value > max)
-      throw badRequest(`${name} must be a whole number from ${min} to ${max}`, 'INVALID_FIELD');
-    return value;
-  };
   return {
-    limit: read('limit', defaultLimit, 1, 1000),
-    offset: read('offset', 0, 0, Number.MAX_SAFE_INTEGER),
+    limit: whole(ctx, 'limit', { min: 1, max: 1000 }) ?? defaultLimit,
+    offset: whole(ctx, 'offset', { min: 0, max: Number.MAX_SAFE_INTEGER }) ?? 0,
   };
 }
 

@@ -1,6 +1,7 @@
 /** The request log and its statistics as the operator API answers them: filters, pages, CSV. */
 import { badRequest, notFound } from '../../gateway/errors.ts';
 import type { Context } from '../../gateway/context.ts';
+import { time, whole } from './params.ts';
 import type { Answer, Services } from '../../gateway/plugin.ts';
 import { maskLicenseKey } from '../../licensing/keys.ts';
 import { toCredits } from '../../licensing/money.ts';
@@ -10,24 +11,6 @@ import { requestLog, requestLogSettings } from '../../licensing/requests/resourc
 import type { LicenseStore } from '../../licensing/types.ts';
 
 const HOUR_MS = 60 * 60 * 1000;
-
-function whole(ctx: Context, name: string, bounds: { min: number; max: number }): number | undefined {
-  const text = ctx.query.get(name);
-  if (text === null) return undefined;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < bounds.min || value > bounds.max)
-    throw badRequest(`${name} must be a whole number from ${bounds.min} to ${bounds.max}`, 'INVALID_FIELD');
-  return value;
-}
-
-function time(ctx: Context, name: string): number | undefined {
-  const text = ctx.query.get(name);
-  if (text === null) return undefined;
-  const value = Date.parse(text);
-  if (Number.isNaN(value))
-    throw badRequest(`${name} must be a time, e.g. 2026-12-06T08:00:00Z`, 'INVALID_FIELD');
-  return value;
-}
 
 /** The filter the query string asks for; `email` names the email's license. */
 async function filterOf(ctx: Context, store: LicenseStore): Promise<RequestFilter> {
