@@ -47,6 +47,8 @@ type StatField = (typeof STAT_FIELDS)[number];
 
 export interface RedisLogOptions {
   redis: RedisConnection;
+  /** Told of records that could not be stored (they are dropped: the log never holds up the gateway). */
+  onError?: (error: unknown) => void;
   buckets: Buckets;
   retentionMs: number;
   now: () => number;
@@ -73,7 +75,9 @@ export class RedisRequestLog implements RequestLog {
   flush(): Promise<void> {
     const records = this.queue;
     this.queue = [];
-    this.writing = this.writing.then(() => this.write(records)).catch(() => undefined);
+    this.writing = this.writing
+      .then(() => this.write(records))
+      .catch((error: unknown) => this.options.onError?.(error));
     return this.writing;
   }
 
@@ -112,9 +116,14 @@ export class RedisRequestLog implements RequestLog {
     this.lastTrim = now;
     const { redis } = this.options;
     const cutoff = scoreOf(now - this.options.retentionMs, 0);
+    const names = await redis.smembers(INDEXES);
     const multi = redis.multi();
-    for (const name of await redis.smembers(INDEXES)) multi.zremrangebyscore(name, '-inf', `(${cutoff}`);
-    await multi.exec();
+    for (const name of names) multi.zremrangebyscore(name, '-inf', `(${cutoff}`);
+    for (const name of names) multi.exists(name);
+    const results = (await multi.exec()) ?? [];
+    // An index left empty is gone from Redis: its name goes too, or names clients made up would pile up.
+    const gone = names.filter((_, i) => results[names.length + i]?.[1] === 0);
+    if (gone.length > 0) await redis.srem(INDEXES, ...gone);
   }
 
   async query(filter: RequestFilter, page: { limit: number; before?: number }): Promise<RequestPage> {

@@ -26,6 +26,8 @@ export function requestLog(services: Services): RequestLog {
     const { env, clock } = services;
     const { buckets, retentionMs } = requestLogSettings(env);
     const now = () => clock.now();
+    const onError = (error: unknown) =>
+      services.log.warn({ err: error }, 'request log: records could not be stored and were dropped');
     const target = redisTarget(env);
     if (target) {
       const redis = redisClient(target, services.log, { commandTimeoutMs: commandTimeoutMs(env) });
@@ -34,10 +36,17 @@ export function requestLog(services: Services): RequestLog {
         .catch((error: Error) =>
           services.log.warn({ error: error.message }, 'request log: redis not reachable'),
         );
-      return new RedisRequestLog({ redis, buckets, retentionMs, now, onClose: () => redis.disconnect() });
+      return new RedisRequestLog({
+        redis,
+        buckets,
+        retentionMs,
+        now,
+        onError,
+        onClose: () => redis.disconnect(),
+      });
     }
     const dir = resolve(env.DATA_DIR || './data');
     mkdirSync(dir, { recursive: true });
-    return new SqliteRequestLog({ dir, buckets, retentionMs, now });
+    return new SqliteRequestLog({ dir, buckets, retentionMs, now, onError });
   });
 }

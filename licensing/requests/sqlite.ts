@@ -39,6 +39,8 @@ const FILTER_COLUMNS = {
 
 export interface SqliteLogOptions {
   dir: string;
+  /** Told of records that could not be stored (they are dropped: the log never holds up the gateway). */
+  onError?: (error: unknown) => void;
   buckets: Buckets;
   retentionMs: number;
   now: () => number;
@@ -96,13 +98,15 @@ export class SqliteRequestLog implements RequestLog {
   }
 
   async flush(): Promise<void> {
-    if (this.queue.length > 0) {
-      const records = this.queue;
-      this.queue = [];
-      this.write(records);
+    const records = this.queue;
+    this.queue = [];
+    try {
+      if (records.length > 0) this.write(records);
+      const now = this.options.now();
+      if (now - this.lastPrune > 60 * 60 * 1000) this.prune(now);
+    } catch (error) {
+      this.options.onError?.(error);
     }
-    const now = this.options.now();
-    if (now - this.lastPrune > 60 * 60 * 1000) this.prune(now);
   }
 
   private prune(now: number): void {
