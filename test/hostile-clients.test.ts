@@ -97,7 +97,7 @@ describe('hostile clients', () => {
   });
 
   test('500 idle, slowloris and dripping-body connections are cut off; a normal chat keeps its latency', async () => {
-    const quiet = await chatLatencies(gateway.url, 20);
+    const quiet = await chatLatencies(gateway.url, 30);
     const rssBefore = await rssKiB(gateway.child.pid!);
     // 200 that send nothing, 200 that drip their headers, 100 that drip a declared 4 MiB body.
     for (let i = 0; i < 200; i++) hostiles.push(await open(gateway.url));
@@ -117,12 +117,14 @@ describe('hostile clients', () => {
       bodies.push(hostile);
       hostiles.push(hostile);
     }
-    const busy = await chatLatencies(gateway.url, 20);
-    const p95 = (times: number[]) => times[Math.floor(times.length * 0.95)]!;
-    // Generous: the test process itself drips into 300 sockets meanwhile, and CI runs suites side by side.
+    const busy = await chatLatencies(gateway.url, 30);
+    // The median, not a tail: the test process drips into 300 sockets meanwhile and CI runs suites side
+    // by side, so a single slow sample says nothing about the gateway; a gateway held up by the hostile
+    // connections is slow on every request.
+    const median = (times: number[]) => times[Math.floor(times.length / 2)]!;
     assert.ok(
-      p95(busy) < p95(quiet) + 250,
-      `chat p95 ${p95(busy).toFixed(1)} ms beside ${p95(quiet).toFixed(1)} ms`,
+      median(busy) < median(quiet) + 50,
+      `chat median ${median(busy).toFixed(1)} ms beside ${median(quiet).toFixed(1)} ms`,
     );
 
     const deadline = Date.now() + 6000;
