@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { bucketsIn } from '../licensing/time.ts';
-import type { RequestFilter, RequestLog, StatsQuery } from '../licensing/requests/log.ts';
+import type { RequestFilter, RequestStore, StatsQuery } from '../licensing/requests/log.ts';
 import type { RequestRecord } from '../licensing/requests/record.ts';
-import { RedisRequestLog } from '../licensing/requests/redis.ts';
-import { SqliteRequestLog } from '../licensing/requests/sqlite.ts';
+import { RedisRequests } from '../licensing/requests/redis.ts';
+import { sqliteThread } from '../licensing/requests/sqlite-thread.ts';
 import { startRedis } from '../test/fixtures/redis.ts';
 
 const records = Number(process.env.RECORDS ?? 1_000_000);
@@ -42,13 +42,12 @@ function recordAt(i: number): RequestRecord {
   };
 }
 
-async function fill(log: RequestLog): Promise<number> {
+async function fill(log: RequestStore): Promise<number> {
   const started = performance.now();
-  for (let i = 0; i < records; i++) {
-    log.record(recordAt(i));
-    if (i % 5000 === 4999) await log.flush();
+  for (let first = 0; first < records; first += 5000) {
+    const batch = Array.from({ length: Math.min(5000, records - first) }, (_, i) => recordAt(first + i));
+    await log.write(batch, end);
   }
-  await log.flush();
   return (performance.now() - started) / 1000;
 }
 
@@ -63,7 +62,7 @@ async function timed(run: () => Promise<unknown>, times = 9): Promise<{ median: 
   return { median: ms[Math.floor(ms.length / 2)]!, worst: ms.at(-1)! };
 }
 
-async function measure(name: string, log: RequestLog): Promise<void> {
+async function measure(name: string, log: RequestStore): Promise<void> {
   const seconds = await fill(log);
   console.error(`${name}: ${records} records stored in ${seconds.toFixed(1)} s`);
   const page =
@@ -94,15 +93,13 @@ async function measure(name: string, log: RequestLog): Promise<void> {
 
 console.log('| store | query | median ms | worst ms |');
 console.log('|---|---|---:|---:|');
-const now = () => end;
 const retentionMs = 40 * DAY_MS;
 const only = process.env.ONLY;
 if (only !== 'redis') {
-  const sqlite = new SqliteRequestLog({
+  const sqlite = sqliteThread({
     dir: await mkdtemp(join(tmpdir(), 'cradle-log-')),
-    buckets,
+    timeZone: 'Asia/Shanghai',
     retentionMs,
-    now,
   });
   await measure('sqlite', sqlite);
   await sqlite.close();
@@ -110,7 +107,7 @@ if (only !== 'redis') {
 if (only !== 'sqlite') {
   const server = await startRedis();
   const redis = new Redis(server.url);
-  const onRedis = new RedisRequestLog({ redis, buckets, retentionMs, now });
+  const onRedis = new RedisRequests({ redis, buckets, retentionMs });
   await measure('redis', onRedis);
   await onRedis.close();
   redis.disconnect();

@@ -9,6 +9,8 @@ export interface Buckets {
   day(ms: number): string;
 }
 
+const QUARTER_HOUR_MS = 15 * 60 * 1000;
+
 export function bucketsIn(timeZone: string): Buckets {
   let format: Intl.DateTimeFormat;
   try {
@@ -23,8 +25,14 @@ export function bucketsIn(timeZone: string): Buckets {
   } catch {
     throw new Error(`"${timeZone}" is not a time zone (e.g. Asia/Shanghai)`);
   }
+  // Every zone's offset is a whole number of quarter hours, so a quarter hour of UTC falls in one local
+  // hour: its parts are worked out once, as formatting a date in a zone is slow.
+  let quarter = NaN;
+  let byType: Record<string, string> = {};
   const parts = (ms: number) => {
-    const byType: Record<string, string> = {};
+    if (Math.floor(ms / QUARTER_HOUR_MS) === quarter) return byType;
+    quarter = Math.floor(ms / QUARTER_HOUR_MS);
+    byType = {};
     for (const part of format.formatToParts(ms)) byType[part.type] = part.value;
     return byType;
   };

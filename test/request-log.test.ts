@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
+import { bucketsIn } from '../licensing/time.ts';
 import { forEachStore } from './fixtures/stores.ts';
 import { startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
 
@@ -212,3 +213,26 @@ function requestLogSuite(storeName: string, env: () => Record<string, string>) {
 }
 
 forEachStore(requestLogSuite, { cluster: true });
+
+test("statistics' hours and days are the operator's, in zones a quarter or half hour off UTC and across DST", () => {
+  const kathmandu = bucketsIn('Asia/Kathmandu');
+  // +05:45: the local day ends at 18:15 UTC, inside a UTC hour.
+  const at = (iso: string) => Date.parse(iso);
+  assert.deepEqual(
+    ['18:00:00', '18:14:59', '18:15:00'].map((t) => {
+      const ms = at(`2026-12-06T${t}Z`);
+      return [kathmandu.hour(ms), kathmandu.day(ms)];
+    }),
+    [
+      ['2026-12-06T23', '2026-12-06'],
+      ['2026-12-06T23', '2026-12-06'],
+      ['2026-12-07T00', '2026-12-07'],
+    ],
+  );
+  // Lord Howe moves its clocks by half an hour: 02:00 becomes 02:30 at 15:30 UTC.
+  const lordHowe = bucketsIn('Australia/Lord_Howe');
+  assert.deepEqual(
+    ['15:29:59', '15:30:00'].map((t) => lordHowe.hour(at(`2026-10-03T${t}Z`))),
+    ['2026-10-04T01', '2026-10-04T02'],
+  );
+});

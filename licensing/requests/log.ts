@@ -59,6 +59,50 @@ export interface RequestLog {
   close(): Promise<void>;
 }
 
+/** Where records are kept and looked up; `batchedLog` queues records for it. */
+export interface RequestStore {
+  /** Stores a batch; `now` also tells the store when to drop what is past its retention. */
+  write(records: RequestRecord[], now: number): Promise<void>;
+  query(filter: RequestFilter, page: { limit: number; before?: number }): Promise<RequestPage>;
+  stats(query: StatsQuery): Promise<StatRow[]>;
+  close(): Promise<void>;
+}
+
+const FLUSH_MS = 200;
+
+/**
+ * A request log over a store: records are queued and written a batch at a time, one batch after another.
+ * A batch that cannot be written (the store is down) is dropped and told to `onError`, never retried forever.
+ */
+export function batchedLog(
+  store: RequestStore,
+  options: { now: () => number; onError?: (error: unknown) => void },
+): RequestLog {
+  let queue: RequestRecord[] = [];
+  let writing = Promise.resolve();
+  const flush = () => {
+    const records = queue;
+    queue = [];
+    writing = writing
+      .then(() => store.write(records, options.now()))
+      .catch((error: unknown) => options.onError?.(error));
+    return writing;
+  };
+  const timer = setInterval(() => void flush(), FLUSH_MS);
+  timer.unref();
+  return {
+    record: (record) => void queue.push(record),
+    flush,
+    query: (filter, page) => store.query(filter, page),
+    stats: (query) => store.stats(query),
+    async close() {
+      clearInterval(timer);
+      await flush();
+      await store.close();
+    },
+  };
+}
+
 /** A bucket's figures for a key before any request is counted. */
 export function emptyStat(bucket: string, key: string): StatRow {
   return {

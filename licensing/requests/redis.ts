@@ -10,8 +10,8 @@ import {
   emptyStat,
   sumStats,
   type RequestFilter,
-  type RequestLog,
   type RequestPage,
+  type RequestStore,
   type StatRow,
   type StatsQuery,
 } from './log.ts';
@@ -27,7 +27,6 @@ const IDS_PER_MS = 1024;
 const scoreOf = (time: number, id: number) => time * IDS_PER_MS + (id % IDS_PER_MS);
 /** Every index made, to trim them all. */
 const INDEXES = `${PREFIX}:indexes`;
-const FLUSH_MS = 200;
 const DAY_MS = 24 * 60 * 60 * 1000;
 const KEEP_DAYS_MS = 400 * DAY_MS;
 const STAT_FIELDS = [
@@ -47,41 +46,18 @@ type StatField = (typeof STAT_FIELDS)[number];
 
 export interface RedisLogOptions {
   redis: RedisConnection;
-  /** Told of records that could not be stored (they are dropped: the log never holds up the gateway). */
-  onError?: (error: unknown) => void;
   buckets: Buckets;
   retentionMs: number;
-  now: () => number;
   /** Called once the log is closed: the connection is the log's own. */
   onClose?: () => void;
 }
 
-export class RedisRequestLog implements RequestLog {
-  private queue: RequestRecord[] = [];
-  private readonly timer: NodeJS.Timeout;
+export class RedisRequests implements RequestStore {
   private lastTrim = 0;
-  private writing: Promise<void> = Promise.resolve();
 
-  constructor(private readonly options: RedisLogOptions) {
-    this.timer = setInterval(() => void this.flush().catch(() => undefined), FLUSH_MS);
-    this.timer.unref();
-  }
+  constructor(private readonly options: RedisLogOptions) {}
 
-  record(record: RequestRecord): void {
-    this.queue.push(record);
-  }
-
-  /** Writes what is queued; records that cannot be written (Redis down) are dropped, never retried forever. */
-  flush(): Promise<void> {
-    const records = this.queue;
-    this.queue = [];
-    this.writing = this.writing
-      .then(() => this.write(records))
-      .catch((error: unknown) => this.options.onError?.(error));
-    return this.writing;
-  }
-
-  private async write(records: RequestRecord[]): Promise<void> {
+  async write(records: RequestRecord[], now: number): Promise<void> {
     const { redis, retentionMs } = this.options;
     if (records.length > 0) {
       const last = await redis.incrby(SEQ, records.length);
@@ -107,7 +83,6 @@ export class RedisRequestLog implements RequestLog {
       }
       await multi.exec();
     }
-    const now = this.options.now();
     if (now - this.lastTrim > 60 * 60 * 1000) await this.trim(now);
   }
 
@@ -194,8 +169,6 @@ export class RedisRequestLog implements RequestLog {
   }
 
   async close(): Promise<void> {
-    clearInterval(this.timer);
-    await this.flush();
     this.options.onClose?.();
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The request log of the embedded store: SQLite (better-sqlite3) in DATA_DIR/requests.sqlite, in WAL mode.
- * Records are written in batches (one transaction every moment), with the statistics they add to, so a
- * filtered page or a month of daily figures is an indexed query, never a scan of the log.
+ * A batch of records is one transaction, with the statistics they add to, so a filtered page or a month of
+ * daily figures is an indexed query, never a scan of the log. It runs on a thread of its own (`thread.ts`).
  */
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -9,8 +9,8 @@ import type { Buckets } from '../time.ts';
 import {
   sumStats,
   type RequestFilter,
-  type RequestLog,
   type RequestPage,
+  type RequestStore,
   type StatRow,
   type StatsQuery,
 } from './log.ts';
@@ -24,7 +24,6 @@ const SQL_TYPES = {
   boolean: 'INTEGER',
   credits: 'INTEGER',
 };
-const FLUSH_MS = 200;
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** Daily figures outlive the log: a year of them is a few thousand rows. */
 const KEEP_DAYS_MS = 400 * DAY_MS;
@@ -39,18 +38,13 @@ const FILTER_COLUMNS = {
 
 export interface SqliteLogOptions {
   dir: string;
-  /** Told of records that could not be stored (they are dropped: the log never holds up the gateway). */
-  onError?: (error: unknown) => void;
   buckets: Buckets;
   retentionMs: number;
-  now: () => number;
 }
 
-export class SqliteRequestLog implements RequestLog {
+export class SqliteRequests implements RequestStore {
   private readonly db: Database.Database;
-  private queue: RequestRecord[] = [];
-  private readonly timer: NodeJS.Timeout;
-  private readonly write: (records: RequestRecord[]) => void;
+  private readonly insertBatch: (records: RequestRecord[]) => void;
   private lastPrune = 0;
 
   constructor(private readonly options: SqliteLogOptions) {
@@ -72,7 +66,7 @@ export class SqliteRequestLog implements RequestLog {
         PRIMARY KEY (period, bucket, dimension, key)
       ) WITHOUT ROWID;
     `);
-    const insert = this.db.prepare(
+    const insertRow = this.db.prepare(
       `INSERT INTO requests (${columns.join(', ')}) VALUES (${columns.map((c) => `@${c}`).join(', ')})`,
     );
     const addStat = this.db.prepare(`
@@ -82,31 +76,18 @@ export class SqliteRequestLog implements RequestLog {
         promptTokens = promptTokens + excluded.promptTokens,
         completionTokens = completionTokens + excluded.completionTokens,
         credits = credits + excluded.credits, latencyMsSum = latencyMsSum + excluded.latencyMsSum`);
-    this.write = this.db.transaction((records: RequestRecord[]) => {
+    this.insertBatch = this.db.transaction((records: RequestRecord[]) => {
       for (const record of records) {
         const values = storedValues(record);
-        insert.run(Object.fromEntries(columns.map((c) => [c, values[c] ?? null])));
+        insertRow.run(Object.fromEntries(columns.map((c) => [c, values[c] ?? null])));
       }
       for (const sum of sumStats(records, options.buckets)) addStat.run(sum);
     });
-    this.timer = setInterval(() => void this.flush(), FLUSH_MS);
-    this.timer.unref();
   }
 
-  record(record: RequestRecord): void {
-    this.queue.push(record);
-  }
-
-  async flush(): Promise<void> {
-    const records = this.queue;
-    this.queue = [];
-    try {
-      if (records.length > 0) this.write(records);
-      const now = this.options.now();
-      if (now - this.lastPrune > 60 * 60 * 1000) this.prune(now);
-    } catch (error) {
-      this.options.onError?.(error);
-    }
+  async write(records: RequestRecord[], now: number): Promise<void> {
+    if (records.length > 0) this.insertBatch(records);
+    if (now - this.lastPrune > 60 * 60 * 1000) this.prune(now);
   }
 
   private prune(now: number): void {
@@ -158,8 +139,6 @@ export class SqliteRequestLog implements RequestLog {
   }
 
   async close(): Promise<void> {
-    clearInterval(this.timer);
-    await this.flush();
     this.db.close();
   }
 }
