@@ -2,6 +2,7 @@
  * The license and credit API of the seed: one plugin, one `action` per route (see config/gateway.yaml).
  * Put `admin-auth` before it on admin routes; the balance route takes it as `optional` to unmask keys.
  */
+import { csvAnswer } from '../../gateway/csv.ts';
 import { GatewayError, badRequest, notFound } from '../../gateway/errors.ts';
 import type { Context } from '../../gateway/context.ts';
 import { definePlugin, type Answer } from '../../gateway/plugin.ts';
@@ -28,7 +29,7 @@ import {
   requiredString,
   type Body,
 } from './input.ts';
-import { balanceView, entryView, licenseInfo } from './views.ts';
+import { balanceView, entryView, LEDGER_CSV_HEADER, licenseInfo } from './views.ts';
 import { dailyCharge } from './daily.ts';
 import { licensingRefusal } from '../refusals.ts';
 
@@ -166,7 +167,9 @@ export default definePlugin<LicenseApiConfig>({
           limit,
           ...(before !== undefined ? { before } : {}),
         });
-        return { body: { success: true, entries: page.entries.map(entryView), next: page.next } };
+        const entries = page.entries.map(entryView);
+        if (ctx.query.get('format') === 'csv') return csvAnswer(LEDGER_CSV_HEADER, entries);
+        return { body: { success: true, entries, next: page.next } };
       },
       async send_email(ctx, store) {
         const license = await store.findByEmail(email(asObject(await ctx.json())));

@@ -1,6 +1,6 @@
 /** JSON shapes of the license API (the seed's paths and fields): decimals at the edge only. */
 import { maskLicenseKey } from '../../licensing/keys.ts';
-import { detailsInApi } from '../../licensing/entry-fields.ts';
+import { detailsInApi, ENTRY_FIELDS } from '../../licensing/entry-fields.ts';
 import { toCredits } from '../../licensing/money.ts';
 import type { LedgerEntry, License } from '../../licensing/types.ts';
 
@@ -27,6 +27,16 @@ export function balanceView(license: License, options: { admin: boolean }) {
     license_key: options.admin ? license.key : maskLicenseKey(license.key),
   };
 }
+
+/** The ledger's CSV columns: an entry's own and every detail an entry may carry. */
+export const LEDGER_CSV_HEADER = [
+  'id',
+  'time',
+  'kind',
+  'amount',
+  'balance_after',
+  ...ENTRY_FIELDS.map((field) => field.api),
+];
 
 export function entryView(entry: LedgerEntry) {
   return {

@@ -1,4 +1,5 @@
 /** The request log and its statistics as the operator API answers them: filters, pages, CSV. */
+import { csvAnswer } from '../../gateway/csv.ts';
 import { badRequest, notFound } from '../../gateway/errors.ts';
 import type { Context } from '../../gateway/context.ts';
 import { time, whole } from './params.ts';
@@ -45,23 +46,9 @@ export async function requestsAnswer(ctx: Context, services: Services, store: Li
     ...(before === undefined ? {} : { before }),
   });
   const rows = page.records.map((record) => ({ id: record.id, ...requestView(record) }));
-  if (ctx.query.get('format') === 'csv') {
-    const header = ['id', ...REQUEST_FIELDS.map((field) => field.api)];
-    const lines = rows.map((row) => header.map((name) => csvCell((row as Record<string, unknown>)[name])));
-    return {
-      headers: { 'content-type': 'text/csv; charset=utf-8' },
-      body: [header.join(','), ...lines.map((cells) => cells.join(','))].join('\r\n') + '\r\n',
-    };
-  }
+  if (ctx.query.get('format') === 'csv')
+    return csvAnswer(['id', ...REQUEST_FIELDS.map((field) => field.api)], rows);
   return { body: { success: true, requests: rows, next: page.next } };
-}
-
-function csvCell(value: unknown): string {
-  if (value === undefined || value === null) return '';
-  const text = String(value);
-  // A cell a spreadsheet would run as a formula is quoted as text.
-  const safe = /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
-  return /[",\r\n]/.test(safe) || safe !== text ? `"${safe.replaceAll('"', '""')}"` : safe;
 }
 
 export async function statsAnswer(ctx: Context, services: Services): Promise<Answer> {
@@ -84,12 +71,8 @@ export async function statsAnswer(ctx: Context, services: Services): Promise<Ans
     return text;
   };
   const span = period === 'hour' ? 23 * HOUR_MS : 29 * 24 * HOUR_MS;
-  const rows = await requestLog(services).stats({
-    period,
-    dimension: dimension as StatDimension,
-    from: bucket('from', now - span),
-    to: bucket('to', now),
-  });
+  const [from, to] = [bucket('from', now - span), bucket('to', now)];
+  const rows = await requestLog(services).stats({ period, dimension: dimension as StatDimension, from, to });
   const stats = rows.map((row) => ({
     bucket: row.bucket,
     key: dimension === 'license' ? maskLicenseKey(row.key) : row.key,
@@ -100,5 +83,6 @@ export async function statsAnswer(ctx: Context, services: Services): Promise<Ans
     credits: toCredits(row.credits),
     latency_ms_avg: row.requests ? Math.round((row.latencyMsSum / row.requests) * 10) / 10 : 0,
   }));
-  return { body: { success: true, period, dimension, stats } };
+  // `from` and `to` name the buckets asked for: those without requests are not listed.
+  return { body: { success: true, period, dimension, from, to, stats } };
 }

@@ -1,0 +1,17 @@
+/** CSV as spreadsheets read it: a header line, CRLF line ends, and no cell a spreadsheet would run as a formula. */
+
+export function csvAnswer(header: readonly string[], rows: readonly Record<string, unknown>[]) {
+  const lines = [header, ...rows.map((row) => header.map((name) => csvCell(row[name])))];
+  return {
+    headers: { 'content-type': 'text/csv; charset=utf-8' },
+    body: lines.map((cells) => cells.join(',')).join('\r\n') + '\r\n',
+  };
+}
+
+function csvCell(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  const text = String(value);
+  // A cell a spreadsheet would run as a formula is quoted as text.
+  const safe = /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
+  return /[",\r\n]/.test(safe) || safe !== text ? `"${safe.replaceAll('"', '""')}"` : safe;
+}
