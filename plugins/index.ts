@@ -3,6 +3,7 @@ import type { PluginDefinition } from '../gateway/plugin.ts';
 import adminAuth from './admin-auth/index.ts';
 import balancer from './balancer/index.ts';
 import billing from './billing/index.ts';
+import consolePages from './console/index.ts';
 import cors from './cors/index.ts';
 import dailyCharge from './daily-charge/index.ts';
 import health from './health/index.ts';
@@ -25,6 +26,7 @@ export const builtinPlugins: readonly PluginDefinition<unknown>[] = [
   adminAuth,
   balancer,
   billing,
+  consolePages,
   cors,
   dailyCharge,
   health,

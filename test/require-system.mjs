@@ -5,7 +5,12 @@ import { spawnSync } from 'node:child_process';
 import process from 'node:process';
 
 /** Program → the Debian package that brings it. */
-const NEEDED = { 'redis-server': 'redis-server', 'systemd-analyze': 'systemd', nginx: 'nginx' };
+const NEEDED = {
+  'redis-server': 'redis-server',
+  'systemd-analyze': 'systemd',
+  nginx: 'nginx',
+  chromium: 'chromium',
+};
 
 const found = (command) => spawnSync('sh', ['-c', `command -v ${command}`]).status === 0;
 const missing = Object.entries(NEEDED).filter(([command]) => !found(command));

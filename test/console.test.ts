@@ -1,0 +1,229 @@
+/**
+ * The operator console at /admin/, in headless Chromium (Debian's, driven by playwright-core) against a real
+ * gateway on the shipped config: sign in, create a license, recharge it (a double click charges once), find
+ * a chat in the request log with its tokens and cost, see it in the day's figures, revoke the license. Any
+ * error in the browser's console fails the test. Every page is saved as a screenshot at 1280 and 390 px
+ * (test-results/console/), works by keyboard, labels its controls, and fits the width.
+ */
+import assert from 'node:assert/strict';
+import { mkdir, readFile } from 'node:fs/promises';
+import { after, before, describe, test } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { getJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
+import { startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
+
+const TOKEN = 'console-admin-token';
+const SHOTS = new URL('../test-results/console/', import.meta.url);
+const shipped = await readFile(new URL('../config/gateway.yaml', import.meta.url), 'utf8');
+const PAGES = ['#/', '#/licenses', '#/requests', '#/payments', '#/upstreams'];
+
+describe('operator console', () => {
+  let openrouter: FixtureUpstream;
+  let gateway: TestGateway;
+  let browser: Browser;
+  let page: Page;
+  const browserErrors: string[] = [];
+
+  before(async () => {
+    openrouter = await startUpstream();
+    gateway = await startTestGateway(shipped, {
+      env: {
+        API_ADMIN_TOKEN: TOKEN,
+        OPENROUTER_BASE_URL: `${openrouter.url}/api/v1`,
+        OPENROUTER_API_KEY: 'or-key',
+      },
+    });
+    browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      // Root in a container has no user namespaces for Chromium's sandbox.
+      args: ['--no-sandbox'],
+      timeout: 30_000,
+    });
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 }, locale: 'en-US' });
+    page.setDefaultTimeout(10_000);
+    page.on('console', (message) => {
+      if (message.type() === 'error') browserErrors.push(message.text());
+    });
+    page.on('pageerror', (error) => browserErrors.push(error.message));
+    await mkdir(SHOTS, { recursive: true });
+  });
+  after(async () => {
+    await browser?.close();
+    await gateway?.close();
+    await openrouter?.close();
+  });
+
+  const shot = (name: string) =>
+    page.screenshot({ path: new URL(`${name}.png`, SHOTS).pathname, fullPage: true });
+  const chat = (key: string) =>
+    fetch(`${gateway.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${key}`,
+        'x-device-id': 'laptop',
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({
+        model: 'openai/gpt-4o-mini',
+        messages: [{ role: 'user', content: 'Hello, console' }],
+      }),
+    });
+
+  test('sign in by keyboard: a wrong token is refused, the right one opens the overview', async () => {
+    await page.goto(`${gateway.url}/admin/`);
+    await page.getByLabel('Admin token').waitFor();
+    assert.equal(
+      await page.evaluate(() => document.activeElement?.id),
+      'token',
+      'the token field has the focus',
+    );
+    await page.keyboard.type('wrong-token');
+    await page.keyboard.press('Enter');
+    await page.getByRole('alert').filter({ hasText: 'not accepted' }).waitFor();
+    // Chromium reports the refused sign-in (401) as a console error: that one was asked for.
+    browserErrors.length = 0;
+    await page.getByLabel('Admin token').fill(TOKEN);
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Overview' }).waitFor();
+    assert.equal(
+      await page.evaluate(() => sessionStorage.getItem('cradle-admin-token')),
+      TOKEN,
+      'the token is kept for this tab only',
+    );
+  });
+
+  let licenseKey = '';
+  test('create a license, then recharge it: a double click charges once', async () => {
+    await page.goto(`${gateway.url}/admin/#/licenses`);
+    await page.getByLabel('Email', { exact: true }).fill('customer@example.com');
+    await page.getByLabel('Credits').fill('10');
+    await page.getByRole('button', { name: 'Create license' }).click();
+    await page.getByRole('heading', { name: 'customer@example.com' }).waitFor();
+    licenseKey = decodeURIComponent(page.url().split('#/licenses/')[1]!);
+    assert.match(licenseKey, /^CRDL-/);
+
+    await page.getByLabel('Amount').fill('5');
+    await page.getByLabel('Reason').fill('welcome gift');
+    // Two clicks in one go, before the page can disable the button: both requests reach the gateway.
+    await page.getByRole('button', { name: 'Recharge', exact: true }).evaluate((button: HTMLElement) => {
+      button.click();
+      button.click();
+    });
+    await page.getByRole('status').filter({ hasText: 'Done' }).waitFor();
+    const ledger = await getJson(`${gateway.url}/api/v1/license/ledger/${licenseKey}`, {
+      'x-admin-token': TOKEN,
+    });
+    const recharges = (ledger.body.entries as { kind: string; reference?: string }[]).filter(
+      (entry) => entry.kind === 'recharge',
+    );
+    assert.deepEqual(
+      recharges.map((entry) => entry.reference),
+      ['welcome gift'],
+      'one recharge, not two',
+    );
+    await page.getByRole('table', { name: 'Ledger' }).getByText('welcome gift').waitFor();
+    const info = await getJson(`${gateway.url}/api/v1/license/info/${licenseKey}`, {
+      'x-admin-token': TOKEN,
+    });
+    assert.equal((info.body.license_info as { credits: number }).credits, 15);
+    await page.getByText('15', { exact: true }).first().waitFor();
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Export CSV' }).first().click(),
+    ]);
+    const csv = await readFile((await download.path())!, 'utf8');
+    assert.match(csv, /^id,time,kind,amount,balance_after,reference,/);
+    assert.match(csv, /,recharge,5,15,welcome gift,/, 'the ledger exports as CSV');
+    await shot('license-1280');
+  });
+
+  test("a chat shows in the request log with its tokens and cost, and in the day's figures", async () => {
+    const res = await chat(licenseKey);
+    assert.equal(res.status, 200);
+    const usage = ((await res.json()) as { usage: { prompt_tokens: number; completion_tokens: number } })
+      .usage;
+    await page.goto(`${gateway.url}/admin/#/requests`);
+    await page.getByLabel('Email', { exact: true }).fill('customer@example.com');
+    const row = page
+      .getByRole('table', { name: 'Request log' })
+      .getByRole('row')
+      .filter({ hasText: 'gpt-4o-mini' });
+    // Records are written in batches: filter again until the request is there.
+    for (let tries = 0; tries < 20 && (await row.count()) === 0; tries++) {
+      await page.getByRole('button', { name: 'Filter' }).click();
+      await page.waitForTimeout(150);
+    }
+    const text = (await row.first().innerText()).replace(/\s+/g, ' ');
+    assert.ok(text.includes(`${usage.prompt_tokens} / ${usage.completion_tokens}`), text);
+    const ledger = await getJson(`${gateway.url}/api/v1/license/ledger/${licenseKey}`, {
+      'x-admin-token': TOKEN,
+    });
+    const charged = (ledger.body.entries as { kind: string; amount: number }[])
+      .filter((entry) => entry.kind === 'usage' || entry.kind === 'daily_charge')
+      .reduce((sum, entry) => sum - entry.amount, 0);
+    assert.ok(
+      text.includes(charged.toLocaleString('en-US', { maximumFractionDigits: 6 })),
+      `${text} / ${charged}`,
+    );
+    await shot('requests-1280');
+
+    await page.goto(`${gateway.url}/admin/#/`);
+    const requestsToday = page.locator('dl.figures div').filter({ hasText: 'Requests today' }).locator('dd');
+    await requestsToday.filter({ hasText: /^[1-9]/ }).waitFor();
+    assert.equal(
+      await page
+        .locator('dl.figures div')
+        .filter({ hasText: 'Licenses active today' })
+        .locator('dd')
+        .innerText(),
+      '1',
+    );
+    assert.equal(
+      await page.locator('figure.chart canvas').count(),
+      2,
+      'the 24-hour and 30-day charts are drawn',
+    );
+  });
+
+  test('revoking the license refuses its next chat', async () => {
+    await page.goto(`${gateway.url}/admin/#/licenses/${encodeURIComponent(licenseKey)}`);
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page.getByRole('button', { name: 'Revoke' }).click();
+    await page.locator('dl.facts div').filter({ hasText: 'Status' }).getByText('revoked').waitFor();
+    assert.equal((await chat(licenseKey)).status, 403);
+  });
+
+  test('every page fits 1280 and 390 px, labels its controls, and is saved as a screenshot', async () => {
+    for (const width of [1280, 390]) {
+      await page.setViewportSize({ width, height: 900 });
+      for (const hash of PAGES) {
+        await page.goto(`${gateway.url}/admin/${hash}`);
+        await page.locator('main h1').waitFor();
+        await page.waitForLoadState('networkidle');
+        const fit = await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
+        assert.ok(fit, `${hash} is wider than ${width} px`);
+        const unlabelled = await page.evaluate(() =>
+          [...document.querySelectorAll('input, button, select, textarea')]
+            .filter((el) => {
+              const control = el as HTMLInputElement;
+              return !(
+                control.labels?.length ||
+                control.getAttribute('aria-label') ||
+                control.textContent?.trim()
+              );
+            })
+            .map((el) => el.outerHTML),
+        );
+        assert.deepEqual(unlabelled, [], `${hash} has controls without a label`);
+        await shot(`${hash.replace(/[#/]/g, '') || 'overview'}-${width}`);
+      }
+    }
+    await page.getByRole('button', { name: '中文' }).click();
+    await page.getByRole('link', { name: '请求日志' }).waitFor();
+    await shot('requests-zh-390');
+  });
+
+  test('no error appeared in the browser console', () => {
+    assert.deepEqual(browserErrors, []);
+  });
+});
