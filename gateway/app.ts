@@ -6,7 +6,7 @@ import type { GatewayConfig } from './config/schema.ts';
 import { watchFile } from './config/watch.ts';
 import { createLoggers } from './log.ts';
 import { Metrics } from './metrics.ts';
-import type { Clock, PluginDefinition, Services } from './plugin.ts';
+import type { Clock, ConfigStatus, PluginDefinition, Services } from './plugin.ts';
 import { Resources } from './resources.ts';
 import { Gateway } from './server.ts';
 
@@ -54,7 +54,7 @@ export async function checkConfig(
   options: Pick<StartOptions, 'configFile' | 'plugins' | 'env'>,
 ): Promise<void> {
   const services = makeServices(options, createLoggers({ level: 'silent' }).log);
-  const runtime = await build(options, services);
+  const { runtime } = await build(options, services);
   await runtime.close();
   await services.resources.closeAll();
 }
@@ -65,7 +65,7 @@ export async function startGateway(options: StartOptions): Promise<RunningGatewa
   const level = (loaded.value as { logging?: { level?: string } })?.logging?.level ?? 'info';
   const { log, access } = createLoggers({ level, destination: options.logDestination });
   const services = makeServices(options, log);
-  const runtime = await build(options, services);
+  const { runtime, status } = await build(options, services);
   const gateway = new Gateway({
     runtime,
     log,
@@ -82,8 +82,9 @@ export async function startGateway(options: StartOptions): Promise<RunningGatewa
   const reload = (): Promise<ReloadResult> => {
     // One reload at a time, in order: a burst of file events never builds two runtimes at once.
     reloading = reloading.then(async () => {
+      const at = new Date(services.clock.now()).toISOString();
       try {
-        const next = await build(options, services);
+        const { runtime: next } = await build(options, services);
         gateway.swap(next);
         log.level = access.level = next.config.logging.level;
         services.metrics.configReloads.inc({ result: 'success' });
@@ -96,11 +97,14 @@ export async function startGateway(options: StartOptions): Promise<RunningGatewa
         } else {
           log.info({ routes: next.routes.length }, 'config reloaded');
         }
-        return { ok: true, ...(restartNeeded.length > 0 ? { restartNeeded } : {}) };
+        const result = { ok: true, ...(restartNeeded.length > 0 ? { restartNeeded } : {}) };
+        status.lastReload = { at, ...result };
+        return result;
       } catch (error) {
         services.metrics.configReloads.inc({ result: 'error' });
         const message = (error as Error).message;
         log.error({ error: message }, 'config reload failed; keeping the running config');
+        status.lastReload = { at, ok: false, error: message };
         return { ok: false, error: message };
       }
     });
@@ -130,20 +134,35 @@ function makeServices(
   options: Pick<StartOptions, 'env' | 'clock'>,
   log: Logger,
 ): Omit<Services, 'configDir'> {
+  const status: ConfigStatus = { file: '', text: '', loadedAt: '', routes: [] };
   return {
     log,
     metrics: new Metrics(),
     clock: options.clock ?? systemClock,
     resources: new Resources(),
     env: options.env ?? process.env,
+    configStatus: () => status,
   };
 }
 
+/** Builds a runtime from the config file; once it is built, its text is the one in force. */
 async function build(
   options: Pick<StartOptions, 'configFile' | 'plugins' | 'env'>,
   services: Omit<Services, 'configDir'>,
-): Promise<Runtime> {
+): Promise<{ runtime: Runtime; status: ConfigStatus }> {
   const loaded = await loadConfigFile(options.configFile, options.env ?? process.env);
   const plugins: PluginRegistry = new Map(options.plugins.map((p) => [p.name, p]));
-  return buildRuntime(loaded, { plugins, services });
+  const runtime = await buildRuntime(loaded, { plugins, services });
+  const status = services.configStatus();
+  Object.assign(status, {
+    file: loaded.file,
+    text: loaded.text,
+    loadedAt: new Date(services.clock.now()).toISOString(),
+    routes: runtime.routes.map((route) => ({
+      methods: route.methods,
+      path: route.path,
+      contracts: route.chain.links.flatMap((link) => link.instance.contract ?? []),
+    })),
+  });
+  return { runtime, status };
 }

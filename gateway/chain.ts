@@ -1,4 +1,5 @@
 import type { Context } from './context.ts';
+import { contractCheck } from './input.ts';
 import type { Answer, Outcome, PluginInstance, UpstreamRequest, UpstreamResponse } from './plugin.ts';
 
 export interface ChainLink {
@@ -12,20 +13,23 @@ export interface ChainLink {
  * phase.
  */
 export class Chain {
-  private readonly requestLinks: ChainLink[];
+  private readonly requestLinks: (ChainLink & { check?: (ctx: Context) => Promise<void> })[];
   private readonly upstreamLinks: ChainLink[];
   private readonly responseLinks: ChainLink[];
   private readonly finishLinks: ChainLink[];
 
   constructor(readonly links: readonly ChainLink[]) {
-    this.requestLinks = links.filter((l) => l.instance.onRequest);
+    this.requestLinks = links
+      .filter((l) => l.instance.onRequest)
+      .map((l) => ({ ...l, check: l.instance.contract && contractCheck(l.instance.contract) }));
     this.upstreamLinks = links.filter((l) => l.instance.onUpstream);
     this.responseLinks = links.filter((l) => l.instance.onResponse);
     this.finishLinks = links.filter((l) => l.instance.onFinish);
   }
 
   async onRequest(ctx: Context): Promise<Answer | void> {
-    for (const { instance } of this.requestLinks) {
+    for (const { instance, check } of this.requestLinks) {
+      if (check) await check(ctx);
       const answer = await instance.onRequest!(ctx);
       if (answer) return answer;
     }

@@ -11,6 +11,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import type { Context } from './context.ts';
 import type { GatewayError } from './errors.ts';
+import type { RouteContract } from './input.ts';
 import type { Metrics } from './metrics.ts';
 import type { Resources } from './resources.ts';
 
@@ -108,6 +109,8 @@ export interface Outcome {
 type MaybePromise<T> = T | Promise<T>;
 
 export interface PluginInstance {
+  /** What the route takes, when this plugin answers it: checked before onRequest, and documented. */
+  contract?: RouteContract;
   onRequest?(ctx: Context): MaybePromise<Answer | void>;
   onUpstream?(ctx: Context, upstream: UpstreamRequest): MaybePromise<void>;
   onResponse?(ctx: Context, response: UpstreamResponse): void;
@@ -120,6 +123,18 @@ export interface Clock {
   now(): number;
 }
 
+/** The config the gateway runs on and how its last reload went: what an operator checks after an edit. */
+export interface ConfigStatus {
+  file: string;
+  /** The text of the config in force: the file as it was when it last loaded without error. */
+  text: string;
+  /** ISO 8601. */
+  loadedAt: string;
+  lastReload?: { at: string; ok: boolean; error?: string; restartNeeded?: string[] };
+  /** The routes in force and the contracts their plugins declare. */
+  routes: { methods: string[]; path: string; contracts: RouteContract[] }[];
+}
+
 export interface Services {
   log: Logger;
   metrics: Metrics;
@@ -129,6 +144,7 @@ export interface Services {
   env: NodeJS.ProcessEnv;
   /** Folder of the config file; relative paths in plugin options resolve against it. */
   configDir: string;
+  configStatus(): ConfigStatus;
 }
 
 export interface PluginDefinition<Config> {

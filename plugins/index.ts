@@ -3,6 +3,7 @@ import type { PluginDefinition } from '../gateway/plugin.ts';
 import adminAuth from './admin-auth/index.ts';
 import balancer from './balancer/index.ts';
 import billing from './billing/index.ts';
+import configStatus from './config-status/index.ts';
 import consolePages from './console/index.ts';
 import cors from './cors/index.ts';
 import dailyCharge from './daily-charge/index.ts';
@@ -13,6 +14,7 @@ import metrics from './metrics/index.ts';
 import modelAllowlist from './model-allowlist/index.ts';
 import models from './models/index.ts';
 import openrouter from './openrouter/index.ts';
+import openapi from './openapi/index.ts';
 import operatorApi from './operator-api/index.ts';
 import paymentNotify from './payment-notify/index.ts';
 import pricing from './pricing/index.ts';
@@ -26,6 +28,7 @@ export const builtinPlugins: readonly PluginDefinition<unknown>[] = [
   adminAuth,
   balancer,
   billing,
+  configStatus,
   consolePages,
   cors,
   dailyCharge,
@@ -35,6 +38,7 @@ export const builtinPlugins: readonly PluginDefinition<unknown>[] = [
   metrics,
   modelAllowlist,
   models,
+  openapi,
   openrouter,
   operatorApi,
   paymentNotify,

@@ -18,6 +18,7 @@ const services = () => ({
   clock: { now: () => Date.now() },
   resources: new Resources(),
   env: {},
+  configStatus: () => ({ file: '', text: '', loadedAt: '', routes: [] }),
 });
 const plugins = new Map(builtinPlugins.map((p) => [p.name, p]));
 const build = async (text: string, env: NodeJS.ProcessEnv = {}) =>

@@ -9,13 +9,22 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { getJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
+import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
 import { startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
 
 const TOKEN = 'console-admin-token';
 const SHOTS = new URL('../test-results/console/', import.meta.url);
 const shipped = await readFile(new URL('../config/gateway.yaml', import.meta.url), 'utf8');
-const PAGES = ['#/', '#/licenses', '#/requests', '#/payments', '#/upstreams'];
+const PAGE_FILES = [
+  'pages/overview.js',
+  'pages/licenses.js',
+  'pages/license.js',
+  'pages/requests.js',
+  'pages/payments.js',
+  'pages/upstreams.js',
+  'pages/config.js',
+];
+const PAGES = ['#/', '#/licenses', '#/requests', '#/payments', '#/upstreams', '#/config'];
 
 describe('operator console', () => {
   let openrouter: FixtureUpstream;
@@ -215,6 +224,11 @@ describe('operator console', () => {
             .map((el) => el.outerHTML),
         );
         assert.deepEqual(unlabelled, [], `${hash} has controls without a label`);
+        if (hash === '#/config') {
+          const yaml = await page.locator('pre.yaml').innerText();
+          assert.ok(yaml.includes("api_key: '${OPENROUTER_API_KEY:-}'"), 'the config in force is shown');
+          assert.ok(!yaml.includes('or-key') && !yaml.includes(TOKEN), 'no secret from the environment');
+        }
         await shot(`${hash.replace(/[#/]/g, '') || 'overview'}-${width}`);
       }
     }
@@ -225,5 +239,72 @@ describe('operator console', () => {
 
   test('no error appeared in the browser console', () => {
     assert.deepEqual(browserErrors, []);
+  });
+});
+
+describe("the admin API's OpenAPI document", () => {
+  let gateway: TestGateway;
+  let doc: {
+    openapi: string;
+    paths: Record<string, Record<string, Operation>>;
+  };
+  interface Operation {
+    security?: unknown[];
+    requestBody?: { content: { 'application/json': { schema: { required?: string[] } } } };
+    parameters?: { name: string; in: string; schema: { enum?: string[] } }[];
+  }
+  before(async () => {
+    gateway = await startTestGateway(shipped, { env: { API_ADMIN_TOKEN: TOKEN } });
+    const res = await fetch(`${gateway.url}/api/v1/openapi.json`);
+    assert.equal(res.status, 200);
+    doc = (await res.json()) as typeof doc;
+  });
+  after(() => gateway.close());
+
+  test('is OpenAPI 3.1 and describes every admin route the console calls, with the admin token', async () => {
+    assert.equal(doc.openapi, '3.1.0');
+    const sources = await Promise.all(
+      ['api.js', 'app.js', ...PAGE_FILES].map((name) =>
+        readFile(new URL(`../plugins/console/web/${name}`, import.meta.url), 'utf8'),
+      ),
+    );
+    const called = new Set(
+      sources.flatMap((text) => [...text.matchAll(/['`](\/api\/[^'`?$]*)/g)].map((m) => m[1]!)),
+    );
+    assert.ok(called.size >= 10, `the console calls ${called.size} routes`);
+    const documented = Object.keys(doc.paths);
+    for (const path of called) {
+      const match = documented.find((name) => name.startsWith(path) || name.replace(/\{\w+\}/g, '') === path);
+      assert.ok(match, `${path}, which the console calls, is documented`);
+      for (const operation of Object.values(doc.paths[match]!))
+        assert.ok(
+          operation.security?.some((scheme) => 'adminToken' in (scheme as object)),
+          `${match} takes the admin token`,
+        );
+    }
+  });
+
+  test('the schemas it shows are the ones that refuse a request: each required field and each choice', async () => {
+    let checked = 0;
+    for (const [path, operations] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        const url = `${gateway.url}${path.replace(/\{\w+\}/g, 'x')}`;
+        const required = operation.requestBody?.content['application/json'].schema.required ?? [];
+        if (required.length > 0) {
+          const res = await postJson(url, {}, { 'x-admin-token': TOKEN });
+          assert.equal(res.status, 400, `${method} ${path} without a body`);
+          assert.equal(res.body.error, `${required[0]} is required`, `${method} ${path}`);
+          checked++;
+        }
+        for (const parameter of operation.parameters ?? []) {
+          if (parameter.in !== 'query' || !parameter.schema.enum) continue;
+          const res = await getJson(`${url}?${parameter.name}=not-a-choice`, { 'x-admin-token': TOKEN });
+          assert.equal(res.status, 400, `${method} ${path}?${parameter.name}`);
+          assert.match(String(res.body.error), new RegExp(`^${parameter.name} must be`));
+          checked++;
+        }
+      }
+    }
+    assert.ok(checked >= 10, `${checked} refusals checked`);
   });
 });

@@ -97,6 +97,47 @@ describe('operations', () => {
     await sleep(300);
   });
 
+  test('the admin API shows the config in force, its secrets masked, and the last reload with its error line', async () => {
+    const text = (secret: string) => `
+server: { port: 0, host: 127.0.0.1 }
+routes:
+  - { method: GET, path: /api/v1/config, plugins: [{ admin-auth: { tokens: "\${ADMIN:-}" } }, config-status] }
+  - method: POST
+    path: /v1/chat/completions
+    plugins: [{ openrouter: { base_url: "${upstream.url}", api_key: ${secret} } }]
+`;
+    const own = await startTestGateway(text('sk-or-written-in-the-file'), { env: { ADMIN: 'adm' } });
+    try {
+      const status = async () =>
+        (await getJson(`${own.url}/api/v1/config`, { 'x-admin-token': 'adm' })).body as Record<
+          string,
+          unknown
+        >;
+      const first = await status();
+      assert.ok(!(first.yaml as string).includes('sk-or-written'), 'the key written in the file is masked');
+      assert.match(first.yaml as string, /api_key: '\*{8}'/);
+      assert.match(
+        first.yaml as string,
+        /tokens: "\$\{ADMIN:-\}"/,
+        'a variable name is shown, not its value',
+      );
+      assert.equal(first.last_reload, null);
+
+      await own.writeConfig(
+        text('sk-or-new').replace('routes:', 'routes:\n  - { method: GET, path: /x, plugins: [nope] }'),
+      );
+      assert.equal((await own.reload()).ok, false);
+      const failed = await status();
+      const reload = failed.last_reload as { ok: boolean; error: string };
+      assert.equal(reload.ok, false);
+      assert.match(reload.error, /gateway\.yaml:4\b.*nope/, 'the error names the file and line');
+      assert.equal(failed.yaml, first.yaml, 'the config in force is still the one that loaded');
+      assert.equal((await getJson(`${own.url}/api/v1/config`)).status, 401);
+    } finally {
+      await own.close();
+    }
+  });
+
   test('/metrics exports requests by route and status, latency histograms and process metrics', async () => {
     await postJson(`${gw.url}/v1/chat/completions`, { model: 'm', messages: [] });
     await getJson(`${gw.url}/nothing-here`);

@@ -54,6 +54,7 @@ export async function withServices<T>(
     resources,
     env,
     configDir: process.cwd(),
+    configStatus: () => ({ file: '', text: '', loadedAt: '', routes: [] }),
   };
   try {
     return await run(services);

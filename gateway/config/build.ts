@@ -14,6 +14,8 @@ import { fromEnvironment, validateAt } from './validate.ts';
 
 export interface CompiledRoute {
   name: string;
+  methods: string[];
+  path: string;
   chain: Chain;
   errorFormat: ErrorFormat;
   bodyLimit: number;
@@ -78,6 +80,8 @@ export async function buildRuntime(loaded: LoadedConfig, options: BuildOptions):
       const methods = methodsOf(route);
       routes.push({
         name: route.name ?? `${methods.join(',')} ${route.path}`,
+        methods,
+        path: route.path,
         chain: new Chain(links),
         errorFormat: route.error_format,
         bodyLimit: route.body_limit_bytes ?? config.server.body_limit_bytes,

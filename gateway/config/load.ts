@@ -21,6 +21,8 @@ export class ConfigError extends Error {
 export interface LoadedConfig {
   file: string;
   dir: string;
+  /** The file's text as written. */
+  text: string;
   /** The interpolated plain value, not yet validated. */
   value: unknown;
   /** Where a YAML path is written, for error messages. */
@@ -65,6 +67,7 @@ export function parseConfigText(
   return {
     file,
     dir: dirname(file),
+    text,
     value,
     locate: (p) => locate(doc, lineCounter, file, p),
     variablesAt: (p) => variablesAt(used, p),

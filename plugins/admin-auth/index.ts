@@ -41,6 +41,7 @@ export default definePlugin<AdminAuthConfig>({
     const matches = (given: string) =>
       tokens.reduce((found, token) => timingSafeEqual(token, digest(given)) || found, false);
     return {
+      contract: { admin: config.optional ? 'optional' : true },
       onRequest(ctx) {
         const bearer = ctx.header('authorization');
         const given =

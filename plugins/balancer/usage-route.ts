@@ -14,6 +14,9 @@ export default definePlugin<{ pool: string }>({
   },
   create(config, services) {
     const { pool } = poolResource(services, config.pool);
-    return { onRequest: () => ({ body: { success: true, pool: config.pool, spaces: pool.usage() } }) };
+    return {
+      contract: { summary: "A Space pool's members: health, requests in flight, latency, failures" },
+      onRequest: () => ({ body: { success: true, pool: config.pool, spaces: pool.usage() } }),
+    };
   },
 });

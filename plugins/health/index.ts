@@ -8,6 +8,7 @@ export default definePlugin<Record<string, never>>({
   schema: { type: 'object', additionalProperties: false },
   create(_config, services) {
     return {
+      contract: { summary: 'Whether the gateway and its store are up (503 naming what is not)' },
       async onRequest() {
         const checks = await services.resources.health();
         const healthy = Object.values(checks).every((state) => state === 'ok');

@@ -30,6 +30,7 @@ import {
   type Body,
 } from './input.ts';
 import { balanceView, entryView, LEDGER_CSV_HEADER, licenseInfo } from './views.ts';
+import { LICENSE_API_CONTRACTS } from './contracts.ts';
 import { dailyCharge } from './daily.ts';
 import { licensingRefusal } from '../refusals.ts';
 
@@ -237,6 +238,7 @@ export default definePlugin<LicenseApiConfig>({
     };
     const handler = handlers[config.action];
     return {
+      contract: LICENSE_API_CONTRACTS[config.action],
       async onRequest(ctx) {
         return handler(ctx, await resource.store());
       },

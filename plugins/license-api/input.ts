@@ -14,7 +14,7 @@ export function asObject(value: unknown): Body {
   return value as Body;
 }
 
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+export const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 export function email(body: Body, field = 'email'): string {
   const value = body[field];

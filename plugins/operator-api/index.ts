@@ -9,6 +9,7 @@ import { MAIL_STATES, type MailState } from '../../licensing/mail/outbox.ts';
 import { mailer } from '../../licensing/mail/resource.ts';
 import { licenseStore } from '../../licensing/resource.ts';
 import { licensingRefusal } from '../refusals.ts';
+import { OPERATOR_API_CONTRACTS } from './contracts.ts';
 import { whole } from './params.ts';
 import { requestsAnswer, statsAnswer } from './requests.ts';
 import { mailView, paymentView } from './views.ts';
@@ -61,6 +62,6 @@ export default definePlugin<{ action: Action }>({
       },
     };
     const handler = handlers[config.action];
-    return { onRequest: (ctx) => handler(ctx) };
+    return { contract: OPERATOR_API_CONTRACTS[config.action], onRequest: (ctx) => handler(ctx) };
   },
 });

@@ -11,14 +11,16 @@ import { LicensePage } from './pages/license.js';
 import { Requests } from './pages/requests.js';
 import { Payments } from './pages/payments.js';
 import { Upstreams } from './pages/upstreams.js';
+import { Config } from './pages/config.js';
 
-/** @type {[string, 'overview' | 'licenses' | 'requests' | 'payments' | 'upstreams'][]} */
+/** @type {[string, 'overview' | 'licenses' | 'requests' | 'payments' | 'upstreams' | 'config'][]} */
 const NAV = [
   ['#/', 'overview'],
   ['#/licenses', 'licenses'],
   ['#/requests', 'requests'],
   ['#/payments', 'payments'],
   ['#/upstreams', 'upstreams'],
+  ['#/config', 'config'],
 ];
 
 /** @param {string} hash */
@@ -31,6 +33,7 @@ function page(hash) {
   if (parts[0] === 'requests') return html`<${Requests} initial=${Object.fromEntries(params)} />`;
   if (parts[0] === 'payments') return html`<${Payments} />`;
   if (parts[0] === 'upstreams') return html`<${Upstreams} />`;
+  if (parts[0] === 'config') return html`<${Config} />`;
   return html`<${Overview} />`;
 }
 

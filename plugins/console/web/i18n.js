@@ -85,6 +85,14 @@ const en = {
   active: 'active',
   revoked: 'revoked',
   loading: 'Loading…',
+  config: 'Config',
+  file: 'File',
+  loadedAt: 'In force since',
+  lastReload: 'Last reload',
+  noReload: 'Not reloaded since the start.',
+  reloadOk: 'reloaded',
+  reloadFailed: 'refused, the config before it stays in force',
+  restartNeeded: 'needs a restart',
 };
 
 /** @type {typeof en} */
@@ -172,6 +180,14 @@ const zh = {
   active: '有效',
   revoked: '已吊销',
   loading: '加载中…',
+  config: '配置',
+  file: '文件',
+  loadedAt: '生效时间',
+  lastReload: '最近一次重载',
+  noReload: '启动以来未重载。',
+  reloadOk: '已重载',
+  reloadFailed: '被拒绝，之前的配置仍然生效',
+  restartNeeded: '需要重启',
 };
 
 const LANG_KEY = 'cradle-console-lang';

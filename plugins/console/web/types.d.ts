@@ -92,3 +92,10 @@ export interface SpaceUsage {
   healthy: boolean;
   cooling_down_s: number;
 }
+
+export interface ConfigStatus {
+  file: string;
+  loaded_at: string;
+  yaml: string;
+  last_reload: { at: string; ok: boolean; error?: string; restart_needed?: string[] } | null;
+}

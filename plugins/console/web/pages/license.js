@@ -46,7 +46,7 @@ function Actions({ license, onChange }) {
       },
       idempotencyKey: `${changeKey}-${action}`,
     };
-    const path = `/api/v1/license/${action}`;
+    const path = action === 'deduct' ? '/api/v1/license/deduct' : '/api/v1/license/recharge';
     return run(async () => {
       await api(path, request);
       form.reset();
