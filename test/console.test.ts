@@ -99,6 +99,12 @@ describe('operator console', () => {
       TOKEN,
       'the token is kept for this tab only',
     );
+    // The menu is reached and followed by keyboard alone.
+    const focused = () => page.evaluate(() => document.activeElement?.textContent?.trim());
+    for (let tabs = 0; tabs < 10 && (await focused()) !== 'Licenses'; tabs++)
+      await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Licenses', level: 1 }).waitFor();
   });
 
   let licenseKey = '';

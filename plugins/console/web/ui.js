@@ -137,3 +137,36 @@ export const when = (iso) => (iso ? new Date(iso).toLocaleString() : '');
 
 /** @param {number} credits */
 export const creditsText = (credits) => credits.toLocaleString(undefined, { maximumFractionDigits: 6 });
+
+/**
+ * Newest / Older buttons over pages that follow a cursor (`cursors` ends with the one shown), and the CSV
+ * export of what the filter finds.
+ * @param {{ cursors: (number | undefined)[], setCursors: (cursors: (number | undefined)[]) => void, next: number | null | undefined, onExport: () => void }} props
+ */
+export function Pager({ cursors, setCursors, next, onExport }) {
+  return html`<div class="row">
+    <button type="button" disabled=${cursors.length === 1} onClick=${() => setCursors([undefined])}>
+      ${t('newest')}
+    </button>
+    <button type="button" disabled=${!next} onClick=${() => setCursors([...cursors, next ?? undefined])}>
+      ${t('older')}
+    </button>
+    <button type="button" onClick=${onExport}>${t('exportCsv')}</button>
+  </div>`;
+}
+
+/**
+ * Labelled figures in tiles.
+ * @param {{ kind: 'figures' | 'facts', items: [string, unknown][], busy?: boolean }} props
+ */
+export function Tiles({ kind, items, busy }) {
+  return html`<dl class=${kind} aria-busy=${busy ? 'true' : undefined}>
+    ${items.map(
+      ([label, value]) =>
+        html`<div>
+          <dt>${label}</dt>
+          <dd>${value}</dd>
+        </div>`,
+    )}
+  </dl>`;
+}

@@ -2,7 +2,7 @@
 /** The config in force (secrets masked) and how the last reload went, with its error and line. */
 import { api } from '../api.js';
 import { t } from '../i18n.js';
-import { html, Notice, useLoad, when } from '../ui.js';
+import { html, Notice, Tiles, useLoad, when } from '../ui.js';
 
 /** @typedef {import('../types.d.ts').ConfigStatus} ConfigStatus */
 
@@ -29,16 +29,13 @@ export function Config() {
     <${Notice} error=${error} />
     ${
       data &&
-      html`<dl class="facts">
-          <div>
-            <dt>${t('file')}</dt>
-            <dd><code>${data.file}</code></dd>
-          </div>
-          <div>
-            <dt>${t('loadedAt')}</dt>
-            <dd>${when(data.loaded_at)}</dd>
-          </div>
-        </dl>
+      html`<${Tiles}
+          kind="facts"
+          items=${[
+            [t('file'), html`<code>${data.file}</code>`],
+            [t('loadedAt'), when(data.loaded_at)],
+          ]}
+        />
         <h2>${t('lastReload')}</h2>
         <${LastReload} reload=${data.last_reload} />
         <pre class="yaml" tabindex="0" aria-label=${t('config')}>${data.yaml}</pre>`

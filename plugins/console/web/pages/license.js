@@ -3,7 +3,19 @@
 import { useState } from 'preact/hooks';
 import { api, download, query } from '../api.js';
 import { t } from '../i18n.js';
-import { creditsText, Field, html, idempotencyKey, message, Notice, Table, useLoad, when } from '../ui.js';
+import {
+  creditsText,
+  Field,
+  html,
+  idempotencyKey,
+  message,
+  Notice,
+  Pager,
+  Table,
+  Tiles,
+  useLoad,
+  when,
+} from '../ui.js';
 import { RequestTable } from './requests.js';
 
 /** @typedef {import('../types.d.ts').License} License */
@@ -103,24 +115,12 @@ function Ledger({ licenseKey, round }) {
         { label: t('reference'), value: (e) => e.reference ?? e.trade_no ?? e.model ?? '' },
       ]}
     />
-    <div class="row">
-      <button type="button" disabled=${cursors.length === 1} onClick=${() => setCursors([undefined])}>
-        ${t('newest')}
-      </button>
-      <button
-        type="button"
-        disabled=${!data?.next}
-        onClick=${() => setCursors([...cursors, data?.next ?? undefined])}
-      >
-        ${t('older')}
-      </button>
-      <button
-        type="button"
-        onClick=${() => download(`${path}?format=csv&limit=1000`, `ledger-${licenseKey}.csv`)}
-      >
-        ${t('exportCsv')}
-      </button>
-    </div>
+    <${Pager}
+      cursors=${cursors}
+      setCursors=${setCursors}
+      next=${data?.next}
+      onExport=${() => download(`${path}?format=csv&limit=1000`, `ledger-${licenseKey}.csv`)}
+    />
   </section>`;
 }
 
@@ -150,15 +150,7 @@ export function LicensePage({ licenseKey }) {
     [t('updated'), when(license.last_updated_at)],
   ];
   return html`<h1>${license.email}</h1>
-    <dl class="facts">
-      ${facts.map(
-        ([label, value]) =>
-          html`<div>
-            <dt>${label}</dt>
-            <dd>${value}</dd>
-          </div>`,
-      )}
-    </dl>
+    <${Tiles} kind="facts" items=${facts} />
     <${Actions} license=${license} onChange=${() => setRound(round + 1)} />
     <${Ledger} licenseKey=${licenseKey} round=${round} />
     <section aria-labelledby="requests-title">

@@ -2,7 +2,7 @@
 /** Today's requests, credits charged, errors and active licenses, and charts over 24 hours and 30 days. */
 import { api } from '../api.js';
 import { t } from '../i18n.js';
-import { Chart, creditsText, html, Notice, useLoad } from '../ui.js';
+import { Chart, creditsText, html, Notice, Tiles, useLoad } from '../ui.js';
 
 /** @typedef {import('../types.d.ts').Stats} Stats */
 /** @typedef {import('../types.d.ts').StatRow} StatRow */
@@ -58,15 +58,7 @@ export function Overview() {
   ];
   return html`<h1>${t('overview')}</h1>
     <${Notice} error=${error} />
-    <dl class="figures" aria-busy=${!data}>
-      ${figures.map(
-        ([label, value]) =>
-          html`<div>
-            <dt>${label}</dt>
-            <dd>${value}</dd>
-          </div>`,
-      )}
-    </dl>
+    <${Tiles} kind="figures" items=${figures} busy=${!data} />
     <${TrafficChart} title=${t('last24h')} answer=${data?.hours} />
     <${TrafficChart} title=${t('last30d')} answer=${data?.days} />`;
 }

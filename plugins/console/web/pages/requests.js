@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import { api, download, query } from '../api.js';
 import { t } from '../i18n.js';
-import { creditsText, Field, html, Notice, Table, useLoad, when } from '../ui.js';
+import { creditsText, Field, html, Notice, Pager, Table, useLoad, when } from '../ui.js';
 
 /** @typedef {import('../types.d.ts').RequestRow} RequestRow */
 /** @typedef {{ email?: string, license?: string, model?: string, upstream?: string, status?: string, from?: string, to?: string }} Filter */
@@ -57,24 +57,12 @@ export function RequestTable({ filter }) {
         { label: t('credits'), value: (r) => creditsText(r.credits), numeric: true },
       ]}
     />
-    <div class="row">
-      <button type="button" disabled=${cursors.length === 1} onClick=${() => setCursors([undefined])}>
-        ${t('newest')}
-      </button>
-      <button
-        type="button"
-        disabled=${!data?.next}
-        onClick=${() => setCursors([...cursors, data?.next ?? undefined])}
-      >
-        ${t('older')}
-      </button>
-      <button
-        type="button"
-        onClick=${() => download(`/api/v1/requests${query({ ...params, format: 'csv', limit: 1000 })}`, 'requests.csv')}
-      >
-        ${t('exportCsv')}
-      </button>
-    </div>`;
+    <${Pager}
+      cursors=${cursors}
+      setCursors=${setCursors}
+      next=${data?.next}
+      onExport=${() => download(`/api/v1/requests${query({ ...params, format: 'csv', limit: 1000 })}`, 'requests.csv')}
+    />`;
 }
 
 /** @param {{ initial: Filter }} props */
