@@ -3,43 +3,15 @@
  * on every stream (`stream_options.include_usage`); OpenAI's contract sends that event (`choices` empty,
  * `usage` set) only to a client that asked, and a client that reads `choices[0]` of every chunk fails on it.
  */
-import type { ResponseRewriter } from '../../gateway/plugin.ts';
-
-/** A partial event held back longer than this is sent on as it is: it is not a small usage event. */
-const HOLD_LIMIT = 64 * 1024;
+import { WholeEvents } from '../../gateway/sse-events.ts';
 
 /** The blank line that ends an event, with either line ending. */
 const EVENT_END = /\r?\n\r?\n/g;
 
-/**
- * Passes whole events only (a client acts on none before its blank line anyway), holding back the unfinished
- * one at a chunk's end, so an event split between chunks is judged whole.
- */
-export class UsageEventRemover implements ResponseRewriter {
-  private held: Buffer | undefined;
-
-  onData(chunk: Buffer): Buffer {
-    const data = this.held ? Buffer.concat([this.held, chunk]) : chunk;
-    this.held = undefined;
-    const whole = wholeEventsEnd(data);
-    if (data.length - whole > HOLD_LIMIT) return data;
-    if (whole < data.length) this.held = data.subarray(whole);
-    return withoutUsageEvents(data.subarray(0, whole));
+export class UsageEventRemover extends WholeEvents {
+  constructor() {
+    super(withoutUsageEvents);
   }
-
-  /** An unfinished event at the end: the stream ended without its blank line. */
-  onEnd(): Buffer | undefined {
-    const held = this.held;
-    this.held = undefined;
-    return held && withoutUsageEvents(held);
-  }
-}
-
-/** Where the last whole event ends (after its blank line); 0 when none is whole. */
-function wholeEventsEnd(bytes: Buffer): number {
-  const lf = bytes.lastIndexOf('\n\n');
-  const crlf = bytes.lastIndexOf('\n\r\n');
-  return Math.max(lf === -1 ? 0 : lf + 2, crlf === -1 ? 0 : crlf + 3);
 }
 
 /**
