@@ -11,6 +11,7 @@ import health from './health/index.ts';
 import license from './license/index.ts';
 import licenseApi from './license-api/index.ts';
 import metrics from './metrics/index.ts';
+import modelAlias from './model-alias/index.ts';
 import modelAllowlist from './model-allowlist/index.ts';
 import models from './models/index.ts';
 import openrouter from './openrouter/index.ts';
@@ -36,6 +37,7 @@ export const builtinPlugins: readonly PluginDefinition<unknown>[] = [
   license,
   licenseApi,
   metrics,
+  modelAlias,
   modelAllowlist,
   models,
   openapi,

@@ -1,13 +1,14 @@
 /**
  * The OpenAI surface answers like OpenAI, as the official SDK sees it: a path or method no route has gets
- * OpenAI's error shape under /v1, HEAD is answered on GET routes, a trailing slash finds its route.
+ * OpenAI's error shape under /v1, HEAD is answered on GET routes, a trailing slash finds its route, and a
+ * model is called by an alias the client likes.
  */
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import OpenAI, { NotFoundError } from 'openai';
 import { startTestGateway, type TestGateway } from './fixtures/gateway.ts';
-import { startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
+import { startUpstream, withBehaviour, type FixtureUpstream } from './fixtures/upstream.ts';
 
 const yaml = (upstream: string) => `
 routes:
@@ -15,7 +16,9 @@ routes:
   - method: POST
     path: /v1/chat/completions
     error_format: openai
-    plugins: [{ upstream: { url: "${upstream}/v1/chat/completions" } }]
+    plugins:
+      - model-alias: { aliases: { gpt-4o: openai/gpt-4o } }
+      - upstream: { url: "${upstream}/v1/chat/completions" }
   - { method: GET, path: /api/v1/health, plugins: [health] }
 `;
 
@@ -105,5 +108,34 @@ describe('the OpenAI surface', () => {
     assert.equal(chat.status, 200);
     assert.equal(((await chat.json()) as { object: string }).object, 'chat.completion');
     assert.equal((await send(`${gw.url}/v1/models//`, 'GET')).status, 404, 'one slash, not any number');
+  });
+
+  test('a model called by its alias reaches the upstream by its real name; the answer names the alias', async () => {
+    const answer = await client.chat.completions.create({
+      model: 'gpt-4o',
+      messages: [{ role: 'user', content: 'Hello' }],
+    });
+    assert.equal(answer.model, 'gpt-4o');
+    assert.equal(upstream.requests.at(-1)?.json.model, 'openai/gpt-4o');
+    // A word every 50 ms: the renamed stream must still arrive word by word, not at its end.
+    const arrivals = await withBehaviour(upstream, { chunkDelayMs: 50 }, async () => {
+      const stream = await client.chat.completions.create({
+        model: 'gpt-4o',
+        stream: true,
+        messages: [{ role: 'user', content: 'Hello there, stream' }],
+      });
+      const seen: { model: string; at: number; text: string }[] = [];
+      for await (const chunk of stream)
+        seen.push({ model: chunk.model, at: performance.now(), text: chunk.choices[0]?.delta.content ?? '' });
+      return seen;
+    });
+    assert.deepEqual([...new Set(arrivals.map((a) => a.model))], ['gpt-4o'], 'every chunk names the alias');
+    assert.equal(arrivals.map((a) => a.text).join(''), 'Hello from the fixture.');
+    assert.ok(arrivals.at(-1)!.at - arrivals[0]!.at > 100, 'the chunks arrived as they were sent');
+    const direct = await client.chat.completions.create({
+      model: 'openai/gpt-4o',
+      messages: [{ role: 'user', content: 'Hello' }],
+    });
+    assert.equal(direct.model, 'openai/gpt-4o', 'a real name is answered as it is');
   });
 });

@@ -41,21 +41,20 @@ export default definePlugin<Record<string, never>>({
           latencyMs: Math.round(outcome.durationMs * 10) / 10,
           credits: -((usage?.amount ?? 0) + (charge?.daily?.amount ?? 0)),
         };
+        // Absent fields stay absent: the stores leave them out.
         const license = ctx.get(LICENSE)?.key;
         const device = ctx.header('x-device-id');
         const ttft = ctx.get(FIRST_BYTE_MS);
-        const optional: Partial<RequestRecord> = {
-          ...(license ? { license } : {}),
-          ...(device ? { device: device.slice(0, 200) } : {}),
-          ...(model ? { model: model.slice(0, 200) } : {}),
-          ...(outcome.upstream ? { upstream: outcome.upstream.target } : {}),
-          ...(ttft === undefined ? {} : { ttftMs: Math.round(ttft * 10) / 10 }),
-          ...(usage?.promptTokens === undefined ? {} : { promptTokens: usage.promptTokens }),
-          ...(usage?.completionTokens === undefined ? {} : { completionTokens: usage.completionTokens }),
-          ...(usage?.estimated === undefined ? {} : { estimated: usage.estimated }),
-          ...(outcome.error ? { errorCode: outcome.error.code } : {}),
-        };
-        log.record({ ...record, ...optional });
+        if (license) record.license = license;
+        if (device) record.device = device.slice(0, 200);
+        if (model) record.model = model.slice(0, 200);
+        if (outcome.upstream) record.upstream = outcome.upstream.target;
+        if (ttft !== undefined) record.ttftMs = Math.round(ttft * 10) / 10;
+        if (usage?.promptTokens !== undefined) record.promptTokens = usage.promptTokens;
+        if (usage?.completionTokens !== undefined) record.completionTokens = usage.completionTokens;
+        if (usage?.estimated !== undefined) record.estimated = usage.estimated;
+        if (outcome.error) record.errorCode = outcome.error.code;
+        log.record(record);
         // Only a charged usage names a model in metrics: the upstream knew it, so the labels stay few.
         if (usage?.model) {
           tokens.inc({ model: usage.model, kind: 'prompt' }, usage.promptTokens ?? 0);

@@ -1,0 +1,81 @@
+/**
+ * Model names clients like: `aliases` maps a name a client may send (`gpt-4o`) to the model the upstreams
+ * know (`openai/gpt-4o`). The name is replaced in the request before anything later in the chain reads it
+ * (routing, prices, allow-lists), and the answer names the model the client asked for. Put it before them.
+ */
+import { ContextKey } from '../../gateway/context.ts';
+import { definePlugin, type ResponseRewriter } from '../../gateway/plugin.ts';
+import { WholeEvents } from '../../gateway/sse-events.ts';
+
+const ASKED = new ContextKey<string>('model-alias.asked');
+
+/** A JSON answer larger than this goes to the client as it came: it is no chat completion. */
+const JSON_HOLD_LIMIT = 1024 * 1024;
+
+/**
+ * Every `"model": "…"` member in these bytes named `name` instead. An unescaped `"model":"` cannot occur
+ * inside a JSON string (its quotes would be escaped), so only members match.
+ */
+function renamer(name: string): (bytes: Buffer) => Buffer {
+  const member = /"model"\s*:\s*"(?:[^"\\]|\\.)*"/g;
+  const replacement = `"model":${JSON.stringify(name)}`;
+  return (bytes) => {
+    if (bytes.indexOf('"model"') === -1) return bytes;
+    return Buffer.from(bytes.toString('utf8').replace(member, replacement));
+  };
+}
+
+/** Holds a JSON answer whole, then renames its model; a large one passes unchanged. */
+function wholeJson(rename: (bytes: Buffer) => Buffer): ResponseRewriter {
+  let held: Buffer[] | undefined = [];
+  let size = 0;
+  return {
+    onData(chunk) {
+      if (!held) return chunk;
+      held.push(chunk);
+      size += chunk.length;
+      if (size <= JSON_HOLD_LIMIT) return Buffer.alloc(0);
+      const all = Buffer.concat(held);
+      held = undefined;
+      return all;
+    },
+    onEnd() {
+      const all = held && Buffer.concat(held);
+      held = undefined;
+      return all && rename(all);
+    },
+  };
+}
+
+export default definePlugin<{ aliases: Record<string, string> }>({
+  name: 'model-alias',
+  schema: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['aliases'],
+    properties: {
+      aliases: { type: 'object', additionalProperties: { type: 'string', minLength: 1 } },
+    },
+  },
+  create(config) {
+    const aliases = new Map(Object.entries(config.aliases));
+    return {
+      async onRequest(ctx) {
+        const body = await ctx.json<{ model?: unknown }>();
+        const target = typeof body.model === 'string' ? aliases.get(body.model) : undefined;
+        if (target === undefined) return;
+        ctx.set(ASKED, body.model as string);
+        body.model = target;
+        ctx.jsonChanged();
+      },
+      onResponse(ctx, response) {
+        const asked = ctx.get(ASKED);
+        // A compressed answer is passed on as it is: its bytes are not the JSON to rename in.
+        if (asked === undefined || response.headers['content-encoding']) return;
+        const rename = renamer(asked);
+        const sse = String(response.headers['content-type'] ?? '').startsWith('text/event-stream');
+        response.rewrite(sse ? new WholeEvents(rename) : wholeJson(rename));
+      },
+    };
+  },
+});
