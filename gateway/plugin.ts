@@ -32,6 +32,8 @@ export interface UpstreamTarget {
   timeoutMs?: number;
   /** An idle kept-alive connection to it is closed after this: keep it under the upstream's own idle time-out. */
   idleTimeoutMs?: number;
+  /** The body this target is sent instead of the request's (one that knows the model by another name). */
+  body?: Buffer;
 }
 
 /** The option every upstream plugin offers for `idleTimeoutMs`. */

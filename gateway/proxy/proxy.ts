@@ -55,13 +55,14 @@ export class Proxy {
     const forwarded = forwardedOf(ctx);
     const { metrics } = this.options;
     for (let attempt = 1; ; attempt++) {
-      const headers = prepareHeaders(ctx.req, { upstream, target, body, requestId: ctx.id, forwarded });
+      const sent = target.body ?? body;
+      const headers = prepareHeaders(ctx.req, { upstream, target, body: sent, requestId: ctx.id, forwarded });
       upstream.onAttemptStart?.(target);
       const started = performance.now();
       const outcome = await sendAttempt(ctx.req, ctx.res, {
         target,
         headers,
-        body,
+        body: sent,
         defaultTimeoutMs: this.options.defaultTimeoutMs,
         onClientAbort: (callback) => ctx.onClientAbort(callback),
       });

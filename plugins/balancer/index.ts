@@ -1,7 +1,9 @@
 /**
- * Balances requests over a named pool (the HF Spaces): a strategy picks among available members; a
- * failed attempt that sent nothing to the client (connect error, 5xx, 429) is retried on another member;
- * failures cool a member down (passive health), and an optional timer probes them (active health).
+ * Balances requests over a named pool of channels (HF Spaces, OpenRouter keys, any OpenAI-compatible
+ * endpoint): among the available members of the highest priority a strategy picks one; a failed attempt that
+ * sent nothing to the client (connect error, 5xx, 429) is retried on another member, of a lower priority when
+ * none of the higher is left; failures cool a member down (passive health), and an optional timer probes
+ * them (active health).
  */
 import { GatewayError } from '../../gateway/errors.ts';
 import { globsMatcher } from '../../gateway/glob.ts';
@@ -35,6 +37,12 @@ interface PoolResource {
   close(): void;
 }
 
+/** The request's body with the model named as a member knows it. */
+function renamed(sent: Buffer | undefined, body: Record<string, unknown>, model: string): Buffer {
+  const json = sent ? (JSON.parse(sent.toString('utf8')) as Record<string, unknown>) : body;
+  return Buffer.from(JSON.stringify({ ...json, model }));
+}
+
 export function poolResource(services: Services, name: string): PoolResource {
   return services.resources.get(`balancer:${name}`, () => {
     const resource: PoolResource = {
@@ -64,8 +72,13 @@ export default definePlugin<BalancerConfig>({
           properties: {
             url: { type: 'string', pattern: '^https?://' },
             password: { type: 'string' },
+            api_key: { type: 'string' },
             weight: { type: 'integer', minimum: 1, default: 1 },
+            priority: { type: 'integer', default: 0 },
             name: { type: 'string' },
+            path: { type: 'string' },
+            headers: { type: 'object', additionalProperties: { type: 'string' } },
+            model_names: { type: 'object', additionalProperties: { type: 'string', minLength: 1 } },
           },
         },
       },
@@ -108,13 +121,22 @@ export default definePlugin<BalancerConfig>({
     return {
       async onUpstream(ctx, upstream) {
         if (upstream.target) return;
-        const { model } = await ctx.json<{ model?: unknown }>();
-        if (!servesModel(String(model ?? ''))) return;
+        const body = await ctx.json<{ model?: unknown }>();
+        const model = String(body.model ?? '');
+        if (!servesModel(model)) return;
         const tried = new Set<Member>();
+        // This request's targets, by the member they stand for (a renamed model makes one of its own).
+        const members = new Map<UpstreamTarget, Member>();
         const pick = (): UpstreamTarget | undefined => {
-          const member = select(pool.available(tried), pool);
-          if (member) tried.add(member);
-          return member?.target;
+          const member = select(pool.firstAvailable(tried), pool);
+          if (!member) return undefined;
+          tried.add(member);
+          const name = member.modelNames[model];
+          const target = name
+            ? { ...member.target, body: renamed(ctx.upstreamBody(), body, name) }
+            : member.target;
+          members.set(target, member);
+          return target;
         };
         const first = pick();
         if (!first)
@@ -123,11 +145,11 @@ export default definePlugin<BalancerConfig>({
         upstream.retryStatuses = retryStatuses;
         upstream.retry = (_failed, attempt) => (attempt < config.max_attempts ? pick() : undefined);
         upstream.onAttemptStart = (target) => {
-          const member = pool.byTarget(target);
+          const member = members.get(target);
           if (member) pool.started(member);
         };
         upstream.onAttempt = (result) => {
-          const member = pool.byTarget(result.target);
+          const member = members.get(result.target);
           if (member) pool.finished(member, result, passive);
         };
       },

@@ -1,20 +1,32 @@
 /**
- * A pool of upstream members with their live statistics, shared by every route that names it and kept
- * across config reloads (members are matched by URL, so a reload keeps their history).
+ * A pool of upstream members (channels: HF Spaces, OpenRouter keys, any OpenAI-compatible endpoint) with
+ * their live statistics, shared by every route that names it and kept across config reloads (members are
+ * matched by URL and key, so a reload keeps their history).
  */
 import type { AttemptResult, UpstreamTarget } from '../../gateway/plugin.ts';
 
 export interface MemberConfig {
   url: string;
+  /** Sent as `Authorization: Bearer` (a Space's password, an API key). */
   password?: string;
+  api_key?: string;
   weight: number;
+  /** Members of the highest priority with one available are asked first; lower ones only when none is. */
+  priority?: number;
   name?: string;
+  /** Path appended to the URL, instead of the pool's. */
+  path?: string;
+  headers?: Record<string, string>;
+  /** The name this member knows a model by, when it is not the one asked for. */
+  model_names?: Record<string, string>;
 }
 
 export interface Member {
   name: string;
   url: string;
   weight: number;
+  priority: number;
+  modelNames: Record<string, string>;
   target: UpstreamTarget;
   requests: number;
   failures: number;
@@ -46,23 +58,30 @@ export class Pool {
     configs: readonly MemberConfig[],
     options: { path: string; timeoutMs: number; idleTimeoutMs?: number },
   ): void {
-    const previous = new Map(this.members.map((m) => [m.url, m]));
+    const identity = (url: string, key: string | undefined) => `${url}\n${key ?? ''}`;
+    const previous = new Map(this.members.map((m) => [identity(m.url, m.target.headers?.authorization), m]));
     this.members = configs.map((config, i) => {
       const url = config.url.replace(/\/$/, '');
+      const key = config.api_key ?? config.password;
       const target: UpstreamTarget = {
         name: config.name ?? `space-${i + 1}`,
-        url: new URL(`${url}${options.path}`),
-        headers: config.password ? { authorization: `Bearer ${config.password}` } : {},
+        url: new URL(`${url}${config.path ?? options.path}`),
+        headers: { ...config.headers, ...(key ? { authorization: `Bearer ${key}` } : {}) },
         timeoutMs: options.timeoutMs,
         ...(options.idleTimeoutMs ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
       };
-      const kept = previous.get(url);
-      if (kept) return Object.assign(kept, { name: target.name, weight: config.weight, target });
-      return {
+      const settings = {
         name: target.name,
-        url,
         weight: config.weight,
+        priority: config.priority ?? 0,
+        modelNames: config.model_names ?? {},
         target,
+      };
+      const kept = previous.get(identity(url, target.headers?.authorization));
+      if (kept) return Object.assign(kept, settings);
+      return {
+        ...settings,
+        url,
         requests: 0,
         failures: 0,
         consecutiveFailures: 0,
@@ -79,6 +98,13 @@ export class Pool {
   available(exclude: ReadonlySet<Member> = new Set()): Member[] {
     const now = this.clock.now();
     return this.members.filter((m) => m.healthy && m.cooldownUntil <= now && !exclude.has(m));
+  }
+
+  /** The available members of the highest priority any available member has: the ones to ask now. */
+  firstAvailable(exclude: ReadonlySet<Member> = new Set()): Member[] {
+    const available = this.available(exclude);
+    const top = Math.max(...available.map((m) => m.priority));
+    return available.filter((m) => m.priority === top);
   }
 
   byTarget(target: UpstreamTarget): Member | undefined {
@@ -121,6 +147,7 @@ export class Pool {
       healthy: m.healthy && m.cooldownUntil <= now,
       cooling_down_s: m.cooldownUntil > now ? Math.ceil((m.cooldownUntil - now) / 1000) : 0,
       weight: m.weight,
+      priority: m.priority,
     }));
   }
 }

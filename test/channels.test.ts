@@ -1,0 +1,141 @@
+/**
+ * Upstream channels: a pool of OpenAI-compatible endpoints (Spaces, OpenRouter keys, others), asked by
+ * priority and weighted within it, failing over before the first byte with no charge for the failed attempt,
+ * a failing channel taken out for a cool-down and back afterwards, and a channel that knows a model by another
+ * name sent that name. Driven by the official openai SDK on the paid chain.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import OpenAI from 'openai';
+import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
+import { startUpstream, withBehaviour, type FixtureUpstream } from './fixtures/upstream.ts';
+
+const TOKEN = 'channels-admin';
+const admin = { 'x-admin-token': TOKEN };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const yaml = (primaryA: string, primaryB: string, backup: string) => `
+routes:
+  - method: POST
+    path: /api/v1/license/generate
+    plugins: [{ admin-auth: { tokens: ${TOKEN} } }, { license-api: { action: generate } }]
+  - { method: GET, path: /api/v1/license/ledger/:key, plugins: [{ admin-auth: { tokens: ${TOKEN} } }, { license-api: { action: ledger } }] }
+  - { method: GET, path: /usage, plugins: [{ spaces-usage: { pool: channels } }] }
+  - method: POST
+    path: /v1/chat/completions
+    error_format: openai
+    plugins:
+      - license: {}
+      - billing: { prices: [{ model: "*", input: 1000, output: 2000 }] }
+      - balancer:
+          pool: channels
+          strategy: weighted
+          failures_to_cooldown: 2
+          cooldown_s: 0.5
+          members:
+            - { name: primary-a, url: "${primaryA}", priority: 1, weight: 3, api_key: key-a }
+            - { name: primary-b, url: "${primaryB}", priority: 1, weight: 1, api_key: key-b }
+            - name: backup
+              url: "${backup}"
+              api_key: key-backup
+              headers: { x-title: Cradle }
+              model_names: { small-model: vendor/small-model }
+`;
+
+describe('upstream channels', () => {
+  let upstreams: FixtureUpstream[];
+  let gw: TestGateway;
+  let client: OpenAI;
+
+  before(async () => {
+    upstreams = await Promise.all([startUpstream(), startUpstream(), startUpstream()]);
+    gw = await startTestGateway(yaml(upstreams[0]!.url, upstreams[1]!.url, upstreams[2]!.url));
+    client = await clientFor('channels@example.com');
+  });
+  after(async () => {
+    await gw.close();
+    await Promise.all(upstreams.map((u) => u.close()));
+  });
+
+  const licenses = new Map<OpenAI, string>();
+  const clientFor = async (email: string) => {
+    const created = await postJson(`${gw.url}/api/v1/license/generate`, { email, credits: 100000 }, admin);
+    const licensed = new OpenAI({
+      baseURL: `${gw.url}/v1`,
+      apiKey: created.body.license_key as string,
+      defaultHeaders: { 'X-Device-Id': 'laptop' },
+      maxRetries: 0,
+    });
+    licenses.set(licensed, created.body.license_key as string);
+    return licensed;
+  };
+  const chat = (by = client) =>
+    by.chat.completions.create({ model: 'small-model', messages: [{ role: 'user', content: 'Hi' }] });
+  const counts = () => upstreams.map((u) => u.requests.length);
+  const usageEntries = async (of: OpenAI) =>
+    (
+      (await getJson(`${gw.url}/api/v1/license/ledger/${licenses.get(of)}?limit=1000`, admin)).body
+        .entries as {
+        kind: string;
+      }[]
+    ).filter((entry) => entry.kind === 'usage').length;
+
+  test('the highest priority serves, weighted 3:1 within it over 1,000 requests; the backup is not asked', async () => {
+    const before = counts();
+    for (let i = 0; i < 1000; i += 50) await Promise.all(Array.from({ length: 50 }, chat));
+    const [a, b, backup] = counts().map((n, i) => n - before[i]!);
+    assert.equal(backup, 0, 'the lower priority was not asked');
+    assert.equal(a! + b!, 1000);
+    assert.ok(Math.abs(a! / 1000 - 0.75) <= 0.05, `primary-a served ${a} of 1000 (weight 3 of 4)`);
+    assert.equal(
+      upstreams[0]!.requests.at(-1)?.headers.authorization,
+      'Bearer key-a',
+      "each channel's own key",
+    );
+  });
+
+  test('with the whole priority failing, requests fail over to the backup before the first byte, charged once', async () => {
+    const fresh = await clientFor('failover@example.com');
+    const before = counts();
+    await withBehaviour(upstreams[0]!, { status: 503 }, () =>
+      withBehaviour(upstreams[1]!, { status: 500 }, async () => {
+        for (let i = 0; i < 6; i++) {
+          const answer = await chat(fresh);
+          assert.equal(answer.choices[0]?.message.content, 'Hello from the fixture.');
+        }
+      }),
+    );
+    const [a, b, backup] = counts().map((n, i) => n - before[i]!);
+    assert.equal(backup, 6, 'every request was answered by the backup');
+    assert.ok(
+      a! + b! <= 4,
+      `the failing channels were taken out after 2 failures each (asked ${a! + b!} times)`,
+    );
+    const sent = upstreams[2]!.requests.at(-1)!;
+    assert.equal(sent.json.model, 'vendor/small-model', 'the backup is sent the name it knows');
+    assert.equal(sent.headers.authorization, 'Bearer key-backup');
+    assert.equal(sent.headers['x-title'], 'Cradle');
+    for (let tries = 0; tries < 50 && (await usageEntries(fresh)) < 6; tries++) await sleep(20);
+    await sleep(50);
+    assert.equal(await usageEntries(fresh), 6, 'one charge per request, none for failed attempts');
+    const usage = (await getJson(`${gw.url}/usage`)).body.spaces as { name: string; healthy: boolean }[];
+    assert.deepEqual(
+      usage.map((member) => [member.name, member.healthy]),
+      [
+        ['primary-a', false],
+        ['primary-b', false],
+        ['backup', true],
+      ],
+      'the failing channels are cooling down',
+    );
+  });
+
+  test('after its cool-down a channel that answers again is back in use', async () => {
+    await sleep(600);
+    const before = counts();
+    for (let i = 0; i < 8; i++) await chat();
+    const [a, b, backup] = counts().map((n, i) => n - before[i]!);
+    assert.equal(a! + b!, 8, 'the primaries serve again');
+    assert.equal(backup, 0);
+  });
+});
