@@ -102,7 +102,11 @@ describe('the Cloudflare Worker in workerd, in front of the gateway', () => {
     const res = await fetch(`${edge}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, 'x-device-id': 'd' },
-      body: JSON.stringify({ model: 'openai/x', stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+      body: JSON.stringify({
+        model: 'openai/gpt-4o-mini',
+        stream: true,
+        messages: [{ role: 'user', content: 'hi' }],
+      }),
     });
     assert.equal(res.status, 200, workerdOutput);
     const times: number[] = [];

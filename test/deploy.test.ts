@@ -166,7 +166,7 @@ describe('nginx in front of the gateway', () => {
       const stream = await ask({
         from: '127.0.0.2',
         headers: { authorization: `Bearer ${created.license_key}` },
-        body: { model: 'openai/x', stream: true, messages: [{ role: 'user', content: 'hi' }] },
+        body: { model: 'openai/gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'hi' }] },
       });
       assert.equal(stream.status, 200, nginxOutput);
       const spread = stream.chunkTimes.at(-1)! - stream.chunkTimes[0]!;
@@ -180,7 +180,7 @@ describe('nginx in front of the gateway', () => {
         ask({
           from,
           headers: { authorization: `Bearer GUESS-${i}`, ...headers },
-          body: { model: 'openai/x', messages: [] },
+          body: { model: 'openai/gpt-4o-mini', messages: [] },
         }).then((r) => r.status);
       const spoofed = [];
       for (let i = 0; i < 6; i++)

@@ -168,10 +168,10 @@ function inputSuite(storeName: string, env: () => Record<string, string>) {
       const before = upstream.requests.length;
       const headers = { authorization: `Bearer ${key}`, 'x-device-id': 'fuzz' };
       for (const [body, field] of [
-        [{ model: 'openai/x' }, /messages/],
-        [{ model: 'openai/x', messages: 'hi' }, /messages/],
-        [{ model: 'openai/x', messages: ['hi'] }, /messages\[0\]/],
-        [{ model: 'openai/x', messages: [null] }, /messages\[0\]/],
+        [{ model: 'openai/gpt-4o-mini' }, /messages/],
+        [{ model: 'openai/gpt-4o-mini', messages: 'hi' }, /messages/],
+        [{ model: 'openai/gpt-4o-mini', messages: ['hi'] }, /messages\[0\]/],
+        [{ model: 'openai/gpt-4o-mini', messages: [null] }, /messages\[0\]/],
         [{ messages: [] }, /model/],
         [[1, 2], /object/],
       ] as const) {
@@ -182,7 +182,7 @@ function inputSuite(storeName: string, env: () => Record<string, string>) {
       const deep = await fetch(`${gw.url}/v1/chat/completions`, {
         method: 'POST',
         headers: { ...headers, 'content-type': 'application/json' },
-        body: `{"model":"openai/x","messages":[{"role":"user","content":${'['.repeat(5000)}${']'.repeat(5000)}}]}`,
+        body: `{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":${'['.repeat(5000)}${']'.repeat(5000)}}]}`,
       });
       assert.equal(deep.status, 400, 'nesting deeper than the bound');
       assert.equal(upstream.requests.length, before, 'none was forwarded');

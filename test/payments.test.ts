@@ -189,7 +189,7 @@ describe('mail delivery', () => {
         admin,
       );
       const headers = { 'x-license-key': daily.body.license_key as string, 'x-device-id': 'd' };
-      const chat = { model: 'openai/x', messages: [{ role: 'user', content: 'hi' }] };
+      const chat = { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] };
       assert.equal((await postJson(`${gw.url}/v1/chat/completions`, chat, headers)).status, 200);
       await waitForMail(
         smtp,
@@ -219,7 +219,8 @@ describe('mail delivery', () => {
   test('a usage charge that takes the balance below the threshold mails a low-balance warning, once', async () => {
     const { smtp, openrouter, gw } = await mailingGateway();
     try {
-      // 0.33 daily leaves 1.00005; the first usage charge crosses the shipped threshold of 1 credit.
+      // 0.33 daily leaves 1.00005; the first usage charge (openai/gpt-4o at the fixture catalogue's price ×
+      // the shipped markup: 0.000054) crosses the shipped threshold of 1 credit.
       const created = await postJson(
         `${gw.url}/api/v1/license/generate`,
         { email: 'low@example.com', credits: 1.33005 },
@@ -229,7 +230,7 @@ describe('mail delivery', () => {
       for (let i = 0; i < 3; i++) {
         const res = await postJson(
           `${gw.url}/v1/chat/completions`,
-          { model: 'openai/x', messages: [{ role: 'user', content: 'hello there' }] },
+          { model: 'openai/gpt-4o', messages: [{ role: 'user', content: 'hello there' }] },
           headers,
         );
         assert.equal(res.status, 200);

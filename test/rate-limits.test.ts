@@ -13,7 +13,7 @@ import { startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
 const TOKEN = 'limits-admin';
 const admin = { 'x-admin-token': TOKEN };
 const shipped = await readFile(new URL('../config/gateway.yaml', import.meta.url), 'utf8');
-const chat = { model: 'openai/x', messages: [{ role: 'user', content: 'hi' }] };
+const chat = { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] };
 
 function limitSuite(storeName: string, env: () => Record<string, string>) {
   describe(`rate limits (${storeName} store)`, () => {

@@ -234,7 +234,7 @@ describe('split deployment', () => {
     await postJson(`${central.url}/api/v1/license/revoke/${key}`, {}, admin);
     const res = await postJson(
       `${edge.url}/v1/chat/completions`,
-      { model: 'openai/x', messages: [] },
+      { model: 'openai/gpt-4o-mini', messages: [] },
       { 'x-license-key': key, 'x-device-id': 'd' },
     );
     assert.equal(res.status, 403);

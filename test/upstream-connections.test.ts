@@ -114,10 +114,11 @@ describe('TLS upstreams', () => {
       assert.equal(choice?.message.content, 'Hello from the fixture.');
       assert.equal(trusted.requests.at(-1)?.headers['authorization'], 'Bearer space-password');
 
-      // OpenRouter's URL serves a certificate nobody vouches for: the request is refused, never sent.
+      // OpenRouter's URL serves a certificate nobody vouches for: the request is refused, never sent. (A
+      // model the config prices itself: OpenRouter's catalogue, behind that certificate, prices no other.)
       const refused = await postJson(
         `${gateway.url}/api/chat/completion`,
-        { model: 'openai/gpt-4o-mini', messages },
+        { model: 'gemini-2.0-flash-exp', messages },
         client,
       );
       assert.equal(refused.status, 502, JSON.stringify(refused.body));

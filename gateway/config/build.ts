@@ -125,7 +125,10 @@ async function createPlugin(
   } catch (error) {
     const { config, path } = where;
     const reason = (error as Error).message;
-    throw new ConfigError(`${config.locate(path)}: ${reason}${fromEnvironment(config, path)}`, config.file);
+    // A refusal that names one option (`pricing.daily_charge must be …`) is reported at that option.
+    const option = /^[\w-]+\.(\w+) /.exec(reason)?.[1];
+    const at = option !== undefined && option in options ? [...path, option] : path;
+    throw new ConfigError(`${config.locate(at)}: ${reason}${fromEnvironment(config, at)}`, config.file);
   }
 }
 

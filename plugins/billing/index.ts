@@ -15,7 +15,8 @@ import { licenseStore } from '../../licensing/resource.ts';
 import { LICENSE } from '../keys.ts';
 import { checkChatBody, type ChatBody } from './chat-body.ts';
 import { completionBudget } from './budget.ts';
-import { PriceTable, priceSchema, type Price, type PriceConfig } from './prices.ts';
+import { catalogueOf, catalogueSchema, priceOf, type CatalogueConfig } from '../../licensing/catalogue.ts';
+import { PriceTable, priceSchema, toPrice, type Price, type PriceConfig } from '../../licensing/prices.ts';
 import { UsageEventRemover } from './usage-event.ts';
 import { textWeight, tokensOf } from './estimate.ts';
 import { UsageReader } from './usage.ts';
@@ -23,6 +24,8 @@ import { licensingRefusal } from '../refusals.ts';
 
 export interface BillingConfig {
   prices: PriceConfig[];
+  /** OpenRouter's published prices × a markup, for models `prices` does not name. */
+  catalogue?: CatalogueConfig;
   /**
    * Completion tokens reserved when the request names no max_tokens (or max_completion_tokens); it then goes
    * upstream as the request's max_tokens, so no answer costs more than its hold.
@@ -60,6 +63,7 @@ export const billingSchema = {
   required: ['prices'],
   properties: {
     prices: priceSchema,
+    catalogue: catalogueSchema,
     default_max_tokens: { type: 'integer', minimum: 1, default: 4096 },
     low_balance_threshold: { type: 'number', minimum: 0, default: 1 },
     hold_ttl_s: { type: 'integer', minimum: 1, default: 180 },
@@ -72,6 +76,15 @@ export default definePlugin<BillingConfig>({
   schema: billingSchema,
   create(config, services) {
     const table = new PriceTable(config.prices);
+    const listed = config.catalogue && catalogueOf(services, config.catalogue);
+    /** YAML's price first; then, with a catalogue, OpenRouter's at the operator's markup. */
+    const priceFor = async (model: string): Promise<Price | undefined> => {
+      const price = table.find(model);
+      if (price || !listed || !config.catalogue) return price;
+      await listed.ready(config.catalogue.refresh_s);
+      const found = listed.get(model);
+      return found && toPrice(priceOf(found, config.catalogue));
+    };
     const lowBalance = Math.round(config.low_balance_threshold * MICRO);
     const resource = licenseStore(services);
     // Bound once: a labelled increment hashes its labels on every call.
@@ -83,8 +96,13 @@ export default definePlugin<BillingConfig>({
         // Checked for every license, unlimited ones too: a malformed body is never forwarded.
         const body = checkChatBody(await ctx.json());
         if (license.unlimited) return;
-        const price = table.find(body.model);
-        if (!price) throw badRequest(`no price for model ${body.model}`, 'UNKNOWN_MODEL');
+        const price = await priceFor(body.model);
+        // Never served for free: a model nobody priced is refused before it costs the operator anything.
+        if (!price)
+          throw badRequest(
+            `model ${body.model} has no price here, so it is not served (see /v1/models)`,
+            'UNKNOWN_MODEL',
+          );
         const budget = completionBudget(body, config.default_max_tokens);
         const promptEstimate = tokensOf(promptWeight(body));
         const reserve = PriceTable.cost(price, {

@@ -1,22 +1,70 @@
-/** `GET /v1/models`: the models this gateway serves, in OpenAI's list shape, so chat apps can offer them. */
+/**
+ * `GET /v1/models`: every model a client can call here, in OpenAI's list shape with each one's price in
+ * credits: the models named in YAML, OpenRouter's catalogue (its published prices × the markup, unless YAML
+ * prices the model), and the aliases, priced as what they stand for. Served from the catalogue's last good
+ * copy while OpenRouter cannot be reached.
+ */
 import { definePlugin } from '../../gateway/plugin.ts';
+import { catalogueOf, catalogueSchema, priceOf, type CatalogueConfig } from '../../licensing/catalogue.ts';
+import {
+  priceSchema,
+  PriceTable,
+  priceView,
+  toPrice,
+  type Price,
+  type PriceConfig,
+} from '../../licensing/prices.ts';
 
-export default definePlugin<{ models: string[]; owned_by: string }>({
+export interface ModelsConfig {
+  models: string[];
+  owned_by: string;
+  /** Billing's prices (the shipped config shares one list), shown with the models they price. */
+  prices?: PriceConfig[];
+  catalogue?: CatalogueConfig;
+  /** Billing's aliases: a name clients may send → the model it stands for. */
+  aliases: Record<string, string>;
+}
+
+export default definePlugin<ModelsConfig>({
   name: 'models',
   schema: {
     type: 'object',
     additionalProperties: false,
-    required: ['models'],
     properties: {
-      models: { type: 'array', items: { type: 'string' } },
+      models: { type: 'array', items: { type: 'string' }, default: [] },
       owned_by: { type: 'string', default: 'cradle' },
+      prices: priceSchema,
+      catalogue: catalogueSchema,
+      aliases: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
     },
   },
-  create(config) {
-    const body = {
-      object: 'list',
-      data: config.models.map((id) => ({ id, object: 'model', created: 0, owned_by: config.owned_by })),
+  create(config, services) {
+    const table = new PriceTable(config.prices ?? []);
+    const listed = config.catalogue && catalogueOf(services, config.catalogue);
+    return {
+      contract: { summary: 'The models a client can call, each with its price in credits' },
+      async onRequest() {
+        if (listed && config.catalogue) await listed.ready(config.catalogue.refresh_s);
+        const prices = new Map<string, Price | undefined>();
+        const priceOfModel = (id: string) => {
+          const found = listed?.get(id);
+          return table.find(id) ?? (found && config.catalogue && toPrice(priceOf(found, config.catalogue)));
+        };
+        for (const id of config.models) prices.set(id, priceOfModel(id));
+        for (const model of listed?.list() ?? [])
+          if (!prices.has(model.id)) prices.set(model.id, priceOfModel(model.id));
+        for (const [alias, target] of Object.entries(config.aliases)) prices.set(alias, priceOfModel(target));
+        // With prices to go by, a model without one is not offered: it would be refused.
+        const offered = [...prices].filter(([, price]) => price || (!config.prices && !listed));
+        const data = offered.map(([id, price]) => ({
+          id,
+          object: 'model',
+          created: 0,
+          owned_by: config.owned_by,
+          ...(price ? { pricing: { unit: 'credits', ...priceView(price) } } : {}),
+        }));
+        return { body: { object: 'list', data } };
+      },
     };
-    return { onRequest: () => ({ body }) };
   },
 });

@@ -4,10 +4,13 @@
  */
 import { definePlugin } from '../../gateway/plugin.ts';
 import { parseAmount, toCredits } from '../../licensing/money.ts';
-import { PriceTable, priceSchema, type PriceConfig } from '../billing/prices.ts';
+import { catalogueSchema, type CatalogueConfig } from '../../licensing/catalogue.ts';
+import { PriceTable, priceSchema, type PriceConfig } from '../../licensing/prices.ts';
 
 export interface PricingConfig {
   prices: PriceConfig[];
+  /** Billing's catalogue: how models the prices do not name are priced. */
+  catalogue?: CatalogueConfig;
   daily_charge: number | string;
   timezone: string;
   /** Billing's `default_max_tokens`, shown when given (the shipped config shares one value). */
@@ -22,6 +25,7 @@ export default definePlugin<PricingConfig>({
     required: ['prices'],
     properties: {
       prices: priceSchema,
+      catalogue: catalogueSchema,
       daily_charge: { anyOf: [{ type: 'number' }, { type: 'string' }], default: 0.33 },
       timezone: { type: 'string', default: 'Asia/Shanghai' },
       default_max_tokens: { type: 'integer', minimum: 1 },
@@ -34,6 +38,14 @@ export default definePlugin<PricingConfig>({
       daily_charge: toCredits(parseAmount(config.daily_charge, 'pricing.daily_charge')),
       timezone: config.timezone,
       models: new PriceTable(config.prices).view(),
+      ...(config.catalogue && {
+        other_models: {
+          priced_as: "OpenRouter's published price in US dollars × credits_per_usd × markup",
+          credits_per_usd: config.catalogue.credits_per_usd,
+          markup: config.catalogue.markup,
+          listed_at: '/v1/models',
+        },
+      }),
       ...(config.default_max_tokens !== undefined && { default_max_tokens: config.default_max_tokens }),
     };
     return { onRequest: () => ({ body }) };

@@ -14,8 +14,8 @@ const FILTERS = /** @type {const} */ (['email', 'license', 'model', 'upstream', 
 const instant = (/** @type {string | undefined} */ local) =>
   local ? new Date(local).toISOString() : undefined;
 
-/** @param {{ filter: Filter }} props */
-export function RequestTable({ filter }) {
+/** @param {{ filter: Filter, round?: number }} props `round` grows when the operator asks again. */
+export function RequestTable({ filter, round = 0 }) {
   const [cursors, setCursors] = useState(/** @type {(number | undefined)[]} */ ([undefined]));
   const params = { ...filter, from: instant(filter.from), to: instant(filter.to) };
   const filterKey = JSON.stringify(params);
@@ -29,7 +29,7 @@ export function RequestTable({ filter }) {
     /** @type {{ requests: RequestRow[], next: number | null }} */
     const page = await api(`/api/v1/requests${query({ ...params, limit: 50, before })}`);
     return page;
-  }, [filterKey, before]);
+  }, [filterKey, before, round]);
   return html`<${Notice} error=${error} />
     <${Table}
       caption=${t('requests')}
@@ -68,6 +68,8 @@ export function RequestTable({ filter }) {
 /** @param {{ initial: Filter }} props */
 export function Requests({ initial }) {
   const [filter, setFilter] = useState(/** @type {Filter} */ (initial));
+  // Filtering again with the same filter asks again: new requests may have finished since.
+  const [round, setRound] = useState(0);
   /** @param {SubmitEvent} event */
   const submit = (event) => {
     event.preventDefault();
@@ -79,6 +81,7 @@ export function Requests({ initial }) {
       if (value) next[/** @type {keyof Filter} */ (name)] = value;
     }
     setFilter(next);
+    setRound(round + 1);
   };
   return html`<h1>${t('requests')}</h1>
     <form class="row" onSubmit=${submit} aria-label=${t('filter')}>
@@ -87,5 +90,5 @@ export function Requests({ initial }) {
       <${Field} id="to" label=${t('to')} type="datetime-local" value=${filter.to ?? ''} />
       <button type="submit">${t('filter')}</button>
     </form>
-    <${RequestTable} filter=${filter} />`;
+    <${RequestTable} filter=${filter} round=${round} />`;
 }

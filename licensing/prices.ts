@@ -2,8 +2,8 @@
  * Model prices from YAML, in credits per million tokens (plus an optional fee per request). The first
  * entry whose glob matches the model wins; `*` is the default. Costs are integer micro-credits, rounded up.
  */
-import { globToRegExp } from '../../gateway/glob.ts';
-import { MICRO, toCredits } from '../../licensing/money.ts';
+import { globToRegExp } from '../gateway/glob.ts';
+import { MICRO, toCredits } from './money.ts';
 
 export interface PriceConfig {
   /** Glob over the model name: `*` any run of characters, `?` one. */
@@ -40,17 +40,22 @@ export interface Price {
 
 const toMicro = (credits: number) => Math.round(credits * MICRO);
 
+/** A price as YAML (or the catalogue) states it, in exact micro-credits. */
+export function toPrice(config: PriceConfig): Price {
+  return {
+    glob: config.model,
+    pattern: globToRegExp(config.model),
+    inputPerMillion: toMicro(config.input),
+    outputPerMillion: toMicro(config.output),
+    requestFee: toMicro(config.request ?? 0),
+  };
+}
+
 export class PriceTable {
   readonly prices: Price[];
 
   constructor(configs: readonly PriceConfig[]) {
-    this.prices = configs.map((c) => ({
-      glob: c.model,
-      pattern: globToRegExp(c.model),
-      inputPerMillion: toMicro(c.input),
-      outputPerMillion: toMicro(c.output),
-      requestFee: toMicro(c.request ?? 0),
-    }));
+    this.prices = configs.map(toPrice);
   }
 
   find(model: string): Price | undefined {
@@ -66,11 +71,15 @@ export class PriceTable {
 
   /** The public view: `GET /api/v1/pricing`. */
   view() {
-    return this.prices.map((p) => ({
-      model: p.glob,
-      input_per_million_tokens: toCredits(p.inputPerMillion),
-      output_per_million_tokens: toCredits(p.outputPerMillion),
-      per_request: toCredits(p.requestFee),
-    }));
+    return this.prices.map((p) => ({ model: p.glob, ...priceView(p) }));
   }
+}
+
+/** A price as the API shows it: credits per million tokens, and per request. */
+export function priceView(price: Price) {
+  return {
+    input_per_million_tokens: toCredits(price.inputPerMillion),
+    output_per_million_tokens: toCredits(price.outputPerMillion),
+    per_request: toCredits(price.requestFee),
+  };
 }

@@ -1,0 +1,129 @@
+/**
+ * OpenRouter's catalogue: its models with their published prices (`GET <base_url>/models`), fetched when first
+ * needed and again every so often in the background. While OpenRouter cannot be reached the last good copy
+ * serves, so a model that appeared today is listed and billed today, and an outage changes nothing.
+ * Prices become credits per million tokens at the operator's rate and markup (`priceOf`).
+ */
+import type { Services } from '../gateway/plugin.ts';
+import type { PriceConfig } from './prices.ts';
+
+export interface CatalogueConfig {
+  base_url: string;
+  /** Credits a US dollar of OpenRouter's price is worth, before the markup. */
+  credits_per_usd: number;
+  /** What the operator charges over OpenRouter's price: 1.2 is 20 % more. */
+  markup: number;
+  refresh_s: number;
+}
+
+export const catalogueSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['base_url'],
+  properties: {
+    base_url: { type: 'string', pattern: '^https?://' },
+    credits_per_usd: { type: 'number', exclusiveMinimum: 0, default: 1 },
+    markup: { type: 'number', minimum: 1, default: 1 },
+    refresh_s: { type: 'number', minimum: 1, default: 3600 },
+  },
+};
+
+/** A model as OpenRouter lists it: US dollars per token and per request. */
+export interface ListedModel {
+  id: string;
+  name?: string;
+  contextLength?: number;
+  usdPerPromptToken: number;
+  usdPerCompletionToken: number;
+  usdPerRequest: number;
+}
+
+const FETCH_TIMEOUT_MS = 10_000;
+
+export class Catalogue {
+  private models = new Map<string, ListedModel>();
+  private first: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly url: string,
+    private readonly log: Services['log'],
+  ) {}
+
+  /** Resolves once a first copy is in, or could not be had (then the list is empty until one is). */
+  ready(refreshS: number): Promise<void> {
+    if (!this.timer) {
+      this.timer = setInterval(() => void this.refresh(), refreshS * 1000);
+      this.timer.unref();
+    }
+    return (this.first ??= this.refresh());
+  }
+
+  list(): ListedModel[] {
+    return [...this.models.values()];
+  }
+
+  get(id: string): ListedModel | undefined {
+    return this.models.get(id);
+  }
+
+  async refresh(): Promise<void> {
+    try {
+      const res = await fetch(`${this.url}/models`, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
+      if (!res.ok) throw new Error(`answered ${res.status}`);
+      const listed = listedModels(await res.json());
+      if (listed.length === 0) throw new Error('listed no model with a price');
+      this.models = new Map(listed.map((model) => [model.id, model]));
+    } catch (error) {
+      this.log.warn(
+        { error: (error as Error).message, models: this.models.size },
+        'OpenRouter catalogue not refreshed; the last good copy serves',
+      );
+    }
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+  }
+}
+
+/** The models of an answer of `/models` that carry a price; others cannot be billed, so are not offered. */
+function listedModels(answer: unknown): ListedModel[] {
+  const data = (answer as { data?: unknown }).data;
+  if (!Array.isArray(data)) throw new Error('answered no model list');
+  const models: ListedModel[] = [];
+  for (const item of data as Record<string, unknown>[]) {
+    const pricing = (item?.pricing ?? {}) as Record<string, unknown>;
+    const prompt = Number(pricing.prompt);
+    const completion = Number(pricing.completion);
+    const request = Number(pricing.request ?? 0);
+    const priced = [prompt, completion, request].every((n) => Number.isFinite(n) && n >= 0);
+    if (typeof item?.id !== 'string' || !priced) continue;
+    models.push({
+      id: item.id,
+      ...(typeof item.name === 'string' ? { name: item.name } : {}),
+      ...(typeof item.context_length === 'number' ? { contextLength: item.context_length } : {}),
+      usdPerPromptToken: prompt,
+      usdPerCompletionToken: completion,
+      usdPerRequest: request,
+    });
+  }
+  return models;
+}
+
+/** A listed model's price in credits (per million tokens, and per request) at the operator's rate and markup. */
+export function priceOf(model: ListedModel, config: CatalogueConfig): PriceConfig {
+  const credits = (usd: number) => usd * config.credits_per_usd * config.markup;
+  return {
+    model: model.id,
+    input: credits(model.usdPerPromptToken * 1_000_000),
+    output: credits(model.usdPerCompletionToken * 1_000_000),
+    request: credits(model.usdPerRequest),
+  };
+}
+
+/** The process's one catalogue of a base URL, shared by the plugins that price and list models. */
+export function catalogueOf(services: Services, config: CatalogueConfig): Catalogue {
+  const url = config.base_url.replace(/\/$/, '');
+  return services.resources.get(`catalogue:${url}`, () => new Catalogue(url, services.log));
+}

@@ -1,0 +1,166 @@
+/**
+ * The catalogue: /v1/models lists every model a client can call with its price in credits (YAML's, or
+ * OpenRouter's published price × the markup), and the aliases; a model OpenRouter lists today is billed at
+ * that price today; the last good copy serves while OpenRouter is down; a model priced nowhere is refused.
+ * Driven by the official openai SDK against a fixture OpenRouter.
+ */
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { after, before, describe, test } from 'node:test';
+import OpenAI, { BadRequestError } from 'openai';
+import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
+import {
+  FIXTURE_CATALOGUE,
+  startUpstream,
+  withBehaviour,
+  type FixtureUpstream,
+} from './fixtures/upstream.ts';
+
+const TOKEN = 'catalogue-admin';
+const admin = { 'x-admin-token': TOKEN };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const yaml = (openrouter: string) => `
+chains:
+  paid:
+    - license: {}
+    - billing:
+        prices: &prices [{ model: "gemini-*", input: 0.5, output: 1.5 }]
+        catalogue: &catalogue { base_url: "${openrouter}/api/v1", credits_per_usd: 2, markup: 1.5, refresh_s: 1 }
+routes:
+  - method: POST
+    path: /api/v1/license/generate
+    plugins: [{ admin-auth: { tokens: ${TOKEN} } }, { license-api: { action: generate } }]
+  - { method: GET, path: /api/v1/license/ledger/:key, plugins: [{ admin-auth: { tokens: ${TOKEN} } }, { license-api: { action: ledger } }] }
+  - method: POST
+    path: /v1/chat/completions
+    error_format: openai
+    plugins:
+      - model-alias: { aliases: &aliases { sonnet: anthropic/claude-3.5-sonnet } }
+      - { use: paid }
+      - openrouter: { base_url: "${openrouter}/api/v1", api_key: or-key }
+  - method: GET
+    path: /v1/models
+    plugins: [{ models: { models: [gemini-exp-1206], prices: *prices, catalogue: *catalogue, aliases: *aliases } }]
+`;
+
+interface Listed {
+  id: string;
+  pricing?: { input_per_million_tokens: number; output_per_million_tokens: number };
+}
+
+describe('the model catalogue', () => {
+  let openrouter: FixtureUpstream;
+  let gw: TestGateway;
+  let client: OpenAI;
+  let key: string;
+
+  before(async () => {
+    openrouter = await startUpstream();
+    gw = await startTestGateway(yaml(openrouter.url));
+    const created = await postJson(
+      `${gw.url}/api/v1/license/generate`,
+      { email: 'catalogue@example.com', credits: 1000 },
+      admin,
+    );
+    key = created.body.license_key as string;
+    client = new OpenAI({
+      baseURL: `${gw.url}/v1`,
+      apiKey: key,
+      defaultHeaders: { 'X-Device-Id': 'laptop' },
+      maxRetries: 0,
+    });
+  });
+  after(async () => {
+    await gw.close();
+    await openrouter.close();
+  });
+
+  const listed = async () => {
+    const models: Listed[] = [];
+    for await (const model of client.models.list()) models.push(model as unknown as Listed);
+    return new Map(models.map((model) => [model.id, model.pricing]));
+  };
+
+  test("lists YAML's models, OpenRouter's at its price × rate × markup, and the aliases, through the SDK", async () => {
+    const models = await listed();
+    assert.deepEqual(models.get('gemini-exp-1206'), {
+      unit: 'credits',
+      input_per_million_tokens: 0.5,
+      output_per_million_tokens: 1.5,
+      per_request: 0,
+    });
+    // $3 and $15 a million tokens, 2 credits a dollar, 1.5 × markup.
+    assert.equal(models.get('anthropic/claude-3.5-sonnet')?.input_per_million_tokens, 9);
+    assert.equal(models.get('anthropic/claude-3.5-sonnet')?.output_per_million_tokens, 45);
+    assert.deepEqual(
+      models.get('sonnet'),
+      models.get('anthropic/claude-3.5-sonnet'),
+      'an alias costs its model',
+    );
+    assert.equal(models.size, 1 + FIXTURE_CATALOGUE.length + 1);
+  });
+
+  test('a chat is charged at the catalogue price; a model priced nowhere is refused before it is sent', async () => {
+    const answer = await client.chat.completions.create({
+      model: 'sonnet',
+      messages: [{ role: 'user', content: 'Hello catalogue' }],
+    });
+    assert.equal(answer.model, 'sonnet');
+    const usage = answer.usage!;
+    await sleep(100);
+    const entries = (await getJson(`${gw.url}/api/v1/license/ledger/${key}`, admin)).body.entries as {
+      kind: string;
+      amount: number;
+    }[];
+    const charged = -entries.find((entry) => entry.kind === 'usage')!.amount;
+    const micro = Math.ceil(usage.prompt_tokens * 9 + usage.completion_tokens * 45);
+    assert.equal(Math.round(charged * 1e6), micro, 'prompt × 9 + completion × 45 credits a million tokens');
+
+    const sent = openrouter.requests.length;
+    await assert.rejects(
+      client.chat.completions.create({
+        model: 'vendor/unlisted',
+        messages: [{ role: 'user', content: 'Hi' }],
+      }),
+      (error: unknown) => {
+        assert.ok(error instanceof BadRequestError, String(error));
+        assert.match(error.message, /vendor\/unlisted has no price/);
+        return true;
+      },
+    );
+    assert.equal(openrouter.requests.length, sent, 'nothing reached OpenRouter');
+  });
+
+  test('a model OpenRouter lists today is offered today; while it is down the last good copy serves', async () => {
+    const newModel = { id: 'new-lab/new-model', prompt: '0.000001', completion: '0.000002' };
+    await withBehaviour(openrouter, { catalogue: [...FIXTURE_CATALOGUE, newModel] }, async () => {
+      await sleep(1300);
+      assert.equal((await listed()).get(newModel.id)?.input_per_million_tokens, 3);
+    });
+    await withBehaviour(openrouter, { catalogue: 'down' }, async () => {
+      await sleep(1300);
+      const models = await listed();
+      assert.equal(models.get(newModel.id)?.output_per_million_tokens, 6, 'the last good copy');
+      const answer = await client.chat.completions.create({
+        model: newModel.id,
+        messages: [{ role: 'user', content: 'Hi' }],
+      });
+      assert.equal(answer.choices[0]?.message.content, 'Hello from the fixture.');
+    });
+  });
+});
+
+test('the shipped config lists the Gemini models, OpenRouter priced with its markup, and its aliases', async () => {
+  const openrouter = await startUpstream();
+  const shipped = await readFile(new URL('../config/gateway.yaml', import.meta.url), 'utf8');
+  const gw = await startTestGateway(shipped, { env: { OPENROUTER_BASE_URL: `${openrouter.url}/api/v1` } });
+  try {
+    const ids = ((await getJson(`${gw.url}/v1/models`)).body.data as Listed[]).map((model) => model.id);
+    for (const id of ['gemini-2.0-flash-exp', 'openai/gpt-4o-mini', 'gpt-4o'])
+      assert.ok(ids.includes(id), id);
+  } finally {
+    await gw.close();
+    await openrouter.close();
+  }
+});
