@@ -14,9 +14,14 @@ export function presentedKey(ctx: Context): string | undefined {
   return BEARER.exec(ctx.header('authorization') ?? '')?.[1];
 }
 
+/** What a rate limit needs of a key known to be a license: its own limit, if it has one. */
+export interface KnownKey {
+  ratePerMinute?: number;
+}
+
 export interface KeyVerdicts {
   /** Keys the store said are licenses: a rate limit counts requests against them. */
-  known: { has(key: string): boolean; set(key: string, value: true): void };
+  known: { get(key: string): KnownKey | undefined; set(key: string, value: KnownKey): void };
   /** Keys the store said are not: refused without asking it again, and counted against the address. */
   unknown: { has(key: string): boolean; set(key: string, value: true): void; delete(key: string): void };
 }
@@ -25,7 +30,7 @@ export interface KeyVerdicts {
 export function keyVerdicts(services: Services): KeyVerdicts {
   // The clock is read at most every 100 ms: lru-cache's default reads it, and arms a timer, every millisecond.
   return services.resources.get('license-key-verdicts', () => ({
-    known: growingLru<string, true>({ entries: 100_000, ttl: 10 * 60_000, ttlResolution: 100 }),
+    known: growingLru<string, KnownKey>({ entries: 100_000, ttl: 10 * 60_000, ttlResolution: 100 }),
     // Briefly: a key generated a moment ago must work within seconds.
     unknown: growingLru<string, true>({ entries: 100_000, ttl: 5_000, ttlResolution: 100 }),
   }));

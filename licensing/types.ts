@@ -16,6 +16,16 @@ export interface License {
   maxDevices: number;
   /** UNLIMITED_EMAILS accounts: never charged. */
   unlimited: boolean;
+  /** What this license may do beyond the routes' own rules; absent: no limits of its own. */
+  limits?: LicenseLimits;
+}
+
+/** A license's own limits, set by the operator (admin API, CLI). */
+export interface LicenseLimits {
+  /** Model globs it may call; others are refused before forwarding. */
+  models?: string[];
+  /** Requests a minute, instead of the route's rate limit. */
+  ratePerMinute?: number;
 }
 
 export type EntryKind =
@@ -207,6 +217,8 @@ export interface LicenseStore {
   list(options: { limit: number; offset: number }): Promise<License[]>;
   revoke(key: string): Promise<License | undefined>;
   resetDevices(key: string): Promise<License | undefined>;
+  /** Replaces a license's own limits (empty: none); undefined when there is no such license. */
+  setLimits(key: string, limits: LicenseLimits): Promise<License | undefined>;
   /** Binds the device on first use, up to max_devices. */
   verify(key: string, deviceId: string): Promise<{ code: VerifyCode; license?: License }>;
   change(request: BalanceChange): Promise<ChangeResult>;

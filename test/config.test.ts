@@ -186,7 +186,7 @@ routes:
     assert.match(
       limit.stderr,
       new RegExp(
-        `gateway\\.yaml:${limitLine} at chains\\.paid\\[1\\]\\.rate-limit\\.limit .*\\(its value comes from PROXY_RATE_LIMIT\\)`,
+        `gateway\\.yaml:${limitLine} at chains\\.licensed\\[1\\]\\.rate-limit\\.limit .*\\(its value comes from PROXY_RATE_LIMIT\\)`,
       ),
     );
     const charge = check({ DAILY_CHARGE: '-1' });

@@ -131,6 +131,19 @@ export function storeContract(name: string, open: StoreFactory): void {
       assert.equal((await store.verify(license.key, 'dev-c')).code, 'REVOKED');
     });
 
+    test("a license's own limits are kept, replaced, and cleared; an unknown key has none to set", async () => {
+      const license = await newLicense(store, 1);
+      const limits = { models: ['openai/*', 'gpt-4o'], ratePerMinute: 30 };
+      assert.deepEqual((await store.setLimits(license.key, limits))?.limits, limits);
+      assert.deepEqual((await store.get(license.key))?.limits, limits);
+      assert.deepEqual((await store.setLimits(license.key, { ratePerMinute: 5 }))?.limits, {
+        ratePerMinute: 5,
+      });
+      assert.equal((await store.setLimits(license.key, {}))?.limits, undefined);
+      assert.equal((await store.get(license.key))?.limits, undefined);
+      assert.equal(await store.setLimits('CRDL-NOPE-NOPE-NOPE-NOPE', limits), undefined);
+    });
+
     test('50 concurrent deducts never overdraw', async () => {
       const license = await newLicense(store, 100);
       const results = await Promise.all(
@@ -265,6 +278,7 @@ export function storeContract(name: string, open: StoreFactory): void {
         assert.equal(await store.get(key), undefined, key);
         assert.equal((await store.verify(key, 'device')).code, 'NOT_FOUND', key);
         assert.equal(await store.resetDevices(key), undefined, key);
+        assert.equal(await store.setLimits(key, { ratePerMinute: 1 }), undefined, key);
         assert.equal(await store.revoke(key), undefined, key);
         assert.equal(await store.dailyCharge({ key, day: '2026-12-01', amount: MICRO }), 'not_found');
         assert.equal(await store.hold({ key, holdId: `proto-${key}`, amount: 1 }), 'not_found');

@@ -1,5 +1,6 @@
 /** `cradle license …`: licenses and their credits, by the admin API's own rules. */
 import { generateLicenseKey, normalizeEmail } from '../../licensing/keys.ts';
+import { limitsFrom } from '../../licensing/limits.ts';
 import { parseAmount } from '../../licensing/money.ts';
 import { newLicenseInput } from '../../plugins/license-api/input.ts';
 import { entryView, licenseInfo } from '../../plugins/license-api/views.ts';
@@ -8,6 +9,11 @@ import { changed, jsonValue, licenseOf, print, program, Refused, wholeNumber, wi
 const licenseLines = (l: ReturnType<typeof licenseInfo>) => [
   `${l.license_key}  ${l.email}  ${l.status}`,
   `  credits ${l.credits} (held ${l.held})  devices ${l.devices.length}/${l.max_devices}${l.unlimited ? '  unlimited' : ''}`,
+  ...(l.limits
+    ? [
+        `  limits: models ${l.limits.models?.join(', ') ?? 'any'}, ${l.limits.rate_limit_per_minute ?? "the route's"} requests a minute`,
+      ]
+    : []),
 ];
 
 const license = program.command('license').description('licenses and their credits');
@@ -97,6 +103,28 @@ for (const [name, description] of [
       print(info, () => licenseLines(info));
     });
 }
+
+license
+  .command('limits <key-or-email>')
+  .description("set a license's own limits; without options, clear them")
+  .option('--models <globs>', 'the models it may call, comma-separated globs (openai/*,gpt-4o)')
+  .option('--rate <n>', 'requests a minute, instead of the route limit')
+  .action(async (who: string, options: { models?: string; rate?: string }) => {
+    const rate =
+      options.rate === undefined ? undefined : wholeNumber(options.rate, '--rate', { min: 1, max: 100_000 });
+    const models = options.models
+      ?.split(',')
+      .map((glob) => glob.trim())
+      .filter(Boolean);
+    const limits = limitsFrom({
+      ...(models ? { models } : {}),
+      ...(rate ? { rate_limit_per_minute: rate } : {}),
+    });
+    const done = await withStore(async (store) => store.setLimits((await licenseOf(store, who)).key, limits));
+    if (!done) throw new Refused('license not found');
+    const info = licenseInfo(done);
+    print(info, () => licenseLines(info));
+  });
 
 license
   .command('ledger <key-or-email>')

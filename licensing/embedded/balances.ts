@@ -10,6 +10,7 @@ import {
   applyBind,
   applyCreate,
   applyStatus,
+  applyLimits,
   copyLicense,
   type Applied,
   type JournalRecord,
@@ -196,6 +197,9 @@ export function replay(state: StoreState, record: JournalRecord): LedgerEntry | 
       return undefined;
     case 'bind':
       applyBind(state, record, record.seq);
+      return undefined;
+    case 'limits':
+      applyLimits(state, record, record.seq);
       return undefined;
     case 'change':
       return applyChange(state, record, record.seq).entry;

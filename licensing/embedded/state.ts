@@ -11,6 +11,7 @@ import type {
   DailyRequest,
   LedgerEntry,
   License,
+  LicenseLimits,
   PaymentRecord,
   PaymentRequest,
   VerifyCode,
@@ -53,6 +54,7 @@ export type Operation =
   | { op: 'create'; time: string; request: CreateLicense }
   | { op: 'revoke'; time: string; key: string }
   | { op: 'reset_devices'; time: string; key: string }
+  | { op: 'limits'; time: string; key: string; limits: LicenseLimits }
   | { op: 'bind'; time: string; key: string; deviceId: string }
   | { op: 'change'; time: string; request: BalanceChange }
   /** `key`: the license credited, set once applied (the ledger file the entry goes to). */
@@ -80,7 +82,11 @@ export interface Applied<R> {
 }
 
 /** A license as handed out: callers must never hold the state's own object. */
-export const copyLicense = (license: License): License => ({ ...license, devices: [...license.devices] });
+export const copyLicense = (license: License): License => ({
+  ...license,
+  devices: [...license.devices],
+  ...(license.limits ? { limits: structuredClone(license.limits) } : {}),
+});
 
 export function applyCreate(
   state: StoreState,
@@ -126,6 +132,22 @@ export function applyCreate(
     changed: true,
     ...(entry ? { entry } : {}),
   };
+}
+
+export function applyLimits(
+  state: StoreState,
+  op: Extract<Operation, { op: 'limits' }>,
+  seq: number,
+): Applied<License | undefined> {
+  const license = state.licenses[op.key];
+  if (!license) return { result: undefined, changed: false };
+  const { models, ratePerMinute } = op.limits;
+  const limits = { ...(models ? { models: [...models] } : {}), ...(ratePerMinute ? { ratePerMinute } : {}) };
+  if (Object.keys(limits).length > 0) license.limits = limits;
+  else delete license.limits;
+  license.lastUpdatedAt = op.time;
+  state.seq = seq;
+  return { result: copyLicense(license), changed: true };
 }
 
 export function applyStatus(

@@ -21,6 +21,7 @@ import type {
   LedgerEntry,
   LedgerPage,
   License,
+  LicenseLimits,
   LicenseStore,
   PaymentRecord,
   PaymentRequest,
@@ -41,6 +42,7 @@ import { applyChange, applyDaily, applyEntry, applyPayment } from './balances.ts
 import { StoreWrites } from './writes.ts';
 import {
   applyBind,
+  applyLimits,
   applyCreate,
   applyStatus,
   copyLicense,
@@ -171,6 +173,13 @@ export class EmbeddedStore implements LicenseStore {
   async resetDevices(key: string): Promise<License | undefined> {
     const op = { op: 'reset_devices' as const, time: this.now(), key };
     const result = await this.commit(op, applyStatus(this.state, op, this.nextSeq()));
+    if (result) for (const listener of this.listeners) listener(key);
+    return result;
+  }
+
+  async setLimits(key: string, limits: LicenseLimits): Promise<License | undefined> {
+    const op = { op: 'limits' as const, time: this.now(), key, limits };
+    const result = await this.commit(op, applyLimits(this.state, op, this.nextSeq()));
     if (result) for (const listener of this.listeners) listener(key);
     return result;
   }

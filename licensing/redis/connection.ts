@@ -1,7 +1,7 @@
 /** The store's Redis connection, its scripts defined (see gateway/redis.ts for how connections behave). */
 import { redisClient, type RedisConnection, type RedisTarget } from '../../gateway/redis.ts';
 import type { Logger } from 'pino';
-import type { DailyResult, HoldResult, License, VerifyCode } from '../types.ts';
+import type { DailyResult, HoldResult, License, LicenseLimits, VerifyCode } from '../types.ts';
 import {
   BIND,
   CHANGE,
@@ -61,5 +61,13 @@ export function toLicense(key: string, h: Record<string, string>): License | und
     devices: JSON.parse(h.devices ?? '[]') as string[],
     maxDevices: Number(h.max_devices),
     unlimited: h.unlimited === '1',
+    ...(h.limits ? { limits: JSON.parse(h.limits) as LicenseLimits } : {}),
   };
+}
+
+/** A license's limits as its hash keeps them: JSON, or empty for none. */
+export function limitsText(limits: LicenseLimits): string {
+  const { models, ratePerMinute } = limits;
+  const kept = { ...(models ? { models } : {}), ...(ratePerMinute ? { ratePerMinute } : {}) };
+  return Object.keys(kept).length > 0 ? JSON.stringify(kept) : '';
 }

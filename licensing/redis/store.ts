@@ -21,6 +21,7 @@ import type {
   LedgerEntry,
   LedgerPage,
   License,
+  LicenseLimits,
   LicenseStore,
   PaymentRecord,
   PaymentRequest,
@@ -31,7 +32,7 @@ import type {
 } from '../types.ts';
 import { dailyDetails } from '../types.ts';
 import { DEFAULT_COMMAND_TIMEOUT_MS, redisClient, type RedisConnection } from '../../gateway/redis.ts';
-import { scriptedClient, tag, toLicense, type Scripted } from './connection.ts';
+import { limitsText, scriptedClient, tag, toLicense, type Scripted } from './connection.ts';
 import { payOnRedis, RedisPayments } from './payment.ts';
 
 const INVALIDATE = 'cradle:invalidate';
@@ -214,6 +215,15 @@ export class RedisStore implements LicenseStore {
   resetDevices(key: string): Promise<License | undefined> {
     return this.call(async () => {
       if (!(await this.redis.cradleSetField(tag(key), 'devices', '[]', this.now()))) return undefined;
+      await this.redis.publish(INVALIDATE, key);
+      return this.read(key);
+    });
+  }
+
+  setLimits(key: string, limits: LicenseLimits): Promise<License | undefined> {
+    return this.call(async () => {
+      if (!(await this.redis.cradleSetField(tag(key), 'limits', limitsText(limits), this.now())))
+        return undefined;
       await this.redis.publish(INVALIDATE, key);
       return this.read(key);
     });

@@ -10,6 +10,7 @@
 import type { Logger } from 'pino';
 import { LicensingError, storeUnavailable } from '../errors.ts';
 import { detailsInApi } from '../entry-fields.ts';
+import { limitsFrom, type LimitsView } from '../limits.ts';
 import { MICRO, toCredits } from '../money.ts';
 import { CHARGE_RETRY_DELAYS_MS, retried } from '../retry.ts';
 import { isoTime } from '../time.ts';
@@ -255,6 +256,9 @@ export class RemoteStore implements LicenseStore {
   resetDevices(): Promise<License | undefined> {
     return notHere();
   }
+  setLimits(): Promise<License | undefined> {
+    return notHere();
+  }
   change(_request: BalanceChange): Promise<ChangeResult> {
     return notHere();
   }
@@ -284,6 +288,7 @@ function edgeLicense(key: string, body: Record<string, unknown>): License {
     devices: [],
     maxDevices: Number(body.max_devices ?? 1),
     unlimited: body.unlimited === true,
+    ...(body.limits ? { limits: limitsFrom(body.limits as LimitsView) } : {}),
   };
 }
 

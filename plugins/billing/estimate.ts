@@ -7,6 +7,8 @@
 const ASCII = 3;
 const OTHER = 4;
 const CJK = 12;
+/** The weight of one token. */
+export const ONE_TOKEN = 12;
 const NON_ASCII = /[\u0080-\uffff]/;
 
 const isCjk = (code: number) =>

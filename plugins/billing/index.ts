@@ -13,16 +13,16 @@ import { creditsCharged } from '../../licensing/metrics.ts';
 import { RequestCharge, type ChargePart } from '../../licensing/request-charge.ts';
 import { licenseStore } from '../../licensing/resource.ts';
 import { LICENSE } from '../keys.ts';
-import { checkChatBody, type ChatBody } from './chat-body.ts';
-import { completionBudget } from './budget.ts';
+import { billedRequest, REQUEST_KINDS, type BilledRequest, type RequestKind } from './request-kinds.ts';
 import { catalogueOf, catalogueSchema, priceOf, type CatalogueConfig } from '../../licensing/catalogue.ts';
 import { PriceTable, priceSchema, toPrice, type Price, type PriceConfig } from '../../licensing/prices.ts';
 import { UsageEventRemover } from './usage-event.ts';
-import { textWeight, tokensOf } from './estimate.ts';
 import { UsageReader } from './usage.ts';
 import { licensingRefusal } from '../refusals.ts';
 
 export interface BillingConfig {
+  /** What the route serves: chat completions, or embeddings (only their input is billed). */
+  kind: RequestKind;
   prices: PriceConfig[];
   /** OpenRouter's published prices × a markup, for models `prices` does not name. */
   catalogue?: CatalogueConfig;
@@ -44,7 +44,7 @@ interface Bill {
   /** This plugin's share of the request's charge. */
   part: ChargePart;
   /** The request body, parsed once by the context and shared. */
-  body: ChatBody;
+  body: BilledRequest['body'];
   model: string;
   price: Price;
   promptEstimate: number;
@@ -62,6 +62,7 @@ export const billingSchema = {
   additionalProperties: false,
   required: ['prices'],
   properties: {
+    kind: { enum: REQUEST_KINDS, default: 'chat' },
     prices: priceSchema,
     catalogue: catalogueSchema,
     default_max_tokens: { type: 'integer', minimum: 1, default: 4096 },
@@ -94,8 +95,9 @@ export default definePlugin<BillingConfig>({
         const license = ctx.get(LICENSE);
         if (!license) return;
         // Checked for every license, unlimited ones too: a malformed body is never forwarded.
-        const body = checkChatBody(await ctx.json());
+        const request = billedRequest(config.kind, await ctx.json(), config.default_max_tokens);
         if (license.unlimited) return;
+        const { body } = request;
         const price = await priceFor(body.model);
         // Never served for free: a model nobody priced is refused before it costs the operator anything.
         if (!price)
@@ -103,12 +105,7 @@ export default definePlugin<BillingConfig>({
             `model ${body.model} has no price here, so it is not served (see /v1/models)`,
             'UNKNOWN_MODEL',
           );
-        const budget = completionBudget(body, config.default_max_tokens);
-        const promptEstimate = tokensOf(promptWeight(body));
-        const reserve = PriceTable.cost(price, {
-          promptTokens: promptEstimate,
-          completionTokens: budget.tokens,
-        });
+        const reserve = PriceTable.cost(price, request.hold);
         const store = await resource.store();
         const part = RequestCharge.join(ctx, {
           license,
@@ -124,8 +121,8 @@ export default definePlugin<BillingConfig>({
           body,
           model: body.model,
           price,
-          promptEstimate,
-          defaultLimit: budget.defaulted,
+          promptEstimate: request.promptEstimate,
+          defaultLimit: request.defaultLimit,
         });
         await part.hold(reserve, {
           ttlMs: config.hold_ttl_s * 1000,
@@ -180,15 +177,3 @@ export default definePlugin<BillingConfig>({
     };
   },
 });
-
-/** The prompt's weight in estimate units: text content by its text, content parts (images) by their JSON. */
-function promptWeight(body: ChatBody): number {
-  let weight = 0;
-  for (const message of body.messages) {
-    const content = message.content ?? '';
-    weight += textWeight(typeof content === 'string' ? content : JSON.stringify(content));
-  }
-  // Tool definitions are read by the model as part of the prompt.
-  if (body.tools !== undefined) weight += textWeight(JSON.stringify(body.tools));
-  return weight;
-}

@@ -42,12 +42,22 @@ function parsed(text: string): AnswerJson | undefined {
   }
 }
 
-/** The counts of a `usage` object, when both are whole numbers. */
+/**
+ * The counts of a `usage` object, when both are whole numbers; an embedding's names the prompt alone, with a
+ * total that equals it.
+ */
 function countsOf(usage: unknown): Counts | undefined {
   if (typeof usage !== 'object' || usage === null) return undefined;
-  const { prompt_tokens: prompt, completion_tokens: completion } = usage as Record<string, unknown>;
-  return Number.isSafeInteger(prompt) && Number.isSafeInteger(completion)
-    ? { prompt_tokens: prompt as number, completion_tokens: completion as number }
+  const {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: total,
+  } = usage as Record<string, unknown>;
+  if (!Number.isSafeInteger(prompt)) return undefined;
+  if (Number.isSafeInteger(completion))
+    return { prompt_tokens: prompt as number, completion_tokens: completion as number };
+  return completion === undefined && total === prompt
+    ? { prompt_tokens: prompt as number, completion_tokens: 0 }
     : undefined;
 }
 

@@ -103,6 +103,26 @@ export const LICENSE_API_CONTRACTS = {
     alsoAnswers: ['text/csv'],
   },
   reset_devices: { summary: "Forgets a license's devices, so new ones can bind" },
+  limits: {
+    summary: "Sets a license's own limits (a field left out or null: no such limit)",
+    body: {
+      type: 'object',
+      properties: {
+        models: {
+          type: ['array', 'null'],
+          items: { type: 'string', minLength: 1, maxLength: 200 },
+          maxItems: 100,
+          description: 'a list of model globs it may call, e.g. ["openai/*"]',
+        },
+        rate_limit_per_minute: {
+          type: ['integer', 'null'],
+          minimum: 1,
+          maximum: 100000,
+          description: 'requests a minute, an integer from 1 to 100000',
+        },
+      },
+    },
+  },
   list: { summary: 'Licenses, page by page', query: { type: 'object', properties: page(1000) } },
   send_email: {
     summary: 'Mails a license key to its owner',

@@ -30,6 +30,7 @@ import {
   type Body,
 } from './input.ts';
 import { balanceView, entryView, LEDGER_CSV_HEADER, licenseInfo } from './views.ts';
+import { limitsFrom, limitsView, type LimitsView } from '../../licensing/limits.ts';
 import { LICENSE_API_CONTRACTS } from './contracts.ts';
 import { dailyCharge } from './daily.ts';
 import { licensingRefusal } from '../refusals.ts';
@@ -44,6 +45,7 @@ const ACTIONS = [
   'deduct',
   'ledger',
   'reset_devices',
+  'limits',
   'list',
   'send_email',
   'daily_charge',
@@ -106,6 +108,8 @@ export default definePlugin<LicenseApiConfig>({
                   credits: toCredits(license.credits),
                   max_devices: license.maxDevices,
                   unlimited: license.unlimited,
+                  // An edge gateway applies the license's own limits too.
+                  ...(license.limits ? { limits: limitsView(license.limits) } : {}),
                 }
               : {}),
           },
@@ -143,6 +147,11 @@ export default definePlugin<LicenseApiConfig>({
         const license = await store.resetDevices(ctx.params.key!);
         if (!license) throw notFound('license not found');
         return { body: { success: true, message: 'devices reset', license_info: licenseInfo(license) } };
+      },
+      async limits(ctx, store) {
+        const license = await store.setLimits(ctx.params.key!, limitsFrom((await ctx.json()) as LimitsView));
+        if (!license) throw notFound('license not found');
+        return { body: { success: true, license_info: licenseInfo(license) } };
       },
       async info(ctx, store) {
         const license = await store.get(ctx.params.key!);

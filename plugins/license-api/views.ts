@@ -1,6 +1,7 @@
 /** JSON shapes of the license API (the seed's paths and fields): decimals at the edge only. */
 import { maskLicenseKey } from '../../licensing/keys.ts';
 import { detailsInApi, ENTRY_FIELDS } from '../../licensing/entry-fields.ts';
+import { limitsView } from '../../licensing/limits.ts';
 import { toCredits } from '../../licensing/money.ts';
 import type { LedgerEntry, License } from '../../licensing/types.ts';
 
@@ -16,6 +17,7 @@ export function licenseInfo(license: License, options: { credits?: number } = {}
     devices: license.devices,
     max_devices: license.maxDevices,
     unlimited: license.unlimited,
+    ...(license.limits ? { limits: limitsView(license.limits) } : {}),
   };
 }
 

@@ -6,7 +6,9 @@
 import { growingLru } from '../../gateway/lru.ts';
 import { GatewayError } from '../../gateway/errors.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
+import type { Context } from '../../gateway/context.ts';
 import { keyVerdicts, presentedKey } from '../../licensing/credentials.ts';
+import { allowsModel } from '../../licensing/limits.ts';
 import { licenseChecks } from '../../licensing/metrics.ts';
 import { licenseStore } from '../../licensing/resource.ts';
 import { licenseRevoked } from '../../licensing/errors.ts';
@@ -62,6 +64,19 @@ export default definePlugin<LicenseConfig>({
       return { lru };
     }).lru;
     const verdicts = keyVerdicts(services);
+    /** The license goes on with the request, unless its own limits leave out the model asked for. */
+    const admit = async (ctx: Context, license: License): Promise<void> => {
+      if (license.limits?.models) {
+        const { model } = await ctx.json<{ model?: unknown }>();
+        if (!allowsModel(license.limits, String(model ?? '')))
+          throw new GatewayError(
+            403,
+            'MODEL_NOT_ALLOWED',
+            `this license may call ${license.limits.models.join(', ')}; not ${JSON.stringify(model ?? null)}`,
+          );
+      }
+      ctx.set(LICENSE, license);
+    };
     return {
       async onRequest(ctx) {
         const key = presentedKey(ctx);
@@ -80,20 +95,17 @@ export default definePlugin<LicenseConfig>({
         }
         const cacheKey = `${key}\n${device}`;
         const cached = cache.get(cacheKey);
-        if (cached) {
-          ctx.set(LICENSE, cached);
-          return;
-        }
+        if (cached) return admit(ctx, cached);
         const store = await resource.store();
         const verdict = await store.verify(key, device);
         checks.inc({ result: verdict.code });
         if (verdict.code === 'NOT_FOUND') verdicts.unknown.set(key, true);
-        else verdicts.known.set(key, true);
+        else verdicts.known.set(key, { ratePerMinute: verdict.license?.limits?.ratePerMinute });
         if (verdict.code !== 'VALID') throw REFUSALS[verdict.code]();
         // A store that cannot tell this process of a revocation bounds how long a verdict is trusted.
         const ttl = store.verdictTtlMs === undefined ? undefined : Math.min(store.verdictTtlMs, cacheTtl);
         cache.set(cacheKey, verdict.license!, ttl === undefined ? undefined : { ttl });
-        ctx.set(LICENSE, verdict.license!);
+        return admit(ctx, verdict.license!);
       },
       onUpstream(_ctx, upstream) {
         upstream.headers['authorization'] = undefined;

@@ -4,6 +4,8 @@ import { definePlugin, idleTimeoutSchema, type UpstreamTarget } from '../../gate
 
 export interface OpenRouterConfig {
   base_url: string;
+  /** The endpoint under the base URL: chat completions, or embeddings. */
+  path: string;
   api_key: string;
   /** OpenRouter's attribution headers (HTTP-Referer, X-Title). */
   referer: string;
@@ -19,6 +21,7 @@ export default definePlugin<OpenRouterConfig>({
     additionalProperties: false,
     properties: {
       base_url: { type: 'string', pattern: '^https?://', default: 'https://openrouter.ai/api/v1' },
+      path: { type: 'string', pattern: '^/', default: '/chat/completions' },
       api_key: { type: 'string', default: '' },
       referer: { type: 'string', default: 'https://github.com/cradle-gateway' },
       title: { type: 'string', default: 'Cradle Gateway' },
@@ -29,7 +32,7 @@ export default definePlugin<OpenRouterConfig>({
   create(config) {
     const target: UpstreamTarget = {
       name: 'openrouter',
-      url: new URL(`${config.base_url.replace(/\/$/, '')}/chat/completions`),
+      url: new URL(`${config.base_url.replace(/\/$/, '')}${config.path}`),
       headers: {
         authorization: `Bearer ${config.api_key}`,
         'http-referer': config.referer,

@@ -86,11 +86,10 @@ export default definePlugin<RateLimitConfig>({
       window.count++;
       return window;
     };
-    const limitHeader = String(config.limit);
-    const check = (ctx: Context, window: Window, now: number): void => {
-      ctx.responseHeaders['x-ratelimit-limit'] = limitHeader;
-      ctx.responseHeaders['x-ratelimit-remaining'] = String(Math.max(0, config.limit - window.count));
-      if (window.count > config.limit) {
+    const check = (ctx: Context, window: Window, limit: number, now: number): void => {
+      ctx.responseHeaders['x-ratelimit-limit'] = String(limit);
+      ctx.responseHeaders['x-ratelimit-remaining'] = String(Math.max(0, limit - window.count));
+      if (window.count > limit) {
         const retryAfter = Math.ceil((window.start + windowMs - now) / 1000);
         throw new GatewayError(429, 'RATE_LIMITED', `too many requests; retry in ${retryAfter} s`, {
           headers: { 'retry-after': String(retryAfter) },
@@ -101,10 +100,14 @@ export default definePlugin<RateLimitConfig>({
       async onRequest(ctx) {
         const key = config.by === 'license' ? presentedKey(ctx) : undefined;
         // A key counts for itself once it is known to be a license; a made-up one counts against the address.
-        const subject = key !== undefined && verdicts.known.has(key) ? `key:${key}` : `ip:${ctx.clientIp}`;
+        const known = key === undefined ? undefined : verdicts.known.get(key);
+        const subject = known ? `key:${key}` : `ip:${ctx.clientIp}`;
+        // A license with a rate of its own is held to it, over this window.
+        const own = known?.ratePerMinute;
+        const limit = own ? Math.max(1, Math.round((own * config.window_s) / 60)) : config.limit;
         const now = services.clock.now();
         const window = shared ? await countShared(subject, now) : undefined;
-        check(ctx, window ?? countLocal(subject, now), now);
+        check(ctx, window ?? countLocal(subject, now), limit, now);
       },
     };
   },
