@@ -6,15 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { after, before, describe, test } from 'node:test';
-import OpenAI, { BadRequestError } from 'openai';
-import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
-import {
-  FIXTURE_CATALOGUE,
-  startUpstream,
-  withBehaviour,
-  type FixtureUpstream,
-} from './fixtures/upstream.ts';
+import { describe, test } from 'node:test';
+import { BadRequestError } from 'openai';
+import { getJson, startTestGateway } from './fixtures/gateway.ts';
+import { licenseAdminRoutes, licensedGateway } from './fixtures/licensed.ts';
+import { FIXTURE_CATALOGUE, startUpstream, withBehaviour } from './fixtures/upstream.ts';
 
 const TOKEN = 'catalogue-admin';
 const admin = { 'x-admin-token': TOKEN };
@@ -28,10 +24,7 @@ chains:
         prices: &prices [{ model: "gemini-*", input: 0.5, output: 1.5 }]
         catalogue: &catalogue { base_url: "${openrouter}/api/v1", credits_per_usd: 2, markup: 1.5, refresh_s: 1 }
 routes:
-  - method: POST
-    path: /api/v1/license/generate
-    plugins: [{ admin-auth: { tokens: ${TOKEN} } }, { license-api: { action: generate } }]
-  - { method: GET, path: /api/v1/license/ledger/:key, plugins: [{ admin-auth: { tokens: ${TOKEN} } }, { license-api: { action: ledger } }] }
+${licenseAdminRoutes(TOKEN)}
   - method: POST
     path: /v1/chat/completions
     error_format: openai
@@ -50,35 +43,11 @@ interface Listed {
 }
 
 describe('the model catalogue', () => {
-  let openrouter: FixtureUpstream;
-  let gw: TestGateway;
-  let client: OpenAI;
-  let key: string;
-
-  before(async () => {
-    openrouter = await startUpstream();
-    gw = await startTestGateway(yaml(openrouter.url));
-    const created = await postJson(
-      `${gw.url}/api/v1/license/generate`,
-      { email: 'catalogue@example.com', credits: 1000 },
-      admin,
-    );
-    key = created.body.license_key as string;
-    client = new OpenAI({
-      baseURL: `${gw.url}/v1`,
-      apiKey: key,
-      defaultHeaders: { 'X-Device-Id': 'laptop' },
-      maxRetries: 0,
-    });
-  });
-  after(async () => {
-    await gw.close();
-    await openrouter.close();
-  });
+  const at = licensedGateway(yaml, { email: 'catalogue@example.com', credits: 1000, token: TOKEN });
 
   const listed = async () => {
     const models: Listed[] = [];
-    for await (const model of client.models.list()) models.push(model as unknown as Listed);
+    for await (const model of at.client.models.list()) models.push(model as unknown as Listed);
     return new Map(models.map((model) => [model.id, model.pricing]));
   };
 
@@ -102,14 +71,14 @@ describe('the model catalogue', () => {
   });
 
   test('a chat is charged at the catalogue price; a model priced nowhere is refused before it is sent', async () => {
-    const answer = await client.chat.completions.create({
+    const answer = await at.client.chat.completions.create({
       model: 'sonnet',
       messages: [{ role: 'user', content: 'Hello catalogue' }],
     });
     assert.equal(answer.model, 'sonnet');
     const usage = answer.usage!;
     await sleep(100);
-    const entries = (await getJson(`${gw.url}/api/v1/license/ledger/${key}`, admin)).body.entries as {
+    const entries = (await getJson(`${at.gw.url}/api/v1/license/ledger/${at.key}`, admin)).body.entries as {
       kind: string;
       amount: number;
     }[];
@@ -117,9 +86,9 @@ describe('the model catalogue', () => {
     const micro = Math.ceil(usage.prompt_tokens * 9 + usage.completion_tokens * 45);
     assert.equal(Math.round(charged * 1e6), micro, 'prompt × 9 + completion × 45 credits a million tokens');
 
-    const sent = openrouter.requests.length;
+    const sent = at.openrouter.requests.length;
     await assert.rejects(
-      client.chat.completions.create({
+      at.client.chat.completions.create({
         model: 'vendor/unlisted',
         messages: [{ role: 'user', content: 'Hi' }],
       }),
@@ -129,20 +98,20 @@ describe('the model catalogue', () => {
         return true;
       },
     );
-    assert.equal(openrouter.requests.length, sent, 'nothing reached OpenRouter');
+    assert.equal(at.openrouter.requests.length, sent, 'nothing reached OpenRouter');
   });
 
   test('a model OpenRouter lists today is offered today; while it is down the last good copy serves', async () => {
     const newModel = { id: 'new-lab/new-model', prompt: '0.000001', completion: '0.000002' };
-    await withBehaviour(openrouter, { catalogue: [...FIXTURE_CATALOGUE, newModel] }, async () => {
+    await withBehaviour(at.openrouter, { catalogue: [...FIXTURE_CATALOGUE, newModel] }, async () => {
       await sleep(1300);
       assert.equal((await listed()).get(newModel.id)?.input_per_million_tokens, 3);
     });
-    await withBehaviour(openrouter, { catalogue: 'down' }, async () => {
+    await withBehaviour(at.openrouter, { catalogue: 'down' }, async () => {
       await sleep(1300);
       const models = await listed();
       assert.equal(models.get(newModel.id)?.output_per_million_tokens, 6, 'the last good copy');
-      const answer = await client.chat.completions.create({
+      const answer = await at.client.chat.completions.create({
         model: newModel.id,
         messages: [{ role: 'user', content: 'Hi' }],
       });

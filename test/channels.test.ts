@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
-import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
+import { getJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
+import { licenseAdminRoutes, licensedClient } from './fixtures/licensed.ts';
 import { startUpstream, withBehaviour, type FixtureUpstream } from './fixtures/upstream.ts';
 
 const TOKEN = 'channels-admin';
@@ -16,10 +17,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const yaml = (primaryA: string, primaryB: string, backup: string) => `
 routes:
-  - method: POST
-    path: /api/v1/license/generate
-    plugins: [{ admin-auth: { tokens: ${TOKEN} } }, { license-api: { action: generate } }]
-  - { method: GET, path: /api/v1/license/ledger/:key, plugins: [{ admin-auth: { tokens: ${TOKEN} } }, { license-api: { action: ledger } }] }
+${licenseAdminRoutes(TOKEN)}
   - { method: GET, path: /usage, plugins: [{ spaces-usage: { pool: channels } }] }
   - method: POST
     path: /v1/chat/completions
@@ -59,14 +57,8 @@ describe('upstream channels', () => {
 
   const licenses = new Map<OpenAI, string>();
   const clientFor = async (email: string) => {
-    const created = await postJson(`${gw.url}/api/v1/license/generate`, { email, credits: 100000 }, admin);
-    const licensed = new OpenAI({
-      baseURL: `${gw.url}/v1`,
-      apiKey: created.body.license_key as string,
-      defaultHeaders: { 'X-Device-Id': 'laptop' },
-      maxRetries: 0,
-    });
-    licenses.set(licensed, created.body.license_key as string);
+    const { key, client: licensed } = await licensedClient(gw.url, { email, credits: 100000, token: TOKEN });
+    licenses.set(licensed, key);
     return licensed;
   };
   const chat = (by = client) =>

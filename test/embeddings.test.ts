@@ -5,10 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { after, before, describe, test } from 'node:test';
-import OpenAI, { BadRequestError } from 'openai';
-import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
-import { startUpstream, withBehaviour, type FixtureUpstream } from './fixtures/upstream.ts';
+import { describe, test } from 'node:test';
+import { BadRequestError } from 'openai';
+import { getJson, startTestGateway } from './fixtures/gateway.ts';
+import { licenseAdminRoutes, licensedClient, licensedGateway } from './fixtures/licensed.ts';
+import { startUpstream, withBehaviour } from './fixtures/upstream.ts';
 
 const TOKEN = 'embeddings-admin';
 const admin = { 'x-admin-token': TOKEN };
@@ -16,10 +17,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const yaml = (openrouter: string) => `
 routes:
-  - method: POST
-    path: /api/v1/license/generate
-    plugins: [{ admin-auth: { tokens: ${TOKEN} } }, { license-api: { action: generate } }]
-  - { method: GET, path: /api/v1/license/ledger/:key, plugins: [{ admin-auth: { tokens: ${TOKEN} } }, { license-api: { action: ledger } }] }
+${licenseAdminRoutes(TOKEN)}
   - method: POST
     path: /v1/embeddings
     error_format: openai
@@ -37,40 +35,17 @@ interface Entry {
 }
 
 describe('embeddings', () => {
-  let openrouter: FixtureUpstream;
-  let gw: TestGateway;
-  let client: OpenAI;
-  let key: string;
-
-  before(async () => {
-    openrouter = await startUpstream();
-    gw = await startTestGateway(yaml(openrouter.url));
-    const created = await postJson(
-      `${gw.url}/api/v1/license/generate`,
-      { email: 'embeddings@example.com', credits: 10 },
-      admin,
-    );
-    key = created.body.license_key as string;
-    client = new OpenAI({
-      baseURL: `${gw.url}/v1`,
-      apiKey: key,
-      defaultHeaders: { 'X-Device-Id': 'laptop' },
-      maxRetries: 0,
-    });
-  });
-  after(async () => {
-    await gw.close();
-    await openrouter.close();
-  });
+  const at = licensedGateway(yaml, { email: 'embeddings@example.com', credits: 10, token: TOKEN });
 
   const lastUsage = async () => {
     await sleep(100);
-    const entries = (await getJson(`${gw.url}/api/v1/license/ledger/${key}`, admin)).body.entries as Entry[];
+    const entries = (await getJson(`${at.gw.url}/api/v1/license/ledger/${at.key}`, admin)).body
+      .entries as Entry[];
     return entries.find((entry) => entry.kind === 'usage')!;
   };
 
   test("billed exactly on the upstream's prompt tokens, or on an estimate marked so", async () => {
-    const answer = await client.embeddings.create({
+    const answer = await at.client.embeddings.create({
       model: 'emb-small',
       input: ['one two three', 'four five'],
     });
@@ -80,10 +55,10 @@ describe('embeddings', () => {
     assert.equal(billed.amount, -0.005, '5 tokens at 1,000 credits a million');
     assert.equal(billed.prompt_tokens, 5);
     assert.equal(billed.estimated, false);
-    assert.equal(openrouter.requests.at(-1)?.url, '/api/v1/embeddings');
+    assert.equal(at.openrouter.requests.at(-1)?.url, '/api/v1/embeddings');
 
-    await withBehaviour(openrouter, { usage: false }, () =>
-      client.embeddings.create({ model: 'emb-small', input: 'twelve chars' }),
+    await withBehaviour(at.openrouter, { usage: false }, () =>
+      at.client.embeddings.create({ model: 'emb-small', input: 'twelve chars' }),
     );
     const estimated = await lastUsage();
     // 12 characters of English are 3 tokens by the estimate.
@@ -92,16 +67,16 @@ describe('embeddings', () => {
   });
 
   test('an input that is neither text nor token ids is refused, naming it, before it is sent', async () => {
-    const sent = openrouter.requests.length;
+    const sent = at.openrouter.requests.length;
     await assert.rejects(
-      client.embeddings.create({ model: 'emb-small', input: [{ text: 'x' }] as unknown as string[] }),
+      at.client.embeddings.create({ model: 'emb-small', input: [{ text: 'x' }] as unknown as string[] }),
       (error: unknown) => {
         assert.ok(error instanceof BadRequestError, String(error));
         assert.match(error.message, /input\[0\] must be a text or token ids/);
         return true;
       },
     );
-    assert.equal(openrouter.requests.length, sent);
+    assert.equal(at.openrouter.requests.length, sent);
   });
 });
 
@@ -116,16 +91,10 @@ test('the shipped config serves /v1/embeddings on the paid chain', async () => {
     },
   });
   try {
-    const created = await postJson(
-      `${gw.url}/api/v1/license/generate`,
-      { email: 'shipped-embeddings@example.com', credits: 10 },
-      admin,
-    );
-    const client = new OpenAI({
-      baseURL: `${gw.url}/v1`,
-      apiKey: created.body.license_key as string,
-      defaultHeaders: { 'X-Device-Id': 'laptop' },
-      maxRetries: 0,
+    const { client } = await licensedClient(gw.url, {
+      email: 'shipped-embeddings@example.com',
+      credits: 10,
+      token: TOKEN,
     });
     const answer = await client.embeddings.create({ model: 'openai/text-embedding-3-small', input: 'hello' });
     assert.equal(answer.data[0]?.embedding.length, 3);
