@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
-import { getJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
+import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
 import { licenseAdminRoutes, licensedClient } from './fixtures/licensed.ts';
 import { startUpstream, withBehaviour, type FixtureUpstream } from './fixtures/upstream.ts';
 
@@ -130,4 +130,40 @@ describe('upstream channels', () => {
     assert.equal(a! + b!, 8, 'the primaries serve again');
     assert.equal(backup, 0);
   });
+});
+
+test('two keys of one provider are two channels: each takes its share, under its own key', async () => {
+  const provider = await startUpstream();
+  const gw = await startTestGateway(`
+routes:
+  - { method: GET, path: /usage, plugins: [{ spaces-usage: { pool: keys } }] }
+  - method: POST
+    path: /v1/chat/completions
+    plugins:
+      - balancer:
+          pool: keys
+          members:
+            - { name: key-one, url: "${provider.url}", api_key: first-key }
+            - { name: key-two, url: "${provider.url}", api_key: second-key }
+`);
+  try {
+    for (let i = 0; i < 10; i++) {
+      const res = await postJson(`${gw.url}/v1/chat/completions`, { model: 'm', messages: [] });
+      assert.equal(res.status, 200);
+    }
+    const keys = provider.requests.map((r) => r.headers.authorization);
+    assert.equal(keys.filter((k) => k === 'Bearer first-key').length, 5);
+    assert.equal(keys.filter((k) => k === 'Bearer second-key').length, 5);
+    const members = (await getJson(`${gw.url}/usage`)).body.spaces as { name: string; requests: number }[];
+    assert.deepEqual(
+      members.map((m) => [m.name, m.requests]),
+      [
+        ['key-one', 5],
+        ['key-two', 5],
+      ],
+    );
+  } finally {
+    await gw.close();
+    await provider.close();
+  }
 });

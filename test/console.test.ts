@@ -16,6 +16,7 @@ const TOKEN = 'console-admin-token';
 const SHOTS = new URL('../test-results/console/', import.meta.url);
 const shipped = await readFile(new URL('../config/gateway.yaml', import.meta.url), 'utf8');
 const PAGE_FILES = [
+  'pages/limits.js',
   'pages/overview.js',
   'pages/licenses.js',
   'pages/license.js',
@@ -149,6 +150,18 @@ describe('operator console', () => {
     const csv = await readFile((await download.path())!, 'utf8');
     assert.match(csv, /^id,time,kind,amount,balance_after,reference,/);
     assert.match(csv, /,recharge,5,15,welcome gift,/, 'the ledger exports as CSV');
+    const limits = page.locator('form[aria-labelledby="limits-title"]');
+    await limits.getByLabel('Models it may call').fill('openai/*, gpt-4o');
+    await limits.getByLabel('Requests a minute').fill('30');
+    await limits.getByRole('button', { name: 'Save' }).click();
+    await limits.getByRole('status').filter({ hasText: 'Done' }).waitFor();
+    const limited = await getJson(`${gateway.url}/api/v1/license/info/${licenseKey}`, {
+      'x-admin-token': TOKEN,
+    });
+    assert.deepEqual((limited.body.license_info as { limits: unknown }).limits, {
+      models: ['openai/*', 'gpt-4o'],
+      rate_limit_per_minute: 30,
+    });
     await shot('license-1280');
   });
 

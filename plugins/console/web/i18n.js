@@ -93,6 +93,11 @@ const en = {
   reloadOk: 'reloaded',
   reloadFailed: 'refused, the config before it stays in force',
   restartNeeded: 'needs a restart',
+  limits: 'Own limits',
+  modelsAllowed: 'Models it may call (globs, comma-separated)',
+  anyModel: 'any model',
+  ratePerMinute: 'Requests a minute',
+  save: 'Save',
 };
 
 /** @type {typeof en} */
@@ -188,6 +193,11 @@ const zh = {
   reloadOk: '已重载',
   reloadFailed: '被拒绝，之前的配置仍然生效',
   restartNeeded: '需要重启',
+  limits: '专属限制',
+  modelsAllowed: '可调用的模型（通配，逗号分隔）',
+  anyModel: '任意模型',
+  ratePerMinute: '每分钟请求数',
+  save: '保存',
 };
 
 const LANG_KEY = 'cradle-console-lang';

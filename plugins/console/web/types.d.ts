@@ -10,6 +10,7 @@ export interface License {
   devices: string[];
   max_devices: number;
   unlimited: boolean;
+  limits?: { models?: string[]; rate_limit_per_minute?: number };
 }
 
 export interface LedgerEntry {

@@ -16,6 +16,7 @@ import {
   useLoad,
   when,
 } from '../ui.js';
+import { Limits } from './limits.js';
 import { RequestTable } from './requests.js';
 
 /** @typedef {import('../types.d.ts').License} License */
@@ -152,6 +153,7 @@ export function LicensePage({ licenseKey }) {
   return html`<h1>${license.email}</h1>
     <${Tiles} kind="facts" items=${facts} />
     <${Actions} license=${license} onChange=${() => setRound(round + 1)} />
+    <${Limits} license=${license} onChange=${() => setRound(round + 1)} />
     <${Ledger} licenseKey=${licenseKey} round=${round} />
     <section aria-labelledby="requests-title">
       <h2 id="requests-title">${t('requests')}</h2>
