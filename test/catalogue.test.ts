@@ -9,11 +9,10 @@ import { readFile } from 'node:fs/promises';
 import { describe, test } from 'node:test';
 import { BadRequestError } from 'openai';
 import { getJson, startTestGateway } from './fixtures/gateway.ts';
-import { licenseAdminRoutes, licensedGateway } from './fixtures/licensed.ts';
+import { licenseAdminRoutes, licensedGateway, usageEntries } from './fixtures/licensed.ts';
 import { FIXTURE_CATALOGUE, startUpstream, withBehaviour } from './fixtures/upstream.ts';
 
 const TOKEN = 'catalogue-admin';
-const admin = { 'x-admin-token': TOKEN };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const yaml = (openrouter: string) => `
@@ -45,6 +44,7 @@ interface Listed {
 describe('the model catalogue', () => {
   const at = licensedGateway(yaml, { email: 'catalogue@example.com', credits: 1000, token: TOKEN });
 
+  const refusedRefreshes = () => at.gw.logs.filter((line) => line.includes('catalogue not refreshed')).length;
   const listed = async () => {
     const models: Listed[] = [];
     for await (const model of at.client.models.list()) models.push(model as unknown as Listed);
@@ -77,12 +77,8 @@ describe('the model catalogue', () => {
     });
     assert.equal(answer.model, 'sonnet');
     const usage = answer.usage!;
-    await sleep(100);
-    const entries = (await getJson(`${at.gw.url}/api/v1/license/ledger/${at.key}`, admin)).body.entries as {
-      kind: string;
-      amount: number;
-    }[];
-    const charged = -entries.find((entry) => entry.kind === 'usage')!.amount;
+    const [usageEntry] = await usageEntries(at.gw.url, { key: at.key, token: TOKEN, count: 1 });
+    const charged = -usageEntry!.amount;
     const micro = Math.ceil(usage.prompt_tokens * 9 + usage.completion_tokens * 45);
     assert.equal(Math.round(charged * 1e6), micro, 'prompt × 9 + completion × 45 credits a million tokens');
 
@@ -103,12 +99,18 @@ describe('the model catalogue', () => {
 
   test('a model OpenRouter lists today is offered today; while it is down the last good copy serves', async () => {
     const newModel = { id: 'new-lab/new-model', prompt: '0.000001', completion: '0.000002' };
+    // The catalogue refreshes every second here: wait for the refresh, not for a fixed time.
+    const until = async (done: () => Promise<boolean> | boolean) => {
+      for (let tries = 0; tries < 100 && !(await done()); tries++) await sleep(50);
+    };
     await withBehaviour(at.openrouter, { catalogue: [...FIXTURE_CATALOGUE, newModel] }, async () => {
-      await sleep(1300);
+      await until(async () => (await listed()).has(newModel.id));
       assert.equal((await listed()).get(newModel.id)?.input_per_million_tokens, 3);
     });
     await withBehaviour(at.openrouter, { catalogue: 'down' }, async () => {
-      await sleep(1300);
+      const failedBefore = refusedRefreshes();
+      await until(() => refusedRefreshes() > failedBefore);
+      assert.ok(refusedRefreshes() > failedBefore, 'a refresh found OpenRouter down');
       const models = await listed();
       assert.equal(models.get(newModel.id)?.output_per_million_tokens, 6, 'the last good copy');
       const answer = await at.client.chat.completions.create({

@@ -8,11 +8,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
-import { licenseAdminRoutes, licensedClient } from './fixtures/licensed.ts';
+import { licenseAdminRoutes, licensedClient, usageEntries } from './fixtures/licensed.ts';
 import { startUpstream, withBehaviour, type FixtureUpstream } from './fixtures/upstream.ts';
 
 const TOKEN = 'channels-admin';
-const admin = { 'x-admin-token': TOKEN };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const yaml = (primaryA: string, primaryB: string, backup: string) => `
@@ -64,13 +63,6 @@ describe('upstream channels', () => {
   const chat = (by = client) =>
     by.chat.completions.create({ model: 'small-model', messages: [{ role: 'user', content: 'Hi' }] });
   const counts = () => upstreams.map((u) => u.requests.length);
-  const usageEntries = async (of: OpenAI) =>
-    (
-      (await getJson(`${gw.url}/api/v1/license/ledger/${licenses.get(of)}?limit=1000`, admin)).body
-        .entries as {
-        kind: string;
-      }[]
-    ).filter((entry) => entry.kind === 'usage').length;
 
   test('the highest priority serves, weighted 3:1 within it over 1,000 requests; the backup is not asked', async () => {
     const before = counts();
@@ -107,9 +99,14 @@ describe('upstream channels', () => {
     assert.equal(sent.json.model, 'vendor/small-model', 'the backup is sent the name it knows');
     assert.equal(sent.headers.authorization, 'Bearer key-backup');
     assert.equal(sent.headers['x-title'], 'Cradle');
-    for (let tries = 0; tries < 50 && (await usageEntries(fresh)) < 6; tries++) await sleep(20);
+    const charged = await usageEntries(gw.url, { key: licenses.get(fresh)!, token: TOKEN, count: 6 });
     await sleep(50);
-    assert.equal(await usageEntries(fresh), 6, 'one charge per request, none for failed attempts');
+    assert.equal(
+      (await usageEntries(gw.url, { key: licenses.get(fresh)!, token: TOKEN, count: 6 })).length,
+      6,
+      'one charge per request, none for failed attempts',
+    );
+    assert.equal(charged.length, 6);
     const usage = (await getJson(`${gw.url}/usage`)).body.spaces as { name: string; healthy: boolean }[];
     assert.deepEqual(
       usage.map((member) => [member.name, member.healthy]),

@@ -7,13 +7,11 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { describe, test } from 'node:test';
 import { BadRequestError } from 'openai';
-import { getJson, startTestGateway } from './fixtures/gateway.ts';
-import { licenseAdminRoutes, licensedClient, licensedGateway } from './fixtures/licensed.ts';
+import { startTestGateway } from './fixtures/gateway.ts';
+import { licenseAdminRoutes, licensedClient, licensedGateway, usageEntries } from './fixtures/licensed.ts';
 import { startUpstream, withBehaviour } from './fixtures/upstream.ts';
 
 const TOKEN = 'embeddings-admin';
-const admin = { 'x-admin-token': TOKEN };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const yaml = (openrouter: string) => `
 routes:
@@ -27,22 +25,12 @@ ${licenseAdminRoutes(TOKEN)}
       - openrouter: { base_url: "${openrouter}/api/v1", api_key: or-key, path: /embeddings }
 `;
 
-interface Entry {
-  kind: string;
-  amount: number;
-  prompt_tokens?: number;
-  estimated?: boolean;
-}
-
 describe('embeddings', () => {
   const at = licensedGateway(yaml, { email: 'embeddings@example.com', credits: 10, token: TOKEN });
 
-  const lastUsage = async () => {
-    await sleep(100);
-    const entries = (await getJson(`${at.gw.url}/api/v1/license/ledger/${at.key}`, admin)).body
-      .entries as Entry[];
-    return entries.find((entry) => entry.kind === 'usage')!;
-  };
+  /** The newest usage entry once there are `count`. */
+  const lastUsage = async (count: number) =>
+    (await usageEntries(at.gw.url, { key: at.key, token: TOKEN, count }))[0]!;
 
   test("billed exactly on the upstream's prompt tokens, or on an estimate marked so", async () => {
     const answer = await at.client.embeddings.create({
@@ -51,7 +39,7 @@ describe('embeddings', () => {
     });
     assert.equal(answer.data.length, 2);
     assert.equal(answer.usage.prompt_tokens, 5);
-    const billed = await lastUsage();
+    const billed = await lastUsage(1);
     assert.equal(billed.amount, -0.005, '5 tokens at 1,000 credits a million');
     assert.equal(billed.prompt_tokens, 5);
     assert.equal(billed.estimated, false);
@@ -60,7 +48,7 @@ describe('embeddings', () => {
     await withBehaviour(at.openrouter, { usage: false }, () =>
       at.client.embeddings.create({ model: 'emb-small', input: 'twelve chars' }),
     );
-    const estimated = await lastUsage();
+    const estimated = await lastUsage(2);
     // 12 characters of English are 3 tokens by the estimate.
     assert.equal(estimated.amount, -0.003);
     assert.equal(estimated.estimated, true);
