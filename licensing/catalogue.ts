@@ -14,6 +14,8 @@ export interface CatalogueConfig {
   /** What the operator charges over OpenRouter's price: 1.2 is 20 % more. */
   markup: number;
   refresh_s: number;
+  /** While there is no copy at all (OpenRouter was down when first asked), asked again this soon. */
+  retry_s: number;
 }
 
 export const catalogueSchema = {
@@ -25,6 +27,7 @@ export const catalogueSchema = {
     credits_per_usd: { type: 'number', exclusiveMinimum: 0, default: 1 },
     markup: { type: 'number', minimum: 1, default: 1 },
     refresh_s: { type: 'number', minimum: 1, default: 3600 },
+    retry_s: { type: 'number', minimum: 1, default: 30 },
   },
 };
 
@@ -43,6 +46,7 @@ const FETCH_TIMEOUT_MS = 10_000;
 export class Catalogue {
   private models = new Map<string, ListedModel>();
   private first: Promise<void> | undefined;
+  private lastAttempt = 0;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -50,12 +54,17 @@ export class Catalogue {
     private readonly log: Services['log'],
   ) {}
 
-  /** Resolves once a first copy is in, or could not be had (then the list is empty until one is). */
-  ready(refreshS: number): Promise<void> {
+  /**
+   * Resolves once a first copy is in, or could not be had. Without any copy, a model it would price is
+   * refused, so the catalogue is asked again after `retry_s` rather than at the next hourly refresh.
+   */
+  ready(config: Pick<CatalogueConfig, 'refresh_s' | 'retry_s'>): Promise<void> {
     if (!this.timer) {
-      this.timer = setInterval(() => void this.refresh(), refreshS * 1000);
+      this.timer = setInterval(() => void this.refresh(), config.refresh_s * 1000);
       this.timer.unref();
     }
+    const stale = Date.now() - this.lastAttempt >= config.retry_s * 1000;
+    if (this.first && this.models.size === 0 && stale) this.first = this.refresh();
     return (this.first ??= this.refresh());
   }
 
@@ -68,6 +77,7 @@ export class Catalogue {
   }
 
   async refresh(): Promise<void> {
+    this.lastAttempt = Date.now();
     try {
       const res = await fetch(`${this.url}/models`, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
       if (!res.ok) throw new Error(`answered ${res.status}`);

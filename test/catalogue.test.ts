@@ -9,19 +9,19 @@ import { readFile } from 'node:fs/promises';
 import { describe, test } from 'node:test';
 import { BadRequestError } from 'openai';
 import { getJson, startTestGateway } from './fixtures/gateway.ts';
-import { licenseAdminRoutes, licensedGateway, usageEntries } from './fixtures/licensed.ts';
+import { licenseAdminRoutes, licensedClient, licensedGateway, usageEntries } from './fixtures/licensed.ts';
 import { FIXTURE_CATALOGUE, startUpstream, withBehaviour } from './fixtures/upstream.ts';
 
 const TOKEN = 'catalogue-admin';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const yaml = (openrouter: string) => `
+const yaml = (openrouter: string, timing = 'refresh_s: 1') => `
 chains:
   paid:
     - license: {}
     - billing:
         prices: &prices [{ model: "gemini-*", input: 0.5, output: 1.5 }]
-        catalogue: &catalogue { base_url: "${openrouter}/api/v1", credits_per_usd: 2, markup: 1.5, refresh_s: 1 }
+        catalogue: &catalogue { base_url: "${openrouter}/api/v1", credits_per_usd: 2, markup: 1.5, ${timing} }
 routes:
 ${licenseAdminRoutes(TOKEN)}
   - method: POST
@@ -130,6 +130,28 @@ test('the shipped config lists the Gemini models, OpenRouter priced with its mar
     const ids = ((await getJson(`${gw.url}/v1/models`)).body.data as Listed[]).map((model) => model.id);
     for (const id of ['gemini-2.0-flash-exp', 'openai/gpt-4o-mini', 'gpt-4o'])
       assert.ok(ids.includes(id), id);
+  } finally {
+    await gw.close();
+    await openrouter.close();
+  }
+});
+
+test('a gateway that found OpenRouter down asks again soon, not at the next hourly refresh', async () => {
+  const openrouter = await startUpstream({ catalogue: 'down' });
+  const gw = await startTestGateway(yaml(openrouter.url, 'refresh_s: 3600, retry_s: 1'));
+  try {
+    const { client } = await licensedClient(gw.url, {
+      email: 'retry@example.com',
+      credits: 10,
+      token: TOKEN,
+    });
+    const chat = () =>
+      client.chat.completions.create({ model: 'openai/gpt-4o', messages: [{ role: 'user', content: 'Hi' }] });
+    await assert.rejects(chat(), BadRequestError, 'no copy yet: no price');
+    openrouter.behaviour.catalogue = FIXTURE_CATALOGUE;
+    await new Promise((r) => setTimeout(r, 1100));
+    const answer = await chat();
+    assert.equal(answer.choices[0]?.message.content, 'Hello from the fixture.');
   } finally {
     await gw.close();
     await openrouter.close();

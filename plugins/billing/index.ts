@@ -82,7 +82,7 @@ export default definePlugin<BillingConfig>({
     const priceFor = async (model: string): Promise<Price | undefined> => {
       const price = table.find(model);
       if (price || !listed || !config.catalogue) return price;
-      await listed.ready(config.catalogue.refresh_s);
+      await listed.ready(config.catalogue);
       const found = listed.get(model);
       return found && toPrice(priceOf(found, config.catalogue));
     };

@@ -44,7 +44,7 @@ export default definePlugin<ModelsConfig>({
     return {
       contract: { summary: 'The models a client can call, each with its price in credits' },
       async onRequest() {
-        if (listed && config.catalogue) await listed.ready(config.catalogue.refresh_s);
+        if (listed && config.catalogue) await listed.ready(config.catalogue);
         const prices = new Map<string, Price | undefined>();
         const priceOfModel = (id: string) => {
           const found = listed?.get(id);
