@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
 import { bucketsIn } from '../licensing/time.ts';
+import { startRedis } from './fixtures/redis.ts';
 import { forEachStore } from './fixtures/stores.ts';
 import { startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
 
@@ -235,4 +236,22 @@ test("statistics' hours and days are the operator's, in zones a quarter or half 
     ['15:29:59', '15:30:00'].map((t) => lordHowe.hour(at(`2026-10-03T${t}Z`))),
     ['2026-10-04T01', '2026-10-04T02'],
   );
+});
+
+test('a request log that cannot answer (its Redis gone) is a 503 naming it, not a 500', async () => {
+  const redis = await startRedis();
+  const gw = await startTestGateway(shipped, {
+    env: { REDIS_URL: redis.url, API_ADMIN_TOKEN: TOKEN, REDIS_COMMAND_TIMEOUT_MS: '300' },
+  });
+  try {
+    assert.equal((await getJson(`${gw.url}/api/v1/requests`, admin)).status, 200);
+    await redis.stop();
+    for (const path of ['/api/v1/requests', '/api/v1/stats?period=day']) {
+      const res = await getJson(`${gw.url}${path}`, admin);
+      assert.equal(res.status, 503, `${path}: ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.code, 'LOG_UNAVAILABLE');
+    }
+  } finally {
+    await gw.close();
+  }
 });

@@ -41,11 +41,14 @@ export function sqliteThread(options: SqliteThreadOptions): RequestStore {
     if (reply.error === undefined) call?.resolve(reply.result);
     else call?.reject(new Error(reply.error));
   });
-  worker.on('error', (error) => {
-    failure = error;
-    for (const call of waiting.values()) call.reject(error);
+  const fail = (error: Error) => {
+    failure ??= error;
+    for (const call of waiting.values()) call.reject(failure);
     waiting.clear();
-  });
+  };
+  worker.on('error', fail);
+  // A thread that ended without an error event (killed, or out of memory) answers nothing more.
+  worker.on('exit', (code) => fail(new Error(`the request log's thread ended (exit code ${code})`)));
   const send = <T>(call: Omit<SqliteCall, 'id'>) =>
     new Promise<T>((resolve, reject) => {
       if (failure) return reject(failure);

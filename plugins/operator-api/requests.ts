@@ -1,6 +1,6 @@
 /** The request log and its statistics as the operator API answers them: filters, pages, CSV. */
 import { csvAnswer } from '../../gateway/csv.ts';
-import { badRequest, notFound } from '../../gateway/errors.ts';
+import { badRequest, notFound, unavailable } from '../../gateway/errors.ts';
 import type { Context } from '../../gateway/context.ts';
 import { time, whole } from './params.ts';
 import type { Answer, Services } from '../../gateway/plugin.ts';
@@ -41,10 +41,12 @@ export async function requestsAnswer(ctx: Context, services: Services, store: Li
   const filter = await filterOf(ctx, store);
   const limit = whole(ctx, 'limit', { min: 1, max: 1000 }) ?? 50;
   const before = whole(ctx, 'before', { min: 1, max: Number.MAX_SAFE_INTEGER });
-  const page = await requestLog(services).query(filter, {
-    limit,
-    ...(before === undefined ? {} : { before }),
-  });
+  const page = await fromLog(
+    requestLog(services).query(filter, {
+      limit,
+      ...(before === undefined ? {} : { before }),
+    }),
+  );
   const rows = page.records.map((record) => ({ id: record.id, ...requestView(record) }));
   if (ctx.query.get('format') === 'csv')
     return csvAnswer(['id', ...REQUEST_FIELDS.map((field) => field.api)], rows);
@@ -72,7 +74,9 @@ export async function statsAnswer(ctx: Context, services: Services): Promise<Ans
   };
   const span = period === 'hour' ? 23 * HOUR_MS : 29 * 24 * HOUR_MS;
   const [from, to] = [bucket('from', now - span), bucket('to', now)];
-  const rows = await requestLog(services).stats({ period, dimension: dimension as StatDimension, from, to });
+  const rows = await fromLog(
+    requestLog(services).stats({ period, dimension: dimension as StatDimension, from, to }),
+  );
   const stats = rows.map((row) => ({
     bucket: row.bucket,
     key: dimension === 'license' ? maskLicenseKey(row.key) : row.key,
@@ -85,4 +89,13 @@ export async function statsAnswer(ctx: Context, services: Services): Promise<Ans
   }));
   // `from` and `to` name the buckets asked for: those without requests are not listed.
   return { body: { success: true, period, dimension, from, to, stats } };
+}
+
+/** The log's answer; a log that cannot answer (its store down, its thread gone) is a 503, not a 500. */
+async function fromLog<T>(answer: Promise<T>): Promise<T> {
+  try {
+    return await answer;
+  } catch (error) {
+    throw unavailable(`the request log cannot answer now: ${(error as Error).message}`, 'LOG_UNAVAILABLE');
+  }
 }
