@@ -5,7 +5,7 @@
  * Prices become credits per million tokens at the operator's rate and markup (`priceOf`).
  */
 import type { Services } from '../gateway/plugin.ts';
-import type { PriceConfig } from './prices.ts';
+import { toPrice, type Price, type PriceConfig } from './prices.ts';
 
 export interface CatalogueConfig {
   base_url: string;
@@ -129,6 +129,19 @@ export function priceOf(model: ListedModel, config: CatalogueConfig): PriceConfi
     input: credits(model.usdPerPromptToken * 1_000_000),
     output: credits(model.usdPerCompletionToken * 1_000_000),
     request: credits(model.usdPerRequest),
+  };
+}
+
+/**
+ * Prices of listed models at the operator's rate and markup, each converted once per copy of the catalogue
+ * (a refresh brings new entries): billing asks for one on every request.
+ */
+export function listedPrices(config: CatalogueConfig): (model: ListedModel) => Price {
+  const prices = new WeakMap<ListedModel, Price>();
+  return (model) => {
+    let price = prices.get(model);
+    if (!price) prices.set(model, (price = toPrice(priceOf(model, config))));
+    return price;
   };
 }
 

@@ -29,6 +29,12 @@ export interface PartCharge {
 /** A request succeeded when the upstream answered below 400: it owes its usage and its day's charge. */
 const succeeded = (outcome: Outcome) => outcome.upstream !== undefined && outcome.upstream.status < 400;
 
+export interface HoldOptions {
+  day?: DayCharge;
+  ttlMs?: number;
+  refusal: () => string;
+}
+
 /** One plugin's share of a request's charge. */
 export class ChargePart {
   private reported = false;
@@ -38,8 +44,11 @@ export class ChargePart {
     private readonly onSettled: ((result: SettleResult) => void) | undefined,
   ) {}
 
-  /** Adds to the request's hold; refuses (402, 403) when the balance cannot cover it with the parts before. */
-  hold(amount: number, options: { day?: DayCharge; ttlMs?: number; refusal: string }): Promise<void> {
+  /**
+   * Adds to the request's hold; refuses (402, 403) when the balance cannot cover it with the parts before,
+   * with the words `refusal` makes (only then).
+   */
+  hold(amount: number, options: HoldOptions): Promise<void> {
     return this.charge.hold(amount, options);
   }
 
@@ -92,7 +101,7 @@ export class RequestCharge {
     return part;
   }
 
-  async hold(amount: number, options: { day?: DayCharge; ttlMs?: number; refusal: string }): Promise<void> {
+  async hold(amount: number, options: HoldOptions): Promise<void> {
     if (options.day) this.day = options.day;
     const result = await this.store.hold({
       key: this.license.key,
@@ -101,7 +110,7 @@ export class RequestCharge {
       ...(options.day ? { day: options.day } : {}),
       ...(options.ttlMs ? { ttlMs: options.ttlMs } : {}),
     });
-    if (result === 'insufficient') throw insufficientCredits(options.refusal);
+    if (result === 'insufficient') throw insufficientCredits(options.refusal());
     if (result !== 'ok') throw licenseRevoked();
   }
 

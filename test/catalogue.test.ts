@@ -97,12 +97,13 @@ describe('the model catalogue', () => {
     assert.equal(at.openrouter.requests.length, sent, 'nothing reached OpenRouter');
   });
 
+  // The catalogue refreshes every second here: wait for the refresh, not for a fixed time.
+  const until = async (done: () => Promise<boolean> | boolean) => {
+    for (let tries = 0; tries < 100 && !(await done()); tries++) await sleep(50);
+  };
+
   test('a model OpenRouter lists today is offered today; while it is down the last good copy serves', async () => {
     const newModel = { id: 'new-lab/new-model', prompt: '0.000001', completion: '0.000002' };
-    // The catalogue refreshes every second here: wait for the refresh, not for a fixed time.
-    const until = async (done: () => Promise<boolean> | boolean) => {
-      for (let tries = 0; tries < 100 && !(await done()); tries++) await sleep(50);
-    };
     await withBehaviour(at.openrouter, { catalogue: [...FIXTURE_CATALOGUE, newModel] }, async () => {
       await until(async () => (await listed()).has(newModel.id));
       assert.equal((await listed()).get(newModel.id)?.input_per_million_tokens, 3);
@@ -118,6 +119,27 @@ describe('the model catalogue', () => {
         messages: [{ role: 'user', content: 'Hi' }],
       });
       assert.equal(answer.choices[0]?.message.content, 'Hello from the fixture.');
+    });
+  });
+
+  test('a price OpenRouter changes is charged from its next refresh on', async () => {
+    const charged = (await usageEntries(at.gw.url, { key: at.key, token: TOKEN, count: 0 })).length;
+    const dearer = FIXTURE_CATALOGUE.map((model) =>
+      model.id === 'anthropic/claude-3.5-sonnet'
+        ? { ...model, prompt: '0.000006', completion: '0.00003' }
+        : model,
+    );
+    await withBehaviour(at.openrouter, { catalogue: dearer }, async () => {
+      await until(async () => (await listed()).get('sonnet')?.input_per_million_tokens === 18);
+      const answer = await at.client.chat.completions.create({
+        model: 'sonnet',
+        messages: [{ role: 'user', content: 'Hello again' }],
+      });
+      const usage = answer.usage!;
+      const [entry] = await usageEntries(at.gw.url, { key: at.key, token: TOKEN, count: charged + 1 });
+      // $6 and $30 a million tokens now, 2 credits a dollar, 1.5 × markup.
+      const micro = Math.ceil(usage.prompt_tokens * 18 + usage.completion_tokens * 90);
+      assert.equal(Math.round(-entry!.amount * 1e6), micro, 'billed at the new price');
     });
   });
 });

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { startTestGateway, postJson, type TestGateway } from './fixtures/gateway.ts';
@@ -68,6 +69,28 @@ routes:
     } finally {
       upstream.behaviour.closeUnder = 'none';
     }
+  });
+
+  test("a client's Connection: close is its own: the gateway's upstream connection serves the next request", async () => {
+    const closing = (content: string) =>
+      new Promise<number>((resolve, reject) => {
+        const body = JSON.stringify({ model: 'm', messages: [{ role: 'user', content }] });
+        const req = request(
+          `${gw.url}/long-idle`,
+          { method: 'POST', headers: { 'content-type': 'application/json', connection: 'close' } },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          },
+        );
+        req.on('error', reject);
+        req.end(body);
+      });
+    const before = upstream.connections;
+    assert.equal(await closing('first'), 200);
+    assert.equal(await closing('second'), 200);
+    assert.equal(upstream.requests.at(-1)?.headers.connection, 'keep-alive');
+    assert.ok(upstream.connections - before <= 1, 'both went over one upstream connection');
   });
 });
 

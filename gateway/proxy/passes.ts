@@ -65,6 +65,8 @@ export function prepareHeaders(
   headers['x-forwarded-host'] = forwarded.host;
   // The upstream's own host, with its port when the URL names one.
   headers.host = options.target.url.host;
+  // The gateway's connection to the upstream, kept for the next request whatever the client said of its own.
+  headers.connection = 'keep-alive';
   return headers;
 }
 
@@ -110,13 +112,17 @@ interface Attempt {
 
 const attempts = new WeakMap<IncomingMessage, Attempt>();
 
-// The engine copies the client's headers; the attempt's own set replaces them before any is sent.
+// The engine copies the client's headers; the attempt's own set replaces them before any is sent (most
+// are the client's, unchanged, and are left as the engine set them).
 engine.on('proxyReq', (proxyReq, req) => {
   const attempt = attempts.get(req);
   if (!attempt) return;
-  for (const name of proxyReq.getHeaderNames()) if (!(name in attempt.headers)) proxyReq.removeHeader(name);
-  for (const [name, value] of Object.entries(attempt.headers))
-    if (value !== undefined) proxyReq.setHeader(name, value);
+  const { headers } = attempt;
+  for (const name of proxyReq.getHeaderNames()) if (!(name in headers)) proxyReq.removeHeader(name);
+  for (const name in headers) {
+    const value = headers[name];
+    if (value !== undefined && proxyReq.getHeader(name) !== value) proxyReq.setHeader(name, value);
+  }
 });
 engine.on('proxyRes', (response, req) => attempts.get(req)?.onResponse(response));
 
@@ -166,7 +172,7 @@ export function sendAttempt(
         target: target.url,
         agent: agentFor(target.url, target.idleTimeoutMs),
         proxyTimeout: timeoutMs,
-        ...(body === undefined ? {} : { buffer: Readable.from([body]) }),
+        ...(body === undefined ? {} : { buffer: bodyStream(body) }),
       },
       (error) => {
         const code = (error as NodeJS.ErrnoException).code;
@@ -176,6 +182,19 @@ export function sendAttempt(
         settle({ kind: 'failure', failure, error });
       },
     );
+  });
+}
+
+/**
+ * A body read already, as the stream the engine pipes upstream. It is given out when first read, as the
+ * engine's pipe starts flowing: by then the attempt's headers are in place (`proxyReq`).
+ */
+function bodyStream(body: Buffer): Readable {
+  return new Readable({
+    read() {
+      this.push(body);
+      this.push(null);
+    },
   });
 }
 

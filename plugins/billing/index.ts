@@ -14,8 +14,13 @@ import { RequestCharge, type ChargePart } from '../../licensing/request-charge.t
 import { licenseStore } from '../../licensing/resource.ts';
 import { LICENSE } from '../keys.ts';
 import { billedRequest, REQUEST_KINDS, type BilledRequest, type RequestKind } from './request-kinds.ts';
-import { catalogueOf, catalogueSchema, priceOf, type CatalogueConfig } from '../../licensing/catalogue.ts';
-import { PriceTable, priceSchema, toPrice, type Price, type PriceConfig } from '../../licensing/prices.ts';
+import {
+  catalogueOf,
+  catalogueSchema,
+  listedPrices,
+  type CatalogueConfig,
+} from '../../licensing/catalogue.ts';
+import { PriceTable, priceSchema, type Price, type PriceConfig } from '../../licensing/prices.ts';
 import { UsageEventRemover } from './usage-event.ts';
 import { UsageReader } from './usage.ts';
 import { licensingRefusal } from '../refusals.ts';
@@ -78,13 +83,14 @@ export default definePlugin<BillingConfig>({
   create(config, services) {
     const table = new PriceTable(config.prices);
     const listed = config.catalogue && catalogueOf(services, config.catalogue);
+    const listedPrice = config.catalogue && listedPrices(config.catalogue);
     /** YAML's price first; then, with a catalogue, OpenRouter's at the operator's markup. */
     const priceFor = async (model: string): Promise<Price | undefined> => {
       const price = table.find(model);
-      if (price || !listed || !config.catalogue) return price;
+      if (price || !listed || !config.catalogue || !listedPrice) return price;
       await listed.ready(config.catalogue);
       const found = listed.get(model);
-      return found && toPrice(priceOf(found, config.catalogue));
+      return found && listedPrice(found);
     };
     const lowBalance = Math.round(config.low_balance_threshold * MICRO);
     const resource = licenseStore(services);
@@ -126,7 +132,7 @@ export default definePlugin<BillingConfig>({
         });
         await part.hold(reserve, {
           ttlMs: config.hold_ttl_s * 1000,
-          refusal: `insufficient credits: this request may cost up to ${toCredits(reserve)} credits`,
+          refusal: () => `insufficient credits: this request may cost up to ${toCredits(reserve)} credits`,
         });
       },
       onUpstream(ctx, upstream) {

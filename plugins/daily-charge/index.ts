@@ -62,7 +62,7 @@ export default definePlugin<DailyChargeConfig>({
         ctx.set(PART, part);
         await part.hold(0, {
           day: { day, amount },
-          refusal: 'insufficient credits for the daily charge; please recharge',
+          refusal: () => 'insufficient credits for the daily charge; please recharge',
         });
       },
       onFinish(ctx, outcome) {

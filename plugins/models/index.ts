@@ -5,15 +5,13 @@
  * copy while OpenRouter cannot be reached.
  */
 import { definePlugin } from '../../gateway/plugin.ts';
-import { catalogueOf, catalogueSchema, priceOf, type CatalogueConfig } from '../../licensing/catalogue.ts';
 import {
-  priceSchema,
-  PriceTable,
-  priceView,
-  toPrice,
-  type Price,
-  type PriceConfig,
-} from '../../licensing/prices.ts';
+  catalogueOf,
+  catalogueSchema,
+  listedPrices,
+  type CatalogueConfig,
+} from '../../licensing/catalogue.ts';
+import { priceSchema, PriceTable, priceView, type Price, type PriceConfig } from '../../licensing/prices.ts';
 
 export interface ModelsConfig {
   models: string[];
@@ -41,6 +39,7 @@ export default definePlugin<ModelsConfig>({
   create(config, services) {
     const table = new PriceTable(config.prices ?? []);
     const listed = config.catalogue && catalogueOf(services, config.catalogue);
+    const listedPrice = config.catalogue && listedPrices(config.catalogue);
     return {
       contract: { summary: 'The models a client can call, each with its price in credits' },
       async onRequest() {
@@ -48,7 +47,7 @@ export default definePlugin<ModelsConfig>({
         const prices = new Map<string, Price | undefined>();
         const priceOfModel = (id: string) => {
           const found = listed?.get(id);
-          return table.find(id) ?? (found && config.catalogue && toPrice(priceOf(found, config.catalogue)));
+          return table.find(id) ?? (found && listedPrice && listedPrice(found));
         };
         for (const id of config.models) prices.set(id, priceOfModel(id));
         for (const model of listed?.list() ?? [])
