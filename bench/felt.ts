@@ -5,7 +5,8 @@
  *       slow server is not let off by sending fewer), p50 and p99;
  *   (b) many open streams: with STREAMS streams of 20 s open, the time to first token of new streams, and the
  *       server process's memory per open stream.
- * Env: FELT_RATE (500 a second), FELT_SECONDS (10), FELT_STREAMS (1000).
+ * Env: FELT_RATE (500 a second), FELT_SECONDS (10), FELT_WARMUP (5 s of the same load, uncounted),
+ * FELT_STREAMS (1000).
  */
 import { readFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
@@ -17,6 +18,8 @@ import { benchLicense, paidEnv, spawnServer, type BenchServer } from './harness.
 
 const rate = Number(process.env.FELT_RATE ?? 500);
 const seconds = Number(process.env.FELT_SECONDS ?? 10);
+/** Seconds of the same load before (a) is counted: compilation and heap sizes settle, as on a running gateway. */
+const warmupSeconds = Number(process.env.FELT_WARMUP ?? 5);
 const streams = Number(process.env.FELT_STREAMS ?? 1000);
 
 const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
@@ -67,8 +70,8 @@ const percentile = (values: number[], p: number) => {
 };
 
 /** (a) Requests due at a fixed rate, each sent when due; latency counted from when it was due. */
-async function openLoop(target: Target): Promise<{ p50: number; p99: number }> {
-  const count = rate * seconds;
+async function openLoop(target: Target, forSeconds = seconds): Promise<{ p50: number; p99: number }> {
+  const count = rate * forSeconds;
   const start = performance.now() + 50;
   const latencies = await Promise.all(
     Array.from(
@@ -146,8 +149,7 @@ const targets: Target[] = [
 const rows: string[] = [];
 let bare: { p50: number; p99: number; ttftP99: number; kibPerStream: number } | undefined;
 for (const target of targets) {
-  // A short warm-up: connections and JIT.
-  await Promise.all(Array.from({ length: 200 }, () => post(target, { stream: false, since: 0 })));
+  await openLoop(target, warmupSeconds);
   console.error(`${target.name}: warmed up`);
   const latency = await openLoop(target);
   console.error(`${target.name}: open loop done`);
