@@ -4,6 +4,7 @@ import { buildRuntime, type PluginRegistry, type Runtime } from './config/build.
 import { loadConfigFile } from './config/load.ts';
 import type { GatewayConfig } from './config/schema.ts';
 import { watchFile } from './config/watch.ts';
+import { tuneGarbageCollection } from './heap.ts';
 import { createLoggers } from './log.ts';
 import { Metrics } from './metrics.ts';
 import type { Clock, ConfigStatus, PluginDefinition, Services } from './plugin.ts';
@@ -60,6 +61,7 @@ export async function checkConfig(
 }
 
 export async function startGateway(options: StartOptions): Promise<RunningGateway> {
+  tuneGarbageCollection();
   const env = options.env ?? process.env;
   const loaded = await loadConfigFile(options.configFile, env);
   const level = (loaded.value as { logging?: { level?: string } })?.logging?.level ?? 'info';
