@@ -164,3 +164,49 @@ routes:
     await provider.close();
   }
 });
+
+test('a reload keeps what the pool knows of a channel: one cooling down stays out; a new key is a new channel', async () => {
+  const [first, second] = await Promise.all([startUpstream(), startUpstream()]);
+  const config = (firstKey: string) => `
+routes:
+  - method: POST
+    path: /v1/chat/completions
+    error_format: openai
+    plugins:
+      - balancer:
+          pool: reloaded
+          failures_to_cooldown: 1
+          cooldown_s: 60
+          members:
+            - { name: first, url: "${first.url}", priority: 1, api_key: ${firstKey} }
+            - { name: second, url: "${second.url}", api_key: key-2 }
+`;
+  const gw = await startTestGateway(config('key-1'));
+  const ask = async () =>
+    (
+      await postJson(`${gw.url}/v1/chat/completions`, {
+        model: 'm',
+        messages: [{ role: 'user', content: 'Hi' }],
+      })
+    ).status;
+  try {
+    await withBehaviour(first, { status: 503 }, async () =>
+      assert.equal(await ask(), 200, 'served by second'),
+    );
+    const reload = async (text: string) => {
+      await gw.writeConfig(text);
+      assert.equal((await gw.reload()).ok, true);
+    };
+    await reload(`${config('key-1')}# edited\n`);
+    const asked = first.requests.length;
+    for (let i = 0; i < 3; i++) assert.equal(await ask(), 200);
+    assert.equal(first.requests.length, asked, 'the channel cooling down before the reload is still out');
+    await reload(config('key-1-new'));
+    assert.equal(await ask(), 200);
+    assert.equal(first.requests.length, asked + 1, 'under a new key it is a new channel, asked first');
+    assert.equal(first.requests.at(-1)?.headers.authorization, 'Bearer key-1-new');
+  } finally {
+    await gw.close();
+    await Promise.all([first.close(), second.close()]);
+  }
+});

@@ -1,7 +1,7 @@
 /** The store's Redis connection, its scripts defined (see gateway/redis.ts for how connections behave). */
 import { redisClient, type RedisConnection, type RedisTarget } from '../../gateway/redis.ts';
 import type { Logger } from 'pino';
-import type { DailyResult, HoldResult, License, LicenseLimits, VerifyCode } from '../types.ts';
+import type { DailyResult, EntryDetails, HoldResult, License, LicenseLimits, VerifyCode } from '../types.ts';
 import {
   BIND,
   CHANGE,
@@ -13,6 +13,15 @@ import {
   SETTLE,
   SWAP_EMAIL,
 } from './scripts.ts';
+
+/**
+ * An entry's details as the end of the JSON object the Lua scripts write (`,"model":"x",…`; '' for none):
+ * the scripts write id, time, kind, amount and balance, which only they know.
+ */
+export function detailsJson(details: EntryDetails | undefined): string {
+  const json = JSON.stringify(details ?? {});
+  return json === '{}' ? '' : `,${json.slice(1, -1)}`;
+}
 
 /** A license's keys share its hash tag: one slot of a Cluster, so one script can change them together. */
 export const tag = (key: string) => `{lic:${key}}`;

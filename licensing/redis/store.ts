@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { storeUnavailable } from '../errors.ts';
 import { normalizeEmail } from '../keys.ts';
 import { MAX_BALANCE } from '../money.ts';
-import { CHARGE_RETRY_DELAYS_MS, retried } from '../retry.ts';
+import { CHARGE_RETRY_DELAYS_MS } from '../retry.ts';
 import { isoTime } from '../time.ts';
 import type {
   BalanceChange,
@@ -15,7 +15,6 @@ import type {
   CreateResult,
   DailyRequest,
   DailyResult,
-  EntryDetails,
   HoldRequest,
   HoldResult,
   LedgerEntry,
@@ -30,42 +29,38 @@ import type {
   SettleResult,
   VerifyCode,
 } from '../types.ts';
-import { dailyDetails } from '../types.ts';
 import { DEFAULT_COMMAND_TIMEOUT_MS, redisClient, type RedisConnection } from '../../gateway/redis.ts';
-import { limitsText, scriptedClient, tag, toLicense, type Scripted } from './connection.ts';
+import { RedisCharges } from './charges.ts';
+import { detailsJson, limitsText, scriptedClient, tag, toLicense, type Scripted } from './connection.ts';
 import { payOnRedis, RedisPayments } from './payment.ts';
 
 const INVALIDATE = 'cradle:invalidate';
 
-/**
- * An entry's details as the end of the JSON object the Lua scripts write (`,"model":"x",…`; '' for none):
- * the scripts write id, time, kind, amount and balance, which only they know.
- */
-function detailsJson(details: EntryDetails | undefined): string {
-  const json = JSON.stringify(details ?? {});
-  return json === '{}' ? '' : `,${json.slice(1, -1)}`;
-}
 const emailKey = (email: string) => `cradle:email:${normalizeEmail(email)}`;
 const LICENSES = 'cradle:licenses';
-
-/** A hold whose request names no time: past this a crashed instance's holds free themselves. */
-const DEFAULT_HOLD_TTL_MS = 5 * 60 * 1000;
-/** How ioredis (no offline queue) refuses a command while disconnected, from one Redis or a Cluster: unsent. */
-const NOT_SENT = ["Stream isn't writeable", "Cluster isn't ready"];
 
 export class RedisStore implements LicenseStore {
   readonly kind = 'redis' as const;
   private readonly listeners: ((key: string) => void)[] = [];
 
   private closed = false;
+  private readonly charges: RedisCharges;
 
   private constructor(
     private readonly redis: Scripted,
     private readonly subscriber: RedisConnection,
     private readonly clock: { now(): number },
-    private readonly log: Logger,
-    private readonly retryDelaysMs: readonly number[],
-  ) {}
+    options: { log: Logger; retryDelaysMs: readonly number[] },
+  ) {
+    this.charges = new RedisCharges({
+      redis,
+      clock,
+      log: options.log,
+      retryDelaysMs: options.retryDelaysMs,
+      call: (run) => this.call(run),
+      stopped: () => this.closed,
+    });
+  }
 
   static async open(options: {
     url: string;
@@ -85,13 +80,10 @@ export class RedisStore implements LicenseStore {
     const subscriber = redisClient(target, options.log);
     await redis.connect();
     await subscriber.connect();
-    const store = new RedisStore(
-      redis,
-      subscriber,
-      options.clock ?? { now: () => Date.now() },
-      options.log,
-      options.retryDelaysMs ?? CHARGE_RETRY_DELAYS_MS,
-    );
+    const store = new RedisStore(redis, subscriber, options.clock ?? { now: () => Date.now() }, {
+      log: options.log,
+      retryDelaysMs: options.retryDelaysMs ?? CHARGE_RETRY_DELAYS_MS,
+    });
     // Subscriptions are restored by ioredis after a reconnect.
     await subscriber.subscribe(INVALIDATE);
     subscriber.on('message', (_channel: string, key: string) => {
@@ -112,23 +104,6 @@ export class RedisStore implements LicenseStore {
     } catch (error) {
       throw storeUnavailable(`license store (redis) unavailable: ${(error as Error).message}`, error);
     }
-  }
-
-  /**
-   * A charge made though its request is over (a settle, a daily refund): while Redis is unreachable the
-   * command is never sent, and it is tried again until Redis is back (about ten minutes at most). A command
-   * sent whose answer was lost is not repeated: it may have run, and a settle runs once.
-   */
-  private untilSent<T>(run: () => Promise<T>): Promise<T> {
-    return this.call(() =>
-      retried(run, {
-        delaysMs: this.retryDelaysMs,
-        retryable: (error) => NOT_SENT.some((text) => (error as Error).message.startsWith(text)),
-        stopped: () => this.closed,
-        onRetry: (error, attempt) =>
-          this.log.warn({ attempt, err: error }, 'redis unreachable for a charge; retrying'),
-      }),
-    );
   }
 
   /**
@@ -299,63 +274,15 @@ export class RedisStore implements LicenseStore {
   }
 
   hold(request: HoldRequest): Promise<HoldResult> {
-    const k = tag(request.key);
-    return this.call(() =>
-      this.redis.cradleHold(
-        k,
-        `${k}:holds`,
-        `${k}:daily`,
-        request.holdId,
-        String(request.amount),
-        String(this.clock.now()),
-        String(request.ttlMs ?? DEFAULT_HOLD_TTL_MS),
-        request.day?.day ?? '',
-        String(request.day?.amount ?? 0),
-      ),
-    );
+    return this.charges.hold(request);
   }
 
   settle(request: SettleRequest): Promise<SettleResult> {
-    const k = tag(request.key);
-    const { day } = request;
-    return this.untilSent(async () => {
-      const [daily, usage, dayPaid] = await this.redis.cradleSettle(
-        k,
-        `${k}:holds`,
-        `${k}:ledger`,
-        `${k}:seq`,
-        `${k}:daily`,
-        request.holdId,
-        String(Math.max(0, Math.round(request.cost))),
-        request.kind,
-        this.now(),
-        detailsJson(request.details),
-        day?.day ?? '',
-        String(day?.amount ?? 0),
-        day ? detailsJson(dailyDetails(day.day, request.details?.requestId)) : '',
-      );
-      return {
-        ...(daily ? { daily: JSON.parse(daily) as LedgerEntry } : {}),
-        ...(usage ? { usage: JSON.parse(usage) as LedgerEntry } : {}),
-        ...(day ? { dayPaid: dayPaid === 1 } : {}),
-      };
-    });
+    return this.charges.settle(request);
   }
 
   dailyCharge(request: DailyRequest): Promise<DailyResult> {
-    const k = tag(request.key);
-    return this.call(() =>
-      this.redis.cradleDaily(
-        k,
-        `${k}:daily`,
-        `${k}:ledger`,
-        `${k}:seq`,
-        request.day,
-        String(request.amount),
-        this.now(),
-        detailsJson({ ...dailyDetails(request.day, undefined), ...request.details }),
-      ),
-    );
+    return this.charges.dailyCharge(request);
   }
 
   async checkHealth(): Promise<void> {
