@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
 import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
 import { forEachStore } from './fixtures/stores.ts';
 import { startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
@@ -75,6 +76,23 @@ function limitSuite(storeName: string, env: () => Record<string, string>) {
       assert.equal(statuses.filter((s) => s === 200).length, 6, statuses.join(' '));
       assert.equal(statuses.filter((s) => s === 429).length, 4);
     });
+
+    if (storeName === 'redis')
+      test("a window's shared counter expires with the window", async () => {
+        const key = await newKey(gw);
+        const headers = { 'x-license-key': key, 'x-device-id': 'd' };
+        for (let i = 0; i < 2; i++)
+          assert.equal((await postJson(`${gw.url}/v1/chat/completions`, chat, headers)).status, 200);
+        const redis = new Redis(env().REDIS_URL!);
+        try {
+          const counters = await redis.keys(`cradle:rl:proxy:key:${key}:*`);
+          assert.equal(counters.length, 1, 'one counter for the window');
+          const ttl = await redis.pttl(counters[0]!);
+          assert.ok(ttl > 0 && ttl <= 60_000, `it expires within the 60 s window (${ttl} ms left)`);
+        } finally {
+          redis.disconnect();
+        }
+      });
 
     test('made-up keys are limited: they count against the client address', async () => {
       const gateway = await start({ PROXY_RATE_LIMIT: '20' });

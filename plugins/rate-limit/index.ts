@@ -9,7 +9,7 @@ import type { Context } from '../../gateway/context.ts';
 import { GatewayError } from '../../gateway/errors.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
 import { keyVerdicts, presentedKey } from '../../licensing/credentials.ts';
-import { commandTimeoutMs, redisClient, redisTarget } from '../../gateway/redis.ts';
+import { commandTimeoutMs, redisClient, redisTarget, type RedisConnection } from '../../gateway/redis.ts';
 
 export interface RateLimitConfig {
   /** Requests allowed per window. */
@@ -25,6 +25,15 @@ interface Window {
   start: number;
   count: number;
 }
+
+/** Counts one request in its window's key, which expires with the window: one script, one round trip. */
+const COUNT_SCRIPT = `local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return count`;
+
+type CountingConnection = RedisConnection & {
+  cradleRateCount(key: string, windowMs: number): Promise<number>;
+};
 
 export default definePlugin<RateLimitConfig>({
   name: 'rate-limit',
@@ -47,7 +56,8 @@ export default definePlugin<RateLimitConfig>({
       ? services.resources.get('rate-limit:redis', () => {
           const client = redisClient(target, services.log, {
             commandTimeoutMs: commandTimeoutMs(services.env),
-          });
+          }) as CountingConnection;
+          client.defineCommand('cradleRateCount', { numberOfKeys: 1, lua: COUNT_SCRIPT });
           const ready = client
             .connect()
             .catch((error: Error) =>
@@ -68,10 +78,7 @@ export default definePlugin<RateLimitConfig>({
       const start = now - (now % windowMs);
       const key = `cradle:rl:${config.name}:${subject}:${start}`;
       try {
-        const [[, count]] = (await shared!.multi().incr(key).pexpire(key, windowMs).exec()) as [
-          [unknown, number],
-        ];
-        return { start, count };
+        return { start, count: await shared!.cradleRateCount(key, windowMs) };
       } catch {
         return undefined;
       }
