@@ -62,17 +62,21 @@ export class RedisRequests implements RequestStore {
     if (records.length > 0) {
       const last = await redis.incrby(SEQ, records.length);
       const multi = redis.multi();
-      const indexes = new Set<string>();
+      // A batch's records mostly share their indexes: one ZADD an index, with all its new members.
+      const members = new Map<string, number[]>();
       records.forEach((record, i) => {
         const id = last - records.length + 1 + i;
         multi.hset(row(id), storedValues(record));
         multi.pexpire(row(id), retentionMs);
         for (const [name, value] of indexesOf(record)) {
-          multi.zadd(index(name, value), scoreOf(record.time, id), id);
-          indexes.add(index(name, value));
+          const key = index(name, value);
+          let added = members.get(key);
+          if (!added) members.set(key, (added = []));
+          added.push(scoreOf(record.time, id), id);
         }
       });
-      if (indexes.size > 0) multi.sadd(INDEXES, ...indexes);
+      for (const [key, added] of members) multi.zadd(key, ...added);
+      if (members.size > 0) multi.sadd(INDEXES, ...members.keys());
       for (const sum of sumStats(records, this.options.buckets)) {
         const key = statsKey(sum.period, sum.bucket, sum.dimension);
         for (const stat of STAT_FIELDS) {
