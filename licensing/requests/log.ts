@@ -125,38 +125,51 @@ export interface StatSum extends StatRow {
 
 /** Sums a batch's records by the statistics they add to: a batch mostly shares its buckets and keys. */
 export function sumStats(records: readonly RequestRecord[], buckets: Buckets): StatSum[] {
-  const sums = new Map<string, StatSum>();
+  // By period and bucket, then by dimension and key: a batch has a bucket or two, and few keys each.
+  const groups = { hour: new Map<string, StatGroup>(), day: new Map<string, StatGroup>() };
+  const sums: StatSum[] = [];
   for (const record of records) {
-    for (const [period, bucket] of [
-      ['hour', buckets.hour(record.time)],
-      ['day', buckets.day(record.time)],
-    ] as const) {
-      for (const [dimension, key] of statKeys(record)) {
-        const id = `${period}\n${bucket}\n${dimension}\n${key}`;
-        let sum = sums.get(id);
-        if (!sum) {
-          sum = { ...emptyStat(bucket, key), period, dimension };
-          sums.set(id, sum);
-        }
-        sum.requests += 1;
-        sum.errors += isError(record) ? 1 : 0;
-        sum.promptTokens += record.promptTokens ?? 0;
-        sum.completionTokens += record.completionTokens ?? 0;
-        sum.credits += record.credits;
-        sum.latencyMsSum += record.latencyMs;
-      }
+    for (const period of ['hour', 'day'] as const) {
+      const bucket = buckets[period](record.time);
+      let group = groups[period].get(bucket);
+      if (!group) groups[period].set(bucket, (group = newGroup()));
+      const at = { period, bucket, group, sums };
+      addTo(at, 'all', 'all', record);
+      if (record.model) addTo(at, 'model', record.model, record);
+      if (record.license) addTo(at, 'license', record.license, record);
+      if (record.upstream) addTo(at, 'upstream', record.upstream, record);
     }
   }
-  return [...sums.values()];
+  return sums;
 }
 
-/** What a record adds to the statistics of each bucket and dimension it falls in. */
-function statKeys(record: RequestRecord): [StatDimension, string][] {
-  const keys: [StatDimension, string][] = [['all', 'all']];
-  if (record.model) keys.push(['model', record.model]);
-  if (record.license) keys.push(['license', record.license]);
-  if (record.upstream) keys.push(['upstream', record.upstream]);
-  return keys;
+type StatGroup = Record<StatDimension, Map<string, StatSum>>;
+
+const newGroup = (): StatGroup => ({
+  all: new Map(),
+  model: new Map(),
+  license: new Map(),
+  upstream: new Map(),
+});
+
+function addTo(
+  at: { period: StatPeriod; bucket: string; group: StatGroup; sums: StatSum[] },
+  dimension: StatDimension,
+  key: string,
+  record: RequestRecord,
+): void {
+  let sum = at.group[dimension].get(key);
+  if (!sum) {
+    sum = { ...emptyStat(at.bucket, key), period: at.period, dimension };
+    at.group[dimension].set(key, sum);
+    at.sums.push(sum);
+  }
+  sum.requests += 1;
+  sum.errors += isError(record) ? 1 : 0;
+  sum.promptTokens += record.promptTokens ?? 0;
+  sum.completionTokens += record.completionTokens ?? 0;
+  sum.credits += record.credits;
+  sum.latencyMsSum += record.latencyMs;
 }
 
 /** A failed request for the statistics: the client got an error status, or none. */
