@@ -229,6 +229,21 @@ describe('split deployment', () => {
     );
   });
 
+  test('an edge keeps no licenses: its license API says so (503) and points to the central one', async () => {
+    const key = await newLicense('edge-admin@example.com');
+    const asks = [
+      postJson(`${edge.url}/api/v1/license/generate`, { email: 'x@example.com', credits: 1 }, admin),
+      postJson(`${edge.url}/api/v1/license/recharge`, { license_key: key, amount: 1 }, admin),
+      getJson(`${edge.url}/api/v1/license/ledger/${key}`, admin),
+      getJson(`${edge.url}/api/v1/license/list`, admin),
+    ];
+    for (const reply of await Promise.all(asks)) {
+      assert.equal(reply.status, 503);
+      assert.equal((reply.body as { code?: string }).code, 'EDGE_ONLY');
+      assert.match(JSON.stringify(reply.body), /central license API/);
+    }
+  });
+
   test('a key revoked on the central instance is refused by the edge', async () => {
     const key = await newLicense('revoked-edge@example.com');
     await postJson(`${central.url}/api/v1/license/revoke/${key}`, {}, admin);

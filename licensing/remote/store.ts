@@ -16,20 +16,13 @@ import { CHARGE_RETRY_DELAYS_MS, retried } from '../retry.ts';
 import { isoTime } from '../time.ts';
 import { EdgeBalances } from './balances.ts';
 import type {
-  BalanceChange,
-  ChangeResult,
-  CreateLicense,
-  CreateResult,
   DailyRequest,
   DailyResult,
   HoldRequest,
   HoldResult,
   LedgerEntry,
-  LedgerPage,
   License,
   LicenseStore,
-  PaymentRecord,
-  PaymentResult,
   SettleRequest,
   SettleResult,
   DayCharge,
@@ -238,36 +231,16 @@ export class RemoteStore implements LicenseStore {
   }
 
   // The license API itself is served by the central instance, not by an edge gateway.
-  create(_request: CreateLicense): Promise<CreateResult> {
-    return notHere();
-  }
-  findByEmail(): Promise<License | undefined> {
-    return notHere();
-  }
-  list(): Promise<License[]> {
-    return notHere();
-  }
-  revoke(): Promise<License | undefined> {
-    return notHere();
-  }
-  payments(): Promise<PaymentRecord[]> {
-    return notHere();
-  }
-  resetDevices(): Promise<License | undefined> {
-    return notHere();
-  }
-  setLimits(): Promise<License | undefined> {
-    return notHere();
-  }
-  change(_request: BalanceChange): Promise<ChangeResult> {
-    return notHere();
-  }
-  ledger(): Promise<LedgerPage> {
-    return notHere();
-  }
-  pay(): Promise<PaymentResult> {
-    return notHere();
-  }
+  readonly create = notHere;
+  readonly findByEmail = notHere;
+  readonly list = notHere;
+  readonly revoke = notHere;
+  readonly payments = notHere;
+  readonly resetDevices = notHere;
+  readonly setLimits = notHere;
+  readonly change = notHere;
+  readonly ledger = notHere;
+  readonly pay = notHere;
 }
 
 function notHere(): Promise<never> {
