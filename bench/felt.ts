@@ -5,8 +5,9 @@
  *       slow server is not let off by sending fewer), p50 and p99;
  *   (b) many open streams: with STREAMS streams of 20 s open, the time to first token of new streams, and the
  *       server process's memory per open stream.
+ * Each figure is the median of FELT_ROUNDS rounds, taken server after server.
  * Env: FELT_RATE (500 a second), FELT_SECONDS (10), FELT_WARMUP (5 s of the same load, uncounted),
- * FELT_STREAMS (1000).
+ * FELT_STREAMS (1000), FELT_ROUNDS (3).
  */
 import { readFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
@@ -20,6 +21,7 @@ const rate = Number(process.env.FELT_RATE ?? 500);
 const seconds = Number(process.env.FELT_SECONDS ?? 10);
 /** Seconds of the same load before (a) is counted: compilation and heap sizes settle, as on a running gateway. */
 const warmupSeconds = Number(process.env.FELT_WARMUP ?? 5);
+const rounds = Number(process.env.FELT_ROUNDS ?? 3);
 const streams = Number(process.env.FELT_STREAMS ?? 1000);
 
 const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
@@ -160,27 +162,56 @@ const targets: Target[] = [
   ...(only === 'embedded' ? [] : [await paid('gateway, paid chain, redis store', { REDIS_URL: redis.url })]),
 ];
 
-const rows: string[] = [];
-let bare: { p50: number; p99: number; ttftP99: number; kibPerStream: number } | undefined;
+type Felt = { p50: number; p99: number; ttftP50: number; ttftP99: number; kibPerStream: number };
+
+/** Each figure's median over the rounds: one round's tail moves by milliseconds on a shared host. */
+const medianOf = (rounds: Felt[]): Felt => {
+  const median = (key: keyof Felt) =>
+    percentile(
+      rounds.map((round) => round[key]),
+      0.5,
+    );
+  return {
+    p50: median('p50'),
+    p99: median('p99'),
+    ttftP50: median('ttftP50'),
+    ttftP99: median('ttftP99'),
+    kibPerStream: median('kibPerStream'),
+  };
+};
+
 for (const target of targets) {
   await openLoop(target, warmupSeconds);
   console.error(`${target.name}: warmed up`);
-  const latency = await openLoop(target);
-  console.error(`${target.name}: open loop done`);
-  const many = await manyStreams(target);
-  bare ??= { ...latency, ...many };
+}
+// Round by round across the servers, so that what else the host does in a while falls on each of them.
+const measured = new Map<Target, Felt[]>(targets.map((target) => [target, []]));
+for (let round = 1; round <= rounds; round++) {
+  for (const target of targets) {
+    const latency = await openLoop(target);
+    const many = await manyStreams(target);
+    measured.get(target)!.push({ ...latency, ...many });
+    console.error(`${target.name}: round ${round} done`);
+  }
+}
+
+const rows: string[] = [];
+const bare = medianOf(measured.get(targets[0]!)!);
+for (const target of targets) {
+  const felt = medianOf(measured.get(target)!);
   const added = (ms: number, against: number) =>
     `${ms.toFixed(1)} (${ms - against >= 0 ? '+' : ''}${(ms - against).toFixed(1)})`;
   rows.push(
-    `| ${target.name} | ${added(latency.p50, bare.p50)} | ${added(latency.p99, bare.p99)} | ` +
-      `${many.ttftP50.toFixed(1)} | ${added(many.ttftP99, bare.ttftP99)} | ${many.kibPerStream.toFixed(0)} ` +
-      `(${(many.kibPerStream / bare.kibPerStream).toFixed(2)} ×) |`,
+    `| ${target.name} | ${added(felt.p50, bare.p50)} | ${added(felt.p99, bare.p99)} | ` +
+      `${felt.ttftP50.toFixed(1)} | ${added(felt.ttftP99, bare.ttftP99)} | ${felt.kibPerStream.toFixed(0)} ` +
+      `(${(felt.kibPerStream / bare.kibPerStream).toFixed(2)} ×) |`,
   );
-  console.log(rows.at(-1));
+  const p99s = measured.get(target)!.map((round) => round.p99.toFixed(1));
+  console.error(`${target.name}: latency p99 by round ${p99s.join(', ')}`);
 }
 
 console.log(
-  `\n${rate} req/s for ${seconds} s behind a 300 ms upstream; ${streams} streams of 20 s open (first token at 300 ms, then one every 100 ms)\n`,
+  `\n${rate} req/s for ${seconds} s behind a 300 ms upstream; ${streams} streams of 20 s open (first token at 300 ms, then one every 100 ms); medians of ${rounds} rounds\n`,
 );
 console.log(
   '| server | latency p50 ms (vs bare) | latency p99 ms (vs bare) | new stream 1st token p50 ms | p99 ms (vs bare) | KiB per open stream (× bare) |',
