@@ -166,6 +166,11 @@ export class Context {
     return this.readBytes;
   }
 
+  /** The body as it goes upstream with some of its JSON members replaced (after `await ctx.json()`). */
+  upstreamBodyWith(fields: Record<string, unknown>): Buffer {
+    return Buffer.from(JSON.stringify({ ...(this.parsedJson as object), ...fields }));
+  }
+
   /** The body parsed as JSON, once, shared by every plugin. Throws 400 when it is not JSON. */
   async json<T = unknown>(): Promise<T> {
     const raw = await this.body();

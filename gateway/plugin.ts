@@ -32,8 +32,11 @@ export interface UpstreamTarget {
   timeoutMs?: number;
   /** An idle kept-alive connection to it is closed after this: keep it under the upstream's own idle time-out. */
   idleTimeoutMs?: number;
-  /** The body this target is sent instead of the request's (one that knows the model by another name). */
-  body?: Buffer;
+  /**
+   * Members of the JSON body this target is sent over the request's own (one that knows the model by another
+   * name), applied when the attempt is sent: after every plugin's change.
+   */
+  bodyFields?: Record<string, unknown>;
 }
 
 /** The option every upstream plugin offers for `idleTimeoutMs`. */

@@ -210,3 +210,42 @@ routes:
     await Promise.all([first.close(), second.close()]);
   }
 });
+
+test('a channel that knows the model by another name gets the request as the whole chain left it', async () => {
+  const [space, openrouter] = await Promise.all([startUpstream(), startUpstream()]);
+  const gw = await startTestGateway(`
+routes:
+  - method: POST
+    path: /v1/chat/completions
+    error_format: openai
+    plugins:
+      - balancer:
+          pool: renamed
+          members:
+            - { name: openrouter, url: "${openrouter.url}", priority: 1, model_names: { gemini-x: vendor/gemini-x } }
+            - { name: space, url: "${space.url}" }
+      - role-map: { roles: { model: assistant }, models: ["gemini-*"] }
+`);
+  try {
+    const messages = [
+      { role: 'user', content: 'Hi' },
+      { role: 'model', content: 'Hello' },
+      { role: 'user', content: 'Again' },
+    ];
+    const ask = () => postJson(`${gw.url}/v1/chat/completions`, { model: 'gemini-x', messages });
+    const roles = (request: { json: unknown }) =>
+      (request.json as { messages: { role: string }[] }).messages.map((message) => message.role);
+    assert.equal((await ask()).status, 200);
+    const sent = openrouter.requests.at(-1)!;
+    assert.equal((sent.json as { model: string }).model, 'vendor/gemini-x', 'the name the channel knows');
+    assert.deepEqual(roles(sent), ['user', 'assistant', 'user'], 'role-map, after the balancer, applied too');
+    // A retry on a channel that knows the model by its own name gets it the same.
+    await withBehaviour(openrouter, { status: 503 }, async () => assert.equal((await ask()).status, 200));
+    const retried = space.requests.at(-1)!;
+    assert.equal((retried.json as { model: string }).model, 'gemini-x');
+    assert.deepEqual(roles(retried), ['user', 'assistant', 'user']);
+  } finally {
+    await gw.close();
+    await Promise.all([space.close(), openrouter.close()]);
+  }
+});

@@ -55,7 +55,7 @@ export class Proxy {
     const forwarded = forwardedOf(ctx);
     const { metrics } = this.options;
     for (let attempt = 1; ; attempt++) {
-      const sent = target.body ?? body;
+      const sent = target.bodyFields ? ctx.upstreamBodyWith(target.bodyFields) : body;
       const headers = prepareHeaders(ctx.req, { upstream, target, body: sent, requestId: ctx.id, forwarded });
       upstream.onAttemptStart?.(target);
       const started = performance.now();

@@ -37,12 +37,6 @@ interface PoolResource {
   close(): void;
 }
 
-/** The request's body with the model named as a member knows it. */
-function renamed(sent: Buffer | undefined, body: Record<string, unknown>, model: string): Buffer {
-  const json = sent ? (JSON.parse(sent.toString('utf8')) as Record<string, unknown>) : body;
-  return Buffer.from(JSON.stringify({ ...json, model }));
-}
-
 export function poolResource(services: Services, name: string): PoolResource {
   return services.resources.get(`balancer:${name}`, () => {
     const resource: PoolResource = {
@@ -132,9 +126,7 @@ export default definePlugin<BalancerConfig>({
           if (!member) return undefined;
           tried.add(member);
           const name = member.modelNames[model];
-          const target = name
-            ? { ...member.target, body: renamed(ctx.upstreamBody(), body, name) }
-            : member.target;
+          const target = name ? { ...member.target, bodyFields: { model: name } } : member.target;
           members.set(target, member);
           return target;
         };

@@ -107,10 +107,6 @@ export class Pool {
     return available.filter((m) => m.priority === top);
   }
 
-  byTarget(target: UpstreamTarget): Member | undefined {
-    return this.members.find((m) => m.target === target);
-  }
-
   started(member: Member): void {
     member.inFlight++;
     member.requests++;
