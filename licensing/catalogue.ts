@@ -5,7 +5,7 @@
  * Prices become credits per million tokens at the operator's rate and markup (`priceOf`).
  */
 import type { Services } from '../gateway/plugin.ts';
-import { toPrice, type Price, type PriceConfig } from './prices.ts';
+import { PriceTable, toPrice, type Price, type PriceConfig } from './prices.ts';
 
 export interface CatalogueConfig {
   base_url: string;
@@ -136,7 +136,7 @@ export function priceOf(model: ListedModel, config: CatalogueConfig): PriceConfi
  * Prices of listed models at the operator's rate and markup, each converted once per copy of the catalogue
  * (a refresh brings new entries): billing asks for one on every request.
  */
-export function listedPrices(config: CatalogueConfig): (model: ListedModel) => Price {
+function listedPrices(config: CatalogueConfig): (model: ListedModel) => Price {
   const prices = new WeakMap<ListedModel, Price>();
   return (model) => {
     let price = prices.get(model);
@@ -149,4 +149,34 @@ export function listedPrices(config: CatalogueConfig): (model: ListedModel) => P
 export function catalogueOf(services: Services, config: CatalogueConfig): Catalogue {
   const url = config.base_url.replace(/\/$/, '');
   return services.resources.get(`catalogue:${url}`, () => new Catalogue(url, services.log));
+}
+
+/** How the gateway prices a model: YAML's price first (its first matching glob), then the catalogue's. */
+export interface ModelPrices {
+  /** Resolves once the catalogue has a first copy, or could not have one; at once without a catalogue. */
+  ready(): Promise<void>;
+  /** The model's price now; undefined for a model priced nowhere (which is not served). */
+  priceOf(model: string): Price | undefined;
+  /** The catalogue's models; none without a catalogue. */
+  listed(): ListedModel[];
+}
+
+export function modelPrices(
+  services: Services,
+  options: { prices: readonly PriceConfig[]; catalogue?: CatalogueConfig },
+): ModelPrices {
+  const table = new PriceTable(options.prices);
+  const config = options.catalogue;
+  if (!config)
+    return { ready: async () => undefined, priceOf: (model) => table.find(model), listed: () => [] };
+  const catalogue = catalogueOf(services, config);
+  const converted = listedPrices(config);
+  return {
+    ready: () => catalogue.ready(config),
+    priceOf(model) {
+      const listed = catalogue.get(model);
+      return table.find(model) ?? (listed && converted(listed));
+    },
+    listed: () => catalogue.list(),
+  };
 }

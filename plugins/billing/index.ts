@@ -14,12 +14,7 @@ import { RequestCharge, type ChargePart } from '../../licensing/request-charge.t
 import { licenseStore } from '../../licensing/resource.ts';
 import { LICENSE } from '../keys.ts';
 import { billedRequest, REQUEST_KINDS, type BilledRequest, type RequestKind } from './request-kinds.ts';
-import {
-  catalogueOf,
-  catalogueSchema,
-  listedPrices,
-  type CatalogueConfig,
-} from '../../licensing/catalogue.ts';
+import { catalogueSchema, modelPrices, type CatalogueConfig } from '../../licensing/catalogue.ts';
 import { PriceTable, priceSchema, type Price, type PriceConfig } from '../../licensing/prices.ts';
 import { UsageEventRemover } from './usage-event.ts';
 import { UsageReader } from './usage.ts';
@@ -81,16 +76,13 @@ export default definePlugin<BillingConfig>({
   mapError: licensingRefusal,
   schema: billingSchema,
   create(config, services) {
-    const table = new PriceTable(config.prices);
-    const listed = config.catalogue && catalogueOf(services, config.catalogue);
-    const listedPrice = config.catalogue && listedPrices(config.catalogue);
-    /** YAML's price first; then, with a catalogue, OpenRouter's at the operator's markup. */
+    const pricing = modelPrices(services, config);
+    /** Only a model YAML does not price waits for the catalogue's first copy. */
     const priceFor = async (model: string): Promise<Price | undefined> => {
-      const price = table.find(model);
-      if (price || !listed || !config.catalogue || !listedPrice) return price;
-      await listed.ready(config.catalogue);
-      const found = listed.get(model);
-      return found && listedPrice(found);
+      const price = pricing.priceOf(model);
+      if (price) return price;
+      await pricing.ready();
+      return pricing.priceOf(model);
     };
     const lowBalance = Math.round(config.low_balance_threshold * MICRO);
     const resource = licenseStore(services);

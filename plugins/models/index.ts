@@ -5,13 +5,8 @@
  * copy while OpenRouter cannot be reached.
  */
 import { definePlugin } from '../../gateway/plugin.ts';
-import {
-  catalogueOf,
-  catalogueSchema,
-  listedPrices,
-  type CatalogueConfig,
-} from '../../licensing/catalogue.ts';
-import { priceSchema, PriceTable, priceView, type Price, type PriceConfig } from '../../licensing/prices.ts';
+import { catalogueSchema, modelPrices, type CatalogueConfig } from '../../licensing/catalogue.ts';
+import { priceSchema, priceView, type Price, type PriceConfig } from '../../licensing/prices.ts';
 
 export interface ModelsConfig {
   models: string[];
@@ -37,24 +32,19 @@ export default definePlugin<ModelsConfig>({
     },
   },
   create(config, services) {
-    const table = new PriceTable(config.prices ?? []);
-    const listed = config.catalogue && catalogueOf(services, config.catalogue);
-    const listedPrice = config.catalogue && listedPrices(config.catalogue);
+    const pricing = modelPrices(services, { prices: config.prices ?? [], catalogue: config.catalogue });
     return {
       contract: { summary: 'The models a client can call, each with its price in credits' },
       async onRequest() {
-        if (listed && config.catalogue) await listed.ready(config.catalogue);
+        await pricing.ready();
         const prices = new Map<string, Price | undefined>();
-        const priceOfModel = (id: string) => {
-          const found = listed?.get(id);
-          return table.find(id) ?? (found && listedPrice && listedPrice(found));
-        };
-        for (const id of config.models) prices.set(id, priceOfModel(id));
-        for (const model of listed?.list() ?? [])
-          if (!prices.has(model.id)) prices.set(model.id, priceOfModel(model.id));
-        for (const [alias, target] of Object.entries(config.aliases)) prices.set(alias, priceOfModel(target));
+        for (const id of config.models) prices.set(id, pricing.priceOf(id));
+        for (const model of pricing.listed())
+          if (!prices.has(model.id)) prices.set(model.id, pricing.priceOf(model.id));
+        for (const [alias, target] of Object.entries(config.aliases))
+          prices.set(alias, pricing.priceOf(target));
         // With prices to go by, a model without one is not offered: it would be refused.
-        const offered = [...prices].filter(([, price]) => price || (!config.prices && !listed));
+        const offered = [...prices].filter(([, price]) => price || (!config.prices && !config.catalogue));
         const data = offered.map(([id, price]) => ({
           id,
           object: 'model',
