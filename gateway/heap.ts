@@ -7,10 +7,7 @@
  */
 import { setFlagsFromString } from 'node:v8';
 
-let tuned = false;
-
+/** Setting it again (a second gateway in one process) changes nothing. */
 export function tuneGarbageCollection(): void {
-  if (tuned) return;
-  tuned = true;
   setFlagsFromString('--no-allocation-site-pretenuring');
 }
