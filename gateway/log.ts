@@ -1,3 +1,4 @@
+import { createWriteStream } from 'node:fs';
 import { pino, type DestinationStream, type Logger } from 'pino';
 
 /**
@@ -57,7 +58,7 @@ export interface Loggers {
 }
 
 export function createLoggers(options: { level: string; destination?: DestinationStream }): Loggers {
-  const destination = options.destination ?? stdoutInBatches();
+  const destination = options.destination ?? stdout();
   const log = pino(
     { level: options.level, base: undefined, redact: { paths: REDACT, censor: '[redacted]' } },
     destination,
@@ -67,17 +68,16 @@ export function createLoggers(options: { level: string; destination?: Destinatio
   return { log, access: new AccessLog(access, options.level) };
 }
 
-/** Lines are written to stdout in batches of about this many bytes, and at least every FLUSH_MS. */
-const BATCH_BYTES = 8 * 1024;
-const FLUSH_MS = 200;
-
 /**
- * Stdout written asynchronously in batches (pino's own destination): a log line per request must not cost a
- * blocking write each. A timer hands over what waits, so a quiet gateway's lines still show promptly;
- * `logger.flush()` writes everything before the process exits.
+ * Stdout as a file stream: written without blocking, and the lines that come while a write is on its way
+ * leave together in the next one. Not pino's own destination (sonic-boom): it appends each line to one
+ * pending string that it measures again at every line, copying the whole pending batch each time.
  */
-function stdoutInBatches(): DestinationStream {
-  const out = pino.destination({ dest: 1, sync: false, minLength: BATCH_BYTES });
-  setInterval(() => out.flush(), FLUSH_MS).unref();
-  return out;
+function stdout(): DestinationStream {
+  const stream = createWriteStream('', { fd: 1, autoClose: false });
+  // A reader that went away, or a full disk, must not stop the gateway: its lines have nowhere to go.
+  // (A stream emits one error, and writes to it after that are dropped.)
+  stream.once('error', (error) => process.stderr.write(`log output stopped: ${error.message}\n`));
+  // pino's `logger.flush(done)`: a write of nothing completes once every line before it is written.
+  return Object.assign(stream, { flush: (done: () => void) => stream.write('', done) });
 }

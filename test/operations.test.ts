@@ -234,24 +234,9 @@ describe('process signals', () => {
     const file = join(dir, 'gateway.yaml');
     const port = await freePort();
     await writeFile(file, configWith(upstream.url));
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bin/gateway.ts', '--config', file], {
-      env: { ...process.env, PORT: String(port), HOST: '127.0.0.1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    let stdout = '';
-    child.stdout.on('data', (d) => {
-      output += d;
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => (output += d));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const gateway = await spawnGateway(file, port);
+    const { child } = gateway;
     try {
-      const deadline = Date.now() + 10_000;
-      while (!output.includes('listening')) {
-        if (Date.now() > deadline) throw new Error(`gateway did not start: ${output}`);
-        await sleep(50);
-      }
       const url = `http://127.0.0.1:${port}`;
       // The file watcher is on too; SIGHUP must work where it is not (a config mounted from elsewhere).
       await writeFile(file, configWith(upstream.url, '  - { method: GET, path: /added, plugins: [health] }'));
@@ -264,10 +249,11 @@ describe('process signals', () => {
       child.kill('SIGTERM');
       const res = await inFlight;
       assert.equal(res.status, 200, 'the in-flight request finished');
-      assert.equal(await exited, 0);
-      assert.match(output, /draining/);
+      assert.equal(await gateway.exited, 0);
+      assert.match(gateway.output(), /draining/);
       // Stdout is JSON lines, whole, up to the drained request's access line, written before the exit.
-      const logged = stdout
+      const logged = gateway
+        .stdout()
         .trim()
         .split('\n')
         .map((line) => JSON.parse(line) as Record<string, unknown>);
@@ -281,4 +267,55 @@ describe('process signals', () => {
       await upstream.close();
     }
   });
+
+  test('a log reader that goes away does not stop the gateway', async () => {
+    const upstream = await startUpstream();
+    const dir = await mkdtemp(join(tmpdir(), 'cradle-proc-'));
+    const file = join(dir, 'gateway.yaml');
+    const port = await freePort();
+    await writeFile(file, configWith(upstream.url));
+    const gateway = await spawnGateway(file, port);
+    try {
+      // The reading end of stdout closed: every access line now meets a broken pipe.
+      gateway.child.stdout.destroy();
+      for (let i = 0; i < 5; i++) {
+        const res = await postJson(`http://127.0.0.1:${port}/v1/chat/completions`, {
+          model: 'm',
+          messages: [],
+        });
+        assert.equal(res.status, 200, `request ${i} after the reader left`);
+      }
+      assert.match(gateway.output(), /log output stopped: .*EPIPE/);
+      gateway.child.kill('SIGTERM');
+      assert.equal(await gateway.exited, 0);
+    } finally {
+      gateway.child.kill('SIGKILL');
+      await upstream.close();
+    }
+  });
 });
+
+/** `bin/gateway.ts` on a config file, started: its output so far, its stdout alone, and its exit. */
+async function spawnGateway(file: string, port: number) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bin/gateway.ts', '--config', file], {
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  let stdout = '';
+  child.stdout.on('data', (d) => {
+    output += d;
+    stdout += d;
+  });
+  child.stderr.on('data', (d) => (output += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const deadline = Date.now() + 10_000;
+  while (!output.includes('listening')) {
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`gateway did not start: ${output}`);
+    }
+    await sleep(50);
+  }
+  return { child, exited, output: () => output, stdout: () => stdout };
+}
