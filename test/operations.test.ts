@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { freePort } from './fixtures/redis.ts';
 import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
+import { startGatewayProcess } from './fixtures/process.ts';
 import { startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
 
 const configWith = (upstreamUrl: string, extraRoute = '') => `
@@ -232,12 +233,10 @@ describe('process signals', () => {
     const upstream = await startUpstream({ delayMs: 600 });
     const dir = await mkdtemp(join(tmpdir(), 'cradle-proc-'));
     const file = join(dir, 'gateway.yaml');
-    const port = await freePort();
     await writeFile(file, configWith(upstream.url));
-    const gateway = await spawnGateway(file, port);
-    const { child } = gateway;
+    const gateway = await startGatewayProcess({ env: {}, config: file });
+    const { child, url } = gateway;
     try {
-      const url = `http://127.0.0.1:${port}`;
       // The file watcher is on too; SIGHUP must work where it is not (a config mounted from elsewhere).
       await writeFile(file, configWith(upstream.url, '  - { method: GET, path: /added, plugins: [health] }'));
       child.kill('SIGHUP');
@@ -272,14 +271,13 @@ describe('process signals', () => {
     const upstream = await startUpstream();
     const dir = await mkdtemp(join(tmpdir(), 'cradle-proc-'));
     const file = join(dir, 'gateway.yaml');
-    const port = await freePort();
     await writeFile(file, configWith(upstream.url));
-    const gateway = await spawnGateway(file, port);
+    const gateway = await startGatewayProcess({ env: {}, config: file });
     try {
       // The reading end of stdout closed: every access line now meets a broken pipe.
-      gateway.child.stdout.destroy();
+      gateway.child.stdout!.destroy();
       for (let i = 0; i < 5; i++) {
-        const res = await postJson(`http://127.0.0.1:${port}/v1/chat/completions`, {
+        const res = await postJson(`${gateway.url}/v1/chat/completions`, {
           model: 'm',
           messages: [],
         });
@@ -294,28 +292,3 @@ describe('process signals', () => {
     }
   });
 });
-
-/** `bin/gateway.ts` on a config file, started: its output so far, its stdout alone, and its exit. */
-async function spawnGateway(file: string, port: number) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bin/gateway.ts', '--config', file], {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  let stdout = '';
-  child.stdout.on('data', (d) => {
-    output += d;
-    stdout += d;
-  });
-  child.stderr.on('data', (d) => (output += d));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  const deadline = Date.now() + 10_000;
-  while (!output.includes('listening')) {
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`gateway did not start: ${output}`);
-    }
-    await sleep(50);
-  }
-  return { child, exited, output: () => output, stdout: () => stdout };
-}
