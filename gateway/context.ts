@@ -79,7 +79,7 @@ export class Context {
   private bodyRead: Promise<Buffer> | undefined;
   private readBytes: Buffer | undefined;
   private parsedJson: unknown;
-  private jsonState: 'unparsed' | 'parsed' | 'changed' = 'unparsed';
+  private jsonState: 'unparsed' | 'parsed' | 'changed' | 'released' = 'unparsed';
 
   constructor(init: ContextInit) {
     this.id = init.id;
@@ -98,10 +98,18 @@ export class Context {
     this.bodyBudget = init.bodyBudget;
   }
 
-  /** The request is over: the body it read no longer counts against the process's bound. */
+  /**
+   * The body is needed no more (its answer has begun, so nothing sends it again; or the request is over): its
+   * bytes and parsed JSON are let go, and no longer count against the process's bound. A stream that runs for
+   * minutes then holds nothing of a long conversation it was asked.
+   */
   releaseBody(): void {
     this.bodyBudget.give(this.bodyBytes);
     this.bodyBytes = 0;
+    this.bodyRead = undefined;
+    this.readBytes = undefined;
+    this.parsedJson = undefined;
+    this.jsonState = 'released';
   }
 
   get clientAborted(): boolean {
@@ -147,6 +155,8 @@ export class Context {
    * When nothing asks for it, the proxy streams it to the upstream without holding it.
    */
   body(): Promise<Buffer> {
+    if (this.jsonState === 'released')
+      return Promise.reject(new Error('the request body was let go when its answer began'));
     this.bodyRead ??= readBody(this.req, this.bodyLimit, (bytes) => {
       this.bodyBudget.take(bytes);
       this.bodyBytes += bytes;
@@ -189,7 +199,10 @@ export class Context {
     return this.parsedJson as T;
   }
 
-  /** The body parsed as JSON if a plugin asked for it, else undefined (it is never read for this). */
+  /**
+   * The body parsed as JSON if a plugin asked for it, else undefined (it is never read for this); undefined
+   * too once the answer has begun.
+   */
   get jsonIfParsed(): unknown {
     return this.jsonState === 'unparsed' ? undefined : this.parsedJson;
   }

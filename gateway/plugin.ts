@@ -4,7 +4,7 @@
  *   onUpstream → choose and rewrite the upstream request (target, headers, body via ctx.json() and
  *                jsonChanged())
  *   onResponse → see the upstream status and headers, attach observers to the streamed body, or rewriters
- *                that change it on its way to the client
+ *                that change it on its way to the client; the request body is let go after this phase
  *   onFinish   → always exactly once per request, whatever happened: settle, refund, record
  */
 import type { IncomingHttpHeaders } from 'node:http';

@@ -4,9 +4,12 @@
  * client's chat keeps its latency. The gateway runs as its own process, so its memory can be read.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { readFile, writeFile } from 'node:fs/promises';
+import { request, type IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { startGatewayProcess, type GatewayProcess } from './fixtures/process.ts';
 import { tempDir } from './fixtures/stores.ts';
@@ -14,12 +17,14 @@ import { startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const config = (upstream: string, server: string) => `
+const config = (upstream: string, server: string, before = '') => `
 server: { host: "\${HOST}", port: "\${PORT}", ${server} }
 logging: { level: warn, access_log: false }
 routes:
   - { method: GET, path: /api/v1/health, plugins: [health] }
-  - { method: POST, path: /v1/chat/completions, plugins: [{ upstream: { url: "${upstream}/v1/chat/completions" } }] }
+  - method: POST
+    path: /v1/chat/completions
+    plugins: [${before}{ upstream: { url: "${upstream}/v1/chat/completions" } }]
 `;
 
 interface Hostile {
@@ -49,6 +54,18 @@ function drip(socket: Socket, text: string, everyMs: number): void {
     socket.write(text[i++ % text.length]!);
   }, everyMs);
   socket.once('close', () => clearInterval(timer));
+}
+
+/** A chat POSTed chunked (no declared length: the gateway holds the body to count it); resolves at its answer. */
+function chunkedChat(url: string, body: string): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+    });
+    req.on('response', resolve).on('error', reject);
+    req.end(body);
+  });
 }
 
 async function rssKiB(pid: number): Promise<number> {
@@ -194,6 +211,84 @@ describe('connection and memory bounds', () => {
       assert.equal((await fetch(`${gateway.url}/api/v1/health`)).status, 200);
     } finally {
       for (const s of sockets) s.socket.destroy();
+      gateway.child.kill('SIGKILL');
+      await gateway.exited;
+      await upstream.close();
+    }
+  });
+
+  test('an answering stream holds no request body: the bound counts bodies only until their answer begins', async () => {
+    const upstream = await startUpstream({ chunkDelayMs: 200 });
+    const dir = await tempDir('cradle-bounds-');
+    const file = join(dir, 'gateway.yaml');
+    await writeFile(file, config(upstream.url, 'max_buffered_body_bytes: 100000'));
+    const gateway = await startGatewayProcess({ env: { DATA_DIR: join(dir, 'data') }, config: file });
+    // 70 kB each: two together pass the bound.
+    const body = JSON.stringify({
+      model: 'm',
+      stream: true,
+      messages: [{ role: 'user', content: 'x'.repeat(70_000) }],
+    });
+    const stream = () => chunkedChat(gateway.url, body);
+    try {
+      const first = await stream();
+      assert.equal(first.statusCode, 200);
+      await once(first, 'data');
+      // The first answer streams on for a second more; its body is no longer held.
+      const second = await stream();
+      assert.equal(second.statusCode, 200, 'a second body fits once the first one is sent');
+      const text = await new Promise<string>((resolve) => {
+        let all = '';
+        second.on('data', (d) => (all += d)).on('end', () => resolve(all));
+      });
+      assert.match(text, /data: \[DONE\]/);
+      first.destroy();
+    } finally {
+      gateway.child.kill('SIGKILL');
+      await gateway.exited;
+      await upstream.close();
+    }
+  });
+
+  test('an answering stream holds none of its request body in memory', async () => {
+    const reply = Array.from({ length: 20 }, (_, i) => ` word${i}`);
+    const upstream = await startUpstream({ chunkDelayMs: 300, reply });
+    const dir = await tempDir('cradle-bounds-');
+    const file = join(dir, 'gateway.yaml');
+    // role-map reads the body, parses it and sends it changed: three copies of it in a request's life.
+    await writeFile(file, config(upstream.url, 'max_connections: 100', '{ role-map: {} }, '));
+    const hook = fileURLToPath(new URL('./fixtures/live-memory.mjs', import.meta.url));
+    const gateway = await startGatewayProcess({
+      env: { DATA_DIR: join(dir, 'data'), NODE_OPTIONS: `--expose-gc --import ${hook}` },
+      config: file,
+    });
+    const live = async () => {
+      const said = gateway.output().split('LIVE ').length;
+      gateway.child.kill('SIGUSR2');
+      while (gateway.output().split('LIVE ').length === said) await sleep(20);
+      return Number(/LIVE (\d+)\n$/.exec(gateway.output())![1]);
+    };
+    const body = (i: number) =>
+      JSON.stringify({
+        model: 'm',
+        stream: true,
+        messages: [{ role: 'model', content: `${i} ${'x'.repeat(400_000)}` }],
+      });
+    const streams: IncomingMessage[] = [];
+    try {
+      const warm = await chunkedChat(gateway.url, body(0));
+      warm.resume();
+      await once(warm, 'end');
+      const idle = await live();
+      for (let i = 1; i <= 10; i++) streams.push(await chunkedChat(gateway.url, body(i)));
+      for (const stream of streams) {
+        assert.equal(stream.statusCode, 200);
+        await once(stream, 'data');
+      }
+      const perStream = ((await live()) - idle) / streams.length;
+      assert.ok(perStream < 100_000, `${Math.round(perStream / 1000)} kB held a stream, for a 400 kB body`);
+    } finally {
+      for (const stream of streams) stream.destroy();
       gateway.child.kill('SIGKILL');
       await gateway.exited;
       await upstream.close();

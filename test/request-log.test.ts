@@ -10,7 +10,7 @@ import { getJson, postJson, startTestGateway, type TestGateway } from './fixture
 import { bucketsIn } from '../licensing/time.ts';
 import { startRedis } from './fixtures/redis.ts';
 import { forEachStore } from './fixtures/stores.ts';
-import { startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
+import { startUpstream, withBehaviour, type FixtureUpstream } from './fixtures/upstream.ts';
 
 const TOKEN = 'log-admin';
 const admin = { 'x-admin-token': TOKEN };
@@ -116,6 +116,19 @@ function requestLogSuite(storeName: string, env: () => Record<string, string>) {
       assert.equal(rows[0]!.error_code, 'INVALID_LICENSE');
       assert.equal(rows[0]!.credits, 0);
       assert.equal(rows[0]!.license, undefined);
+    });
+
+    test('an answer the upstream refused is recorded with the model asked for and nothing charged', async () => {
+      const key = await newLicense(`refused-upstream-${storeName}@example.com`);
+      const res = await withBehaviour(openrouter, { status: 429 }, () =>
+        chat(0, key, { model: 'openai/gpt-4o', stream: true }),
+      );
+      assert.equal(res.status, 429);
+      const { rows } = await logged(`license=${key}`, 1);
+      assert.deepEqual(
+        [rows[0]!.model, rows[0]!.upstream, rows[0]!.status, rows[0]!.credits],
+        ['openai/gpt-4o', 'openrouter', 429, 0],
+      );
     });
 
     test('pages follow a cursor; CSV exports the same rows', async () => {

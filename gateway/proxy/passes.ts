@@ -146,42 +146,35 @@ export function sendAttempt(
     onClientAbort: (callback: (() => void) | undefined) => void;
   },
 ): Promise<AttemptOutcome> {
-  const { target, body } = options;
+  // The closures below live as long as the upstream request: they capture what they use, not `options`,
+  // whose body would then live as long too.
+  const { target, headers, onClientAbort } = options;
   const timeoutMs = target.timeoutMs ?? options.defaultTimeoutMs;
+  const engineOptions = {
+    target: target.url,
+    agent: agentFor(target.url, target.idleTimeoutMs),
+    proxyTimeout: timeoutMs,
+    ...(options.body === undefined ? {} : { buffer: bodyStream(options.body) }),
+  };
   return new Promise((resolve) => {
     let settled = false;
     const settle = (outcome: AttemptOutcome) => {
       if (settled) return;
       settled = true;
       attempts.delete(req);
-      options.onClientAbort(undefined);
+      onClientAbort(undefined);
       resolve(outcome);
     };
     const started = performance.now();
-    attempts.set(req, {
-      headers: options.headers,
-      onResponse: (response) => settle({ kind: 'response', response }),
+    attempts.set(req, { headers, onResponse: (response) => settle({ kind: 'response', response }) });
+    onClientAbort(() => settle({ kind: 'failure', failure: 'reset', error: new Error('client went away') }));
+    engine.web(req, res, engineOptions, (error) => {
+      const code = (error as NodeJS.ErrnoException).code;
+      // A time-out destroys the request, which surfaces as a reset: the elapsed time tells them apart.
+      const timedOut = performance.now() - started >= timeoutMs - 1;
+      const failure: AttemptFailure = timedOut ? 'timeout' : isConnectError(code) ? 'connect' : 'reset';
+      settle({ kind: 'failure', failure, error });
     });
-    options.onClientAbort(() =>
-      settle({ kind: 'failure', failure: 'reset', error: new Error('client went away') }),
-    );
-    engine.web(
-      req,
-      res,
-      {
-        target: target.url,
-        agent: agentFor(target.url, target.idleTimeoutMs),
-        proxyTimeout: timeoutMs,
-        ...(body === undefined ? {} : { buffer: bodyStream(body) }),
-      },
-      (error) => {
-        const code = (error as NodeJS.ErrnoException).code;
-        // A time-out destroys the request, which surfaces as a reset: the elapsed time tells them apart.
-        const timedOut = performance.now() - started >= timeoutMs - 1;
-        const failure: AttemptFailure = timedOut ? 'timeout' : isConnectError(code) ? 'connect' : 'reset';
-        settle({ kind: 'failure', failure, error });
-      },
-    );
   });
 }
 
@@ -190,9 +183,12 @@ export function sendAttempt(
  * engine's pipe starts flowing: by then the attempt's headers are in place (`proxyReq`).
  */
 function bodyStream(body: Buffer): Readable {
+  // Handed over once: the stream outlives the sending (the engine keeps it with the attempt), the body need not.
+  let unsent: Buffer | undefined = body;
   return new Readable({
     read() {
-      this.push(body);
+      if (unsent) this.push(unsent);
+      unsent = undefined;
       this.push(null);
     },
   });

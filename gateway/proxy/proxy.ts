@@ -22,6 +22,13 @@ export interface ProxyResult {
   complete: boolean;
 }
 
+/** The attempt whose answer reaches the client. */
+interface Answered {
+  target: UpstreamTarget;
+  status: number;
+  response: IncomingMessage;
+}
+
 export interface ProxyOptions {
   metrics: Metrics;
   /** Time the upstream may stay silent (before the headers or between body chunks) when a target sets none. */
@@ -41,6 +48,16 @@ export class Proxy {
   constructor(private readonly options: ProxyOptions) {}
 
   async forward(ctx: Context, chain: Chain, upstream: UpstreamRequest): Promise<ProxyResult> {
+    // Awaited, not returned: a promise returned from an async function costs two more turns of the
+    // microtask queue before the caller sees its value.
+    return await this.deliver(ctx, chain, await this.answer(ctx, upstream));
+  }
+
+  /**
+   * Attempts, with retry on another target, until one answers with what reaches the client; its frame (and the
+   * body it sent) is gone by the time that answer streams.
+   */
+  private async answer(ctx: Context, upstream: UpstreamRequest): Promise<Answered> {
     let target = upstream.target;
     if (!target) {
       throw new GatewayError(
@@ -79,9 +96,7 @@ export class Proxy {
             outcome.response.destroy();
             throw clientClosed();
           }
-          // Awaited, not returned: a promise returned from an async function costs two more turns of the
-          // microtask queue before the caller sees its value.
-          return await this.deliver(ctx, chain, { target, status, response: outcome.response });
+          return { target, status, response: outcome.response };
         }
       } else {
         result = { target, failure: outcome.failure, durationMs };
@@ -109,12 +124,8 @@ export class Proxy {
     }
   }
 
-  private async deliver(
-    ctx: Context,
-    chain: Chain,
-    options: { target: UpstreamTarget; status: number; response: import('node:http').IncomingMessage },
-  ): Promise<ProxyResult> {
-    const { target, status, response } = options;
+  private async deliver(ctx: Context, chain: Chain, answered: Answered): Promise<ProxyResult> {
+    const { target, status, response } = answered;
     const observers: ResponseObserver[] = [];
     const rewriters: ResponseRewriter[] = [];
     chain.onResponse(ctx, {
@@ -124,6 +135,8 @@ export class Proxy {
       observe: (o) => observers.push(o),
       rewrite: (r) => rewriters.push(r),
     });
+    // No attempt follows the one answering: the plugins have seen the body, and it is let go.
+    ctx.releaseBody();
     writeHead(ctx.res, response, { extra: ctx.responseHeaders, rewritten: rewriters.length > 0 });
     const { complete } = await pipeBody(response, ctx.res, { observers, rewriters });
     return { status, target, complete };

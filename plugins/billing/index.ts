@@ -43,8 +43,6 @@ export interface BillingConfig {
 interface Bill {
   /** This plugin's share of the request's charge. */
   part: ChargePart;
-  /** The request body, parsed once by the context and shared. */
-  body: BilledRequest['body'];
   model: string;
   price: Price;
   promptEstimate: number;
@@ -116,7 +114,6 @@ export default definePlugin<BillingConfig>({
         });
         ctx.set(BILL, {
           part,
-          body,
           model: body.model,
           price,
           promptEstimate: request.promptEstimate,
@@ -127,10 +124,11 @@ export default definePlugin<BillingConfig>({
           refusal: () => `insufficient credits: this request may cost up to ${toCredits(reserve)} credits`,
         });
       },
-      onUpstream(ctx, upstream) {
+      async onUpstream(ctx, upstream) {
         const bill = ctx.get(BILL);
         if (!bill) return;
-        const { body } = bill;
+        // Parsed already, and checked (onRequest): the same object every plugin changes.
+        const body = await ctx.json<BilledRequest['body']>();
         // Usage is read from the answer's bytes: a compressed answer (a CDN gzips for a client that accepts
         // it) would leave it unreadable and the charge a guess.
         upstream.headers['accept-encoding'] = 'identity';

@@ -3,7 +3,7 @@
  * upstream, status, latency, time to first token, tokens and what it was charged. Put it after `billing`:
  * the charge is settled by then. Recording never delays or fails the request.
  */
-import { ContextKey } from '../../gateway/context.ts';
+import { ContextKey, type Context } from '../../gateway/context.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
 import { creditsByModel, tokensByModel } from '../../licensing/metrics.ts';
 import { settledCharge } from '../../licensing/request-charge.ts';
@@ -12,6 +12,13 @@ import { requestLog } from '../../licensing/requests/resource.ts';
 import { LICENSE } from '../keys.ts';
 
 const FIRST_BYTE_MS = new ContextKey<number>('request-log.firstByteMs');
+/** The model the client asked for, kept when its answer begins: the body is let go then. */
+const MODEL_ASKED = new ContextKey<string>('request-log.modelAsked');
+
+function modelAsked(ctx: Context): string | undefined {
+  const body = ctx.jsonIfParsed as { model?: unknown } | undefined;
+  return typeof body?.model === 'string' ? body.model : undefined;
+}
 
 export default definePlugin<Record<string, never>>({
   name: 'request-log',
@@ -22,6 +29,8 @@ export default definePlugin<Record<string, never>>({
     const credits = creditsByModel(services.metrics);
     return {
       onResponse(ctx, response) {
+        const model = modelAsked(ctx);
+        if (model) ctx.set(MODEL_ASKED, model);
         response.observe({
           onData() {
             if (ctx.get(FIRST_BYTE_MS) === undefined) ctx.set(FIRST_BYTE_MS, ctx.elapsedMs);
@@ -31,8 +40,7 @@ export default definePlugin<Record<string, never>>({
       onFinish(ctx, outcome) {
         const charge = settledCharge(ctx);
         const usage = charge?.usage;
-        const body = ctx.jsonIfParsed as { model?: unknown } | undefined;
-        const model = usage?.model ?? (typeof body?.model === 'string' ? body.model : undefined);
+        const model = usage?.model ?? ctx.get(MODEL_ASKED) ?? modelAsked(ctx);
         const record: RequestRecord = {
           time: services.clock.now(),
           requestId: ctx.id,
