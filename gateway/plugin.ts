@@ -104,8 +104,11 @@ export interface Outcome {
   status: number;
   result: 'answered' | 'proxied' | 'failed' | 'aborted';
   error?: GatewayError;
-  /** Set when an upstream response arrived. `complete` is true when its whole body reached the client. */
-  upstream?: { status: number; target: string; complete: boolean };
+  /**
+   * Set when an upstream response arrived. `complete` is true when its whole body reached the client;
+   * `firstByteMs`, from the request's arrival until the answer's first body bytes went to the client.
+   */
+  upstream?: { status: number; target: string; complete: boolean; firstByteMs?: number };
   clientAborted: boolean;
   /** From the request's arrival until its answer was complete (the bookkeeping after it not counted). */
   durationMs: number;

@@ -133,6 +133,36 @@ export class Gateway {
   }
 
   private async run(runtime: Runtime, req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
+    const routed = this.routed(runtime, req, res, id);
+    if (!routed) return;
+    const { route, ctx } = routed;
+    const ended = await this.execute(ctx, route, runtime.errorMappers);
+    // The answer is complete: its duration ends here, and the bookkeeping (plugins' onFinish, metrics, access
+    // log) waits until the I/O ready now is handled, so other requests' next bytes do not queue behind it.
+    const ms = ctx.elapsedMs;
+    const outcome: Outcome = { ...ended, durationMs: ms };
+    await setImmediate();
+    await route.chain.onFinish(ctx, outcome);
+    ctx.releaseBody();
+    this.record(route.name, outcome.status || CLIENT_CLOSED, ms);
+    if (runtime.config.logging.access_log) {
+      this.options.accessLog.write({
+        reqId: id,
+        route: route.name,
+        status: outcome.status,
+        ms: Math.round(ms * 10) / 10,
+        result: outcome.result,
+      });
+    }
+  }
+
+  /** The request's route and context; or, when no route takes it, its 404 or 405 answered and undefined. */
+  private routed(
+    runtime: Runtime,
+    req: IncomingMessage,
+    res: ServerResponse,
+    id: string,
+  ): { route: CompiledRoute; ctx: Context } | undefined {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
@@ -155,7 +185,7 @@ export class Gateway {
       res.setHeader('x-request-id', id);
       this.sendError(res, error, unroutedErrorFormat(path, lookup));
       this.record('unrouted', error.status, 0);
-      return;
+      return undefined;
     }
     const { log } = this.options;
     const ctx = new Context({
@@ -174,24 +204,7 @@ export class Gateway {
     res.once('close', () => {
       if (!res.writableFinished) ctx.markClientAborted();
     });
-    const ended = await this.execute(ctx, route, runtime.errorMappers);
-    // The answer is complete: its duration ends here, and the bookkeeping (plugins' onFinish, metrics, access
-    // log) waits until the I/O ready now is handled, so other requests' next bytes do not queue behind it.
-    const ms = ctx.elapsedMs;
-    const outcome: Outcome = { ...ended, durationMs: ms };
-    await setImmediate();
-    await route.chain.onFinish(ctx, outcome);
-    ctx.releaseBody();
-    this.record(route.name, outcome.status || CLIENT_CLOSED, ms);
-    if (runtime.config.logging.access_log) {
-      this.options.accessLog.write({
-        reqId: id,
-        route: route.name,
-        status: outcome.status,
-        ms: Math.round(ms * 10) / 10,
-        result: outcome.result,
-      });
-    }
+    return { route, ctx };
   }
 
   private async execute(
@@ -207,13 +220,16 @@ export class Gateway {
         this.sendAnswer(ctx, answer);
         return { status: ctx.res.statusCode, result: 'answered', clientAborted: ctx.clientAborted };
       }
-      const upstream: UpstreamRequest = { target: undefined, headers: {} };
-      await chain.onUpstream(ctx, upstream);
-      const sent = await this.proxy.forward(ctx, chain, upstream);
+      const sent = await this.proxy.forward(ctx, chain, await upstreamRequest(ctx, chain));
       return {
         status: sent.status,
         result: ctx.clientAborted ? 'aborted' : 'proxied',
-        upstream: { status: sent.status, target: sent.target.name, complete: sent.complete },
+        upstream: {
+          status: sent.status,
+          target: sent.target.name,
+          complete: sent.complete,
+          ...(sent.firstByteAt === undefined ? {} : { firstByteMs: sent.firstByteAt - ctx.startedAt }),
+        },
         clientAborted: ctx.clientAborted,
       };
     } catch (thrown) {
@@ -284,4 +300,11 @@ export class Gateway {
     for (const count of this.inFlight.values()) total += count;
     return total;
   }
+}
+
+/** The upstream request as the chain's plugins shape it (target, headers). */
+async function upstreamRequest(ctx: Context, chain: CompiledRoute['chain']): Promise<UpstreamRequest> {
+  const upstream: UpstreamRequest = { target: undefined, headers: {} };
+  await chain.onUpstream(ctx, upstream);
+  return upstream;
 }

@@ -146,36 +146,40 @@ export function sendAttempt(
     onClientAbort: (callback: (() => void) | undefined) => void;
   },
 ): Promise<AttemptOutcome> {
-  // The closures below live as long as the upstream request: they capture what they use, not `options`,
-  // whose body would then live as long too.
-  const { target, headers, onClientAbort } = options;
+  // The closures below live as long as the upstream request: they capture only what they use (never the
+  // headers or the body, which would then live as long too), so the engine is called out here.
+  const { target, onClientAbort } = options;
   const timeoutMs = target.timeoutMs ?? options.defaultTimeoutMs;
+  let resolve!: (outcome: AttemptOutcome) => void;
+  const outcome = new Promise<AttemptOutcome>((r) => (resolve = r));
+  let settled = false;
+  const settle = (result: AttemptOutcome) => {
+    if (settled) return;
+    settled = true;
+    attempts.delete(req);
+    onClientAbort(undefined);
+    resolve(result);
+  };
+  const started = performance.now();
+  attempts.set(req, {
+    headers: options.headers,
+    onResponse: (response) => settle({ kind: 'response', response }),
+  });
+  onClientAbort(() => settle({ kind: 'failure', failure: 'reset', error: new Error('client went away') }));
   const engineOptions = {
     target: target.url,
     agent: agentFor(target.url, target.idleTimeoutMs),
     proxyTimeout: timeoutMs,
     ...(options.body === undefined ? {} : { buffer: bodyStream(options.body) }),
   };
-  return new Promise((resolve) => {
-    let settled = false;
-    const settle = (outcome: AttemptOutcome) => {
-      if (settled) return;
-      settled = true;
-      attempts.delete(req);
-      onClientAbort(undefined);
-      resolve(outcome);
-    };
-    const started = performance.now();
-    attempts.set(req, { headers, onResponse: (response) => settle({ kind: 'response', response }) });
-    onClientAbort(() => settle({ kind: 'failure', failure: 'reset', error: new Error('client went away') }));
-    engine.web(req, res, engineOptions, (error) => {
-      const code = (error as NodeJS.ErrnoException).code;
-      // A time-out destroys the request, which surfaces as a reset: the elapsed time tells them apart.
-      const timedOut = performance.now() - started >= timeoutMs - 1;
-      const failure: AttemptFailure = timedOut ? 'timeout' : isConnectError(code) ? 'connect' : 'reset';
-      settle({ kind: 'failure', failure, error });
-    });
+  engine.web(req, res, engineOptions, (error) => {
+    const code = (error as NodeJS.ErrnoException).code;
+    // A time-out destroys the request, which surfaces as a reset: the elapsed time tells them apart.
+    const timedOut = performance.now() - started >= timeoutMs - 1;
+    const failure: AttemptFailure = timedOut ? 'timeout' : isConnectError(code) ? 'connect' : 'reset';
+    settle({ kind: 'failure', failure, error });
   });
+  return outcome;
 }
 
 /**

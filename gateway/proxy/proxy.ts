@@ -20,6 +20,8 @@ export interface ProxyResult {
   target: UpstreamTarget;
   /** The whole upstream body reached the client. */
   complete: boolean;
+  /** When (performance.now()) the first body bytes went to the client. */
+  firstByteAt?: number;
 }
 
 /** The attempt whose answer reaches the client. */
@@ -48,9 +50,8 @@ export class Proxy {
   constructor(private readonly options: ProxyOptions) {}
 
   async forward(ctx: Context, chain: Chain, upstream: UpstreamRequest): Promise<ProxyResult> {
-    // Awaited, not returned: a promise returned from an async function costs two more turns of the
-    // microtask queue before the caller sees its value.
-    return await this.deliver(ctx, chain, await this.answer(ctx, upstream));
+    // Returned, not awaited: this frame is gone while the answer streams.
+    return this.deliver(ctx, chain, await this.answer(ctx, upstream));
   }
 
   /**
@@ -124,7 +125,7 @@ export class Proxy {
     }
   }
 
-  private async deliver(ctx: Context, chain: Chain, answered: Answered): Promise<ProxyResult> {
+  private deliver(ctx: Context, chain: Chain, answered: Answered): Promise<ProxyResult> {
     const { target, status, response } = answered;
     const observers: ResponseObserver[] = [];
     const rewriters: ResponseRewriter[] = [];
@@ -138,8 +139,11 @@ export class Proxy {
     // No attempt follows the one answering: the plugins have seen the body, and it is let go.
     ctx.releaseBody();
     writeHead(ctx.res, response, { extra: ctx.responseHeaders, rewritten: rewriters.length > 0 });
-    const { complete } = await pipeBody(response, ctx.res, { observers, rewriters });
-    return { status, target, complete };
+    return pipeBody(response, ctx.res, { observers, rewriters }).then((piped) => ({
+      status,
+      target,
+      ...piped,
+    }));
   }
 }
 

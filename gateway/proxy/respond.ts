@@ -35,23 +35,25 @@ export function writeHead(
 
 /**
  * Pass 4: the body, chunk by chunk as it arrives (no buffering); rewriters change it on the way, observers see
- * each chunk as the upstream sent it. Resolves `complete: false` when either side went away before the end.
+ * each chunk as the upstream sent it. Resolves `complete: false` when either side went away before the end,
+ * and when the first bytes went to the client.
  */
 export function pipeBody(
   response: IncomingMessage,
   res: ServerResponse,
   options: { observers: readonly ResponseObserver[]; rewriters: readonly ResponseRewriter[] },
-): Promise<{ complete: boolean }> {
+): Promise<{ complete: boolean; firstByteAt?: number }> {
   const { observers, rewriters } = options;
   return new Promise((resolve) => {
     let done = false;
+    let firstByteAt: number | undefined;
     const finish = (complete: boolean) => {
       if (done) return;
       done = true;
       for (const observer of observers) observer.onEnd?.({ complete });
-      resolve({ complete });
+      resolve({ complete, ...(firstByteAt === undefined ? {} : { firstByteAt }) });
     };
-    response.on('error', () => undefined);
+    response.on('error', ignore);
     response.on('close', () => {
       if (!response.complete) {
         res.destroy();
@@ -68,21 +70,24 @@ export function pipeBody(
     if (response.complete) {
       const body = response.read() as Buffer | null;
       response.resume();
+      if (body) firstByteAt = performance.now();
       if (rewriters.length === 0) res.end(body ?? undefined);
       else res.end(Buffer.concat([rewritten(rewriters, body ?? EMPTY), rewrittenEnd(rewriters)]));
       if (body) for (const observer of observers) observer.onData(body);
       return;
     }
-    if (rewriters.length > 0) return rewriteInto(response, res, { observers, rewriters });
+    const seen = (chunk: Buffer) => {
+      firstByteAt ??= performance.now();
+      for (const observer of observers) observer.onData(chunk);
+    };
+    if (rewriters.length > 0) return rewriteInto(response, res, { rewriters, seen });
     response.pipe(res);
     // After the pipe: each chunk is on its way to the client before observers look at it.
-    if (observers.length > 0) {
-      response.on('data', (chunk: Buffer) => {
-        for (const observer of observers) observer.onData(chunk);
-      });
-    }
+    response.on('data', seen);
   });
 }
+
+const ignore = () => undefined;
 
 const EMPTY = Buffer.alloc(0);
 
@@ -90,13 +95,13 @@ const EMPTY = Buffer.alloc(0);
 function rewriteInto(
   response: IncomingMessage,
   res: ServerResponse,
-  options: { observers: readonly ResponseObserver[]; rewriters: readonly ResponseRewriter[] },
+  options: { rewriters: readonly ResponseRewriter[]; seen: (chunk: Buffer) => void },
 ): void {
-  const { observers, rewriters } = options;
+  const { rewriters, seen } = options;
   response.on('data', (chunk: Buffer) => {
     const out = rewritten(rewriters, chunk);
     if (out.length > 0 && !res.destroyed && !res.write(out)) response.pause();
-    for (const observer of observers) observer.onData(chunk);
+    seen(chunk);
   });
   res.on('drain', () => response.resume());
   response.on('end', () => {

@@ -3,7 +3,7 @@
  * answer is parsed whole at its end; an event stream is parsed event by event (eventsource-parser), so only
  * the event in progress is held, whatever the stream's length.
  */
-import { createParser } from 'eventsource-parser';
+import { createParser, type EventSourceParser } from 'eventsource-parser';
 import type { ResponseObserver } from '../../gateway/plugin.ts';
 import { decodingObserver } from './decode.ts';
 import { textWeight, tokensOf } from './estimate.ts';
@@ -61,6 +61,38 @@ function countsOf(usage: unknown): Counts | undefined {
     : undefined;
 }
 
+/** An event stream: each event's data parsed as it completes; usage comes in the last one. */
+class EventObserver implements ResponseObserver {
+  private readonly decoder = new TextDecoder();
+  private readonly parser: EventSourceParser;
+  /** An event (or line) longer than the limit is dropped, not held: the parser stops, and starts afresh. */
+  private overflowed = false;
+
+  constructor(take: (data: string) => void) {
+    this.parser = createParser({
+      onEvent: (event) => take(event.data),
+      maxBufferSize: READ_LIMIT,
+      onError: () => (this.overflowed = true),
+    });
+  }
+
+  onData(chunk: Buffer): void {
+    this.feed(this.decoder.decode(chunk, { stream: true }));
+  }
+
+  onEnd(): void {
+    this.feed(this.decoder.decode());
+    // The last event may end without its blank line.
+    this.parser.reset({ consume: true });
+  }
+
+  private feed(text: string): void {
+    if (this.overflowed) this.parser.reset();
+    this.overflowed = false;
+    this.parser.feed(text);
+  }
+}
+
 export class UsageReader {
   private reported: Counts | undefined;
   /** The answer's text so far, as an estimate's weight (`estimate.ts`). */
@@ -68,34 +100,10 @@ export class UsageReader {
   readonly observer: ResponseObserver;
 
   constructor(answer: { kind: 'sse' | 'json'; contentEncoding: string | undefined }) {
-    const observer = answer.kind === 'sse' ? this.eventObserver() : this.answerObserver();
+    const observer =
+      answer.kind === 'sse' ? new EventObserver((data) => this.take(data, 'delta')) : this.answerObserver();
     // A compressed answer (an upstream that ignored `accept-encoding: identity`) is read decoded, at its end.
     this.observer = decodingObserver(answer.contentEncoding, observer, { limit: READ_LIMIT });
-  }
-
-  /** An event stream: each event's data parsed as it completes; usage comes in the last one. */
-  private eventObserver(): ResponseObserver {
-    const decoder = new TextDecoder();
-    // An event (or line) longer than the limit is dropped, not held: the parser stops, and starts afresh.
-    let overflowed = false;
-    const parser = createParser({
-      onEvent: (event) => this.take(event.data, 'delta'),
-      maxBufferSize: READ_LIMIT,
-      onError: () => (overflowed = true),
-    });
-    const feed = (text: string) => {
-      if (overflowed) parser.reset();
-      overflowed = false;
-      parser.feed(text);
-    };
-    return {
-      onData: (chunk) => feed(decoder.decode(chunk, { stream: true })),
-      onEnd: () => {
-        feed(decoder.decode());
-        // The last event may end without its blank line.
-        parser.reset({ consume: true });
-      },
-    };
   }
 
   /** A JSON answer: parsed whole at its end (a client that left mid-way leaves it to the estimate). */

@@ -11,7 +11,6 @@ import type { RequestRecord } from '../../licensing/requests/record.ts';
 import { requestLog } from '../../licensing/requests/resource.ts';
 import { LICENSE } from '../keys.ts';
 
-const FIRST_BYTE_MS = new ContextKey<number>('request-log.firstByteMs');
 /** The model the client asked for, kept when its answer begins: the body is let go then. */
 const MODEL_ASKED = new ContextKey<string>('request-log.modelAsked');
 
@@ -28,14 +27,9 @@ export default definePlugin<Record<string, never>>({
     const tokens = tokensByModel(services.metrics);
     const credits = creditsByModel(services.metrics);
     return {
-      onResponse(ctx, response) {
+      onResponse(ctx) {
         const model = modelAsked(ctx);
         if (model) ctx.set(MODEL_ASKED, model);
-        response.observe({
-          onData() {
-            if (ctx.get(FIRST_BYTE_MS) === undefined) ctx.set(FIRST_BYTE_MS, ctx.elapsedMs);
-          },
-        });
       },
       onFinish(ctx, outcome) {
         const charge = settledCharge(ctx);
@@ -52,7 +46,7 @@ export default definePlugin<Record<string, never>>({
         // Absent fields stay absent: the stores leave them out.
         const license = ctx.get(LICENSE)?.key;
         const device = ctx.header('x-device-id');
-        const ttft = ctx.get(FIRST_BYTE_MS);
+        const ttft = outcome.upstream?.firstByteMs;
         if (license) record.license = license;
         if (device) record.device = device.slice(0, 200);
         if (model) record.model = model.slice(0, 200);
