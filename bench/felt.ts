@@ -19,7 +19,7 @@ import { benchLicense, paidEnv, spawnServer, type BenchServer } from './harness.
 
 const rate = Number(process.env.FELT_RATE ?? 500);
 const seconds = Number(process.env.FELT_SECONDS ?? 10);
-/** Seconds of the same load before (a) is counted: compilation and heap sizes settle, as on a running gateway. */
+/** Seconds of the same load right before (a) is counted. */
 const warmupSeconds = Number(process.env.FELT_WARMUP ?? 5);
 const rounds = Number(process.env.FELT_ROUNDS ?? 3);
 const streams = Number(process.env.FELT_STREAMS ?? 1000);
@@ -71,9 +71,14 @@ const percentile = (values: number[], p: number) => {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN;
 };
 
-/** (a) Requests due at a fixed rate, each sent when due; latency counted from when it was due. */
-async function openLoop(target: Target, forSeconds = seconds): Promise<{ p50: number; p99: number }> {
-  const count = rate * forSeconds;
+/**
+ * (a) Requests due at a fixed rate, each sent when due; latency counted from when it was due. The first
+ * `warmupSeconds` of them are the same load uncounted, right before: compilation and the heap's sizes settle
+ * as on a gateway that has been serving, which a pause of the load undoes (V8 shrinks an idle heap).
+ */
+async function openLoop(target: Target): Promise<{ p50: number; p99: number }> {
+  const uncounted = rate * warmupSeconds;
+  const count = uncounted + rate * seconds;
   const start = performance.now() + 50;
   const latencies = await Promise.all(
     Array.from(
@@ -88,7 +93,8 @@ async function openLoop(target: Target, forSeconds = seconds): Promise<{ p50: nu
         }),
     ),
   );
-  return { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) };
+  const counted = latencies.slice(uncounted);
+  return { p50: percentile(counted, 0.5), p99: percentile(counted, 0.99) };
 }
 
 async function rssKiB(server: BenchServer): Promise<number> {
@@ -109,18 +115,27 @@ async function settledRssKiB(server: BenchServer): Promise<number> {
   return percentile(readings, 0.5);
 }
 
+/**
+ * What the server holds: resident memory as the system sees it (which also counts garbage not yet collected
+ * and heap space reserved for what comes), and live memory, what its JavaScript holds after a full collection.
+ */
+async function memoryKiB(server: BenchServer): Promise<{ resident: number; live: number }> {
+  const resident = await settledRssKiB(server);
+  return { resident, live: (await server.liveBytes()) / 1024 };
+}
+
 /** (b) `streams` streams opened (500 a second), then 300 new ones timed to their first token. */
 async function manyStreams(
   target: Target,
-): Promise<{ ttftP50: number; ttftP99: number; kibPerStream: number }> {
-  const idle = await settledRssKiB(target.server);
+): Promise<{ ttftP50: number; ttftP99: number; residentPerStream: number; livePerStream: number }> {
+  const idle = await memoryKiB(target.server);
   const open: Promise<unknown>[] = [];
   for (let i = 0; i < streams; i++) {
     open.push(post(target, { stream: true, since: performance.now() }).catch(() => undefined));
     if (i % 50 === 49) await new Promise((r) => setTimeout(r, 100));
   }
   await new Promise((r) => setTimeout(r, 1000));
-  const busy = await settledRssKiB(target.server);
+  const busy = await memoryKiB(target.server);
   const firsts: number[] = [];
   // 300 timed, so that the p99 is not simply the slowest one; ten at a time, all within the 20 s streams.
   for (let i = 0; i < 30; i++) {
@@ -135,7 +150,8 @@ async function manyStreams(
   return {
     ttftP50: percentile(firsts, 0.5),
     ttftP99: percentile(firsts, 0.99),
-    kibPerStream: (busy - idle) / streams,
+    residentPerStream: (busy.resident - idle.resident) / streams,
+    livePerStream: (busy.live - idle.live) / streams,
   };
 }
 
@@ -162,7 +178,14 @@ const targets: Target[] = [
   ...(only === 'embedded' ? [] : [await paid('gateway, paid chain, redis store', { REDIS_URL: redis.url })]),
 ];
 
-type Felt = { p50: number; p99: number; ttftP50: number; ttftP99: number; kibPerStream: number };
+type Felt = {
+  p50: number;
+  p99: number;
+  ttftP50: number;
+  ttftP99: number;
+  residentPerStream: number;
+  livePerStream: number;
+};
 
 /** Each figure's median over the rounds: one round's tail moves by milliseconds on a shared host. */
 const medianOf = (rounds: Felt[]): Felt => {
@@ -176,14 +199,11 @@ const medianOf = (rounds: Felt[]): Felt => {
     p99: median('p99'),
     ttftP50: median('ttftP50'),
     ttftP99: median('ttftP99'),
-    kibPerStream: median('kibPerStream'),
+    residentPerStream: median('residentPerStream'),
+    livePerStream: median('livePerStream'),
   };
 };
 
-for (const target of targets) {
-  await openLoop(target, warmupSeconds);
-  console.error(`${target.name}: warmed up`);
-}
 // Round by round across the servers, so that what else the host does in a while falls on each of them.
 const measured = new Map<Target, Felt[]>(targets.map((target) => [target, []]));
 for (let round = 1; round <= rounds; round++) {
@@ -199,12 +219,14 @@ const rows: string[] = [];
 const bare = medianOf(measured.get(targets[0]!)!);
 for (const target of targets) {
   const felt = medianOf(measured.get(target)!);
+  const perStream = (kib: number, against: number) => `${kib.toFixed(1)} (${(kib / against).toFixed(2)} ×)`;
   const added = (ms: number, against: number) =>
     `${ms.toFixed(1)} (${ms - against >= 0 ? '+' : ''}${(ms - against).toFixed(1)})`;
   rows.push(
     `| ${target.name} | ${added(felt.p50, bare.p50)} | ${added(felt.p99, bare.p99)} | ` +
-      `${felt.ttftP50.toFixed(1)} | ${added(felt.ttftP99, bare.ttftP99)} | ${felt.kibPerStream.toFixed(0)} ` +
-      `(${(felt.kibPerStream / bare.kibPerStream).toFixed(2)} ×) |`,
+      `${felt.ttftP50.toFixed(1)} | ${added(felt.ttftP99, bare.ttftP99)} | ` +
+      `${perStream(felt.livePerStream, bare.livePerStream)} | ` +
+      `${perStream(felt.residentPerStream, bare.residentPerStream)} |`,
   );
   const p99s = measured.get(target)!.map((round) => round.p99.toFixed(1));
   console.error(`${target.name}: latency p99 by round ${p99s.join(', ')}`);
@@ -214,9 +236,9 @@ console.log(
   `\n${rate} req/s for ${seconds} s behind a 300 ms upstream; ${streams} streams of 20 s open (first token at 300 ms, then one every 100 ms); medians of ${rounds} rounds\n`,
 );
 console.log(
-  '| server | latency p50 ms (vs bare) | latency p99 ms (vs bare) | new stream 1st token p50 ms | p99 ms (vs bare) | KiB per open stream (× bare) |',
+  '| server | latency p50 ms (vs bare) | latency p99 ms (vs bare) | new stream 1st token p50 ms | p99 ms (vs bare) | live KiB per open stream (× bare) | resident KiB per open stream (× bare) |',
 );
-console.log('|---|---:|---:|---:|---:|---:|');
+console.log('|---|---:|---:|---:|---:|---:|---:|');
 for (const row of rows) console.log(row);
 
 for (const target of targets) await target.server.stop();

@@ -14,6 +14,8 @@ const nodeArgs = fromSource ? ['--import', 'tsx', serversScript] : [serversScrip
 export interface BenchServer {
   url: string;
   child: ChildProcess;
+  /** Bytes the server's JavaScript holds (heap and buffers) after a full collection: live memory, no garbage. */
+  liveBytes(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -31,38 +33,39 @@ export async function spawnServer(
 ): Promise<BenchServer> {
   const [command, ...launcherArgs] = options.launcher ?? [process.execPath];
   const node = options.launcher ? [process.execPath] : [];
+  // Stdout goes nowhere: the load generator must not spend its time reading the servers' access logs.
   const child = spawn(
     command!,
-    [...launcherArgs, ...node, ...(options.nodeFlags ?? []), ...nodeArgs, ...args],
+    [...launcherArgs, ...node, '--expose-gc', ...(options.nodeFlags ?? []), ...nodeArgs, ...args],
     {
       env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info', ...env },
-      stdio: ['ignore', 'pipe', 'inherit'],
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     },
   );
   const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    const onData = (data: Buffer) => {
-      out += data.toString();
-      const match = /READY (\d+)/.exec(out);
-      if (match) {
-        // Keep draining stdout (access logs) so the server never blocks on a full pipe.
-        child.stdout!.off('data', onData);
-        child.stdout!.resume();
-        resolve(Number(match[1]));
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`${args[0]} exited with ${code}: ${out}`)));
+    child.once('message', (message: ServerMessage) => resolve(message.ready!));
+    child.once('exit', (code) => reject(new Error(`${args[0]} exited with ${code}`)));
   });
   return {
     url: `http://127.0.0.1:${port}`,
     child,
+    liveBytes: () =>
+      new Promise((resolve) => {
+        child.once('message', (message: ServerMessage) => resolve(message.liveBytes!));
+        child.send('live-bytes');
+      }),
     stop: async () => {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGKILL');
       await exited;
     },
   };
+}
+
+/** What a server process says to the bench (`servers.ts`). */
+interface ServerMessage {
+  ready?: number;
+  liveBytes?: number;
 }
 
 export interface LoadResult {

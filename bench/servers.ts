@@ -3,7 +3,8 @@
  *   upstream            the fixture upstream (JSON and SSE)
  *   bare <upstreamUrl>  a bare http-proxy-3 with a keep-alive agent: the yardstick
  *   gateway <config>    the gateway with the given YAML
- * Each prints `READY <port>` when listening.
+ * Each says `READY <port>` when listening: to the bench over IPC when it spawned it (`harness.ts`), else on
+ * stdout. Asked `live-bytes`, it answers the bytes its JavaScript holds after a full collection.
  */
 import { createServer, Agent } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +15,24 @@ import { startUpstream } from '../test/fixtures/upstream.ts';
 
 const [mode, arg] = process.argv.slice(2);
 
+function ready(port: number): void {
+  if (process.send) process.send({ ready: port });
+  else console.log(`READY ${port}`);
+}
+
+// The memory of buffers collected is given back a moment after a collection, off the main thread: it is
+// read after a second collection that follows that moment (as test/fixtures/live-memory.mjs does).
+process.on('message', (message) => {
+  const gc = global.gc;
+  if (message !== 'live-bytes' || !gc) return;
+  gc();
+  setTimeout(() => {
+    gc();
+    const { heapUsed, external } = process.memoryUsage();
+    process.send!({ liveBytes: heapUsed + external });
+  }, 200);
+});
+
 if (mode === 'upstream') {
   const words = Number(process.env.REPLY_WORDS ?? 0);
   const upstream = await startUpstream({
@@ -23,7 +42,7 @@ if (mode === 'upstream') {
   });
   // The fixture records requests for tests; a bench run must not grow memory with them.
   setInterval(() => (upstream.requests.length = 0), 1000).unref();
-  console.log(`READY ${upstream.port}`);
+  ready(upstream.port);
 } else if (mode === 'bare') {
   const target = new URL(arg!);
   const proxy = createProxyServer({
@@ -37,7 +56,7 @@ if (mode === 'upstream') {
     res.end();
   });
   const server = createServer((req, res) => proxy.web(req, res));
-  server.listen(0, '127.0.0.1', () => console.log(`READY ${(server.address() as AddressInfo).port}`));
+  server.listen(0, '127.0.0.1', () => ready((server.address() as AddressInfo).port));
 } else if (mode === 'gateway') {
   const running = await startGateway({
     configFile: arg!,
@@ -46,7 +65,7 @@ if (mode === 'upstream') {
     host: '127.0.0.1',
     watch: false,
   });
-  console.log(`READY ${running.port}`);
+  ready(running.port);
 } else {
   console.error('usage: servers.ts upstream | bare <url> | gateway <config>');
   process.exit(2);
