@@ -6,10 +6,11 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { CompiledRoute, Runtime } from './config/build.ts';
 import { Context } from './context.ts';
-import { GatewayError, errorBody, toGatewayError, type ErrorFormat, type ErrorMapper } from './errors.ts';
+import { sendAnswer, sendError } from './answer.ts';
+import { GatewayError, toGatewayError, type ErrorFormat, type ErrorMapper } from './errors.ts';
 import type { AccessLog } from './log.ts';
 import type { Metrics } from './metrics.ts';
-import type { Answer, Outcome, UpstreamRequest } from './plugin.ts';
+import type { Outcome, UpstreamRequest } from './plugin.ts';
 import { CLIENT_CLOSED, Proxy } from './proxy/proxy.ts';
 import { destroyAgents } from './proxy/passes.ts';
 import { BodyBudget, checkDeclaredLength } from './body.ts';
@@ -183,7 +184,7 @@ export class Gateway {
             });
       req.resume();
       res.setHeader('x-request-id', id);
-      this.sendError(res, error, unroutedErrorFormat(path, lookup));
+      sendError(res, error, unroutedErrorFormat(path, lookup));
       this.record('unrouted', error.status, 0);
       return undefined;
     }
@@ -217,7 +218,7 @@ export class Gateway {
       checkDeclaredLength(ctx.req, ctx.bodyLimit);
       const answer = await chain.onRequest(ctx);
       if (answer) {
-        this.sendAnswer(ctx, answer);
+        sendAnswer(ctx, answer);
         return { status: ctx.res.statusCode, result: 'answered', clientAborted: ctx.clientAborted };
       }
       const sent = await this.proxy.forward(ctx, chain, await upstreamRequest(ctx, chain));
@@ -238,7 +239,7 @@ export class Gateway {
       const error = left ? CLIENT_LEFT : toGatewayError(thrown, errorMappers);
       if (error.status >= 500 && error.code === 'INTERNAL') ctx.log.error({ err: thrown }, 'request failed');
       else if (left) ctx.log.debug({ err: (thrown as Error).message }, 'client went away');
-      if (!ctx.res.headersSent && !ctx.res.destroyed) this.sendError(ctx.res, error, route.errorFormat, ctx);
+      if (!ctx.res.headersSent && !ctx.res.destroyed) sendError(ctx.res, error, route.errorFormat, ctx);
       else if (!ctx.res.writableEnded) ctx.res.destroy();
       const aborted = left;
       return {
@@ -248,32 +249,6 @@ export class Gateway {
         clientAborted: aborted,
       };
     }
-  }
-
-  private sendAnswer(ctx: Context, answer: Answer): void {
-    const { res } = ctx;
-    for (const [name, value] of Object.entries(ctx.responseHeaders)) res.setHeader(name, value);
-    for (const [name, value] of Object.entries(answer.headers ?? {})) res.setHeader(name, value);
-    res.statusCode = answer.status ?? 200;
-    const { body } = answer;
-    if (body === undefined || body === null) {
-      res.end();
-    } else if (typeof body === 'string' || Buffer.isBuffer(body)) {
-      if (!res.hasHeader('content-type')) res.setHeader('content-type', 'text/plain; charset=utf-8');
-      res.end(body);
-    } else {
-      res.setHeader('content-type', 'application/json; charset=utf-8');
-      res.end(JSON.stringify(body));
-    }
-  }
-
-  private sendError(res: ServerResponse, error: GatewayError, format: ErrorFormat, ctx?: Context): void {
-    if (ctx) for (const [name, value] of Object.entries(ctx.responseHeaders)) res.setHeader(name, value);
-    for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
-    if (error.status === 413) res.setHeader('connection', 'close');
-    res.statusCode = error.status === CLIENT_CLOSED ? 400 : error.status;
-    res.setHeader('content-type', 'application/json; charset=utf-8');
-    res.end(JSON.stringify(errorBody(error, format)));
   }
 
   private record(route: string, status: number, ms: number): void {
