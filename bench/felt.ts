@@ -10,12 +10,13 @@
  * FELT_STREAMS (1000), FELT_ROUNDS (3).
  */
 import { readFile } from 'node:fs/promises';
-import { Agent, request } from 'node:http';
+import { spawn } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { startRedis } from '../test/fixtures/redis.ts';
-import { benchLicense, paidEnv, spawnServer, type BenchServer } from './harness.ts';
+import { closeClient, post, type Target } from './client.ts';
+import { benchLicense, paidEnv, scriptArgs, spawnServer, type BenchServer } from './harness.ts';
 
 const rate = Number(process.env.FELT_RATE ?? 500);
 const seconds = Number(process.env.FELT_SECONDS ?? 10);
@@ -24,46 +25,9 @@ const warmupSeconds = Number(process.env.FELT_WARMUP ?? 5);
 const rounds = Number(process.env.FELT_ROUNDS ?? 3);
 const streams = Number(process.env.FELT_STREAMS ?? 1000);
 
-const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
-const body = (stream: boolean) =>
-  JSON.stringify({ model: 'openai/gpt-4o-mini', stream, messages: [{ role: 'user', content: 'Hello' }] });
-
-interface Target {
-  name: string;
+/** A server under test, and how the bench asks it. */
+interface Served extends Target {
   server: BenchServer;
-  url: string;
-  headers: Record<string, string>;
-}
-
-/**
- * One POST; resolves with the time to its first body byte and to its end, from `since`. With `firstOnly`
- * it resolves at the first byte and leaves (a user who only wanted to see the answer start).
- */
-function post(
-  target: Target,
-  options: { stream: boolean; since: number; firstOnly?: boolean },
-): Promise<{ first: number; end: number }> {
-  return new Promise((resolve, reject) => {
-    const req = request(target.url, {
-      method: 'POST',
-      agent,
-      headers: { 'content-type': 'application/json', ...target.headers },
-    });
-    req.on('response', (res) => {
-      if (res.statusCode !== 200) reject(new Error(`${target.name}: status ${res.statusCode}`));
-      let first = 0;
-      res.on('data', () => {
-        if (first) return;
-        first = performance.now() - options.since;
-        if (!options.firstOnly) return;
-        resolve({ first, end: first });
-        req.destroy();
-      });
-      res.on('end', () => resolve({ first, end: performance.now() - options.since }));
-    });
-    req.on('error', reject);
-    req.end(body(options.stream));
-  });
 }
 
 const percentile = (values: number[], p: number) => {
@@ -76,7 +40,7 @@ const percentile = (values: number[], p: number) => {
  * `warmupSeconds` of them are the same load uncounted, right before: compilation and the heap's sizes settle
  * as on a gateway that has been serving, which a pause of the load undoes (V8 shrinks an idle heap).
  */
-async function openLoop(target: Target): Promise<{ p50: number; p99: number }> {
+async function openLoop(target: Served): Promise<{ p50: number; p99: number }> {
   const uncounted = rate * warmupSeconds;
   const count = uncounted + rate * seconds;
   const start = performance.now() + 50;
@@ -121,20 +85,28 @@ async function liveKiB(server: BenchServer): Promise<number> {
 }
 
 /**
- * (b) `streams` streams opened (500 a second), then 300 new ones timed to their first token. Memory per open
- * stream: resident memory as the system sees it (which also counts garbage not yet collected and heap space
- * reserved for what comes), and live memory, read after the timed streams so that its full collection does
- * not fall among them.
+ * (b) `streams` streams opened (500 a second) by a crowd process of their own (`crowd.ts`), then 300 new
+ * ones timed to their first token by this one. Memory per open stream: resident memory as the system sees it
+ * (which also counts garbage not yet collected and heap space reserved for what comes), and live memory,
+ * read after the timed streams so that its full collection does not fall among them.
  */
 async function manyStreams(
-  target: Target,
+  target: Served,
 ): Promise<{ ttftP50: number; ttftP99: number; residentPerStream: number; livePerStream: number }> {
   const idle = { resident: await settledRssKiB(target.server), live: await liveKiB(target.server) };
-  const open: Promise<unknown>[] = [];
-  for (let i = 0; i < streams; i++) {
-    open.push(post(target, { stream: true, since: performance.now() }).catch(() => undefined));
-    if (i % 50 === 49) await new Promise((r) => setTimeout(r, 100));
-  }
+  const { name, url, headers } = target;
+  const crowd = spawn(
+    process.execPath,
+    [...scriptArgs('crowd'), JSON.stringify({ target: { name, url, headers }, streams })],
+    {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    },
+  );
+  const ended = new Promise((resolve) => crowd.once('exit', resolve));
+  await new Promise((resolve, reject) => {
+    crowd.once('message', resolve);
+    crowd.once('exit', (code) => reject(new Error(`the crowd of streams exited with ${code}`)));
+  });
   await new Promise((r) => setTimeout(r, 1000));
   const busyResident = await settledRssKiB(target.server);
   const firsts: number[] = [];
@@ -148,7 +120,7 @@ async function manyStreams(
     firsts.push(...batch.map((t) => t.first));
   }
   const busyLive = await liveKiB(target.server);
-  await Promise.all(open);
+  await ended;
   return {
     ttftP50: percentile(firsts, 0.5),
     ttftP99: percentile(firsts, 0.99),
@@ -166,13 +138,13 @@ const upstreamPath = `${upstream.url}/v1/chat/completions`;
 const redis = await startRedis();
 const dir = await mkdtemp(join(tmpdir(), 'cradle-felt-'));
 
-const paid = async (name: string, env: Record<string, string>): Promise<Target> => {
+const paid = async (name: string, env: Record<string, string>): Promise<Served> => {
   const server = await spawnServer(['gateway', 'config/gateway.yaml'], { ...env, ...paidEnv(upstream.url) });
   return { name, server, url: `${server.url}/api/chat/completion`, headers: await benchLicense(server.url) };
 };
 const bareServer = await spawnServer(['bare', upstreamPath]);
 const only = process.env.FELT_ONLY;
-const targets: Target[] = [
+const targets: Served[] = [
   { name: 'bare http-proxy-3', server: bareServer, url: bareServer.url, headers: {} },
   ...(only === 'redis'
     ? []
@@ -207,7 +179,7 @@ const medianOf = (rounds: Felt[]): Felt => {
 };
 
 // Round by round across the servers, so that what else the host does in a while falls on each of them.
-const measured = new Map<Target, Felt[]>(targets.map((target) => [target, []]));
+const measured = new Map<Served, Felt[]>(targets.map((target) => [target, []]));
 for (let round = 1; round <= rounds; round++) {
   for (const target of targets) {
     const latency = await openLoop(target);
@@ -246,4 +218,4 @@ for (const row of rows) console.log(row);
 for (const target of targets) await target.server.stop();
 await upstream.stop();
 await redis.stop();
-agent.destroy();
+closeClient();

@@ -6,10 +6,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 
-// Run the servers the way this file runs: compiled (npm run bench) or from source through tsx.
+// Run the bench's processes the way this file runs: compiled (npm run bench) or from source through tsx.
 const fromSource = import.meta.url.endsWith('.ts');
-const serversScript = fileURLToPath(new URL(fromSource ? './servers.ts' : './servers.js', import.meta.url));
-const nodeArgs = fromSource ? ['--import', 'tsx', serversScript] : [serversScript];
+
+/** Node's arguments that run a script of this folder (`servers`, `crowd`). */
+export function scriptArgs(name: string): string[] {
+  const script = fileURLToPath(new URL(`./${name}.${fromSource ? 'ts' : 'js'}`, import.meta.url));
+  return fromSource ? ['--import', 'tsx', script] : [script];
+}
 
 export interface BenchServer {
   url: string;
@@ -36,7 +40,14 @@ export async function spawnServer(
   // Stdout goes nowhere: the load generator must not spend its time reading the servers' access logs.
   const child = spawn(
     command!,
-    [...launcherArgs, ...node, '--expose-gc', ...(options.nodeFlags ?? []), ...nodeArgs, ...args],
+    [
+      ...launcherArgs,
+      ...node,
+      '--expose-gc',
+      ...(options.nodeFlags ?? []),
+      ...scriptArgs('servers'),
+      ...args,
+    ],
     {
       env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info', ...env },
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],

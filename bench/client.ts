@@ -1,0 +1,48 @@
+/** The felt bench's client (`felt.ts`, `crowd.ts`): one POST of a chat, timed to its first byte and its end. */
+import { Agent, request } from 'node:http';
+
+export interface Target {
+  name: string;
+  url: string;
+  headers: Record<string, string>;
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
+const body = (stream: boolean) =>
+  JSON.stringify({ model: 'openai/gpt-4o-mini', stream, messages: [{ role: 'user', content: 'Hello' }] });
+
+/**
+ * One POST; resolves with the time to its first body byte and to its end, from `since`. With `firstOnly`
+ * it resolves at the first byte and leaves (a user who only wanted to see the answer start).
+ */
+export function post(
+  target: Target,
+  options: { stream: boolean; since: number; firstOnly?: boolean },
+): Promise<{ first: number; end: number }> {
+  return new Promise((resolve, reject) => {
+    const req = request(target.url, {
+      method: 'POST',
+      agent,
+      headers: { 'content-type': 'application/json', ...target.headers },
+    });
+    req.on('response', (res) => {
+      if (res.statusCode !== 200) reject(new Error(`${target.name}: status ${res.statusCode}`));
+      let first = 0;
+      res.on('data', () => {
+        if (first) return;
+        first = performance.now() - options.since;
+        if (!options.firstOnly) return;
+        resolve({ first, end: first });
+        req.destroy();
+      });
+      res.on('end', () => resolve({ first, end: performance.now() - options.since }));
+    });
+    req.on('error', reject);
+    req.end(body(options.stream));
+  });
+}
+
+/** Lets the client's idle keep-alive sockets go, so that its process can end. */
+export function closeClient(): void {
+  agent.destroy();
+}
