@@ -1,4 +1,4 @@
-/** The felt bench's client (`felt.ts`, `crowd.ts`): one POST of a chat, timed to its first byte and its end. */
+/** The bench's client: one POST of a chat, timed to its first byte and its end. */
 import { Agent, request } from 'node:http';
 
 export interface Target {
@@ -8,7 +8,8 @@ export interface Target {
 }
 
 const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
-const body = (stream: boolean) =>
+/** The chat every bench asks for. */
+export const chatBody = (stream: boolean) =>
   JSON.stringify({ model: 'openai/gpt-4o-mini', stream, messages: [{ role: 'user', content: 'Hello' }] });
 
 /**
@@ -17,7 +18,7 @@ const body = (stream: boolean) =>
  */
 export function post(
   target: Target,
-  options: { stream: boolean; since: number; firstOnly?: boolean },
+  options: { body: string; since: number; firstOnly?: boolean },
 ): Promise<{ first: number; end: number }> {
   return new Promise((resolve, reject) => {
     const req = request(target.url, {
@@ -38,7 +39,7 @@ export function post(
       res.on('end', () => resolve({ first, end: performance.now() - options.since }));
     });
     req.on('error', reject);
-    req.end(body(options.stream));
+    req.end(options.body);
   });
 }
 

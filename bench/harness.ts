@@ -1,10 +1,10 @@
 /** Bench helpers: spawn a server process, run autocannon, measure SSE time to first chunk. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { post } from './client.ts';
 
 // Run the bench's processes the way this file runs: compiled (npm run bench) or from source through tsx.
 const fromSource = import.meta.url.endsWith('.ts');
@@ -53,10 +53,7 @@ export async function spawnServer(
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     },
   );
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('message', (message: ServerMessage) => resolve(message.ready!));
-    child.once('exit', (code) => reject(new Error(`${args[0]} exited with ${code}`)));
-  });
+  const port = (await firstMessage<ServerMessage>(child, args[0]!)).ready!;
   return {
     url: `http://127.0.0.1:${port}`,
     child,
@@ -71,6 +68,14 @@ export async function spawnServer(
       await exited;
     },
   };
+}
+
+/** The first message a process of the bench sends it over IPC; fails if the process ends first. */
+export function firstMessage<T>(child: ChildProcess, name: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    child.once('message', (message: T) => resolve(message));
+    child.once('exit', (code) => reject(new Error(`${name} exited with ${code}`)));
+  });
 }
 
 /** What a server process says to the bench (`servers.ts`). */
@@ -130,22 +135,11 @@ export async function firstChunkTimes(options: {
 }): Promise<number[]> {
   const times: number[] = [];
   let next = 0;
-  const one = () =>
-    new Promise<void>((resolve, reject) => {
-      const started = performance.now();
-      const req = request(options.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...options.headers },
-      });
-      req.on('response', (res) => {
-        if (res.statusCode !== 200) reject(new Error(`status ${res.statusCode}`));
-        res.once('data', () => times.push(performance.now() - started));
-        res.on('end', resolve);
-        res.resume();
-      });
-      req.on('error', reject);
-      req.end(options.body);
-    });
+  const target = { name: options.url, url: options.url, headers: options.headers ?? {} };
+  const one = async () => {
+    const { first } = await post(target, { body: options.body, since: performance.now() });
+    times.push(first);
+  };
   await Promise.all(
     Array.from({ length: options.concurrency }, async () => {
       while (next++ < options.count) await one();

@@ -11,6 +11,7 @@ import { mkdtemp, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
+import { chatBody } from './client.ts';
 import { benchLicense, paidEnv, spawnServer, writeProxyOnlyConfig } from './harness.ts';
 
 const scenario = process.argv[2] ?? 'paid';
@@ -51,7 +52,7 @@ const send = (amount: number) =>
     url: `${base}${scenario === 'paid' ? '/api/chat/completion' : '/v1/chat/completions'}`,
     method: 'POST',
     headers,
-    body: JSON.stringify({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello' }] }),
+    body: chatBody(false),
     connections: 10,
     amount,
   });

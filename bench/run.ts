@@ -19,6 +19,7 @@ import {
   writeProxyOnlyConfig,
   type BenchServer,
 } from './harness.ts';
+import { chatBody } from './client.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -27,13 +28,6 @@ const sseRequests = Number(process.env.SSE_REQUESTS ?? 1000);
 const warmupSeconds = Number(process.env.BENCH_WARMUP ?? 12);
 /** Streams each server serves once, after the warm-up load, before round 1. */
 const warmupStreams = 4000;
-
-const chat = (stream: boolean) =>
-  JSON.stringify({
-    model: 'openai/gpt-4o-mini',
-    stream,
-    messages: [{ role: 'user', content: 'Say hello to the bench' }],
-  });
 
 interface Scenario {
   name: string;
@@ -106,25 +100,20 @@ interface Row {
 const rows = new Map<string, Row>(
   scenarios.map((s) => [s.name, { rps: [], p50: [], p99: [], errors: 0, sse: [] }]),
 );
-// Streams not counted at the start of each block. A fresh gateway's streaming path takes long to settle: the
-// paid chain's first 2000 streams ran at a p50 of 6.5 ms, the next 2000 at 1.9 ms (bare settles sooner).
-// Streams right after the load are slow on every server, the more so the longer its path: p99 per 1000
-// streams after 11 s of load, bare 7.9, 3.7–4.9, 2.7–5.9, then 2.3–3.2 ms; the paid chain 8.0–20.5,
-// 6.1–6.2, 5.5–6.2, then 3.3–4.6 ms but for one 11.8 (two runs). So the count starts at the 4000th.
+// Streams not counted at the start of each block: a fresh gateway's streaming path takes thousands of streams
+// to settle, and streams right after the load are slow on every server, the more so the longer its path.
 const SSE_WARMUP = 4000;
 function quantile(xs: number[], q: number): number {
   const sorted = [...xs].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-// Each server runs warmupSeconds of load and warmupStreams streams once before it is measured: a long-running gateway
-// is measured, not a fresh process. Measured in 4 s windows after start: bare costs the same CPU a request
-// from the first window on, while the paid chain's cost falls for about 10 s (450 → 400 µs a request) as V8
-// optimises it. Without the streams, every server's round-1 SSE p99 was 0.4–4 ms above its round-2 p99.
+// Each server runs warmupSeconds of load and warmupStreams streams once before it is measured: a long-running
+// gateway is measured, not a fresh process (V8 takes seconds of load to optimise the paid chain).
 for (const scenario of scenarios) {
   const { url, headers } = scenario;
-  await load({ url, body: chat(false), headers, connections, seconds: warmupSeconds });
-  await firstChunkTimes({ url, body: chat(true), headers, count: warmupStreams, concurrency: 10 });
+  await load({ url, body: chatBody(false), headers, connections, seconds: warmupSeconds });
+  await firstChunkTimes({ url, body: chatBody(true), headers, count: warmupStreams, concurrency: 10 });
 }
 
 for (let round = 0; round < rounds; round++) {
@@ -132,10 +121,16 @@ for (let round = 0; round < rounds; round++) {
   for (const scenario of order) {
     const row = rows.get(scenario.name)!;
     // Warm-up: connections and JIT (a fresh process needs a few seconds to optimise its hot paths).
-    await load({ url: scenario.url, body: chat(false), headers: scenario.headers, connections, seconds: 3 });
+    await load({
+      url: scenario.url,
+      body: chatBody(false),
+      headers: scenario.headers,
+      connections,
+      seconds: 3,
+    });
     const result = await load({
       url: scenario.url,
-      body: chat(false),
+      body: chatBody(false),
       headers: scenario.headers,
       connections,
       seconds,
@@ -152,7 +147,7 @@ for (let round = 0; round < rounds; round++) {
     // every counted stream starts in the steady state (no burst of 10 streams starting at once).
     const times = await firstChunkTimes({
       url: scenario.url,
-      body: chat(true),
+      body: chatBody(true),
       headers: scenario.headers,
       count: SSE_WARMUP + sseRequests,
       concurrency: 10,
@@ -187,5 +182,6 @@ const table = `${machine}\n\n${lines.join('\n')}\n`;
 console.log(table);
 await mkdir('bench/results', { recursive: true });
 await writeFile('bench/results/latest.md', table);
-for (const server of [paidRedis?.server, paidEmbedded?.server, gateway, bare, upstream]) await server?.stop();
+for (const scenario of scenarios) await scenario.server?.stop();
+await upstream.stop();
 await redis?.stop();
