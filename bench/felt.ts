@@ -9,14 +9,13 @@
  * Env: FELT_RATE (500 a second), FELT_SECONDS (10), FELT_WARMUP (5 s of the same load, uncounted),
  * FELT_STREAMS (1000), FELT_ROUNDS (3).
  */
-import { readFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { startRedis } from '../test/fixtures/redis.ts';
-import { closeClient, post, type Target } from './client.ts';
-import { benchLicense, paidEnv, scriptArgs, spawnServer, type BenchServer } from './harness.ts';
+import { chatBody, closeClient, post, type Target } from './client.ts';
+import { benchLicense, firstMessage, paidEnv, scriptArgs, spawnServer, type BenchServer } from './harness.ts';
 
 const rate = Number(process.env.FELT_RATE ?? 500);
 const seconds = Number(process.env.FELT_SECONDS ?? 10);
@@ -51,7 +50,7 @@ async function openLoop(target: Served): Promise<{ p50: number; p99: number }> {
         new Promise<number>((resolve, reject) => {
           const due = start + (i * 1000) / rate;
           setTimeout(
-            () => post(target, { stream: false, since: due }).then((t) => resolve(t.end), reject),
+            () => post(target, { body: chatBody(false), since: due }).then((t) => resolve(t.end), reject),
             Math.max(0, due - performance.now()),
           );
         }),
@@ -98,15 +97,10 @@ async function manyStreams(
   const crowd = spawn(
     process.execPath,
     [...scriptArgs('crowd'), JSON.stringify({ target: { name, url, headers }, streams })],
-    {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    },
+    { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
   );
-  const ended = new Promise((resolve) => crowd.once('exit', resolve));
-  await new Promise((resolve, reject) => {
-    crowd.once('message', resolve);
-    crowd.once('exit', (code) => reject(new Error(`the crowd of streams exited with ${code}`)));
-  });
+  const ended = new Promise<number | null>((resolve) => crowd.once('exit', resolve));
+  await firstMessage(crowd, 'the crowd of streams');
   await new Promise((r) => setTimeout(r, 1000));
   const busyResident = await settledRssKiB(target.server);
   const firsts: number[] = [];
@@ -114,13 +108,15 @@ async function manyStreams(
   for (let i = 0; i < 30; i++) {
     const batch = await Promise.all(
       Array.from({ length: 10 }, () =>
-        post(target, { stream: true, since: performance.now(), firstOnly: true }),
+        post(target, { body: chatBody(true), since: performance.now(), firstOnly: true }),
       ),
     );
     firsts.push(...batch.map((t) => t.first));
   }
   const busyLive = await liveKiB(target.server);
-  await ended;
+  const code = await ended;
+  if (code !== 0)
+    throw new Error(`${target.name}: the crowd's streams did not all stay open (exit code ${code})`);
   return {
     ttftP50: percentile(firsts, 0.5),
     ttftP99: percentile(firsts, 0.99),
