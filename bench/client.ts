@@ -7,7 +7,9 @@ export interface Target {
   headers: Record<string, string>;
 }
 
-const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
+// An idle connection is let go after 4 s, before a server closes it on its own clock (bare http-proxy-3's
+// Node default is 5 s): a request never meets a connection closing under it ("socket hang up").
+const agent = new Agent({ keepAlive: true, maxSockets: Infinity, timeout: 4000 });
 /** The chat every bench asks for. */
 export const chatBody = (stream: boolean) =>
   JSON.stringify({ model: 'openai/gpt-4o-mini', stream, messages: [{ role: 'user', content: 'Hello' }] });

@@ -47,7 +47,8 @@ if (mode === 'upstream') {
   const target = new URL(arg!);
   const proxy = createProxyServer({
     target,
-    agent: new Agent({ keepAlive: true }),
+    // As the gateway's upstream agent does: idle connections go before the upstream closes them.
+    agent: new Agent({ keepAlive: true, timeout: 4000 }),
     ignorePath: true,
     changeOrigin: true,
   });
