@@ -7,6 +7,7 @@ import type { LicensingError } from '../licensing/errors.ts';
 import { linesFromEnd } from '../licensing/embedded/files.ts';
 import { LINGER_MS } from '../licensing/embedded/journal.ts';
 import { generateLicenseKey } from '../licensing/keys.ts';
+import { tag } from '../licensing/redis/connection.ts';
 import { RedisStore } from '../licensing/redis/store.ts';
 import { MICRO } from '../licensing/money.ts';
 import { isoTime } from '../licensing/time.ts';
@@ -556,6 +557,61 @@ describe('redis store faults', () => {
       await new Promise((r) => setTimeout(r, 350));
       assert.equal(await hold('next'), 'ok', 'the dead hold ran out');
     } finally {
+      await store.close();
+    }
+  });
+
+  test("one license's thousands of requests in flight do not make every hold slower (Redis runs one script at a time)", async () => {
+    const store = await RedisStore.open({ url: redis.url, log: silentLog });
+    const { Redis } = await import('ioredis');
+    const admin = new Redis(redis.url);
+    /** Redis's own time for a hold, averaged over 50 on the license. */
+    const holdMicros = async (key: string) => {
+      await admin.config('RESETSTAT');
+      for (let i = 0; i < 50; i++) await store.hold({ key, holdId: `timed-${i}`, amount: 1 });
+      const stats = (await admin.info('commandstats')).match(/cmdstat_evalsha:.*usec_per_call=([\d.]+)/);
+      return Number(stats![1]);
+    };
+    try {
+      const idle = await newLicense(store, 1);
+      const busy = await newLicense(store, 1);
+      for (let sent = 0; sent < 5000; sent += 500)
+        await Promise.all(
+          Array.from({ length: 500 }, (_, i) =>
+            store.hold({ key: busy.key, holdId: `open-${sent + i}`, amount: 1 }),
+          ),
+        );
+      const [alone, crowded] = [await holdMicros(idle.key), await holdMicros(busy.key)];
+      assert.ok(crowded < 5 * alone + 50, `a hold took ${crowded} µs beside 5,000 open, ${alone} µs alone`);
+    } finally {
+      admin.disconnect();
+      await store.close();
+    }
+  });
+
+  test('holds written before holds were indexed by their expiry still run out, each at its own time', async () => {
+    const store = await RedisStore.open({ url: redis.url, log: silentLog });
+    const { Redis } = await import('ioredis');
+    const admin = new Redis(redis.url);
+    try {
+      const license = await newLicense(store, 2);
+      const k = tag(license.key);
+      // As the earlier version left them: in the license's hash of holds only, its credits held.
+      await admin.hset(
+        `${k}:holds`,
+        'ran-out',
+        `${MICRO}:${Date.now() - 1}`,
+        'running',
+        `${MICRO}:${Date.now() + 300}`,
+      );
+      await admin.hincrby(k, 'held', 2 * MICRO);
+      const hold = (holdId: string) => store.hold({ key: license.key, holdId, amount: MICRO });
+      assert.equal(await hold('next'), 'ok', 'the hold that ran out freed its credit');
+      assert.equal(await hold('one-more'), 'insufficient', 'the running hold still holds its credit');
+      await new Promise((r) => setTimeout(r, 350));
+      assert.equal(await hold('one-more'), 'ok', 'the running hold ran out in its time');
+    } finally {
+      admin.disconnect();
       await store.close();
     }
   });

@@ -50,8 +50,8 @@ export function scriptedClient(
   redis.defineCommand('cradleBind', { numberOfKeys: 1, lua: BIND });
   redis.defineCommand('cradleSetField', { numberOfKeys: 1, lua: SET_FIELD });
   redis.defineCommand('cradleReleaseEmail', { numberOfKeys: 1, lua: RELEASE_EMAIL });
-  redis.defineCommand('cradleHold', { numberOfKeys: 3, lua: HOLD });
-  redis.defineCommand('cradleSettle', { numberOfKeys: 5, lua: SETTLE });
+  redis.defineCommand('cradleHold', { numberOfKeys: 4, lua: HOLD });
+  redis.defineCommand('cradleSettle', { numberOfKeys: 6, lua: SETTLE });
   redis.defineCommand('cradleDaily', { numberOfKeys: 4, lua: DAILY });
   return redis;
 }

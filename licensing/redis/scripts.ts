@@ -107,24 +107,33 @@ end
 `;
 
 /**
- * KEYS: license, holds, daily mark. ARGV: hold id, amount, now (ms), ttl (ms), day ('' for none), day's
- * amount. A second hold of one id adds to it; the day is held only while it is owed (the mark, the last day
- * paid, is before it). Holds expire, so a gateway that died mid-request cannot freeze credits for long;
- * expired ones are dropped here before the check.
+ * KEYS: license, holds, daily mark, holds by expiry. ARGV: hold id, amount, now (ms), ttl (ms), day ('' for
+ * none), day's amount. A second hold of one id adds to it; the day is held only while it is owed (the mark,
+ * the last day paid, is before it). Holds expire, so a gateway that died mid-request cannot freeze credits
+ * for long; expired ones are dropped here before the check, found through the sorted set of holds by expiry
+ * so that a hold's work does not grow with the license's requests in flight. Holds written by a version that
+ * kept no such set (the counts differ) are indexed once.
  */
 export const HOLD = `
-local lic, holds = KEYS[1], KEYS[2]
+local lic, holds, expiry = KEYS[1], KEYS[2], KEYS[4]
 if redis.call('EXISTS', lic) == 0 then return 'not_found' end
 if redis.call('HGET', lic, 'status') == 'revoked' then return 'revoked' end
 if redis.call('HGET', lic, 'unlimited') == '1' then return 'ok' end
 local now = tonumber(ARGV[3])
-local all = redis.call('HGETALL', holds)
-for i = 1, #all, 2 do
-  local amount, expires = string.match(all[i + 1], '(%d+):(%d+)')
-  if tonumber(expires) <= now then
-    redis.call('HDEL', holds, all[i])
-    redis.call('HINCRBY', lic, 'held', '-' .. amount)
+if redis.call('HLEN', holds) ~= redis.call('ZCARD', expiry) then
+  redis.call('DEL', expiry)
+  local all = redis.call('HGETALL', holds)
+  for i = 1, #all, 2 do
+    redis.call('ZADD', expiry, string.match(all[i + 1], ':(%d+)'), all[i])
   end
+end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', expiry, '-inf', now)) do
+  local hold = redis.call('HGET', holds, id)
+  if hold then
+    redis.call('HDEL', holds, id)
+    redis.call('HINCRBY', lic, 'held', '-' .. string.match(hold, '(%d+):'))
+  end
+  redis.call('ZREM', expiry, id)
 end
 local amount = tonumber(ARGV[2])
 local day = ARGV[5]
@@ -138,15 +147,17 @@ if credits - held < amount then return 'insufficient' end
 redis.call('HINCRBY', lic, 'held', string.format('%d', amount))
 local before = redis.call('HGET', holds, ARGV[1])
 if before then amount = amount + tonumber(string.match(before, '(%d+):')) end
-redis.call('HSET', holds, ARGV[1], string.format('%d', amount) .. ':' .. string.format('%d', now + tonumber(ARGV[4])))
+local expires = string.format('%d', now + tonumber(ARGV[4]))
+redis.call('HSET', holds, ARGV[1], string.format('%d', amount) .. ':' .. expires)
+redis.call('ZADD', expiry, expires, ARGV[1])
 return 'ok'
 `;
 
 /**
- * KEYS: license, holds, ledger, seq, daily mark. ARGV: hold id, cost, kind, time, entry tail, day ('' when
- * the request earned none), day's amount, day entry tail. Ends the hold, takes the day's charge when owed
- * (then marks the day) and the cost, each within what is left. Returns the day's entry and the usage
- * entry ('' for none), and 1 when the day is paid now.
+ * KEYS: license, holds, ledger, seq, daily mark, holds by expiry. ARGV: hold id, cost, kind, time, entry
+ * tail, day ('' when the request earned none), day's amount, day entry tail. Ends the hold, takes the day's
+ * charge when owed (then marks the day) and the cost, each within what is left. Returns the day's entry and
+ * the usage entry ('' for none), and 1 when the day is paid now.
  */
 export const SETTLE = `${ENTRY}
 local lic, holds = KEYS[1], KEYS[2]
@@ -154,6 +165,7 @@ if redis.call('EXISTS', lic) == 0 then return {'', '', 0} end
 local hold = redis.call('HGET', holds, ARGV[1])
 if hold then
   redis.call('HDEL', holds, ARGV[1])
+  redis.call('ZREM', KEYS[6], ARGV[1])
   redis.call('HINCRBY', lic, 'held', '-' .. string.match(hold, '(%d+):'))
 end
 if redis.call('HGET', lic, 'unlimited') == '1' then return {'', '', 1} end
