@@ -160,6 +160,14 @@ describe('the usage event, removed for a client that did not ask for it', () => 
     }
   });
 
+  test('a usage event written with spaces goes too, and text in any script around it stays byte for byte', () => {
+    const content = [chunk('你好 "usage" : 1'), chunk('ü'), chunk('\\"usage\\":{}')];
+    const spaced = '{ "choices" : [ ], "usage" : { "prompt_tokens" : 3 } }';
+    for (const cut of [1, 5, 1 << 20]) {
+      assert.equal(removed(events([...content, spaced, '[DONE]']), cut), events([...content, '[DONE]']));
+    }
+  });
+
   test('a whole event is never held back: each chunk that ends an event sends it at once', () => {
     const remover = new UsageEventRemover();
     const first = `data: ${chunk('Hello')}\n\n`;

@@ -7,6 +7,11 @@ import { WholeEvents } from '../../gateway/sse-events.ts';
 
 /** The blank line that ends an event, with either line ending. */
 const EVENT_END = /\r?\n\r?\n/g;
+/**
+ * A `usage` member whose value is not null. OpenAI's stream says `"usage": null` in every chunk when usage is
+ * asked for, so only the events that hold one are worth parsing.
+ */
+const USAGE_SET = /"usage"\s*:\s*(?!\s|null\b)/;
 
 export class UsageEventRemover extends WholeEvents {
   constructor() {
@@ -19,7 +24,8 @@ export class UsageEventRemover extends WholeEvents {
  * characters, and what is kept is encoded back to the very same bytes.
  */
 function withoutUsageEvents(events: Buffer): Buffer {
-  if (events.indexOf('"usage"') === -1) return events;
+  // Latin-1 reads each byte as one character: the ASCII looked for is found as it is, never inside UTF-8.
+  if (!USAGE_SET.test(events.toString('latin1'))) return events;
   const text = events.toString('utf8');
   let kept = '';
   let from = 0;
