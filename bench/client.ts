@@ -7,9 +7,7 @@ export interface Target {
   headers: Record<string, string>;
 }
 
-// An idle connection is let go after 4 s, before a server closes it on its own clock (bare http-proxy-3's
-// Node default is 5 s): a request never meets a connection closing under it ("socket hang up").
-const agent = new Agent({ keepAlive: true, maxSockets: Infinity, timeout: 4000 });
+const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
 /** The chat every bench asks for. */
 export const chatBody = (stream: boolean) =>
   JSON.stringify({ model: 'openai/gpt-4o-mini', stream, messages: [{ role: 'user', content: 'Hello' }] });
@@ -45,7 +43,11 @@ export function post(
   });
 }
 
-/** Lets the client's idle keep-alive sockets go, so that its process can end. */
+/**
+ * Lets the client's idle keep-alive connections go: after a phase of load, so that the next phase never
+ * sends a request on one a server is closing on its own clock as it goes out ("socket hang up"), and at the
+ * end, so that the process can end.
+ */
 export function closeClient(): void {
   agent.destroy();
 }

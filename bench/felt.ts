@@ -56,6 +56,7 @@ async function openLoop(target: Served): Promise<{ p50: number; p99: number }> {
         }),
     ),
   );
+  closeClient();
   const counted = latencies.slice(uncounted);
   return { p50: percentile(counted, 0.5), p99: percentile(counted, 0.99) };
 }
