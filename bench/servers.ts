@@ -1,15 +1,16 @@
 /**
  * One bench server per process, so the load generator never shares an event loop with what it measures:
  *   upstream            the fixture upstream (JSON and SSE)
- *   bare <upstreamUrl>  a bare http-proxy-3 with a keep-alive agent: the yardstick
+ *   bare <upstreamUrl>  a bare http-proxy-3 with the gateway's keep-alive agent: the yardstick
  *   gateway <config>    the gateway with the given YAML
  * Each says `READY <port>` when listening: to the bench over IPC when it spawned it (`harness.ts`), else on
  * stdout. Asked `live-bytes`, it answers the bytes its JavaScript holds after a full collection.
  */
-import { createServer, Agent } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createProxyServer } from 'http-proxy-3';
 import { startGateway } from '../gateway/app.ts';
+import { agentFor } from '../gateway/proxy/passes.ts';
 import { builtinPlugins } from '../plugins/index.ts';
 import { startUpstream } from '../test/fixtures/upstream.ts';
 
@@ -47,8 +48,8 @@ if (mode === 'upstream') {
   const target = new URL(arg!);
   const proxy = createProxyServer({
     target,
-    // As the gateway's upstream agent does: idle connections go before the upstream closes them.
-    agent: new Agent({ keepAlive: true, timeout: 4000 }),
+    // The gateway's own upstream agent: kept alive, idle connections let go before the upstream closes them.
+    agent: agentFor(target),
     ignorePath: true,
     changeOrigin: true,
   });
