@@ -561,6 +561,28 @@ describe('redis store faults', () => {
     }
   });
 
+  test("after its time, a dead process's hold keeps neither an operator's deduct nor an edge's day charge from the balance, though the license made no request since", async () => {
+    const store = await RedisStore.open({ url: redis.url, log: silentLog });
+    try {
+      const [deducted, charged] = [await newLicense(store, 1), await newLicense(store, 1)];
+      for (const { key } of [deducted, charged])
+        assert.equal(await store.hold({ key, holdId: 'of-a-dead-process', amount: MICRO, ttlMs: 300 }), 'ok');
+      const deductAll = () => store.change({ key: deducted.key, amount: -MICRO, kind: 'deduct' });
+      assert.equal((await deductAll()).status, 'insufficient', 'the credits are held');
+      await new Promise((r) => setTimeout(r, 350));
+      const deduct = await deductAll();
+      assert.equal(deduct.status, 'ok');
+      assert.equal(deduct.license!.credits, 0);
+      assert.equal(deduct.license!.held, 0);
+      assert.equal(
+        await store.dailyCharge({ key: charged.key, day: '2026-12-07', amount: MICRO }),
+        'charged',
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
   test("one license's thousands of requests in flight do not make every hold slower (Redis runs one script at a time)", async () => {
     const store = await RedisStore.open({ url: redis.url, log: silentLog });
     const { Redis } = await import('ioredis');

@@ -15,7 +15,7 @@ import type {
   SettleResult,
 } from '../types.ts';
 import { dailyDetails } from '../types.ts';
-import { detailsJson, tag, type Scripted } from './connection.ts';
+import { detailsJson, holdKeys, tag, type Scripted } from './connection.ts';
 
 /** A hold whose request names no time: past this a crashed instance's holds free themselves. */
 const DEFAULT_HOLD_TTL_MS = 5 * 60 * 1000;
@@ -62,12 +62,13 @@ export class RedisCharges {
   hold(request: HoldRequest): Promise<HoldResult> {
     const { redis, clock, call } = this.options;
     const k = tag(request.key);
+    const { holds, byExpiry } = holdKeys(k);
     return call(() =>
       redis.cradleHold(
         k,
-        `${k}:holds`,
+        holds,
         `${k}:daily`,
-        `${k}:holds-by-expiry`,
+        byExpiry,
         request.holdId,
         String(request.amount),
         String(clock.now()),
@@ -82,14 +83,15 @@ export class RedisCharges {
     const { redis } = this.options;
     const k = tag(request.key);
     const { day } = request;
+    const { holds, byExpiry } = holdKeys(k);
     return this.untilSent(async () => {
       const [daily, usage, dayPaid] = await redis.cradleSettle(
         k,
-        `${k}:holds`,
+        holds,
         `${k}:ledger`,
         `${k}:seq`,
         `${k}:daily`,
-        `${k}:holds-by-expiry`,
+        byExpiry,
         request.holdId,
         String(Math.max(0, Math.round(request.cost))),
         request.kind,
@@ -108,18 +110,22 @@ export class RedisCharges {
   }
 
   dailyCharge(request: DailyRequest): Promise<DailyResult> {
-    const { redis, call } = this.options;
+    const { redis, clock, call } = this.options;
     const k = tag(request.key);
+    const { holds, byExpiry } = holdKeys(k);
     return call(() =>
       redis.cradleDaily(
         k,
         `${k}:daily`,
         `${k}:ledger`,
         `${k}:seq`,
+        holds,
+        byExpiry,
         request.day,
         String(request.amount),
         this.now(),
         detailsJson({ ...dailyDetails(request.day, undefined), ...request.details }),
+        String(clock.now()),
       ),
     );
   }

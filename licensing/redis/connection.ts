@@ -26,6 +26,9 @@ export function detailsJson(details: EntryDetails | undefined): string {
 /** A license's keys share its hash tag: one slot of a Cluster, so one script can change them together. */
 export const tag = (key: string) => `{lic:${key}}`;
 
+/** A license's open holds (id → `amount:expiry`), and their ids by expiry; `k` is the license's tag. */
+export const holdKeys = (k: string) => ({ holds: `${k}:holds`, byExpiry: `${k}:holds-by-expiry` });
+
 export type Scripted = RedisConnection & {
   cradleChange(...args: string[]): Promise<[string, string, number, number]>;
   cradleCreate(...args: string[]): Promise<[string, string]>;
@@ -44,7 +47,7 @@ export function scriptedClient(
   options: { commandTimeoutMs: number },
 ): Scripted {
   const redis = redisClient(target, log, options) as Scripted;
-  redis.defineCommand('cradleChange', { numberOfKeys: 5, lua: CHANGE });
+  redis.defineCommand('cradleChange', { numberOfKeys: 7, lua: CHANGE });
   redis.defineCommand('cradleCreate', { numberOfKeys: 3, lua: CREATE });
   redis.defineCommand('cradleSwapEmail', { numberOfKeys: 1, lua: SWAP_EMAIL });
   redis.defineCommand('cradleBind', { numberOfKeys: 1, lua: BIND });
@@ -52,7 +55,7 @@ export function scriptedClient(
   redis.defineCommand('cradleReleaseEmail', { numberOfKeys: 1, lua: RELEASE_EMAIL });
   redis.defineCommand('cradleHold', { numberOfKeys: 4, lua: HOLD });
   redis.defineCommand('cradleSettle', { numberOfKeys: 6, lua: SETTLE });
-  redis.defineCommand('cradleDaily', { numberOfKeys: 4, lua: DAILY });
+  redis.defineCommand('cradleDaily', { numberOfKeys: 6, lua: DAILY });
   return redis;
 }
 

@@ -5,14 +5,41 @@
  */
 
 /**
- * KEYS: license, ledger, seq, idempotency record, trade record (holds the entry that credited the trade).
- * ARGV: amount, kind, time, entry tail,
- * idempotency key, fingerprint, trade number, idempotency TTL (ms; Redis forgets the record after it),
- * largest balance.
+ * Lua: drops a license's holds that ran out (their gateway died before settling), so that credits a dead
+ * request held count again for every decision on the balance. They are found through the sorted set of
+ * holds by expiry, so the work does not grow with the license's requests in flight; holds written by a
+ * version that kept no such set (the counts differ) are indexed once.
  */
-export const CHANGE = `
+const DROP_EXPIRED_HOLDS = `
+local function dropExpiredHolds(lic, holds, expiry, now)
+  if redis.call('HLEN', holds) ~= redis.call('ZCARD', expiry) then
+    redis.call('DEL', expiry)
+    local all = redis.call('HGETALL', holds)
+    for i = 1, #all, 2 do
+      redis.call('ZADD', expiry, string.match(all[i + 1], ':(%d+)'), all[i])
+    end
+  end
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', expiry, '-inf', now)) do
+    local hold = redis.call('HGET', holds, id)
+    if hold then
+      redis.call('HDEL', holds, id)
+      redis.call('HINCRBY', lic, 'held', '-' .. string.match(hold, '(%d+):'))
+    end
+    redis.call('ZREM', expiry, id)
+  end
+end
+`;
+
+/**
+ * KEYS: license, ledger, seq, idempotency record, trade record (holds the entry that credited the trade),
+ * holds, holds by expiry. ARGV: amount, kind, time, entry tail, idempotency key, fingerprint, trade number,
+ * idempotency TTL (ms; Redis forgets the record after it), largest balance, now (ms). A deduct may take what
+ * no live hold reserves.
+ */
+export const CHANGE = `${DROP_EXPIRED_HOLDS}
 local lic = KEYS[1]
 if redis.call('EXISTS', lic) == 0 then return {'not_found', '', 0, 0} end
+dropExpiredHolds(lic, KEYS[6], KEYS[7], tonumber(ARGV[10]))
 local amount = tonumber(ARGV[1])
 local kind, time, tail, idem, fp, trade = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local credits = tonumber(redis.call('HGET', lic, 'credits'))
@@ -110,31 +137,15 @@ end
  * KEYS: license, holds, daily mark, holds by expiry. ARGV: hold id, amount, now (ms), ttl (ms), day ('' for
  * none), day's amount. A second hold of one id adds to it; the day is held only while it is owed (the mark,
  * the last day paid, is before it). Holds expire, so a gateway that died mid-request cannot freeze credits
- * for long; expired ones are dropped here before the check, found through the sorted set of holds by expiry
- * so that a hold's work does not grow with the license's requests in flight. Holds written by a version that
- * kept no such set (the counts differ) are indexed once.
+ * for long: expired ones are dropped before the check.
  */
-export const HOLD = `
+export const HOLD = `${DROP_EXPIRED_HOLDS}
 local lic, holds, expiry = KEYS[1], KEYS[2], KEYS[4]
 if redis.call('EXISTS', lic) == 0 then return 'not_found' end
 if redis.call('HGET', lic, 'status') == 'revoked' then return 'revoked' end
 if redis.call('HGET', lic, 'unlimited') == '1' then return 'ok' end
 local now = tonumber(ARGV[3])
-if redis.call('HLEN', holds) ~= redis.call('ZCARD', expiry) then
-  redis.call('DEL', expiry)
-  local all = redis.call('HGETALL', holds)
-  for i = 1, #all, 2 do
-    redis.call('ZADD', expiry, string.match(all[i + 1], ':(%d+)'), all[i])
-  end
-end
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', expiry, '-inf', now)) do
-  local hold = redis.call('HGET', holds, id)
-  if hold then
-    redis.call('HDEL', holds, id)
-    redis.call('HINCRBY', lic, 'held', '-' .. string.match(hold, '(%d+):'))
-  end
-  redis.call('ZREM', expiry, id)
-end
+dropExpiredHolds(lic, holds, expiry, now)
 local amount = tonumber(ARGV[2])
 local day = ARGV[5]
 if day ~= '' then
@@ -198,12 +209,13 @@ return {daily, debit(ARGV[3], tonumber(ARGV[2]), ARGV[5]), paid}
 `;
 
 /**
- * KEYS: license, daily mark, ledger, seq. ARGV: day, amount, time, entry tail. Takes a day's charge at
- * once (an edge's settle), unless that day or a later one is paid.
+ * KEYS: license, daily mark, ledger, seq, holds, holds by expiry. ARGV: day, amount, time, entry tail, now
+ * (ms). Takes a day's charge at once (an edge's settle), unless that day or a later one is paid.
  */
-export const DAILY = `${ENTRY}
+export const DAILY = `${ENTRY}${DROP_EXPIRED_HOLDS}
 local lic, mark = KEYS[1], KEYS[2]
 if redis.call('EXISTS', lic) == 0 then return 'not_found' end
+dropExpiredHolds(lic, KEYS[5], KEYS[6], tonumber(ARGV[5]))
 local paid = redis.call('GET', mark)
 if paid and paid >= ARGV[1] then return 'already' end
 if redis.call('HGET', lic, 'status') == 'revoked' then return 'revoked' end

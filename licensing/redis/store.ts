@@ -31,7 +31,15 @@ import type {
 } from '../types.ts';
 import { DEFAULT_COMMAND_TIMEOUT_MS, redisClient, type RedisConnection } from '../../gateway/redis.ts';
 import { RedisCharges } from './charges.ts';
-import { detailsJson, limitsText, scriptedClient, tag, toLicense, type Scripted } from './connection.ts';
+import {
+  detailsJson,
+  holdKeys,
+  limitsText,
+  scriptedClient,
+  tag,
+  toLicense,
+  type Scripted,
+} from './connection.ts';
 import { payOnRedis, RedisPayments } from './payment.ts';
 
 const INVALIDATE = 'cradle:invalidate';
@@ -220,12 +228,15 @@ export class RedisStore implements LicenseStore {
         ...(request.tradeNo ? { tradeNo: request.tradeNo } : {}),
         ...(idem ? { idempotencyKey: idem.key } : {}),
       });
+      const { holds, byExpiry } = holdKeys(k);
       const [status, entryJson] = await this.redis.cradleChange(
         k,
         `${k}:ledger`,
         `${k}:seq`,
         `${k}:idem:${idem?.key ?? ''}`,
         `${k}:trade:${request.tradeNo ?? ''}`,
+        holds,
+        byExpiry,
         String(request.amount),
         request.kind,
         this.now(),
@@ -235,6 +246,7 @@ export class RedisStore implements LicenseStore {
         request.tradeNo ?? '',
         String(idem?.ttlMs ?? 0),
         String(MAX_BALANCE),
+        String(this.clock.now()),
       );
       if (status === 'not_found' || status === 'idempotency_conflict') return { status };
       const license = (await this.read(request.key))!;
