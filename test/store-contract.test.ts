@@ -561,21 +561,23 @@ describe('redis store faults', () => {
     }
   });
 
-  test("after its time, a dead process's hold keeps neither an operator's deduct nor an edge's day charge from the balance, though the license made no request since", async () => {
+  test("after its time, a dead process's hold keeps neither an operator's deduct nor an edge's day charge from the balance, nor shows as held, though the license made no request since", async () => {
     const store = await RedisStore.open({ url: redis.url, log: silentLog });
     try {
-      const [deducted, charged] = [await newLicense(store, 1), await newLicense(store, 1)];
-      for (const { key } of [deducted, charged])
+      const licenses = [await newLicense(store, 1), await newLicense(store, 1), await newLicense(store, 1)];
+      const [deducted, charged, shown] = licenses;
+      for (const { key } of licenses)
         assert.equal(await store.hold({ key, holdId: 'of-a-dead-process', amount: MICRO, ttlMs: 300 }), 'ok');
-      const deductAll = () => store.change({ key: deducted.key, amount: -MICRO, kind: 'deduct' });
+      const deductAll = () => store.change({ key: deducted!.key, amount: -MICRO, kind: 'deduct' });
       assert.equal((await deductAll()).status, 'insufficient', 'the credits are held');
+      assert.equal((await store.get(shown!.key))!.held, MICRO);
       await new Promise((r) => setTimeout(r, 350));
+      assert.equal((await store.get(shown!.key))!.held, 0, 'an operator looking at it sees nothing held');
       const deduct = await deductAll();
       assert.equal(deduct.status, 'ok');
       assert.equal(deduct.license!.credits, 0);
-      assert.equal(deduct.license!.held, 0);
       assert.equal(
-        await store.dailyCharge({ key: charged.key, day: '2026-12-07', amount: MICRO }),
+        await store.dailyCharge({ key: charged!.key, day: '2026-12-07', amount: MICRO }),
         'charged',
       );
     } finally {

@@ -8,6 +8,7 @@ import {
   CREATE,
   DAILY,
   HOLD,
+  READ,
   RELEASE_EMAIL,
   SET_FIELD,
   SETTLE,
@@ -36,6 +37,7 @@ export type Scripted = RedisConnection & {
   cradleBind(...args: string[]): Promise<VerifyCode>;
   cradleSetField(...args: string[]): Promise<number>;
   cradleReleaseEmail(...args: string[]): Promise<number>;
+  cradleRead(...args: string[]): Promise<string[]>;
   cradleHold(...args: string[]): Promise<HoldResult>;
   cradleSettle(...args: string[]): Promise<[string, string, number]>;
   cradleDaily(...args: string[]): Promise<DailyResult>;
@@ -53,6 +55,7 @@ export function scriptedClient(
   redis.defineCommand('cradleBind', { numberOfKeys: 1, lua: BIND });
   redis.defineCommand('cradleSetField', { numberOfKeys: 1, lua: SET_FIELD });
   redis.defineCommand('cradleReleaseEmail', { numberOfKeys: 1, lua: RELEASE_EMAIL });
+  redis.defineCommand('cradleRead', { numberOfKeys: 3, lua: READ });
   redis.defineCommand('cradleHold', { numberOfKeys: 4, lua: HOLD });
   redis.defineCommand('cradleSettle', { numberOfKeys: 6, lua: SETTLE });
   redis.defineCommand('cradleDaily', { numberOfKeys: 6, lua: DAILY });

@@ -134,6 +134,16 @@ end
 `;
 
 /**
+ * KEYS: license, holds, holds by expiry. ARGV: now (ms). The license's fields as HGETALL gives them (none
+ * when there is no such license), after its holds that ran out are dropped: what it shows held is held.
+ */
+export const READ = `${DROP_EXPIRED_HOLDS}
+if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+dropExpiredHolds(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[1]))
+return redis.call('HGETALL', KEYS[1])
+`;
+
+/**
  * KEYS: license, holds, daily mark, holds by expiry. ARGV: hold id, amount, now (ms), ttl (ms), day ('' for
  * none), day's amount. A second hold of one id adds to it; the day is held only while it is owed (the mark,
  * the last day paid, is before it). Holds expire, so a gateway that died mid-request cannot freeze credits

@@ -160,8 +160,14 @@ export class RedisStore implements LicenseStore {
     }
   }
 
+  /** A license as it stands: holds of a process that died are dropped once their time is up (READ). */
   private async read(key: string): Promise<License | undefined> {
-    return toLicense(key, await this.redis.hgetall(tag(key)));
+    const k = tag(key);
+    const { holds, byExpiry } = holdKeys(k);
+    const flat = await this.redis.cradleRead(k, holds, byExpiry, String(this.clock.now()));
+    const fields: Record<string, string> = {};
+    for (let i = 0; i < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
+    return toLicense(key, fields);
   }
 
   get(key: string): Promise<License | undefined> {
