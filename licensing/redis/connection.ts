@@ -62,8 +62,16 @@ export function scriptedClient(
   return redis;
 }
 
-/** A license hash as the store's License (undefined when the hash does not exist). */
-export function toLicense(key: string, h: Record<string, string>): License | undefined {
+/**
+ * A license as it stands (undefined when there is none): its hash, read by READ, which first drops the
+ * holds of a process that died once their time is up.
+ */
+export async function readLicense(redis: Scripted, key: string, now: number): Promise<License | undefined> {
+  const k = tag(key);
+  const { holds, byExpiry } = holdKeys(k);
+  const flat = await redis.cradleRead(k, holds, byExpiry, String(now));
+  const h: Record<string, string> = {};
+  for (let i = 0; i < flat.length; i += 2) h[flat[i]!] = flat[i + 1]!;
   if (!h.email) return undefined;
   return {
     key,

@@ -35,9 +35,9 @@ import {
   detailsJson,
   holdKeys,
   limitsText,
+  readLicense,
   scriptedClient,
   tag,
-  toLicense,
   type Scripted,
 } from './connection.ts';
 import { payOnRedis, RedisPayments } from './payment.ts';
@@ -160,14 +160,8 @@ export class RedisStore implements LicenseStore {
     }
   }
 
-  /** A license as it stands: holds of a process that died are dropped once their time is up (READ). */
-  private async read(key: string): Promise<License | undefined> {
-    const k = tag(key);
-    const { holds, byExpiry } = holdKeys(k);
-    const flat = await this.redis.cradleRead(k, holds, byExpiry, String(this.clock.now()));
-    const fields: Record<string, string> = {};
-    for (let i = 0; i < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
-    return toLicense(key, fields);
+  private read(key: string): Promise<License | undefined> {
+    return readLicense(this.redis, key, this.clock.now());
   }
 
   get(key: string): Promise<License | undefined> {
