@@ -16,7 +16,15 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { startRedis } from '../test/fixtures/redis.ts';
 import { chatBody, closeClient, post, type Target } from './client.ts';
-import { benchLicense, firstMessage, paidEnv, scriptArgs, spawnServer, type BenchServer } from './harness.ts';
+import {
+  benchLicense,
+  firstMessage,
+  paidEnv,
+  percentile,
+  scriptArgs,
+  spawnServer,
+  type BenchServer,
+} from './harness.ts';
 
 const rate = Number(process.env.FELT_RATE ?? 500);
 const seconds = Number(process.env.FELT_SECONDS ?? 10);
@@ -29,11 +37,6 @@ const streams = Number(process.env.FELT_STREAMS ?? 1000);
 interface Served extends Target {
   server: BenchServer;
 }
-
-const percentile = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN;
-};
 
 /**
  * `count` calls of `send`, the i-th due `i / rate` seconds after the start and made when due (open loop, as

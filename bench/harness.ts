@@ -199,3 +199,9 @@ export async function benchLicense(gatewayUrl: string): Promise<Record<string, s
   const { license_key } = (await created.json()) as { license_key: string };
   return { 'x-license-key': license_key, 'x-device-id': 'bench-device' };
 }
+
+/** The value below which a fraction `p` of `values` falls (the p50 at 0.5); NaN for none. */
+export function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN;
+}

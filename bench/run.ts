@@ -15,6 +15,7 @@ import {
   fullGcs,
   load,
   paidEnv,
+  percentile,
   spawnServer,
   writeProxyOnlyConfig,
   type BenchServer,
@@ -103,10 +104,6 @@ const rows = new Map<string, Row>(
 // Streams not counted at the start of each block: a fresh gateway's streaming path takes thousands of streams
 // to settle, and streams right after the load are slow on every server, the more so the longer its path.
 const SSE_WARMUP = 4000;
-function quantile(xs: number[], q: number): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-}
 
 // Each server runs warmupSeconds of load and warmupStreams streams once before it is measured: a long-running
 // gateway is measured, not a fresh process (V8 takes seconds of load to optimise the paid chain).
@@ -160,21 +157,21 @@ for (let round = 0; round < rounds; round++) {
         ? `; full GCs during its ${SSE_WARMUP + sseRequests} streams: ${gcsAfter.count - gcsBefore.count} (${(gcsAfter.ms - gcsBefore.ms).toFixed(1)} ms)`
         : '';
     console.error(
-      `round ${round + 1}: ${scenario.name}: ${Math.round(result.rps)} req/s, SSE first chunk p99 ${quantile(counted, 0.99).toFixed(2)} ms${gcs}`,
+      `round ${round + 1}: ${scenario.name}: ${Math.round(result.rps)} req/s, SSE first chunk p99 ${percentile(counted, 0.99).toFixed(2)} ms${gcs}`,
     );
   }
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const bareRow = rows.get('bare http-proxy-3')!;
-const bareSse99 = quantile(bareRow.sse, 0.99);
+const bareSse99 = percentile(bareRow.sse, 0.99);
 const lines = [
   `| scenario | req/s | × bare | p50 ms | p99 ms | SSE 1st chunk p50 ms | SSE 1st chunk p99 ms | Δ p99 vs bare ms | non-2xx or errors |`,
   `|---|---:|---:|---:|---:|---:|---:|---:|---:|`,
   ...scenarios.map((s) => {
     const r = rows.get(s.name)!;
-    const sse99 = quantile(r.sse, 0.99);
-    return `| ${s.name} | ${Math.round(mean(r.rps))} | ${(mean(r.rps) / mean(bareRow.rps)).toFixed(2)} | ${mean(r.p50).toFixed(1)} | ${mean(r.p99).toFixed(1)} | ${quantile(r.sse, 0.5).toFixed(2)} | ${sse99.toFixed(2)} | ${(sse99 - bareSse99).toFixed(2)} | ${r.errors} |`;
+    const sse99 = percentile(r.sse, 0.99);
+    return `| ${s.name} | ${Math.round(mean(r.rps))} | ${(mean(r.rps) / mean(bareRow.rps)).toFixed(2)} | ${mean(r.p50).toFixed(1)} | ${mean(r.p99).toFixed(1)} | ${percentile(r.sse, 0.5).toFixed(2)} | ${sse99.toFixed(2)} | ${(sse99 - bareSse99).toFixed(2)} | ${r.errors} |`;
   }),
 ];
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}; ${connections} connections, ${seconds} s × ${rounds} rounds; SSE: ${sseRequests} streams a round per scenario, 10 at a time, after ${SSE_WARMUP} uncounted`;
