@@ -145,8 +145,7 @@ export async function firstChunkTimes(options: {
       while (next++ < options.count) await one();
     }),
   );
-  // The next streams come after seconds of other load, longer than a server keeps an idle connection: one
-  // reused as the server closes it fails ("socket hang up"), so the next ones connect afresh.
+  // Seconds of other load come next: these connections would sit idle past a server's keep-alive.
   closeClient();
   return times;
 }

@@ -88,7 +88,9 @@ const compile = perRequest(
 const gc = perRequest(
   /Heap::CollectGarbage\(|IncrementalMarking::Step\(|IncrementalMarkingJob::Task::RunInternal|ScavengeJob::Task::RunInternal|MemoryReducer::TimerTask::RunInternal/,
 );
+/** Which config the gateway ran: a cut copy's counts must not read as the shipped chain's. */
+const label = scenario === 'bare' ? scenario : `${scenario} (${serverArgs[scenario]![1]})`;
 console.log(
-  `${scenario}: ${total - compile - gc} instructions a request (compilation ${compile} and GC ${gc} apart; ` +
+  `${label}: ${total - compile - gc} instructions a request (compilation ${compile} and GC ${gc} apart; ` +
     `${measured} requests after ${warmup})`,
 );
