@@ -11,9 +11,8 @@
  * FELT_STREAMS (1000), FELT_ROUNDS (3).
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
 import { startRedis } from '../test/fixtures/redis.ts';
 import { chatBody, closeClient, post, type Target } from './client.ts';
 import {
@@ -25,6 +24,7 @@ import {
   spawnServer,
   type BenchServer,
 } from './harness.ts';
+import { tempDir } from '../test/fixtures/temp.ts';
 
 const rate = Number(process.env.FELT_RATE ?? 500);
 const seconds = Number(process.env.FELT_SECONDS ?? 10);
@@ -141,7 +141,7 @@ const upstream = await spawnServer(['upstream'], {
 });
 const upstreamPath = `${upstream.url}/v1/chat/completions`;
 const redis = await startRedis();
-const dir = await mkdtemp(join(tmpdir(), 'cradle-felt-'));
+const dir = await tempDir('cradle-felt-');
 
 const paid = async (name: string, env: Record<string, string>): Promise<Served> => {
   const server = await spawnServer(['gateway', 'config/gateway.yaml'], { ...env, ...paidEnv(upstream.url) });

@@ -8,12 +8,12 @@
  * on PATH; takes about four minutes.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { chatBody } from './client.ts';
 import { benchLicense, paidEnv, spawnServer, writeProxyOnlyConfig } from './harness.ts';
+import { tempDir } from '../test/fixtures/temp.ts';
 
 const scenario = process.argv[2] ?? 'paid';
 const warmup = Number(process.env.WARMUP ?? 6000);
@@ -21,7 +21,7 @@ const measured = Number(process.env.MEASURED ?? 1500);
 
 const upstream = await spawnServer(['upstream']);
 const upstreamPath = `${upstream.url}/v1/chat/completions`;
-const dir = await mkdtemp(join(tmpdir(), 'cradle-instructions-'));
+const dir = await tempDir('cradle-instructions-');
 const proxyOnly = await writeProxyOnlyConfig(dir, upstreamPath);
 const serverArgs: Record<string, string[]> = {
   bare: ['bare', upstreamPath],

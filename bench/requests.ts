@@ -4,9 +4,6 @@
  * CSV-sized page of 1,000, and a 30-day daily chart. Each query is timed over several runs; the median and
  * the worst are printed. Env: RECORDS, ONLY (sqlite or redis).
  */
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { bucketsIn } from '../licensing/time.ts';
 import type { RequestFilter, RequestStore, StatsQuery } from '../licensing/requests/log.ts';
@@ -14,6 +11,7 @@ import type { RequestRecord } from '../licensing/requests/record.ts';
 import { RedisRequests } from '../licensing/requests/redis.ts';
 import { sqliteThread } from '../licensing/requests/sqlite-thread.ts';
 import { startRedis } from '../test/fixtures/redis.ts';
+import { tempDir } from '../test/fixtures/temp.ts';
 
 const records = Number(process.env.RECORDS ?? 1_000_000);
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -97,7 +95,7 @@ const retentionMs = 40 * DAY_MS;
 const only = process.env.ONLY;
 if (only !== 'redis') {
   const sqlite = sqliteThread({
-    dir: await mkdtemp(join(tmpdir(), 'cradle-log-')),
+    dir: await tempDir('cradle-log-'),
     timeZone: 'Asia/Shanghai',
     retentionMs,
   });

@@ -5,8 +5,8 @@
  * Env: BENCH_SECONDS (8), BENCH_CONNECTIONS (50), BENCH_ROUNDS (2), SSE_REQUESTS (1000 per round),
  * BENCH_WARMUP (12: seconds of load each server gets once, with 4000 streams, before round 1).
  */
-import { mkdtemp, readFile, writeFile, mkdir } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { startRedis } from '../test/fixtures/redis.ts';
 import {
@@ -21,6 +21,7 @@ import {
   type BenchServer,
 } from './harness.ts';
 import { chatBody } from './client.ts';
+import { tempDir } from '../test/fixtures/temp.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -41,7 +42,7 @@ interface Scenario {
 
 const upstream = await spawnServer(['upstream'], { CHUNK_DELAY_MS: '2' });
 const upstreamPath = `${upstream.url}/v1/chat/completions`;
-const dir = await mkdtemp(join(tmpdir(), 'cradle-bench-'));
+const dir = await tempDir('cradle-bench-');
 const proxyOnly = await writeProxyOnlyConfig(dir, upstreamPath);
 const bare = await spawnServer(['bare', upstreamPath]);
 const gateway = await spawnServer(['gateway', proxyOnly]);

@@ -3,9 +3,8 @@
  * 50 concurrent, with 10,000 licenses and again with 1,000,000 ledger entries stored; and the embedded
  * store's start-up (replay) time at that size. Env: LEDGER_ENTRIES (1000000), OPS (5000).
  */
-import { cp, mkdtemp, writeFile, mkdir } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { cp, writeFile, mkdir } from 'node:fs/promises';
+import { cpus } from 'node:os';
 import { createLoggers } from '../gateway/log.ts';
 import { EmbeddedStore } from '../licensing/embedded/store.ts';
 import { generateLicenseKey } from '../licensing/keys.ts';
@@ -13,6 +12,7 @@ import { MICRO } from '../licensing/money.ts';
 import { RedisStore } from '../licensing/redis/store.ts';
 import type { LicenseStore } from '../licensing/types.ts';
 import { startRedis } from '../test/fixtures/redis.ts';
+import { tempDir } from '../test/fixtures/temp.ts';
 
 const LICENSES = 10_000;
 const ledgerTarget = Number(process.env.LEDGER_ENTRIES ?? 1_000_000);
@@ -86,7 +86,7 @@ async function run(
   await store.close();
 }
 
-const dir = await mkdtemp(join(tmpdir(), 'cradle-bench-store-'));
+const dir = await tempDir('cradle-bench-store-');
 const timeOpen = async (from: string, what: string) => {
   const started = performance.now();
   const reopened = await EmbeddedStore.open({ dir: from, log });

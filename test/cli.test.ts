@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import { cradle } from './fixtures/cli.ts';
 import { startTestGateway } from './fixtures/gateway.ts';
 import { KEY, notification, notify, PID } from './fixtures/payment.ts';
-import { tempDir } from './fixtures/stores.ts';
+import { tempDir } from './fixtures/temp.ts';
 
 describe('cradle CLI', () => {
   test('license create, recharge, info, list and a store backup that opens', async () => {

@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { startGatewayProcess, type GatewayProcess } from './fixtures/process.ts';
 import { freePort } from './fixtures/redis.ts';
-import { tempDir } from './fixtures/stores.ts';
+import { tempDir } from './fixtures/temp.ts';
 import { startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));

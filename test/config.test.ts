@@ -1,8 +1,7 @@
 /** Config: env interpolation, numbered env lists, validation errors naming file, line and YAML path. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { buildRuntime } from '../gateway/config/build.ts';
@@ -11,6 +10,7 @@ import { createLoggers } from '../gateway/log.ts';
 import { Metrics } from '../gateway/metrics.ts';
 import { Resources } from '../gateway/resources.ts';
 import { builtinPlugins } from '../plugins/index.ts';
+import { tempDir } from './fixtures/temp.ts';
 
 const services = () => ({
   log: createLoggers({ level: 'silent' }).log,
@@ -154,7 +154,7 @@ routes:
   });
 
   test('--check-config validates a file and exits non-zero with the reason', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'cradle-check-'));
+    const dir = await tempDir('cradle-check-');
     const good = join(dir, 'good.yaml');
     const bad = join(dir, 'bad.yaml');
     await writeFile(good, 'routes:\n  - { path: /health, plugins: [health] }\n');
@@ -172,7 +172,7 @@ routes:
   });
 
   test('a wrong value from the environment is named with its line and its variable', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'cradle-check-env-'));
+    const dataDir = await tempDir('cradle-check-env-');
     const shipped = (await readFile('config/gateway.yaml', 'utf8')).split('\n');
     const check = (env: Record<string, string>) =>
       spawnSync(process.execPath, ['--import', 'tsx', 'bin/gateway.ts', '--check-config'], {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { startGatewayProcess, type GatewayProcess } from './fixtures/process.ts';
-import { tempDir } from './fixtures/stores.ts';
+import { tempDir } from './fixtures/temp.ts';
 import { startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

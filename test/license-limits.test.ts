@@ -8,7 +8,8 @@ import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { cradle } from './fixtures/cli.ts';
 import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
-import { forEachStore, tempDir } from './fixtures/stores.ts';
+import { forEachStore } from './fixtures/stores.ts';
+import { tempDir } from './fixtures/temp.ts';
 import { startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
 
 const TOKEN = 'limits-admin';

@@ -1,14 +1,14 @@
 /** Operations: hot reload under traffic, metrics, CORS, health, SIGHUP and graceful drain on SIGTERM. */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { freePort } from './fixtures/redis.ts';
 import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
 import { startGatewayProcess } from './fixtures/process.ts';
 import { startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
+import { tempDir } from './fixtures/temp.ts';
 
 const configWith = (upstreamUrl: string, extraRoute = '') => `
 server: { port: "\${PORT:-0}", host: 127.0.0.1 }
@@ -189,7 +189,7 @@ routes:
 describe('process signals', () => {
   test('npm start serves within seconds, and a SIGTERM to npm stops the gateway itself', async () => {
     const port = await freePort();
-    const dir = await mkdtemp(join(tmpdir(), 'cradle-start-'));
+    const dir = await tempDir('cradle-start-');
     const started = performance.now();
     const npm = spawn('npm', ['start', '--silent'], {
       env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: join(dir, 'data') },
@@ -231,7 +231,7 @@ describe('process signals', () => {
 
   test('SIGHUP reloads; SIGTERM drains in-flight requests, then exits 0', async () => {
     const upstream = await startUpstream({ delayMs: 600 });
-    const dir = await mkdtemp(join(tmpdir(), 'cradle-proc-'));
+    const dir = await tempDir('cradle-proc-');
     const file = join(dir, 'gateway.yaml');
     await writeFile(file, configWith(upstream.url));
     const gateway = await startGatewayProcess({ env: {}, config: file });
@@ -269,7 +269,7 @@ describe('process signals', () => {
 
   test('a log reader that goes away does not stop the gateway', async () => {
     const upstream = await startUpstream();
-    const dir = await mkdtemp(join(tmpdir(), 'cradle-proc-'));
+    const dir = await tempDir('cradle-proc-');
     const file = join(dir, 'gateway.yaml');
     await writeFile(file, configWith(upstream.url));
     const gateway = await startGatewayProcess({ env: {}, config: file });

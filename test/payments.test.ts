@@ -8,7 +8,8 @@ import { freePort } from './fixtures/redis.ts';
 import { startSmtp, waitForMail, type TestSmtp } from './fixtures/smtp.ts';
 import { cradle } from './fixtures/cli.ts';
 import { KEY, notification, notify, PID } from './fixtures/payment.ts';
-import { forEachStore, tempDir } from './fixtures/stores.ts';
+import { forEachStore } from './fixtures/stores.ts';
+import { tempDir } from './fixtures/temp.ts';
 
 const TOKEN = 'pay-admin';
 const admin = { 'x-admin-token': TOKEN };

@@ -14,7 +14,8 @@ import { isoTime } from '../licensing/time.ts';
 import type { EntryDetails, LedgerEntry, LicenseStore } from '../licensing/types.ts';
 import { startRedis } from './fixtures/redis.ts';
 import { startRedisCluster, type TestCluster } from './fixtures/redis-cluster.ts';
-import { crashCopy, openEmbedded, silentLog, tempDir, type StoreFactory } from './fixtures/stores.ts';
+import { crashCopy, openEmbedded, silentLog, type StoreFactory } from './fixtures/stores.ts';
+import { tempDir } from './fixtures/temp.ts';
 
 let emailCounter = 0;
 const uniqueEmail = () => `user${++emailCounter}-${Date.now()}@example.com`;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { getJson, postJson } from './fixtures/gateway.ts';
 import { startGatewayProcess } from './fixtures/process.ts';
-import { tempDir } from './fixtures/stores.ts';
+import { tempDir } from './fixtures/temp.ts';
 
 const TOKEN = 'crash-token';
 const admin = { 'x-admin-token': TOKEN };

@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { startTestGateway, postJson, type TestGateway } from './fixtures/gateway.ts';
 import { startGatewayProcess } from './fixtures/process.ts';
-import { tempDir } from './fixtures/stores.ts';
+import { tempDir } from './fixtures/temp.ts';
 import { startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
 
 const recorderPath = fileURLToPath(new URL('./fixtures/plugins/recorder.ts', import.meta.url));
