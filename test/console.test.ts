@@ -108,6 +108,34 @@ describe('operator console', () => {
     await page.getByRole('heading', { name: 'Licenses', level: 1 }).waitFor();
   });
 
+  test('what the operator typed to create a license is kept when the list arrives after it', async () => {
+    // A slow list: its answer reaches the page only once the form is filled in.
+    let answerList = () => {};
+    const typed = new Promise<void>((resolve) => (answerList = resolve));
+    let listAsked = () => {};
+    const asked = new Promise<void>((resolve) => (listAsked = resolve));
+    await page.route('**/api/v1/license/list*', async (route) => {
+      listAsked();
+      await typed;
+      await route.continue();
+    });
+    await page.goto(`${gateway.url}/admin/#/`);
+    await page.goto(`${gateway.url}/admin/#/licenses`);
+    await asked;
+    await page.getByLabel('Email', { exact: true }).fill('early@example.com');
+    await page.getByLabel('Credits').fill('7');
+    await page.getByLabel('Devices allowed').fill('3');
+    answerList();
+    await page.getByRole('region', { name: 'Licenses' }).waitFor();
+    await page.unroute('**/api/v1/license/list*');
+    await page.getByRole('button', { name: 'Create license' }).click();
+    await page.getByRole('heading', { name: 'early@example.com' }).waitFor();
+    const key = decodeURIComponent(page.url().split('#/licenses/')[1]!);
+    const info = await getJson(`${gateway.url}/api/v1/license/info/${key}`, { 'x-admin-token': TOKEN });
+    const created = info.body.license_info as { credits: number; max_devices: number };
+    assert.deepEqual([created.credits, created.max_devices], [7, 3]);
+  });
+
   let licenseKey = '';
   test('create a license, then recharge it: a double click charges once', async () => {
     await page.goto(`${gateway.url}/admin/#/licenses`);

@@ -67,8 +67,8 @@ function Create({ onCreated }) {
     <h2 id="create-title">${t('create')}</h2>
     <div class="row">
       <${Field} id="email" label=${t('email')} type="email" required />
-      <${Field} id="credits" label=${t('credits')} type="number" min="0" step="any" value="0" />
-      <${Field} id="max_devices" label=${t('maxDevices')} type="number" min="1" step="1" value="1" />
+      <${Field} id="credits" label=${t('credits')} type="number" min="0" step="any" defaultValue="0" />
+      <${Field} id="max_devices" label=${t('maxDevices')} type="number" min="1" step="1" defaultValue="1" />
       <button type="submit" disabled=${busy}>${t('create')}</button>
     </div>
     <${Notice} error=${error} />

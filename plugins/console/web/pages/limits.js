@@ -40,7 +40,7 @@ export function Limits({ license, onChange }) {
         id="models"
         label=${t('modelsAllowed')}
         placeholder=${t('anyModel')}
-        value=${license.limits?.models?.join(', ') ?? ''}
+        defaultValue=${license.limits?.models?.join(', ') ?? ''}
       />
       <${Field}
         id="rate"
@@ -48,7 +48,7 @@ export function Limits({ license, onChange }) {
         type="number"
         min="1"
         step="1"
-        value=${license.limits?.rate_limit_per_minute ?? ''}
+        defaultValue=${license.limits?.rate_limit_per_minute ?? ''}
       />
       <button type="submit">${t('save')}</button>
     </div>

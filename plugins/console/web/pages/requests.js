@@ -85,9 +85,9 @@ export function Requests({ initial }) {
   };
   return html`<h1>${t('requests')}</h1>
     <form class="row" onSubmit=${submit} aria-label=${t('filter')}>
-      ${FILTERS.map((name) => html`<${Field} id=${name} label=${t(name)} value=${filter[name] ?? ''} type=${name === 'status' ? 'number' : 'text'} />`)}
-      <${Field} id="from" label=${t('from')} type="datetime-local" value=${filter.from ?? ''} />
-      <${Field} id="to" label=${t('to')} type="datetime-local" value=${filter.to ?? ''} />
+      ${FILTERS.map((name) => html`<${Field} id=${name} label=${t(name)} defaultValue=${filter[name] ?? ''} type=${name === 'status' ? 'number' : 'text'} />`)}
+      <${Field} id="from" label=${t('from')} type="datetime-local" defaultValue=${filter.from ?? ''} />
+      <${Field} id="to" label=${t('to')} type="datetime-local" defaultValue=${filter.to ?? ''} />
       <button type="submit">${t('filter')}</button>
     </form>
     <${RequestTable} filter=${filter} round=${round} />`;
