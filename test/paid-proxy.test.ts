@@ -515,6 +515,36 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
       assert.deepEqual(await credits(key).then((i) => [i.credits, i.held]), [0.5, 0]);
     });
 
+    test('a request may not let the upstream answer with another model, nor ask for a stream but with true', async () => {
+      // OpenRouter falls back on `models` (any error of the first, a too long prompt included) and bills the
+      // model that answered: a cheap model named, an expensive one listed, would be charged the cheap price.
+      const key = await newLicense(10);
+      const before = openrouter.requests.length;
+      const refused = async (extra: Record<string, unknown>, field: RegExp) => {
+        const body = { model: 'openai/x', messages, ...extra };
+        await assert.rejects(
+          client(key).chat.completions.create(body as OpenAI.ChatCompletionCreateParamsNonStreaming),
+          (error: InstanceType<typeof OpenAI.APIError>) => {
+            assert.equal(error.status, 400);
+            assert.match(error.message, field);
+            return true;
+          },
+        );
+      };
+      await refused({ models: ['anthropic/claude-3.5-sonnet'] }, /models is not accepted here/);
+      await refused({ route: 'fallback' }, /route is not accepted here/);
+      await refused({ stream: 'true' }, /stream must be true or false/);
+      await refused({ stream: 1 }, /stream must be true or false/);
+      assert.equal(openrouter.requests.length, before, 'none reached the upstream');
+      // Named as OpenAI names them, they go through.
+      await client(key).chat.completions.create({ model: 'openai/x', messages, stream: false });
+      assert.equal(openrouter.requests.length, before + 1);
+      assert.deepEqual(
+        (await ledger(key)).map((e) => e.kind),
+        ['usage', 'daily_charge', 'grant'],
+      );
+    });
+
     test('a request that starts on one day and ends on the next pays for one day, the one it started on', async () => {
       const key = await newLicense(5);
       const startDay = new Date(now + 8 * 3600_000).toISOString().slice(0, 10);

@@ -13,13 +13,20 @@ export interface ChatMessage {
 export interface ChatBody extends LimitFields {
   model: string;
   messages: ChatMessage[];
-  stream?: unknown;
+  stream?: boolean | null;
   stream_options?: Record<string, unknown>;
   tools?: unknown;
 }
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * Fields by which an upstream picks another model than the one named: OpenRouter's fallback list and route
+ * answer with any model of the list, priced as that one. The request is held, charged and allowed for the
+ * model it names, so it may name only that one.
+ */
+const OTHER_MODELS = ['models', 'route'] as const;
 
 export function checkChatBody(value: unknown): ChatBody {
   if (!isObject(value)) throw badRequest('request body must be a JSON object', 'INVALID_BODY');
@@ -30,6 +37,16 @@ export function checkChatBody(value: unknown): ChatBody {
     throw badRequest('messages is required: an array of message objects', 'INVALID_MESSAGES');
   const index = messages.findIndex((message) => !isObject(message));
   if (index !== -1) throw badRequest(`messages[${index}] must be an object`, 'INVALID_MESSAGES');
+  for (const name of OTHER_MODELS)
+    if (value[name] !== undefined && value[name] !== null)
+      throw badRequest(
+        `${name} is not accepted here: a request names one model, the one it is billed for`,
+        'INVALID_PARAMETER',
+      );
+  // A stream asked for in any other way would be answered as one by a lenient upstream, without the usage
+  // the gateway asks streams for, and charged on an estimate.
+  if (value.stream !== undefined && value.stream !== null && typeof value.stream !== 'boolean')
+    throw badRequest('stream must be true or false', 'INVALID_PARAMETER');
   if (value.stream_options !== undefined && value.stream_options !== null && !isObject(value.stream_options))
     throw badRequest('stream_options must be an object', 'INVALID_PARAMETER');
   return value as unknown as ChatBody;
