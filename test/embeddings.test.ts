@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { describe, test } from 'node:test';
-import { BadRequestError } from 'openai';
+import OpenAI, { BadRequestError } from 'openai';
 import { startTestGateway } from './fixtures/gateway.ts';
 import { licenseAdminRoutes, licensedClient, licensedGateway, usageEntries } from './fixtures/licensed.ts';
 import { startUpstream, withBehaviour } from './fixtures/upstream.ts';
@@ -54,13 +54,23 @@ describe('embeddings', () => {
     assert.equal(estimated.estimated, true);
   });
 
-  test('an input that is neither text nor token ids is refused, naming it, before it is sent', async () => {
+  test('an input that is neither text nor token ids, or other models than its own, is refused, naming it, before it is sent', async () => {
     const sent = at.openrouter.requests.length;
     await assert.rejects(
       at.client.embeddings.create({ model: 'emb-small', input: [{ text: 'x' }] as unknown as string[] }),
       (error: unknown) => {
         assert.ok(error instanceof BadRequestError, String(error));
         assert.match(error.message, /input\[0\] must be a text or token ids/);
+        return true;
+      },
+    );
+    // As for chats: billed for the model it names, it may not let the upstream fall back on others.
+    const withFallbacks = { model: 'emb-small', input: 'x', models: ['emb-large'] };
+    await assert.rejects(
+      at.client.embeddings.create(withFallbacks as OpenAI.EmbeddingCreateParams),
+      (error: unknown) => {
+        assert.ok(error instanceof BadRequestError, String(error));
+        assert.match(error.message, /models is not accepted here/);
         return true;
       },
     );

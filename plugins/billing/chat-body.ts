@@ -1,6 +1,6 @@
 /**
- * The chat request body as billing reads it, checked before anything is held or forwarded: every refusal
- * is a 400 that names the field.
+ * The request body as billing reads it, checked before anything is held or forwarded: every refusal is a
+ * 400 that names the field.
  */
 import { badRequest } from '../../gateway/errors.ts';
 import type { LimitFields } from './budget.ts';
@@ -28,21 +28,27 @@ const isObject = (value: unknown): value is Record<string, unknown> =>
  */
 const OTHER_MODELS = ['models', 'route'] as const;
 
-export function checkChatBody(value: unknown): ChatBody {
+/** Any billed body (chat or embeddings): a JSON object that names one model, the one it is billed for. */
+export function checkModelBody(value: unknown): Record<string, unknown> & { model: string } {
   if (!isObject(value)) throw badRequest('request body must be a JSON object', 'INVALID_BODY');
   if (typeof value.model !== 'string' || value.model === '')
     throw badRequest('model is required (a model name)', 'MISSING_MODEL');
-  const { messages } = value;
-  if (!Array.isArray(messages))
-    throw badRequest('messages is required: an array of message objects', 'INVALID_MESSAGES');
-  const index = messages.findIndex((message) => !isObject(message));
-  if (index !== -1) throw badRequest(`messages[${index}] must be an object`, 'INVALID_MESSAGES');
   for (const name of OTHER_MODELS)
     if (value[name] !== undefined && value[name] !== null)
       throw badRequest(
         `${name} is not accepted here: a request names one model, the one it is billed for`,
         'INVALID_PARAMETER',
       );
+  return value as Record<string, unknown> & { model: string };
+}
+
+export function checkChatBody(json: unknown): ChatBody {
+  const value = checkModelBody(json);
+  const { messages } = value;
+  if (!Array.isArray(messages))
+    throw badRequest('messages is required: an array of message objects', 'INVALID_MESSAGES');
+  const index = messages.findIndex((message) => !isObject(message));
+  if (index !== -1) throw badRequest(`messages[${index}] must be an object`, 'INVALID_MESSAGES');
   // A stream asked for in any other way would be answered as one by a lenient upstream, without the usage
   // the gateway asks streams for, and charged on an estimate.
   if (value.stream !== undefined && value.stream !== null && typeof value.stream !== 'boolean')

@@ -5,7 +5,7 @@
  */
 import { badRequest } from '../../gateway/errors.ts';
 import { completionBudget } from './budget.ts';
-import { checkChatBody, type ChatBody } from './chat-body.ts';
+import { checkChatBody, checkModelBody, type ChatBody } from './chat-body.ts';
 import { ONE_TOKEN, textWeight, tokensOf } from './estimate.ts';
 
 export const REQUEST_KINDS = ['chat', 'embeddings'] as const;
@@ -54,11 +54,7 @@ function promptWeight(body: ChatBody): number {
  * token per byte of text (no tokenizer makes more), so the charge never outgrows it.
  */
 function embeddings(json: unknown): BilledRequest {
-  const body = json as { model?: unknown; input?: unknown };
-  if (typeof body !== 'object' || body === null || Array.isArray(body))
-    throw badRequest('request body must be a JSON object', 'INVALID_BODY');
-  if (typeof body.model !== 'string' || body.model === '')
-    throw badRequest('model is required (a model name)', 'MISSING_MODEL');
+  const body = checkModelBody(json);
   const inputs = Array.isArray(body.input) ? body.input : [body.input];
   let weight = 0;
   let bound = 0;
@@ -81,7 +77,7 @@ function embeddings(json: unknown): BilledRequest {
   }
   const promptEstimate = tokensOf(weight);
   return {
-    body: body as BilledRequest['body'],
+    body,
     promptEstimate,
     hold: { promptTokens: Math.max(bound, promptEstimate), completionTokens: 0 },
     defaultLimit: false,
