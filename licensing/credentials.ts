@@ -7,6 +7,8 @@ import { growingLru } from '../gateway/lru.ts';
 import type { Services } from '../gateway/plugin.ts';
 
 const BEARER = /^bearer\s+(\S+)\s*$/i;
+/** A device id is kept on its license: a longer one is refused wherever it is presented. */
+export const DEVICE_ID_MAX_LENGTH = 200;
 
 export function presentedKey(ctx: Context): string | undefined {
   const header = ctx.header('x-license-key')?.trim();

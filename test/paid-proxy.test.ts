@@ -513,6 +513,13 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
         ['grant'],
       );
       assert.deepEqual(await credits(key).then((i) => [i.credits, i.held]), [0.5, 0]);
+      // A device id is kept on the license: one longer than the license API takes is not bound here either.
+      const roomy = await newLicense(0.5, 3);
+      await refusedWith(400, () =>
+        client(roomy, 'd'.repeat(201)).chat.completions.create({ model: 'openai/x', messages }),
+      );
+      const info = await getJson(`${gw.url}/api/v1/license/info/${roomy}`, admin);
+      assert.deepEqual((info.body.license_info as { devices: unknown[] }).devices, []);
     });
 
     test('a request may not let the upstream answer with another model, nor ask for a stream but with true', async () => {

@@ -4,6 +4,7 @@
  * actions still read the values themselves (an amount's decimals, an email's case).
  */
 import type { JsonSchema, RouteContract } from '../../gateway/input.ts';
+import { DEVICE_ID_MAX_LENGTH } from '../../licensing/credentials.ts';
 import { ENTRY_FIELDS } from '../../licensing/entry-fields.ts';
 import { EMAIL } from './input.ts';
 
@@ -68,7 +69,13 @@ export const LICENSE_API_CONTRACTS = {
     body: {
       type: 'object',
       required: ['license_key', 'device_id'],
-      properties: { license_key: licenseKey, device_id: text('a device id of at most 200 characters') },
+      properties: {
+        license_key: licenseKey,
+        device_id: {
+          ...text(`a device id of at most ${DEVICE_ID_MAX_LENGTH} characters`),
+          maxLength: DEVICE_ID_MAX_LENGTH,
+        },
+      },
     },
   },
   balance: { summary: "An email's license and balance (the key masked without the admin token)" },

@@ -4,10 +4,10 @@
  * revocation anywhere drops the cached copy at once. The client's credentials never go upstream.
  */
 import { growingLru } from '../../gateway/lru.ts';
-import { GatewayError } from '../../gateway/errors.ts';
+import { badRequest, GatewayError } from '../../gateway/errors.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
 import type { Context } from '../../gateway/context.ts';
-import { keyVerdicts, presentedKey } from '../../licensing/credentials.ts';
+import { DEVICE_ID_MAX_LENGTH, keyVerdicts, presentedKey } from '../../licensing/credentials.ts';
 import { allowsModel } from '../../licensing/limits.ts';
 import { licenseChecks } from '../../licensing/metrics.ts';
 import { licenseStore } from '../../licensing/resource.ts';
@@ -89,6 +89,11 @@ export default definePlugin<LicenseConfig>({
             'send your license key (X-License-Key or Authorization: Bearer) and X-Device-Id',
           );
         }
+        if (device.length > DEVICE_ID_MAX_LENGTH)
+          throw badRequest(
+            `X-Device-Id must be at most ${DEVICE_ID_MAX_LENGTH} characters`,
+            'INVALID_DEVICE_ID',
+          );
         if (verdicts.unknown.has(key)) {
           checks.inc({ result: 'NOT_FOUND' });
           throw REFUSALS.NOT_FOUND();
