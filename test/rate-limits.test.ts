@@ -168,6 +168,34 @@ function limitSuite(storeName: string, env: () => Record<string, string>) {
       }
     });
 
+    test('wrong admin tokens are refused after 20 in ten minutes from one address, on every admin route; right ones do not count', async () => {
+      const gateway = await start({ TRUST_PROXY: 'loopback' });
+      const list = (address: string, token: string) =>
+        getJson(`${gateway.url}/api/v1/license/list`, { 'x-forwarded-for': address, 'x-admin-token': token });
+      try {
+        // The operator's own requests are not counted, however many.
+        for (let i = 0; i < 30; i++) assert.equal((await list('203.0.113.7', TOKEN)).status, 200);
+        // Each guess is counted as it comes: guesses sent at once meet the limit as guesses in a row do.
+        const guesses = await Promise.all(
+          Array.from({ length: 25 }, (_, i) => list('203.0.113.9', `guess-${i}`)),
+        );
+        const statuses = guesses.map((reply) => reply.status).sort();
+        assert.deepEqual(statuses, [...Array(20).fill(401), ...Array(5).fill(429)]);
+        // The address is shut out of every admin route for the rest of the window, the right token included:
+        // a right guess must not tell itself apart.
+        const metrics = await getJson(`${gateway.url}/metrics`, {
+          'x-forwarded-for': '203.0.113.9',
+          'x-admin-token': TOKEN,
+        });
+        assert.equal(metrics.status, 429);
+        assert.ok(Number(metrics.headers.get('retry-after')) > 0);
+        assert.equal((await list('203.0.113.9', TOKEN)).status, 429);
+        assert.equal((await list('203.0.113.7', TOKEN)).status, 200, 'another address is not');
+      } finally {
+        await gateway.close();
+      }
+    });
+
     test('metrics need the admin token (X-Admin-Token or a bearer token) or a listed address', async () => {
       assert.equal((await getJson(`${gw.url}/metrics`)).status, 401);
       assert.equal((await getJson(`${gw.url}/metrics`, admin)).status, 200);
