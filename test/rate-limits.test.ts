@@ -168,7 +168,7 @@ function limitSuite(storeName: string, env: () => Record<string, string>) {
       }
     });
 
-    test('wrong admin tokens are refused after 20 in ten minutes from one address, on every admin route; right ones do not count', async () => {
+    test('wrong admin tokens are refused after 20 in ten minutes from one address, on every route that reads one; right ones do not count', async () => {
       const gateway = await start({ TRUST_PROXY: 'loopback' });
       const list = (address: string, token: string) =>
         getJson(`${gateway.url}/api/v1/license/list`, { 'x-forwarded-for': address, 'x-admin-token': token });
@@ -191,6 +191,22 @@ function limitSuite(storeName: string, env: () => Record<string, string>) {
         assert.ok(Number(metrics.headers.get('retry-after')) > 0);
         assert.equal((await list('203.0.113.9', TOKEN)).status, 429);
         assert.equal((await list('203.0.113.7', TOKEN)).status, 200, 'another address is not');
+        // Where the token is optional (an email's balance, its key unmasked for the admin), a wrong one is
+        // refused and counted too; none, or a client's license key as its bearer, reads the public answer.
+        const email = `optional-${storeName}@example.com`;
+        await postJson(`${gateway.url}/api/v1/license/generate`, { email, credits: 1 }, admin);
+        const balance = (headers: Record<string, string>) =>
+          getJson(`${gateway.url}/api/v1/license/balance/${email}`, {
+            'x-forwarded-for': '203.0.113.11',
+            ...headers,
+          });
+        assert.equal((await balance({ 'x-admin-token': 'guess' })).status, 401);
+        const bearer = await balance({ authorization: 'Bearer CRDL-AAAA-BBBB-CCCC' });
+        assert.match(String(bearer.body.license_key), /\*{4}/, 'masked');
+        const unmasked = await balance({ 'x-admin-token': TOKEN });
+        assert.doesNotMatch(String(unmasked.body.license_key), /\*/);
+        for (let i = 0; i < 19; i++) await balance({ 'x-admin-token': `guess-${i}` });
+        assert.equal((await balance({ 'x-admin-token': TOKEN })).status, 429);
       } finally {
         await gateway.close();
       }

@@ -1,8 +1,9 @@
 /**
  * Admin token check (`X-Admin-Token`, or `Authorization: Bearer` as Prometheus sends it), constant time,
- * several tokens for rotation. With `optional`, a request without a valid token goes on as a public one (e.g.
- * the balance route masks the key then). `allow_addresses` lets listed client addresses in without a token
- * (a Prometheus on the host), though not as admins.
+ * several tokens for rotation. With `optional`, a request without a token goes on as a public one (e.g. the
+ * balance route masks the key then), and only `X-Admin-Token` is read: a client's `Authorization` there is
+ * its license key. `allow_addresses` lets listed client addresses in without a token (a Prometheus on the
+ * host), though not as admins.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { GatewayError, unavailable } from '../../gateway/errors.ts';
@@ -43,12 +44,15 @@ export default definePlugin<AdminAuthConfig>({
     return {
       contract: { admin: config.optional ? 'optional' : true },
       onRequest(ctx) {
-        const bearer = ctx.header('authorization');
+        const bearer = config.optional ? undefined : ctx.header('authorization');
         const given =
           ctx.header('x-admin-token') ?? (bearer?.startsWith('Bearer ') ? bearer.slice(7).trim() : undefined);
         const ok = tokens.length > 0 && given !== undefined && matches(given);
         ctx.set(IS_ADMIN, ok);
-        if (ok || config.optional || allowed(ctx.clientIp)) return;
+        if (ok || allowed(ctx.clientIp)) return;
+        // A wrong token is refused where a token is optional too: answered as public, a route would tell a
+        // right guess apart without a refusal to count it.
+        if (config.optional && (given === undefined || tokens.length === 0)) return;
         if (tokens.length === 0) {
           throw unavailable(
             'admin API is disabled: set API_ADMIN_TOKEN (comma-separated for rotation) and restart or reload',
