@@ -10,6 +10,8 @@ export function csvAnswer(header: readonly string[], rows: readonly Record<strin
 
 function csvCell(value: unknown): string {
   if (value === undefined || value === null) return '';
+  // A number is written as one, its sign included: its text is never a formula.
+  if (typeof value === 'number') return String(value);
   const text = String(value);
   // A cell a spreadsheet would run as a formula is quoted as text.
   const safe = /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;

@@ -248,6 +248,22 @@ function licenseApiSuite(storeName: string, env: () => Record<string, string>) {
         (await getJson(`${gw.url}/api/v1/license/ledger/${license_key}?limit=0`, admin)).status,
         400,
       );
+      // As a spreadsheet reads it: amounts are numbers (those taken too), and no text runs as a formula.
+      await postJson(
+        `${gw.url}/api/v1/license/deduct`,
+        { license_key, amount: 1, reference: '=HYPERLINK("http://example.com","refund")' },
+        admin,
+      );
+      const csv = await fetch(`${gw.url}/api/v1/license/ledger/${license_key}?format=csv`, {
+        headers: admin,
+      });
+      const [header, deducted, used] = (await csv.text()).split('\r\n');
+      assert.match(header!, /^id,time,kind,amount,balance_after,reference,/);
+      assert.match(
+        deducted!,
+        /^\d+,[^,]+,deduct,-1,5\.995679,"'=HYPERLINK\(""http:\/\/example\.com"",""refund""\)",/,
+      );
+      assert.match(used!, /^\d+,[^,]+,usage,-0\.004321,6\.995679,,req-9,/);
     });
   });
 }
