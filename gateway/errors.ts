@@ -45,6 +45,14 @@ export const notFound = (message: string, code = 'NOT_FOUND') => new GatewayErro
 export const unavailable = (message: string, code = 'UNAVAILABLE', options?: GatewayErrorOptions) =>
   new GatewayError(503, code, message, options);
 
+/** 429 for a limit's window that ends in `remainingMs`: Retry-After says when to come back. */
+export function pastLimit(remainingMs: number): GatewayError {
+  const retryAfter = String(Math.ceil(remainingMs / 1000));
+  return new GatewayError(429, 'RATE_LIMITED', `too many requests; retry in ${retryAfter} s`, {
+    headers: { 'retry-after': retryAfter },
+  });
+}
+
 /** Turns a domain error into the answer it means, or says it does not know it (a plugin's `mapError`). */
 export type ErrorMapper = (error: unknown) => GatewayError | undefined;
 

@@ -4,11 +4,17 @@
  * balance route masks the key then), and only `X-Admin-Token` is read: a client's `Authorization` there is
  * its license key. `allow_addresses` lets listed client addresses in without a token (a Prometheus on the
  * host), though not as admins.
+ *
+ * Wrong tokens are counted per client address, on every route that checks one (`guesses`): past the limit
+ * the address is refused until the window ends, the right token included, so a right guess cannot tell
+ * itself apart. A wrong token is counted when it is judged, before its answer, so guesses sent at once meet
+ * the limit too; a right one is never counted.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { GatewayError, unavailable } from '../../gateway/errors.ts';
+import { GatewayError, pastLimit, unavailable } from '../../gateway/errors.ts';
 import { addressMatcher, trustSchema, type TrustSetting } from '../../gateway/client-address.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
+import { windowCounter } from '../../gateway/window-counter.ts';
 import { IS_ADMIN } from '../keys.ts';
 
 export interface AdminAuthConfig {
@@ -17,6 +23,8 @@ export interface AdminAuthConfig {
   optional: boolean;
   /** Client addresses let in without a token: addresses, CIDR ranges, loopback; a list or comma string. */
   allow_addresses: TrustSetting;
+  /** Wrong tokens an address may send in a window. */
+  guesses: { limit: number; window_s: number };
 }
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
@@ -30,9 +38,18 @@ export default definePlugin<AdminAuthConfig>({
       tokens: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }], default: '' },
       optional: { type: 'boolean', default: false },
       allow_addresses: { ...trustSchema, default: false },
+      guesses: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          limit: { type: 'integer', minimum: 1, default: 20 },
+          window_s: { type: 'integer', minimum: 1, default: 600 },
+        },
+        default: {},
+      },
     },
   },
-  create(config) {
+  async create(config, services) {
     const tokens = (Array.isArray(config.tokens) ? config.tokens : config.tokens.split(','))
       .map((t) => t.trim())
       .filter(Boolean)
@@ -41,13 +58,23 @@ export default definePlugin<AdminAuthConfig>({
     // Digests of equal length make every comparison take the same time, whatever was sent.
     const matches = (given: string) =>
       tokens.reduce((found, token) => timingSafeEqual(token, digest(given)) || found, false);
+    const windowMs = config.guesses.window_s * 1000;
+    // One count for every admin route: guesses spread over them add up.
+    const guesses = await windowCounter(services, { name: 'admin-token-guesses', windowMs });
     return {
       contract: { admin: config.optional ? 'optional' : true },
-      onRequest(ctx) {
+      async onRequest(ctx) {
         const bearer = config.optional ? undefined : ctx.header('authorization');
         const given =
           ctx.header('x-admin-token') ?? (bearer?.startsWith('Bearer ') ? bearer.slice(7).trim() : undefined);
         const ok = tokens.length > 0 && given !== undefined && matches(given);
+        if (tokens.length > 0 && given !== undefined) {
+          const now = services.clock.now();
+          const window = await guesses.add(`ip:${ctx.clientIp}`, now, ok ? 0 : 1);
+          const limit = config.guesses.limit;
+          if (ok ? window.count >= limit : window.count > limit)
+            throw pastLimit(window.start + windowMs - now);
+        }
         ctx.set(IS_ADMIN, ok);
         if (ok || allowed(ctx.clientIp)) return;
         // A wrong token is refused where a token is optional too: answered as public, a route would tell a
