@@ -249,6 +249,34 @@ describe('operator console', () => {
     assert.equal((await chat(licenseKey)).status, 403);
   });
 
+  test('Export CSV saves the whole ledger, however many pages of the API it takes', async () => {
+    const admin = { 'x-admin-token': TOKEN };
+    const created = await postJson(
+      `${gateway.url}/api/v1/license/generate`,
+      { email: 'busy@example.com', credits: 1 },
+      admin,
+    );
+    const key = created.body.license_key as string;
+    // More entries than a page of the export holds (1,000): the grant and 1,050 recharges.
+    for (let batch = 0; batch < 21; batch++)
+      await Promise.all(
+        Array.from({ length: 50 }, () =>
+          postJson(`${gateway.url}/api/v1/license/recharge`, { license_key: key, amount: 0.000001 }, admin),
+        ),
+      );
+    await page.goto(`${gateway.url}/admin/#/licenses/${encodeURIComponent(key)}`);
+    await page.getByRole('heading', { name: 'busy@example.com' }).waitFor();
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Export CSV' }).first().click(),
+    ]);
+    const lines = (await readFile((await download.path())!, 'utf8')).trimEnd().split('\r\n');
+    assert.match(lines[0]!, /^id,time,kind,/);
+    const ids = lines.slice(1).map((line) => line.split(',')[0]);
+    assert.equal(ids.length, 1_051);
+    assert.equal(new Set(ids).size, ids.length, 'no entry twice');
+  });
+
   test('every page fits 1280 and 390 px, labels its controls, and is saved as a screenshot', async () => {
     for (const width of [1280, 390]) {
       await page.setViewportSize({ width, height: 900 });

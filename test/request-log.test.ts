@@ -146,6 +146,21 @@ function requestLogSuite(storeName: string, env: () => Record<string, string>) {
       assert.match(lines[0]!, /^id,time,request_id,license,device,route,model,upstream,status,/);
       assert.equal(lines.length, 4);
       assert.ok(lines[1]!.includes(all[0]!.request_id as string));
+      // A CSV page says where the next one starts, as the JSON's `next` does.
+      const csvPage = (before?: string) =>
+        fetch(
+          `${gw(0).url}/api/v1/requests?license=${key}&format=csv&limit=2${before ? `&before=${before}` : ''}`,
+          { headers: admin },
+        );
+      const firstCsv = await csvPage();
+      const cursor = firstCsv.headers.get('x-next-cursor');
+      assert.equal(cursor, String(first.next));
+      const secondCsv = await csvPage(cursor!);
+      assert.equal(secondCsv.headers.get('x-next-cursor'), null, 'the last page names no next');
+      const pages = [await firstCsv.text(), await secondCsv.text()].map((text) =>
+        text.trimEnd().split('\r\n'),
+      );
+      assert.deepEqual([pages[0]![0], ...pages[0]!.slice(1), ...pages[1]!.slice(1)], lines);
     });
 
     test('statistics by hour and day, by model, license and upstream, follow the requests', async () => {

@@ -165,7 +165,7 @@ export default definePlugin<LicenseApiConfig>({
           ...(before !== undefined ? { before } : {}),
         });
         const entries = page.entries.map(entryView);
-        if (ctx.query.get('format') === 'csv') return csvAnswer(LEDGER_CSV_HEADER, entries);
+        if (ctx.query.get('format') === 'csv') return csvAnswer(LEDGER_CSV_HEADER, entries, page);
         return { body: { success: true, entries, next: page.next } };
       },
       async send_email(ctx, store) {

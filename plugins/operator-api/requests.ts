@@ -49,7 +49,7 @@ export async function requestsAnswer(ctx: Context, services: Services, store: Li
   );
   const rows = page.records.map((record) => ({ id: record.id, ...requestView(record) }));
   if (ctx.query.get('format') === 'csv')
-    return csvAnswer(['id', ...REQUEST_FIELDS.map((field) => field.api)], rows);
+    return csvAnswer(['id', ...REQUEST_FIELDS.map((field) => field.api)], rows, page);
   return { body: { success: true, requests: rows, next: page.next } };
 }
 

@@ -65,12 +65,21 @@ export async function api(path, options) {
 }
 
 /**
- * Saves what `path` answers as a file: the token is a header, so a plain link cannot fetch it.
- * @param {string} path
+ * Saves a CSV export as one file, every page of it (each page's `X-Next-Cursor` asks for the next; the
+ * header line is kept once). The token is a header, so a plain link cannot fetch it.
+ * @param {string} path with a query string
  * @param {string} filename
  */
 export async function download(path, filename) {
-  const blob = await (await send(path)).blob();
+  /** @type {string[]} */
+  const parts = [];
+  for (let cursor = /** @type {string | null} */ (''); cursor !== null;) {
+    const res = await send(cursor ? `${path}&before=${encodeURIComponent(cursor)}` : path);
+    const text = await res.text();
+    parts.push(parts.length === 0 ? text : text.slice(text.indexOf('\r\n') + 2));
+    cursor = res.headers.get('x-next-cursor');
+  }
+  const blob = new Blob(parts, { type: 'text/csv;charset=utf-8' });
   const link = document.createElement('a');
   link.href = URL.createObjectURL(blob);
   link.download = filename;
