@@ -52,7 +52,12 @@ function operation(route: DocumentedRoute, contract: RouteContract, admin: Route
     responses: {
       '200': { description: 'done', content: answers },
       '400': errorAnswer('the request does not fit: the error names the field'),
-      ...(admin === true ? { '401': errorAnswer('no valid admin token') } : {}),
+      ...(admin
+        ? {
+            '401': errorAnswer(admin === true ? 'no valid admin token' : 'a wrong admin token'),
+            '429': errorAnswer('too many wrong admin tokens from this address: Retry-After says when'),
+          }
+        : {}),
     },
   };
 }

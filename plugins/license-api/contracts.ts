@@ -104,7 +104,10 @@ export const LICENSE_API_CONTRACTS = {
       properties: {
         limit: page(1000).limit,
         before: { type: 'integer', description: 'an entry id: the page ends before it' },
-        format: { enum: ['json', 'csv'], description: 'json or csv' },
+        format: {
+          enum: ['json', 'csv'],
+          description: 'json, or csv: a page, whose X-Next-Cursor header names the next (as `next`)',
+        },
       },
     },
     alsoAnswers: ['text/csv'],

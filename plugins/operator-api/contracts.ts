@@ -46,7 +46,10 @@ export const OPERATOR_API_CONTRACTS = {
       to: instant,
       limit: whole(1, 1000),
       before: whole(1),
-      format: { enum: ['json', 'csv'], description: 'json or csv' },
+      format: {
+        enum: ['json', 'csv'],
+        description: 'json, or csv: a page, whose X-Next-Cursor header names the next (as `next`)',
+      },
     }),
     alsoAnswers: ['text/csv'],
   },
