@@ -75,6 +75,8 @@ export class RequestCharge {
   private succeeded = false;
   private cost = 0;
   private details: EntryDetails | undefined;
+  /** Renews the hold while the request runs (`keepHeld`). */
+  private renewal: NodeJS.Timeout | undefined;
   result: SettleResult | undefined;
 
   private constructor(
@@ -112,6 +114,22 @@ export class RequestCharge {
     });
     if (result === 'insufficient') throw insufficientCredits(options.refusal());
     if (result !== 'ok') throw licenseRevoked();
+    if (options.ttlMs) this.keepHeld(options.ttlMs);
+  }
+
+  /**
+   * A hold's time bounds how long it outlives a process that died (shared stores), not how long a request
+   * may run: while this one runs, its hold is renewed (a hold of nothing more, under the same id) every half
+   * of that time, so a stream longer than it keeps its credits reserved.
+   */
+  private keepHeld(ttlMs: number): void {
+    if (this.renewal) return;
+    const renew = { key: this.license.key, holdId: this.holdId, amount: 0, ttlMs };
+    this.renewal = setInterval(() => {
+      // A renewal lost (the store unreachable) leaves the hold to its time, as before; the next may succeed.
+      this.store.hold(renew).catch(() => undefined);
+    }, ttlMs / 2);
+    this.renewal.unref();
   }
 
   report(success: boolean, charge: PartCharge | undefined): Promise<void> | undefined {
@@ -125,6 +143,7 @@ export class RequestCharge {
   }
 
   private async settle(): Promise<void> {
+    clearInterval(this.renewal);
     const result = await this.store.settle({
       key: this.license.key,
       holdId: this.holdId,

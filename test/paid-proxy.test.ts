@@ -663,6 +663,72 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
 
 forEachStore(paidProxySuite, { cluster: true });
 
+/** A hold's time is how long it outlives a gateway that died; a live request keeps it, however long it runs. */
+function holdRenewalSuite(storeName: string, env: () => Record<string, string>) {
+  test(`a stream that runs past its hold's time keeps its credits reserved (${storeName} store)`, async () => {
+    const openrouter = await startUpstream();
+    const gw = await startTestGateway(
+      `
+routes:
+  - method: POST
+    path: /api/v1/license/generate
+    plugins: [{ admin-auth: { tokens: ${TOKEN} } }, { license-api: { action: generate } }]
+  - { method: GET, path: /api/v1/license/info/:key, plugins: [{ admin-auth: { tokens: ${TOKEN} } }, { license-api: { action: info } }] }
+  - method: POST
+    path: /v1/chat/completions
+    error_format: openai
+    plugins:
+      - license: {}
+      - billing: { hold_ttl_s: 1, default_max_tokens: 50, prices: [{ model: "*", input: 1000, output: 2000 }] }
+      - openrouter: { base_url: "${openrouter.url}/api/v1", api_key: k }
+`,
+      { env: { API_ADMIN_TOKEN: TOKEN, ...env() } },
+    );
+    try {
+      const generated = await postJson(
+        `${gw.url}/api/v1/license/generate`,
+        { email: `renewal-${storeName}@example.com`, credits: 0.2 },
+        admin,
+      );
+      const key = generated.body.license_key as string;
+      const info = async () =>
+        (await getJson(`${gw.url}/api/v1/license/info/${key}`, admin)).body.license_info as {
+          credits: number;
+          held: number;
+        };
+      const client = new OpenAI({
+        baseURL: `${gw.url}/v1`,
+        apiKey: key,
+        defaultHeaders: { 'X-Device-Id': 'd' },
+        maxRetries: 0,
+      });
+      const messages = [{ role: 'user' as const, content: 'Hi' }];
+      await withBehaviour(openrouter, { reply: Array(12).fill(' word'), chunkDelayMs: 250 }, async () => {
+        const stream = await client.chat.completions.create({ model: 'm', messages, stream: true });
+        const chunks = (async () => {
+          for await (const chunk of stream) void chunk;
+        })();
+        // 50 completion tokens at 2,000 a million, the prompt's estimate at 1,000: 0.1 and a little.
+        const held = (await info()).held;
+        assert.ok(held > 0.1 && held < 0.2, String(held));
+        await new Promise((r) => setTimeout(r, 2000));
+        assert.equal((await info()).held, held, 'still reserved after twice its time');
+        await assert.rejects(
+          client.chat.completions.create({ model: 'm', messages }),
+          (error: { status: number }) => error.status === 402,
+          'the reserved credits are not spent twice',
+        );
+        await chunks;
+      });
+    } finally {
+      await gw.close();
+      await openrouter.close();
+    }
+  });
+}
+
+forEachStore(holdRenewalSuite);
+
 describe('the shipped config/gateway.yaml', () => {
   test('/v1 routes by model (Gemini → the Space pool, others → OpenRouter), lists models, prices and spaces', async () => {
     const { readFile } = await import('node:fs/promises');

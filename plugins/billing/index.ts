@@ -34,8 +34,8 @@ export interface BillingConfig {
   /** A charge that takes the balance below this (credits) mails the owner once; 0 turns it off. */
   low_balance_threshold: number;
   /**
-   * How long a request's hold outlives a gateway that died before settling it (shared stores): keep it above
-   * the longest answer. A hold that runs out mid-answer still settles; it only stops reserving.
+   * How long a request's hold outlives a gateway that died before settling it (shared stores); a live
+   * request renews its hold every half of it, however long it runs.
    */
   hold_ttl_s: number;
 }
