@@ -181,8 +181,11 @@ export class Context {
     return Buffer.from(JSON.stringify({ ...(this.parsedJson as object), ...fields }));
   }
 
-  /** The body parsed as JSON, once, shared by every plugin. Throws 400 when it is not JSON. */
-  async json<T = unknown>(): Promise<T> {
+  /**
+   * The body parsed as JSON, once, shared by every plugin. Throws 400 when it is not JSON, or not an object:
+   * every body the gateway reads is one, so no plugin meets a null where it reads a member.
+   */
+  async json<T extends object = Record<string, unknown>>(): Promise<T> {
     const raw = await this.body();
     if (this.jsonState === 'unparsed') {
       if (raw.length === 0)
@@ -194,6 +197,8 @@ export class Context {
       }
       if (nestedDeeperThan(this.parsedJson, MAX_JSON_DEPTH))
         throw badRequest(`request body nests deeper than ${MAX_JSON_DEPTH} levels`, 'INVALID_JSON');
+      if (typeof this.parsedJson !== 'object' || this.parsedJson === null || Array.isArray(this.parsedJson))
+        throw badRequest('request body must be a JSON object', 'INVALID_BODY');
       this.jsonState = 'parsed';
     }
     return this.parsedJson as T;

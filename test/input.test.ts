@@ -188,6 +188,37 @@ function inputSuite(storeName: string, env: () => Record<string, string>) {
       assert.equal(upstream.requests.length, before, 'none was forwarded');
     });
 
+    test('a JSON body that is no object (null, a number, a text, an array) is a 400 on every route that reads one', async () => {
+      const credentials = { authorization: `Bearer ${key}`, 'x-device-id': 'fuzz', ...admin };
+      const paths = [
+        '/v1/chat/completions',
+        '/api/chat/completion',
+        '/api/huggingface/completion',
+        '/v1/embeddings',
+        '/api/v1/license/verify',
+        '/api/v1/license/generate',
+        '/api/v1/license/recharge',
+        '/api/v1/license/deduct',
+        '/api/v1/license/daily-charge',
+        '/api/v1/send-license-email',
+        `/api/v1/license/limits/${key}`,
+      ];
+      const answers: string[] = [];
+      for (const path of paths)
+        for (const body of ['null', '5', '"text"', '[]', 'true']) {
+          const res = await fetch(`${gw.url}${path}`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', ...credentials },
+            body,
+          });
+          answers.push(`${path} ${body} → ${res.status} ${/must be a JSON object/.test(await res.text())}`);
+        }
+      assert.deepEqual(
+        answers,
+        answers.map((answer) => answer.replace(/→ .*/, '→ 400 true')),
+      );
+    });
+
     test('a seeded fuzz of every route answers no 500', async () => {
       const next = random(20261206);
       const paths = [
