@@ -192,7 +192,12 @@ function requestLogSuite(storeName: string, env: () => Record<string, string>) {
     test('bad filters are refused naming the field; the log is the admin’s', async () => {
       for (const query of ['status=abc', 'from=yesterday', 'limit=0', 'before=-1'])
         assert.equal((await getJson(`${gw(0).url}/api/v1/requests?${query}`, admin)).status, 400, query);
-      for (const query of ['period=week', 'dimension=colour', 'period=day&from=2026-12'])
+      const notADay = [
+        'period=day&from=2026-12',
+        'period=day&from=2026-02-30',
+        'period=hour&to=2026-12-06T24',
+      ];
+      for (const query of ['period=week', 'dimension=colour', ...notADay])
         assert.equal((await getJson(`${gw(0).url}/api/v1/stats?${query}`, admin)).status, 400, query);
       assert.equal((await getJson(`${gw(0).url}/api/v1/requests`)).status, 401);
       assert.equal(

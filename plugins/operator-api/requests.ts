@@ -65,7 +65,9 @@ export async function statsAnswer(ctx: Context, services: Services): Promise<Ans
   const pattern = period === 'hour' ? /^\d{4}-\d{2}-\d{2}T\d{2}$/ : /^\d{4}-\d{2}-\d{2}$/;
   const bucket = (param: string, fallback: number) => {
     const text = ctx.query.get(param) ?? name(fallback);
-    if (!pattern.test(text))
+    // A bucket names a real hour or day: 2026-02-30 would be read as a day of March.
+    const instant = new Date(period === 'hour' ? `${text}:00:00Z` : `${text}T00:00:00Z`);
+    if (!pattern.test(text) || Number.isNaN(instant.getTime()) || !instant.toISOString().startsWith(text))
       throw badRequest(
         `${param} must be ${period === 'hour' ? 'an hour, e.g. 2026-12-06T08' : 'a day, e.g. 2026-12-06'}`,
         'INVALID_FIELD',
