@@ -235,6 +235,10 @@ function limitSuite(storeName: string, env: () => Record<string, string>) {
       const listed = await start({ METRICS_ALLOW: '127.0.0.1' });
       try {
         assert.equal((await getJson(`${listed.url}/metrics`)).status, 200);
+        // A listed Prometheus still sending a token rotated away is no one guessing: it is not shut out.
+        const stale = { authorization: 'Bearer rotated-away' };
+        for (let i = 0; i < 25; i++)
+          assert.equal((await getJson(`${listed.url}/metrics`, stale)).status, 200);
       } finally {
         await listed.close();
       }
