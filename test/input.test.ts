@@ -113,6 +113,20 @@ function nastyBody(next: () => number): string {
   }
 }
 
+/** The shipped config's POST routes that take a JSON body (the payment callback takes forms too). */
+const JSON_POSTS = [
+  '/v1/chat/completions',
+  '/api/chat/completion',
+  '/api/huggingface/completion',
+  '/v1/embeddings',
+  '/api/v1/license/verify',
+  '/api/v1/license/generate',
+  '/api/v1/license/recharge',
+  '/api/v1/license/deduct',
+  '/api/v1/license/daily-charge',
+  '/api/v1/send-license-email',
+];
+
 function inputSuite(storeName: string, env: () => Record<string, string>) {
   describe(`input (${storeName} store)`, () => {
     let upstream: FixtureUpstream;
@@ -190,19 +204,7 @@ function inputSuite(storeName: string, env: () => Record<string, string>) {
 
     test('a JSON body that is no object (null, a number, a text, an array) is a 400 on every route that reads one', async () => {
       const credentials = { authorization: `Bearer ${key}`, 'x-device-id': 'fuzz', ...admin };
-      const paths = [
-        '/v1/chat/completions',
-        '/api/chat/completion',
-        '/api/huggingface/completion',
-        '/v1/embeddings',
-        '/api/v1/license/verify',
-        '/api/v1/license/generate',
-        '/api/v1/license/recharge',
-        '/api/v1/license/deduct',
-        '/api/v1/license/daily-charge',
-        '/api/v1/send-license-email',
-        `/api/v1/license/limits/${key}`,
-      ];
+      const paths = [...JSON_POSTS, `/api/v1/license/limits/${key}`];
       const answers: string[] = [];
       for (const path of paths)
         for (const body of ['null', '5', '"text"', '[]', 'true']) {
@@ -222,18 +224,7 @@ function inputSuite(storeName: string, env: () => Record<string, string>) {
     test('a seeded fuzz of every route answers no 500', async () => {
       const next = random(20261206);
       const paths = [
-        ...[
-          '/api/v1/license/verify',
-          '/api/v1/license/generate',
-          '/api/v1/license/recharge',
-          '/api/v1/license/deduct',
-          '/api/v1/license/daily-charge',
-          '/api/v1/send-license-email',
-          '/api/v1/payment/notify',
-          '/v1/chat/completions',
-          '/api/chat/completion',
-          '/api/huggingface/completion',
-        ].map((path) => ['POST', path] as const),
+        ...[...JSON_POSTS, '/api/v1/payment/notify'].map((path) => ['POST', path] as const),
         ...['revoke', 'reset-devices'].map((action) => ['POST', `/api/v1/license/${action}/`] as const),
         ...['info', 'ledger'].map((action) => ['GET', `/api/v1/license/${action}/`] as const),
         ['GET', '/api/v1/license/balance/'] as const,
