@@ -315,6 +315,24 @@ describe('operator console', () => {
   test('no error appeared in the browser console', () => {
     assert.deepEqual(browserErrors, []);
   });
+
+  // Last: it shuts this address out of the admin API.
+  test('signing in while this address is shut out says so, and keeps no token', async () => {
+    for (let i = 0; i < 20; i++)
+      await getJson(`${gateway.url}/api/v1/license/list`, { 'x-admin-token': `guess-${i}` });
+    const fresh = await browser.newPage({ locale: 'en-US' });
+    try {
+      await fresh.goto(`${gateway.url}/admin/`);
+      await fresh.getByLabel('Admin token').fill(TOKEN);
+      await fresh.keyboard.press('Enter');
+      await fresh.getByRole('alert').filter({ hasText: 'too many requests' }).waitFor();
+      assert.equal(await fresh.evaluate(() => sessionStorage.length), 0, 'no token kept');
+      await fresh.reload();
+      await fresh.getByLabel('Admin token').waitFor();
+    } finally {
+      await fresh.close();
+    }
+  });
 });
 
 describe("the admin API's OpenAPI document", () => {

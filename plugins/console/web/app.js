@@ -48,6 +48,8 @@ function SignIn() {
       await api('/api/v1/stats?period=day');
       window.dispatchEvent(new Event('cradle-signed-in'));
     } catch (failure) {
+      // A token the gateway did not take (wrong, or this address shut out) is not kept for a reload.
+      session.signOut();
       setError(failure instanceof ApiError && failure.status === 401 ? t('wrongToken') : message(failure));
     }
   };
