@@ -5,6 +5,7 @@
  */
 import { ContextKey, type Context } from '../../gateway/context.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
+import { DEVICE_ID_MAX_LENGTH } from '../../licensing/credentials.ts';
 import { creditsByModel, tokensByModel } from '../../licensing/metrics.ts';
 import { settledCharge } from '../../licensing/request-charge.ts';
 import type { RequestRecord } from '../../licensing/requests/record.ts';
@@ -48,7 +49,7 @@ export default definePlugin<Record<string, never>>({
         const device = ctx.header('x-device-id');
         const ttft = outcome.upstream?.firstByteMs;
         if (license) record.license = license;
-        if (device) record.device = device.slice(0, 200);
+        if (device) record.device = device.slice(0, DEVICE_ID_MAX_LENGTH);
         if (model) record.model = model.slice(0, 200);
         if (outcome.upstream) record.upstream = outcome.upstream.target;
         if (ttft !== undefined) record.ttftMs = Math.round(ttft * 10) / 10;
