@@ -522,7 +522,7 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
       assert.deepEqual((info.body.license_info as { devices: unknown[] }).devices, []);
     });
 
-    test('a request may not let the upstream answer with another model, nor ask for a stream but with true', async () => {
+    test('a request may not let the upstream answer with another model, nor add costs beyond tokens, nor ask for a stream but with true', async () => {
       // OpenRouter falls back on `models` (any error of the first, a too long prompt included) and bills the
       // model that answered: a cheap model named, an expensive one listed, would be charged the cheap price.
       const key = await newLicense(10);
@@ -540,6 +540,9 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
       };
       await refused({ models: ['anthropic/claude-3.5-sonnet'] }, /models is not accepted here/);
       await refused({ route: 'fallback' }, /route is not accepted here/);
+      // Web search is billed by the result, up to the count the client asks for: tokens do not pay for it.
+      await refused({ plugins: [{ id: 'web', max_results: 100 }] }, /plugins is not accepted here/);
+      await refused({ web_search_options: {} }, /web_search_options is not accepted here/);
       await refused({ stream: 'true' }, /stream must be true or false/);
       await refused({ stream: 1 }, /stream must be true or false/);
       assert.equal(openrouter.requests.length, before, 'none reached the upstream');

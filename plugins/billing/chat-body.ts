@@ -28,6 +28,13 @@ const isObject = (value: unknown): value is Record<string, unknown> =>
  */
 const OTHER_MODELS = ['models', 'route'] as const;
 
+/**
+ * Fields that make the upstream charge beyond tokens: OpenRouter's plugins (web search, by the result, up
+ * to the `max_results` the client sets; document parsing by the page) and web_search_options. Nothing here
+ * prices them, and what is priced nowhere is not served.
+ */
+const UNPRICED_EXTRAS = ['plugins', 'web_search_options'] as const;
+
 /** Any billed body (chat or embeddings): a JSON object that names one model, the one it is billed for. */
 export function checkModelBody(value: unknown): Record<string, unknown> & { model: string } {
   if (!isObject(value)) throw badRequest('request body must be a JSON object', 'INVALID_BODY');
@@ -49,6 +56,12 @@ export function checkChatBody(json: unknown): ChatBody {
     throw badRequest('messages is required: an array of message objects', 'INVALID_MESSAGES');
   const index = messages.findIndex((message) => !isObject(message));
   if (index !== -1) throw badRequest(`messages[${index}] must be an object`, 'INVALID_MESSAGES');
+  for (const name of UNPRICED_EXTRAS)
+    if (value[name] !== undefined && value[name] !== null)
+      throw badRequest(
+        `${name} is not accepted here: it costs beyond tokens, and only tokens are priced here`,
+        'INVALID_PARAMETER',
+      );
   // A stream asked for in any other way would be answered as one by a lenient upstream, without the usage
   // the gateway asks streams for, and charged on an estimate.
   if (value.stream !== undefined && value.stream !== null && typeof value.stream !== 'boolean')
