@@ -543,6 +543,8 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
       // Web search is billed by the result, up to the count the client asks for: tokens do not pay for it.
       await refused({ plugins: [{ id: 'web', max_results: 100 }] }, /plugins is not accepted here/);
       await refused({ web_search_options: {} }, /web_search_options is not accepted here/);
+      // The same by its shortcut, though a price glob (openai/*) matches the name.
+      await refused({ model: 'openai/x:online' }, /searches the web/);
       await refused({ stream: 'true' }, /stream must be true or false/);
       await refused({ stream: 1 }, /stream must be true or false/);
       assert.equal(openrouter.requests.length, before, 'none reached the upstream');

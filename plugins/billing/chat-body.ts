@@ -34,6 +34,8 @@ const OTHER_MODELS = ['models', 'route'] as const;
  * prices them, and what is priced nowhere is not served.
  */
 const UNPRICED_EXTRAS = ['plugins', 'web_search_options'] as const;
+/** OpenRouter's shortcut for its web plugin, whatever else the model's name says (`:free:online`). */
+const WEB_SEARCH_MODEL = /:online(:|$)/;
 
 /** Any billed body (chat or embeddings): a JSON object that names one model, the one it is billed for. */
 export function checkModelBody(value: unknown): Record<string, unknown> & { model: string } {
@@ -56,6 +58,11 @@ export function checkChatBody(json: unknown): ChatBody {
     throw badRequest('messages is required: an array of message objects', 'INVALID_MESSAGES');
   const index = messages.findIndex((message) => !isObject(message));
   if (index !== -1) throw badRequest(`messages[${index}] must be an object`, 'INVALID_MESSAGES');
+  if (WEB_SEARCH_MODEL.test(value.model))
+    throw badRequest(
+      `model ${value.model} searches the web, which costs beyond tokens, and only tokens are priced here`,
+      'INVALID_PARAMETER',
+    );
   for (const name of UNPRICED_EXTRAS)
     if (value[name] !== undefined && value[name] !== null)
       throw badRequest(
