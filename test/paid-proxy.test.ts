@@ -548,8 +548,9 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
       await refused({ stream: 'true' }, /stream must be true or false/);
       await refused({ stream: 1 }, /stream must be true or false/);
       assert.equal(openrouter.requests.length, before, 'none reached the upstream');
-      // Named as OpenAI names them, they go through.
-      await client(key).chat.completions.create({ model: 'openai/x', messages, stream: false });
+      // Named as OpenAI names them, they go through; so do empty lists, which ask for nothing.
+      const plain = { model: 'openai/x', messages, stream: false, models: [], plugins: [] };
+      await client(key).chat.completions.create(plain as OpenAI.ChatCompletionCreateParamsNonStreaming);
       assert.equal(openrouter.requests.length, before + 1);
       assert.deepEqual(
         (await ledger(key)).map((e) => e.kind),

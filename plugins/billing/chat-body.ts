@@ -21,6 +21,10 @@ export interface ChatBody extends LimitFields {
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
+/** A field asks for something unless absent, null or an empty list (as clients send `plugins: []`). */
+const asked = (value: unknown) =>
+  value !== undefined && value !== null && !(Array.isArray(value) && value.length === 0);
+
 /**
  * Fields by which an upstream picks another model than the one named: OpenRouter's fallback list and route
  * answer with any model of the list, priced as that one. The request is held, charged and allowed for the
@@ -43,7 +47,7 @@ export function checkModelBody(value: unknown): Record<string, unknown> & { mode
   if (typeof value.model !== 'string' || value.model === '')
     throw badRequest('model is required (a model name)', 'MISSING_MODEL');
   for (const name of OTHER_MODELS)
-    if (value[name] !== undefined && value[name] !== null)
+    if (asked(value[name]))
       throw badRequest(
         `${name} is not accepted here: a request names one model, the one it is billed for`,
         'INVALID_PARAMETER',
@@ -64,7 +68,7 @@ export function checkChatBody(json: unknown): ChatBody {
       'INVALID_PARAMETER',
     );
   for (const name of UNPRICED_EXTRAS)
-    if (value[name] !== undefined && value[name] !== null)
+    if (asked(value[name]))
       throw badRequest(
         `${name} is not accepted here: it costs beyond tokens, and only tokens are priced here`,
         'INVALID_PARAMETER',
