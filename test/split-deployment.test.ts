@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
+import { EdgeBalances } from '../licensing/remote/balances.ts';
 import { startUpstream, withBehaviour, type FixtureUpstream } from './fixtures/upstream.ts';
 
 const TOKEN = 'central-admin';
@@ -254,5 +255,19 @@ describe('split deployment', () => {
     );
     assert.equal(res.status, 403);
     assert.equal((res.body.error as { code: string }).code, 'license_revoked');
+  });
+});
+
+describe("an edge's reckoning of balances", () => {
+  test('what its requests in flight hold is counted however many other licenses it has seen since', async () => {
+    const balances = new EdgeBalances();
+    const central = async () => 100;
+    const hold = (holdId: string) => balances.hold({ key: 'busy', holdId, amount: 60 }, central);
+    assert.equal(await hold('first'), 'ok');
+    // An edge in front of many licenses: more than it keeps balances of.
+    for (let i = 0; i < 60_000; i++) balances.learn(`other-${i}`, 1);
+    assert.equal(await hold('second'), 'insufficient', '60 of the 100 are still held by the first');
+    balances.release('first');
+    assert.equal(await hold('third'), 'ok');
   });
 });

@@ -9,33 +9,30 @@
 import { growingLru } from '../../gateway/lru.ts';
 import type { HoldRequest, HoldResult } from '../types.ts';
 
-interface Known {
-  /** Micro-credits, as the central instance last said. */
-  credits: number;
-  /** What this edge's requests in flight may still cost. */
-  held: number;
-}
-
 export class EdgeBalances {
-  private readonly known = growingLru<string, Known>({ entries: 50_000 });
+  /** Micro-credits of each license, as the central instance last said, with this edge's charges since. */
+  private readonly known = growingLru<string, number>({ entries: 50_000 });
+  /**
+   * What this edge's requests in flight may still cost, by license: apart from the balances, which may be
+   * forgotten (an edge in front of more licenses than it keeps), while a hold is never forgotten.
+   */
+  private readonly held = new Map<string, number>();
   private readonly holds = new Map<string, { key: string; amount: number }>();
 
   /** The balance the central instance gave in an answer just now. */
   learn(key: string, credits: number): void {
-    const known = this.known.get(key);
-    if (known) known.credits = credits;
-    else this.known.set(key, { credits, held: 0 });
+    this.known.set(key, credits);
   }
 
   /** A charge or refund this edge made, when the central's answer gives no balance. */
   change(key: string, amount: number): void {
-    const known = this.known.get(key);
-    if (known) known.credits += amount;
+    const credits = this.known.get(key);
+    if (credits !== undefined) this.known.set(key, credits + amount);
   }
 
   /** The balance last known, with this edge's own charges since. */
   credits(key: string): number | undefined {
-    return this.known.get(key)?.credits;
+    return this.known.get(key);
   }
 
   /**
@@ -49,7 +46,7 @@ export class EdgeBalances {
       this.learn(request.key, credits);
       if (!this.covers(request)) return 'insufficient';
     }
-    this.known.get(request.key)!.held += request.amount;
+    this.held.set(request.key, (this.held.get(request.key) ?? 0) + request.amount);
     const hold = this.holds.get(request.holdId);
     if (hold) hold.amount += request.amount;
     else this.holds.set(request.holdId, { key: request.key, amount: request.amount });
@@ -61,12 +58,13 @@ export class EdgeBalances {
     const hold = this.holds.get(holdId);
     if (!hold) return;
     this.holds.delete(holdId);
-    const known = this.known.get(hold.key);
-    if (known) known.held -= hold.amount;
+    const left = (this.held.get(hold.key) ?? 0) - hold.amount;
+    if (left > 0) this.held.set(hold.key, left);
+    else this.held.delete(hold.key);
   }
 
   private covers(request: HoldRequest): boolean {
-    const known = this.known.get(request.key);
-    return known !== undefined && known.credits - known.held >= request.amount;
+    const credits = this.known.get(request.key);
+    return credits !== undefined && credits - (this.held.get(request.key) ?? 0) >= request.amount;
   }
 }
