@@ -5,6 +5,7 @@
  * trusted peer: a client that sets it itself changes nothing.
  */
 import type { IncomingMessage } from 'node:http';
+import ipaddr from 'ipaddr.js';
 import proxyAddr from 'proxy-addr';
 
 /** `false`: no proxy; `true`: proxies on this host or a private network; else a list or comma string. */
@@ -53,4 +54,20 @@ export function clientAddressReader(options: {
     const chain = proxyAddr.all(req, trust);
     return { address: chain.at(-1) ?? peer, viaProxy: chain.length > 1 };
   };
+}
+
+/**
+ * Who counts as one client for a limit per address: an IPv4 address, or an IPv6 address's /64. A host or a
+ * home is given a whole /64, and would otherwise have 2^64 addresses to spread its guesses over.
+ */
+export function addressSubject(address: string): string {
+  if (!ipaddr.isValid(address)) return address;
+  const parsed = ipaddr.parse(address);
+  if (parsed.kind() === 'ipv4') return parsed.toString();
+  const v6 = parsed as ipaddr.IPv6;
+  if (v6.isIPv4MappedAddress()) return v6.toIPv4Address().toString();
+  return `${v6.parts
+    .slice(0, 4)
+    .map((part) => part.toString(16))
+    .join(':')}::/64`;
 }

@@ -109,6 +109,24 @@ function limitSuite(storeName: string, env: () => Record<string, string>) {
       }
     });
 
+    test('the addresses of one IPv6 /64 are one client', async () => {
+      const gateway = await start({ TRUST_PROXY: 'loopback', PUBLIC_RATE_LIMIT: '5' });
+      const verify = (address: string) =>
+        postJson(
+          `${gateway.url}/api/v1/license/verify`,
+          { license_key: 'CRDL-AAAA-BBBB-CCCC-DDDD', device_id: 'd' },
+          { 'x-forwarded-for': address },
+        );
+      try {
+        const statuses: number[] = [];
+        for (let i = 1; i <= 8; i++) statuses.push((await verify(`2001:db8:9:9::${i}`)).status);
+        assert.equal(statuses.filter((s) => s === 429).length, 3, 'five a window for the /64');
+        assert.notEqual((await verify('2001:db8:9:a::1')).status, 429, 'another /64 has its own');
+      } finally {
+        await gateway.close();
+      }
+    });
+
     test('a client-chosen CF-Connecting-IP or X-Forwarded-For is believed only through trusted proxies', async () => {
       const guesses = async (gateway: TestGateway, spoof: (i: number) => Record<string, string>) => {
         const statuses: number[] = [];
@@ -206,6 +224,11 @@ function limitSuite(storeName: string, env: () => Record<string, string>) {
         assert.ok(Number(metrics.headers.get('retry-after')) > 0);
         assert.equal((await list('203.0.113.9', TOKEN)).status, 429);
         assert.equal((await list('203.0.113.7', TOKEN)).status, 200, 'another address is not');
+        // An IPv6 host has a whole /64 to send from: its addresses are one client.
+        for (let i = 1; i <= 20; i++)
+          assert.equal((await list(`2001:db8:1:2::${i.toString(16)}`, `guess-${i}`)).status, 401);
+        assert.equal((await list('2001:db8:1:2:ffff::9', TOKEN)).status, 429, 'the same /64');
+        assert.equal((await list('2001:db8:1:3::1', TOKEN)).status, 200, 'another /64');
         // Where the token is optional (an email's balance, its key unmasked for the admin), a wrong one is
         // refused and counted too; none, or a client's license key as its bearer, reads the public answer.
         const email = `optional-${storeName}@example.com`;

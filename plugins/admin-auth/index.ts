@@ -12,7 +12,12 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { GatewayError, pastLimit, unavailable } from '../../gateway/errors.ts';
-import { addressMatcher, trustSchema, type TrustSetting } from '../../gateway/client-address.ts';
+import {
+  addressMatcher,
+  addressSubject,
+  trustSchema,
+  type TrustSetting,
+} from '../../gateway/client-address.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
 import { windowCounter } from '../../gateway/window-counter.ts';
 import { IS_ADMIN } from '../keys.ts';
@@ -73,7 +78,7 @@ export default definePlugin<AdminAuthConfig>({
         if (allowed(ctx.clientIp)) return;
         if (tokens.length > 0 && given !== undefined) {
           const now = services.clock.now();
-          const window = await guesses.add(`ip:${ctx.clientIp}`, now, ok ? 0 : 1);
+          const window = await guesses.add(`ip:${addressSubject(ctx.clientIp)}`, now, ok ? 0 : 1);
           const limit = config.guesses.limit;
           if (ok ? window.count >= limit : window.count > limit)
             throw pastLimit(window.start + windowMs - now);

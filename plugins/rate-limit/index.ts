@@ -4,6 +4,7 @@
  * force. Counted in this process, or in Redis (REDIS_URL) so that every gateway instance counts against one
  * limit (`gateway/window-counter.ts`).
  */
+import { addressSubject } from '../../gateway/client-address.ts';
 import { pastLimit } from '../../gateway/errors.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
 import { windowCounter } from '../../gateway/window-counter.ts';
@@ -40,7 +41,7 @@ export default definePlugin<RateLimitConfig>({
         const key = config.by === 'license' ? presentedKey(ctx) : undefined;
         // A key counts for itself once it is known to be a license; a made-up one counts against the address.
         const known = key === undefined ? undefined : verdicts.known.get(key);
-        const subject = known ? `key:${key}` : `ip:${ctx.clientIp}`;
+        const subject = known ? `key:${key}` : `ip:${addressSubject(ctx.clientIp)}`;
         // A license with a rate of its own is held to it, over this window.
         const own = known?.ratePerMinute;
         const limit = own ? Math.max(1, Math.round((own * config.window_s) / 60)) : config.limit;
