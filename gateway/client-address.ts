@@ -38,13 +38,25 @@ export interface ClientAddress {
   viaProxy: boolean;
 }
 
-export function clientAddressReader(options: {
-  trust_proxy: TrustSetting;
-  behind_cloudflare: boolean;
-}): (req: IncomingMessage) => ClientAddress {
-  const trust = proxyAddr.compile(addressList(options.trust_proxy));
+/**
+ * `onProxyUntrusted` is told, once, of a request that a proxy on this host or a private network seems to
+ * have forwarded (X-Forwarded-For) while `trust_proxy` names no proxy: every client behind it then counts
+ * as that proxy, for every limit per address.
+ */
+export function clientAddressReader(
+  options: { trust_proxy: TrustSetting; behind_cloudflare: boolean },
+  onProxyUntrusted: (peer: string) => void = () => {},
+): (req: IncomingMessage) => ClientAddress {
+  const proxies = addressList(options.trust_proxy);
+  const trust = proxyAddr.compile(proxies);
+  const nearby = proxyAddr.compile(PRIVATE_PROXIES);
+  let told = proxies.length > 0;
   return (req) => {
     const peer = req.socket.remoteAddress ?? 'unknown';
+    if (!told && req.headers['x-forwarded-for'] !== undefined && nearby(peer, 0)) {
+      told = true;
+      onProxyUntrusted(peer);
+    }
     if (options.behind_cloudflare && trust(peer, 0)) {
       const cloudflare = req.headers['cf-connecting-ip'];
       if (typeof cloudflare === 'string' && cloudflare.trim() !== '')

@@ -141,6 +141,10 @@ function limitSuite(storeName: string, env: () => Record<string, string>) {
       try {
         assert.equal(await guesses(direct, (i) => ({ 'cf-connecting-ip': `203.0.113.${i}` })), 20);
         assert.equal(await guesses(direct, (i) => ({ 'x-forwarded-for': `203.0.113.${i}` })), 30);
+        // Forwarded from this host with no proxy named: the operator is told, once, how to name it.
+        const told = direct.logs.filter((line) => line.includes('server.trust_proxy does not name'));
+        assert.equal(told.length, 1);
+        assert.match(told[0]!, /"level":40.*TRUST_PROXY/);
       } finally {
         await direct.close();
       }
@@ -153,6 +157,7 @@ function limitSuite(storeName: string, env: () => Record<string, string>) {
         // A forged entry before the one nginx added changes nothing.
         const forged = (i: number) => ({ 'x-forwarded-for': `10.9.9.${i}, 192.0.2.1` });
         assert.equal(await guesses(behindNginx, forged), 20);
+        assert.ok(!behindNginx.logs.some((line) => line.includes('trust_proxy does not name')));
       } finally {
         await behindNginx.close();
       }

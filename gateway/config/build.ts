@@ -45,7 +45,13 @@ export async function buildRuntime(loaded: LoadedConfig, options: BuildOptions):
   checkRoutes(config.routes, loaded);
   let clientAddress: Runtime['clientAddress'];
   try {
-    clientAddress = clientAddressReader(config.server);
+    clientAddress = clientAddressReader(config.server, (peer) =>
+      options.services.log.warn(
+        { peer },
+        'requests come through a proxy (X-Forwarded-For) that server.trust_proxy does not name: every client ' +
+          'behind it counts as that proxy for the rate limits; name it in TRUST_PROXY',
+      ),
+    );
   } catch (error) {
     const where = loaded.locate(['server', 'trust_proxy']);
     throw new ConfigError(`${where}: ${(error as Error).message}`, loaded.file);
