@@ -543,13 +543,23 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
       // Web search is billed by the result, up to the count the client asks for: tokens do not pay for it.
       await refused({ plugins: [{ id: 'web', max_results: 100 }] }, /plugins is not accepted here/);
       await refused({ web_search_options: {} }, /web_search_options is not accepted here/);
-      // The same by its shortcut, though a price glob (openai/*) matches the name.
-      await refused({ model: 'openai/x:online' }, /searches the web/);
+      // The same by its shortcut, though a price glob (openai/*) matches the name; and priority serving,
+      // at its dearer rates, by a model variant or a service tier.
+      await refused({ model: 'openai/x:online' }, /asks for web search or priority serving/);
+      await refused({ model: 'openai/x:nitro' }, /asks for web search or priority serving/);
+      await refused({ service_tier: 'priority' }, /service_tier "priority" is not accepted here/);
       await refused({ stream: 'true' }, /stream must be true or false/);
       await refused({ stream: 1 }, /stream must be true or false/);
       assert.equal(openrouter.requests.length, before, 'none reached the upstream');
       // Named as OpenAI names them, they go through; so do empty lists, which ask for nothing.
-      const plain = { model: 'openai/x', messages, stream: false, models: [], plugins: [] };
+      const plain = {
+        model: 'openai/x',
+        messages,
+        stream: false,
+        models: [],
+        plugins: [],
+        service_tier: 'flex',
+      };
       await client(key).chat.completions.create(plain as OpenAI.ChatCompletionCreateParamsNonStreaming);
       assert.equal(openrouter.requests.length, before + 1);
       assert.deepEqual(

@@ -33,13 +33,32 @@ const asked = (value: unknown) =>
 const OTHER_MODELS = ['models', 'route'] as const;
 
 /**
- * Fields that make the upstream charge beyond tokens: OpenRouter's plugins (web search, by the result, up
- * to the `max_results` the client sets; document parsing by the page) and web_search_options. Nothing here
- * prices them, and what is priced nowhere is not served.
+ * What makes the upstream charge beyond the listed price of tokens: OpenRouter's plugins (web search, by the
+ * result, up to the `max_results` the client sets; document parsing by the page), web_search_options, a
+ * model named `…:online` (the web plugin) or `…:nitro` (which admits priority endpoints at their rates),
+ * whatever else its name says, and a service tier dearer than the default. Nothing here prices them, and
+ * what is priced nowhere is not served.
  */
-const UNPRICED_EXTRAS = ['plugins', 'web_search_options'] as const;
-/** OpenRouter's shortcut for its web plugin, whatever else the model's name says (`:free:online`). */
-const WEB_SEARCH_MODEL = /:online(:|$)/;
+const UNPRICED_FIELDS = ['plugins', 'web_search_options'] as const;
+const UNPRICED_MODEL = /:(online|nitro)(:|$)/;
+const LISTED_PRICE_TIERS = new Set(['auto', 'default', 'flex']);
+const BEYOND = 'which costs beyond the listed price of tokens, the only price here';
+
+function refuseUnpriced(value: Record<string, unknown> & { model: string }): void {
+  if (UNPRICED_MODEL.test(value.model))
+    throw badRequest(
+      `model ${value.model} asks for web search or priority serving, ${BEYOND}`,
+      'INVALID_PARAMETER',
+    );
+  for (const name of UNPRICED_FIELDS)
+    if (asked(value[name])) throw badRequest(`${name} is not accepted here, ${BEYOND}`, 'INVALID_PARAMETER');
+  const tier = value.service_tier;
+  if (asked(tier) && !LISTED_PRICE_TIERS.has(String(tier)))
+    throw badRequest(
+      `service_tier ${JSON.stringify(tier)} is not accepted here, ${BEYOND} (auto, default or flex are)`,
+      'INVALID_PARAMETER',
+    );
+}
 
 /** Any billed body (chat or embeddings): a JSON object that names one model, the one it is billed for. */
 export function checkModelBody(value: unknown): Record<string, unknown> & { model: string } {
@@ -62,17 +81,7 @@ export function checkChatBody(json: unknown): ChatBody {
     throw badRequest('messages is required: an array of message objects', 'INVALID_MESSAGES');
   const index = messages.findIndex((message) => !isObject(message));
   if (index !== -1) throw badRequest(`messages[${index}] must be an object`, 'INVALID_MESSAGES');
-  if (WEB_SEARCH_MODEL.test(value.model))
-    throw badRequest(
-      `model ${value.model} searches the web, which costs beyond tokens, and only tokens are priced here`,
-      'INVALID_PARAMETER',
-    );
-  for (const name of UNPRICED_EXTRAS)
-    if (asked(value[name]))
-      throw badRequest(
-        `${name} is not accepted here: it costs beyond tokens, and only tokens are priced here`,
-        'INVALID_PARAMETER',
-      );
+  refuseUnpriced(value);
   // A stream asked for in any other way would be answered as one by a lenient upstream, without the usage
   // the gateway asks streams for, and charged on an estimate.
   if (value.stream !== undefined && value.stream !== null && typeof value.stream !== 'boolean')
