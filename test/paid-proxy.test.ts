@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
+import { licenseAdminRoutes, licensedClient } from './fixtures/licensed.ts';
 import { forEachStore } from './fixtures/stores.ts';
 import {
   countPromptTokens,
@@ -685,11 +686,7 @@ function holdRenewalSuite(storeName: string, env: () => Record<string, string>) 
     const openrouter = await startUpstream();
     const gw = await startTestGateway(
       `
-routes:
-  - method: POST
-    path: /api/v1/license/generate
-    plugins: [{ admin-auth: { tokens: ${TOKEN} } }, { license-api: { action: generate } }]
-  - { method: GET, path: /api/v1/license/info/:key, plugins: [{ admin-auth: { tokens: ${TOKEN} } }, { license-api: { action: info } }] }
+routes:${licenseAdminRoutes(TOKEN)}
   - method: POST
     path: /v1/chat/completions
     error_format: openai
@@ -701,23 +698,16 @@ routes:
       { env: { API_ADMIN_TOKEN: TOKEN, ...env() } },
     );
     try {
-      const generated = await postJson(
-        `${gw.url}/api/v1/license/generate`,
-        { email: `renewal-${storeName}@example.com`, credits: 0.2 },
-        admin,
-      );
-      const key = generated.body.license_key as string;
+      const { key, client } = await licensedClient(gw.url, {
+        email: `renewal-${storeName}@example.com`,
+        credits: 0.2,
+        token: TOKEN,
+      });
       const info = async () =>
         (await getJson(`${gw.url}/api/v1/license/info/${key}`, admin)).body.license_info as {
           credits: number;
           held: number;
         };
-      const client = new OpenAI({
-        baseURL: `${gw.url}/v1`,
-        apiKey: key,
-        defaultHeaders: { 'X-Device-Id': 'd' },
-        maxRetries: 0,
-      });
       const messages = [{ role: 'user' as const, content: 'Hi' }];
       await withBehaviour(openrouter, { reply: Array(12).fill(' word'), chunkDelayMs: 250 }, async () => {
         const stream = await client.chat.completions.create({ model: 'm', messages, stream: true });
