@@ -50,6 +50,7 @@ export function clientAddressReader(
   const proxies = addressList(options.trust_proxy);
   const trust = proxyAddr.compile(proxies);
   const nearby = proxyAddr.compile(PRIVATE_PROXIES);
+  // Nothing to tell once a proxy is named.
   let told = proxies.length > 0;
   return (req) => {
     const peer = req.socket.remoteAddress ?? 'unknown';
@@ -78,8 +79,5 @@ export function addressSubject(address: string): string {
   if (parsed.kind() === 'ipv4') return parsed.toString();
   const v6 = parsed as ipaddr.IPv6;
   if (v6.isIPv4MappedAddress()) return v6.toIPv4Address().toString();
-  return `${v6.parts
-    .slice(0, 4)
-    .map((part) => part.toString(16))
-    .join(':')}::/64`;
+  return `${new ipaddr.IPv6([...v6.parts.slice(0, 4), 0, 0, 0, 0]).toString()}/64`;
 }
