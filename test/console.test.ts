@@ -343,6 +343,7 @@ describe("the admin API's OpenAPI document", () => {
   };
   interface Operation {
     security?: unknown[];
+    responses: Record<string, unknown>;
     requestBody?: { content: { 'application/json': { schema: { required?: string[] } } } };
     parameters?: { name: string; in: string; schema: { enum?: string[] } }[];
   }
@@ -375,6 +376,15 @@ describe("the admin API's OpenAPI document", () => {
           `${match} takes the admin token`,
         );
     }
+    // Every route that reads an admin token says how it refuses a wrong one, and too many of them.
+    for (const [path, operations] of Object.entries(doc.paths))
+      for (const operation of Object.values(operations))
+        if (operation.security)
+          assert.deepEqual(
+            ['401', '429'].filter((status) => status in operation.responses),
+            ['401', '429'],
+            path,
+          );
   });
 
   test('the schemas it shows are the ones that refuse a request: each required field and each choice', async () => {
