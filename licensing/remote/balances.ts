@@ -40,6 +40,9 @@ export class EdgeBalances {
    * before a refusal (and when nothing is known).
    */
   async hold(request: HoldRequest, fresh: () => Promise<number | undefined>): Promise<HoldResult> {
+    // Nothing to hold is always covered: a request's renewal of its hold (an edge's holds last until
+    // released) must not ask the central, nor leave an entry behind when its request settled meanwhile.
+    if (request.amount === 0) return 'ok';
     if (!this.covers(request)) {
       const credits = await fresh();
       if (credits === undefined) return 'not_found';
