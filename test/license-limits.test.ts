@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { cradle } from './fixtures/cli.ts';
 import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
+import { licenseAdminRoutes, licensedClient, licensedGateway } from './fixtures/licensed.ts';
 import { forEachStore } from './fixtures/stores.ts';
 import { tempDir } from './fixtures/temp.ts';
 import { startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
@@ -103,6 +104,62 @@ function limitsSuite(storeName: string, env: () => Record<string, string>) {
 }
 
 forEachStore(limitsSuite);
+
+describe('on a route that does not bill, a fallback list reaches no model outside the lists', () => {
+  const at = licensedGateway(
+    (openrouterUrl) => `
+routes:
+${licenseAdminRoutes(TOKEN)}
+  - method: POST
+    path: /api/v1/license/limits/:key
+    plugins: [{ admin-auth: { tokens: ${TOKEN} } }, { license-api: { action: limits } }]
+  - method: POST
+    path: /v1/chat/completions
+    error_format: openai
+    plugins:
+      - license: {}
+      - model-allowlist: { models: [openai/gpt-4o-mini, openai/gpt-4o] }
+      - openrouter: { base_url: "${openrouterUrl}/api/v1", api_key: or-key }
+`,
+    { email: 'free-tier@example.com', credits: 0, token: TOKEN },
+  );
+  const chat = (key: string, body: Record<string, unknown>) =>
+    postJson(
+      `${at.gw.url}/v1/chat/completions`,
+      { messages: [{ role: 'user', content: 'Hi' }], ...body },
+      { authorization: `Bearer ${key}`, 'x-device-id': 'laptop' },
+    );
+
+  test("the license's own list: every model of `models` must be on it", async () => {
+    const set = await postJson(
+      `${at.gw.url}/api/v1/license/limits/${at.key}`,
+      { models: ['openai/gpt-4o-mini'] },
+      admin,
+    );
+    assert.equal(set.status, 200, JSON.stringify(set.body));
+    const sent = at.openrouter.requests.length;
+    const refused = await chat(at.key, { model: 'openai/gpt-4o-mini', models: ['openai/gpt-4o'] });
+    assert.equal(refused.status, 403, JSON.stringify(refused.body));
+    assert.match(JSON.stringify(refused.body), /not \\"openai\/gpt-4o\\"/);
+    assert.equal(at.openrouter.requests.length, sent, 'nothing was forwarded');
+    const within = await chat(at.key, { model: 'openai/gpt-4o-mini', models: ['openai/gpt-4o-mini'] });
+    assert.equal(within.status, 200, JSON.stringify(within.body));
+  });
+
+  test("the route's list: every model of `models` must be on it", async () => {
+    const { key } = await licensedClient(at.gw.url, {
+      email: 'free-tier-any@example.com',
+      credits: 0,
+      token: TOKEN,
+    });
+    const sent = at.openrouter.requests.length;
+    const refused = await chat(key, { model: 'openai/gpt-4o', models: ['anthropic/claude-3-opus'] });
+    assert.equal(refused.status, 400, JSON.stringify(refused.body));
+    assert.match(JSON.stringify(refused.body), /anthropic\/claude-3-opus\\" is not supported here/);
+    assert.equal(at.openrouter.requests.length, sent, 'nothing was forwarded');
+    assert.equal((await chat(key, { model: 'openai/gpt-4o', models: ['openai/gpt-4o-mini'] })).status, 200);
+  });
+});
 
 test('the CLI sets and clears limits; each run is a new process, so the embedded store kept them', async () => {
   const env = { DATA_DIR: await tempDir('cradle-limits-') };

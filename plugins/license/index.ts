@@ -15,6 +15,7 @@ import { licenseRevoked } from '../../licensing/errors.ts';
 import type { License } from '../../licensing/types.ts';
 
 import { LICENSE } from '../keys.ts';
+import { namedModels } from '../named-models.ts';
 import { licensingRefusal } from '../refusals.ts';
 
 export interface LicenseConfig {
@@ -66,13 +67,15 @@ export default definePlugin<LicenseConfig>({
     const verdicts = keyVerdicts(services);
     /** The license goes on with the request, unless its own limits leave out the model asked for. */
     const admit = async (ctx: Context, license: License): Promise<void> => {
-      if (license.limits?.models) {
-        const { model } = await ctx.json<{ model?: unknown }>();
-        if (!allowsModel(license.limits, String(model ?? '')))
+      const { limits } = license;
+      if (limits?.models) {
+        const named = namedModels(await ctx.json<{ model?: unknown; models?: unknown }>());
+        const refused = named.findIndex((model) => typeof model !== 'string' || !allowsModel(limits, model));
+        if (refused !== -1)
           throw new GatewayError(
             403,
             'MODEL_NOT_ALLOWED',
-            `this license may call ${license.limits.models.join(', ')}; not ${JSON.stringify(model ?? null)}`,
+            `this license may call ${limits.models.join(', ')}; not ${JSON.stringify(named[refused] ?? null)}`,
           );
       }
       ctx.set(LICENSE, license);

@@ -1,6 +1,7 @@
-/** Refuses (400) a model outside the list, naming the supported ones. */
+/** Refuses (400) a model outside the list, one of the fallback list (`models`) too, naming the supported ones. */
 import { badRequest } from '../../gateway/errors.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
+import { namedModels } from '../named-models.ts';
 
 export interface ModelAllowlistConfig {
   models: string[];
@@ -19,8 +20,10 @@ export default definePlugin<ModelAllowlistConfig>({
     const list = config.models.join(', ');
     return {
       async onRequest(ctx) {
-        const { model } = await ctx.json<{ model?: unknown }>();
-        if (typeof model !== 'string' || !allowed.has(model)) {
+        const named = namedModels(await ctx.json<{ model?: unknown; models?: unknown }>());
+        const refused = named.findIndex((name) => typeof name !== 'string' || !allowed.has(name));
+        if (refused !== -1) {
+          const model = named[refused];
           throw badRequest(
             `model ${JSON.stringify(model ?? null)} is not supported here; supported models: ${list}`,
             'UNSUPPORTED_MODEL',
