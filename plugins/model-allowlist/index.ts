@@ -1,4 +1,4 @@
-/** Refuses (400) a model outside the list, one of the fallback list (`models`) too, naming the supported ones. */
+/** Refuses (400) a model outside the list (one of the fallback list `models` too), naming the list. */
 import { badRequest } from '../../gateway/errors.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
 import { namedModels } from '../named-models.ts';
