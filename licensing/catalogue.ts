@@ -180,3 +180,24 @@ export function modelPrices(
     listed: () => catalogue.list(),
   };
 }
+
+/** The most an upstream may charge in US dollars: per million prompt and completion tokens, and per request. */
+export interface UsdCeiling {
+  prompt: number;
+  completion: number;
+  request: number;
+}
+
+/**
+ * A price the client pays, in US dollars at the operator's rate: what OpenRouter may charge for the request
+ * without serving it at a loss. Rounded up, with half a micro-credit for the rounding of the price itself, so
+ * a provider at exactly the listed price stays within it when the markup is 1.
+ */
+export function usdCeiling(price: Price, creditsPerUsd: number): UsdCeiling {
+  const usd = (micro: number) => Math.ceil((micro + 0.5) / creditsPerUsd) / 1_000_000;
+  return {
+    prompt: usd(price.inputPerMillion),
+    completion: usd(price.outputPerMillion),
+    request: usd(price.requestFee),
+  };
+}

@@ -3,6 +3,7 @@
  * here, never by importing each other.
  */
 import { ContextKey } from '../gateway/context.ts';
+import type { UsdCeiling } from '../licensing/catalogue.ts';
 import type { License } from '../licensing/types.ts';
 
 /** The license the request was checked against (set by `license`). */
@@ -10,3 +11,9 @@ export const LICENSE = new ContextKey<License>('license');
 
 /** The request carried a valid admin token (set by `admin-auth`). */
 export const IS_ADMIN = new ContextKey<boolean>('admin-auth.isAdmin');
+
+/**
+ * The most the upstream may charge for the request: what its client is billed, in US dollars (set by `billing`
+ * when it knows the operator's rate; told to OpenRouter by `openrouter`).
+ */
+export const PRICE_CEILING = new ContextKey<UsdCeiling>('billing.priceCeiling');

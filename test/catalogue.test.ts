@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { describe, test } from 'node:test';
 import { BadRequestError } from 'openai';
-import { getJson, startTestGateway } from './fixtures/gateway.ts';
+import { getJson, postJson, startTestGateway } from './fixtures/gateway.ts';
 import { licenseAdminRoutes, licensedClient, licensedGateway, usageEntries } from './fixtures/licensed.ts';
 import { FIXTURE_CATALOGUE, startUpstream, withBehaviour } from './fixtures/upstream.ts';
 
@@ -94,6 +94,44 @@ describe('the model catalogue', () => {
         return true;
       },
     );
+    assert.equal(at.openrouter.requests.length, sent, 'nothing reached OpenRouter');
+  });
+
+  test('OpenRouter is told the most it may charge: what the client pays, in dollars, never below the listed price', async () => {
+    const chat = (body: Record<string, unknown>) =>
+      postJson(
+        `${at.gw.url}/v1/chat/completions`,
+        { messages: [{ role: 'user', content: 'Hi' }], ...body },
+        { authorization: `Bearer ${at.key}`, 'x-device-id': 'laptop' },
+      );
+    const sentCeiling = () => {
+      const provider = at.openrouter.requests.at(-1)!.json.provider as Record<string, unknown>;
+      return { sort: provider.sort, max_price: provider.max_price as Record<string, number> };
+    };
+    // Billed at 9 and 45 credits a million tokens, 2 credits a dollar: $4.50 and $22.50; listed at $3 and $15.
+    const within = (value: number, dollars: number) =>
+      assert.ok(value >= dollars && value <= dollars + 1e-6, `${value} is $${dollars} (to the micro-dollar)`);
+    assert.equal((await chat({ model: 'sonnet' })).status, 200);
+    within(sentCeiling().max_price.prompt, 4.5);
+    within(sentCeiling().max_price.completion, 22.5);
+    within(sentCeiling().max_price.request, 0);
+    assert.equal((await chat({ model: 'gemini-exp-1206' })).status, 200);
+    within(sentCeiling().max_price.prompt, 0.25);
+    within(sentCeiling().max_price.completion, 0.75);
+
+    const own = await chat({
+      model: 'sonnet',
+      provider: { sort: 'throughput', max_price: { prompt: 1, completion: '100' } },
+    });
+    assert.equal(own.status, 200);
+    assert.equal(sentCeiling().sort, 'throughput', "the client's other preferences go on");
+    assert.equal(sentCeiling().max_price.prompt, 1, "the client's lower ceiling stands");
+    within(sentCeiling().max_price.completion, 22.5);
+
+    const sent = at.openrouter.requests.length;
+    const bad = await chat({ model: 'sonnet', provider: 'fastest' });
+    assert.equal(bad.status, 400);
+    assert.match(JSON.stringify(bad.body), /provider must be an object/);
     assert.equal(at.openrouter.requests.length, sent, 'nothing reached OpenRouter');
   });
 

@@ -12,9 +12,9 @@ import { MICRO, toCredits } from '../../licensing/money.ts';
 import { creditsCharged } from '../../licensing/metrics.ts';
 import { RequestCharge, type ChargePart } from '../../licensing/request-charge.ts';
 import { licenseStore } from '../../licensing/resource.ts';
-import { LICENSE } from '../keys.ts';
+import { LICENSE, PRICE_CEILING } from '../keys.ts';
 import { billedRequest, REQUEST_KINDS, type BilledRequest, type RequestKind } from './request-kinds.ts';
-import { catalogueSchema, modelPrices, type CatalogueConfig } from '../../licensing/catalogue.ts';
+import { catalogueSchema, modelPrices, usdCeiling, type CatalogueConfig } from '../../licensing/catalogue.ts';
 import { PriceTable, priceSchema, type Price, type PriceConfig } from '../../licensing/prices.ts';
 import { UsageEventRemover } from './usage-event.ts';
 import { UsageReader } from './usage.ts';
@@ -101,6 +101,7 @@ export default definePlugin<BillingConfig>({
             `model ${body.model} has no price here, so it is not served (see /v1/models)`,
             'UNKNOWN_MODEL',
           );
+        if (config.catalogue) ctx.set(PRICE_CEILING, usdCeiling(price, config.catalogue.credits_per_usd));
         const reserve = PriceTable.cost(price, request.hold);
         const store = await resource.store();
         const part = RequestCharge.join(ctx, {
