@@ -14,7 +14,7 @@ import { startUpstream, withBehaviour, type FixtureUpstream } from './fixtures/u
 const TOKEN = 'channels-admin';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const yaml = (primaryA: string, primaryB: string, backup: string) => `
+const yaml = (primaryA: string, primaryB: string, backup: string, catalogue: string) => `
 routes:
 ${licenseAdminRoutes(TOKEN)}
   - { method: GET, path: /usage, plugins: [{ spaces-usage: { pool: channels } }] }
@@ -23,7 +23,9 @@ ${licenseAdminRoutes(TOKEN)}
     error_format: openai
     plugins:
       - license: {}
-      - billing: { prices: [{ model: "*", input: 1000, output: 2000 }] }
+      - billing:
+          prices: [{ model: "*", input: 1000, output: 2000 }]
+          catalogue: { base_url: "${catalogue}/api/v1", credits_per_usd: 2 }
       - balancer:
           pool: channels
           strategy: weighted
@@ -37,21 +39,24 @@ ${licenseAdminRoutes(TOKEN)}
               api_key: key-backup
               headers: { x-title: Cradle }
               model_names: { small-model: vendor/small-model }
+              price_ceiling: true
 `;
 
 describe('upstream channels', () => {
   let upstreams: FixtureUpstream[];
+  let catalogue: FixtureUpstream;
   let gw: TestGateway;
   let client: OpenAI;
 
   before(async () => {
     upstreams = await Promise.all([startUpstream(), startUpstream(), startUpstream()]);
-    gw = await startTestGateway(yaml(upstreams[0]!.url, upstreams[1]!.url, upstreams[2]!.url));
+    catalogue = await startUpstream();
+    gw = await startTestGateway(yaml(upstreams[0]!.url, upstreams[1]!.url, upstreams[2]!.url, catalogue.url));
     client = await clientFor('channels@example.com');
   });
   after(async () => {
     await gw.close();
-    await Promise.all(upstreams.map((u) => u.close()));
+    await Promise.all([...upstreams, catalogue].map((u) => u.close()));
   });
 
   const licenses = new Map<OpenAI, string>();
@@ -99,6 +104,15 @@ describe('upstream channels', () => {
     assert.equal(sent.json.model, 'vendor/small-model', 'the backup is sent the name it knows');
     assert.equal(sent.headers.authorization, 'Bearer key-backup');
     assert.equal(sent.headers['x-title'], 'Cradle');
+    // Billed at 1,000 and 2,000 credits a million tokens, 2 credits a dollar.
+    const maxPrice = (sent.json.provider as { max_price: Record<string, number> }).max_price;
+    assert.ok(maxPrice.prompt >= 500 && maxPrice.prompt <= 500.000001, `prompt ceiling ${maxPrice.prompt}`);
+    assert.ok(maxPrice.completion >= 1000 && maxPrice.completion <= 1000.000001, 'completion ceiling');
+    assert.equal(
+      upstreams[0]!.requests.at(-1)!.json.provider,
+      undefined,
+      'a channel that is not OpenRouter is sent no ceiling',
+    );
     const charged = await usageEntries(gw.url, { key: licenses.get(fresh)!, token: TOKEN, count: 6 });
     await sleep(50);
     assert.equal(

@@ -8,6 +8,8 @@
 import { GatewayError } from '../../gateway/errors.ts';
 import { globsMatcher } from '../../gateway/glob.ts';
 import { definePlugin, idleTimeoutSchema, type Services, type UpstreamTarget } from '../../gateway/plugin.ts';
+import { PRICE_CEILING } from '../keys.ts';
+import { providerWithCeiling } from '../price-ceiling.ts';
 import { startHealthChecks, type HealthCheckConfig } from './health.ts';
 import { Pool, type Member, type MemberConfig } from './pool.ts';
 import { strategies, type StrategyName } from './strategies/index.ts';
@@ -73,6 +75,7 @@ export default definePlugin<BalancerConfig>({
             path: { type: 'string' },
             headers: { type: 'object', additionalProperties: { type: 'string' } },
             model_names: { type: 'object', additionalProperties: { type: 'string', minLength: 1 } },
+            price_ceiling: { type: 'boolean', default: false },
           },
         },
       },
@@ -115,18 +118,28 @@ export default definePlugin<BalancerConfig>({
     return {
       async onUpstream(ctx, upstream) {
         if (upstream.target) return;
-        const body = await ctx.json<{ model?: unknown }>();
+        const body = await ctx.json<{ model?: unknown; provider?: unknown }>();
         const model = String(body.model ?? '');
         if (!servesModel(model)) return;
+        const ceiling = ctx.get(PRICE_CEILING);
+        const provider =
+          ceiling && pool.members.some((m) => m.priceCeiling)
+            ? providerWithCeiling(body.provider, ceiling)
+            : undefined;
         const tried = new Set<Member>();
-        // This request's targets, by the member they stand for (a renamed model makes one of its own).
+        // This request's targets, by the member they stand for (a renamed model or a ceiling makes its own).
         const members = new Map<UpstreamTarget, Member>();
         const pick = (): UpstreamTarget | undefined => {
           const member = select(pool.firstAvailable(tried), pool);
           if (!member) return undefined;
           tried.add(member);
           const name = member.modelNames[model];
-          const target = name ? { ...member.target, bodyFields: { model: name } } : member.target;
+          const fields = {
+            ...(name ? { model: name } : {}),
+            ...(provider && member.priceCeiling ? { provider } : {}),
+          };
+          const target =
+            Object.keys(fields).length > 0 ? { ...member.target, bodyFields: fields } : member.target;
           members.set(target, member);
           return target;
         };

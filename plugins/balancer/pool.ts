@@ -19,6 +19,8 @@ export interface MemberConfig {
   headers?: Record<string, string>;
   /** The name this member knows a model by, when it is not the one asked for. */
   model_names?: Record<string, string>;
+  /** The member is OpenRouter: a billed request goes with its price ceiling as `provider.max_price`. */
+  price_ceiling?: boolean;
 }
 
 export interface Member {
@@ -27,6 +29,7 @@ export interface Member {
   weight: number;
   priority: number;
   modelNames: Record<string, string>;
+  priceCeiling: boolean;
   target: UpstreamTarget;
   requests: number;
   failures: number;
@@ -75,6 +78,7 @@ export class Pool {
         weight: config.weight,
         priority: config.priority ?? 0,
         modelNames: config.model_names ?? {},
+        priceCeiling: config.price_ceiling ?? false,
         target,
       };
       const kept = previous.get(identity(url, target.headers?.authorization));

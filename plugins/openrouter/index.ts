@@ -2,11 +2,10 @@
  * The OpenRouter upstream: the server's key injected (never the client's), attribution headers set, and a
  * billed request's price ceiling sent as `provider.max_price`.
  */
-import type { Context } from '../../gateway/context.ts';
-import { badRequest, unavailable } from '../../gateway/errors.ts';
+import { unavailable } from '../../gateway/errors.ts';
 import { definePlugin, idleTimeoutSchema, type UpstreamTarget } from '../../gateway/plugin.ts';
-import type { UsdCeiling } from '../../licensing/catalogue.ts';
 import { PRICE_CEILING } from '../keys.ts';
+import { providerWithCeiling } from '../price-ceiling.ts';
 
 export interface OpenRouterConfig {
   base_url: string;
@@ -57,34 +56,11 @@ export default definePlugin<OpenRouterConfig>({
           );
         upstream.target = target;
         const ceiling = ctx.get(PRICE_CEILING);
-        if (ceiling) await sendCeiling(ctx, ceiling);
+        if (!ceiling) return;
+        const body = await ctx.json<{ provider?: unknown }>();
+        body.provider = providerWithCeiling(body.provider, ceiling);
+        ctx.jsonChanged();
       },
     };
   },
 });
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-
-/**
- * OpenRouter picks a provider of the model by its own measure (a faster one may cost more than the listed
- * price), or as the client's `provider` preferences say (an order, a sort by throughput): any of them may
- * charge more than the client pays. `max_price` keeps it to providers within what the client pays; a lower
- * ceiling of the client's own stands, and its other preferences go on as sent.
- */
-async function sendCeiling(ctx: Context, ceiling: UsdCeiling): Promise<void> {
-  const body = await ctx.json<{ provider?: unknown }>();
-  const provider = body.provider ?? {};
-  if (!isObject(provider)) throw badRequest('provider must be an object', 'INVALID_PARAMETER');
-  const asked = provider.max_price ?? {};
-  if (!isObject(asked)) throw badRequest('provider.max_price must be an object', 'INVALID_PARAMETER');
-  const lower = (name: keyof UsdCeiling) => {
-    const value = asked[name];
-    const own =
-      typeof value === 'number' || (typeof value === 'string' && value.trim() !== '') ? Number(value) : NaN;
-    return own >= 0 && own < ceiling[name] ? own : ceiling[name];
-  };
-  const maxPrice = { prompt: lower('prompt'), completion: lower('completion'), request: lower('request') };
-  body.provider = { ...provider, max_price: { ...asked, ...maxPrice } };
-  ctx.jsonChanged();
-}
