@@ -4,6 +4,10 @@ import { readBody, type BodyBudget } from './body.ts';
 import type { ClientAddress } from './client-address.ts';
 import { badRequest } from './errors.ts';
 
+/** A JSON value that is an object with members: not null, not an array. */
+export const isJsonObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
 /** Deeper bodies are refused: no chat request needs them, and code that walks a body recursively would overflow. */
 const MAX_JSON_DEPTH = 64;
 
@@ -197,7 +201,7 @@ export class Context {
       }
       if (nestedDeeperThan(this.parsedJson, MAX_JSON_DEPTH))
         throw badRequest(`request body nests deeper than ${MAX_JSON_DEPTH} levels`, 'INVALID_JSON');
-      if (typeof this.parsedJson !== 'object' || this.parsedJson === null || Array.isArray(this.parsedJson))
+      if (!isJsonObject(this.parsedJson))
         throw badRequest('request body must be a JSON object', 'INVALID_BODY');
       this.jsonState = 'parsed';
     }

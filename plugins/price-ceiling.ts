@@ -6,18 +6,16 @@
  * stands, and its other preferences go on as sent. Used by `openrouter` and by `balancer` members that are
  * OpenRouter.
  */
+import { isJsonObject } from '../gateway/context.ts';
 import { badRequest } from '../gateway/errors.ts';
 import type { UsdCeiling } from '../licensing/catalogue.ts';
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** The client's `provider` (absent, or an object; 400 otherwise) with the ceiling in its `max_price`. */
 export function providerWithCeiling(provider: unknown, ceiling: UsdCeiling): Record<string, unknown> {
   const asked = provider ?? {};
-  if (!isObject(asked)) throw badRequest('provider must be an object', 'INVALID_PARAMETER');
+  if (!isJsonObject(asked)) throw badRequest('provider must be an object', 'INVALID_PARAMETER');
   const askedMax = asked.max_price ?? {};
-  if (!isObject(askedMax)) throw badRequest('provider.max_price must be an object', 'INVALID_PARAMETER');
+  if (!isJsonObject(askedMax)) throw badRequest('provider.max_price must be an object', 'INVALID_PARAMETER');
   const lower = (name: keyof UsdCeiling) => {
     const value = askedMax[name];
     const own =

@@ -2,6 +2,7 @@
  * The request body as billing reads it, checked before anything is held or forwarded: every refusal is a
  * 400 that names the field.
  */
+import { isJsonObject } from '../../gateway/context.ts';
 import { badRequest } from '../../gateway/errors.ts';
 import type { LimitFields } from './budget.ts';
 
@@ -17,9 +18,6 @@ export interface ChatBody extends LimitFields {
   stream_options?: Record<string, unknown>;
   tools?: unknown;
 }
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** A field asks for something unless absent, null or an empty list (as clients send `plugins: []`). */
 const asked = (value: unknown) =>
@@ -62,7 +60,7 @@ function refuseUnpriced(value: Record<string, unknown> & { model: string }): voi
 
 /** Any billed body (chat or embeddings): a JSON object that names one model, the one it is billed for. */
 export function checkModelBody(value: unknown): Record<string, unknown> & { model: string } {
-  if (!isObject(value)) throw badRequest('request body must be a JSON object', 'INVALID_BODY');
+  if (!isJsonObject(value)) throw badRequest('request body must be a JSON object', 'INVALID_BODY');
   if (typeof value.model !== 'string' || value.model === '')
     throw badRequest('model is required (a model name)', 'MISSING_MODEL');
   for (const name of OTHER_MODELS)
@@ -79,14 +77,18 @@ export function checkChatBody(json: unknown): ChatBody {
   const { messages } = value;
   if (!Array.isArray(messages))
     throw badRequest('messages is required: an array of message objects', 'INVALID_MESSAGES');
-  const index = messages.findIndex((message) => !isObject(message));
+  const index = messages.findIndex((message) => !isJsonObject(message));
   if (index !== -1) throw badRequest(`messages[${index}] must be an object`, 'INVALID_MESSAGES');
   refuseUnpriced(value);
   // A stream asked for in any other way would be answered as one by a lenient upstream, without the usage
   // the gateway asks streams for, and charged on an estimate.
   if (value.stream !== undefined && value.stream !== null && typeof value.stream !== 'boolean')
     throw badRequest('stream must be true or false', 'INVALID_PARAMETER');
-  if (value.stream_options !== undefined && value.stream_options !== null && !isObject(value.stream_options))
+  if (
+    value.stream_options !== undefined &&
+    value.stream_options !== null &&
+    !isJsonObject(value.stream_options)
+  )
     throw badRequest('stream_options must be an object', 'INVALID_PARAMETER');
   return value as unknown as ChatBody;
 }

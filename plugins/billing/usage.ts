@@ -4,6 +4,7 @@
  * the event in progress is held, whatever the stream's length.
  */
 import { createParser, type EventSourceParser } from 'eventsource-parser';
+import { isJsonObject } from '../../gateway/context.ts';
 import type { ResponseObserver } from '../../gateway/plugin.ts';
 import { decodingObserver } from './decode.ts';
 import { textWeight, tokensOf } from './estimate.ts';
@@ -36,7 +37,7 @@ const READ_LIMIT = 4 * 1024 * 1024;
 function parsed(text: string): AnswerJson | undefined {
   try {
     const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? value : undefined;
+    return isJsonObject(value) ? (value as AnswerJson) : undefined;
   } catch {
     return undefined;
   }
