@@ -24,3 +24,19 @@ export const tokensByModel = (metrics: Metrics) =>
 /** Micro-credits charged for usage, by model. */
 export const creditsByModel = (metrics: Metrics) =>
   metrics.counter('cradle_model_credits_micro_total', 'Micro-credits charged for usage, by model', ['model']);
+
+/** What upstreams say they charged (OpenRouter's `usage.cost`), in US dollars, by model. */
+export const upstreamCostByModel = (metrics: Metrics) =>
+  metrics.counter(
+    'cradle_model_upstream_cost_usd_total',
+    'US dollars the upstream says it charged (OpenRouter usage.cost), by model',
+    ['model'],
+  );
+
+/** Requests whose upstream charged more than the client was charged for them, at the operator's rate. */
+export const requestsBelowCost = (metrics: Metrics) =>
+  metrics.counter(
+    'cradle_requests_below_cost_total',
+    'Requests the upstream charged more for than their client was charged, by model',
+    ['model'],
+  );

@@ -24,6 +24,7 @@ chains:
         catalogue: &catalogue { base_url: "${openrouter}/api/v1", credits_per_usd: 2, markup: 1.5, ${timing} }
 routes:
 ${licenseAdminRoutes(TOKEN)}
+  - { method: GET, path: /metrics, plugins: [metrics] }
   - method: POST
     path: /v1/chat/completions
     error_format: openai
@@ -139,6 +140,33 @@ describe('the model catalogue', () => {
   const until = async (done: () => Promise<boolean> | boolean) => {
     for (let tries = 0; tries < 100 && !(await done()); tries++) await sleep(50);
   };
+
+  test('what OpenRouter says a request cost is counted by model; one that cost more than it was charged is told', async () => {
+    const metric = async (name: string) => {
+      const text = await (await fetch(`${at.gw.url}/metrics`)).text();
+      const line = text.split('\n').find((l) => l.startsWith(`${name}{model="anthropic/claude-3.5-sonnet"}`));
+      return line ? Number(line.split(' ')[1]) : 0;
+    };
+    const ask = () =>
+      at.client.chat.completions.create({ model: 'sonnet', messages: [{ role: 'user', content: 'Hi' }] });
+    const costBefore = await metric('cradle_model_upstream_cost_usd_total');
+    const lossesBefore = await metric('cradle_requests_below_cost_total');
+    // A few tokens at $3 and $15 a million cost far below a cent: charged at 1.5 × that, no loss.
+    await withBehaviour(at.openrouter, { cost: 0.00001 }, ask);
+    await until(async () => (await metric('cradle_model_upstream_cost_usd_total')) > costBefore);
+    assert.ok(
+      Math.abs((await metric('cradle_model_upstream_cost_usd_total')) - costBefore - 0.00001) < 1e-12,
+      'the cost OpenRouter reported',
+    );
+    assert.equal(await metric('cradle_requests_below_cost_total'), lossesBefore, 'charged above its cost');
+    await withBehaviour(at.openrouter, { cost: 0.5 }, ask);
+    await until(async () => (await metric('cradle_requests_below_cost_total')) > lossesBefore);
+    assert.equal(await metric('cradle_requests_below_cost_total'), lossesBefore + 1, 'a loss is counted');
+    assert.ok(
+      at.gw.logs.some((line) => line.includes('cost more upstream than its client was charged')),
+      'and logged',
+    );
+  });
 
   test('a model OpenRouter lists today is offered today; while it is down the last good copy serves', async () => {
     const newModel = { id: 'new-lab/new-model', prompt: '0.000001', completion: '0.000002' };

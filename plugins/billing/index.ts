@@ -18,6 +18,7 @@ import { catalogueSchema, modelPrices, usdCeiling, type CatalogueConfig } from '
 import { PriceTable, priceSchema, type Price, type PriceConfig } from '../../licensing/prices.ts';
 import { UsageEventRemover } from './usage-event.ts';
 import { UsageReader } from './usage.ts';
+import { upstreamCostWatch } from './upstream-cost.ts';
 import { licensingRefusal } from '../refusals.ts';
 
 export interface BillingConfig {
@@ -86,6 +87,7 @@ export default definePlugin<BillingConfig>({
     const resource = licenseStore(services);
     // Bound once: a labelled increment hashes its labels on every call.
     const usageCharged = creditsCharged(services.metrics).labels({ kind: 'usage' });
+    const watchCost = upstreamCostWatch(services, config.catalogue?.credits_per_usd);
     return {
       async onRequest(ctx) {
         const license = ctx.get(LICENSE);
@@ -161,8 +163,11 @@ export default definePlugin<BillingConfig>({
         // A reader is attached to every answer below 400: without one there is no usage to charge.
         if (!bill.reader) return bill.part.report(outcome);
         const usage = bill.reader.usage(bill.promptEstimate);
+        const cost = PriceTable.cost(bill.price, usage);
+        if (usage.upstreamCostUsd !== undefined)
+          watchCost({ requestId: ctx.id, model: bill.model, usd: usage.upstreamCostUsd, charged: cost });
         return bill.part.report(outcome, {
-          cost: PriceTable.cost(bill.price, usage),
+          cost,
           details: {
             model: bill.model,
             promptTokens: usage.promptTokens,

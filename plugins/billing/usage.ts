@@ -13,6 +13,8 @@ export interface Usage {
   promptTokens: number;
   completionTokens: number;
   estimated: boolean;
+  /** What the upstream says it charged, in US dollars (OpenRouter's `usage.cost`), when it says so. */
+  upstreamCostUsd?: number;
 }
 
 /** What a model writes: text, and the names and arguments of the tools it calls. */
@@ -29,6 +31,7 @@ interface AnswerJson {
 interface Counts {
   prompt_tokens: number;
   completion_tokens: number;
+  cost?: number;
 }
 
 /** A JSON answer held for reading at its end, at most this long; a stream's event in progress too. */
@@ -55,10 +58,12 @@ function countsOf(usage: unknown): Counts | undefined {
     total_tokens: total,
   } = usage as Record<string, unknown>;
   if (!Number.isSafeInteger(prompt)) return undefined;
+  const { cost } = usage as Record<string, unknown>;
+  const charged = typeof cost === 'number' && Number.isFinite(cost) && cost >= 0 ? { cost } : {};
   if (Number.isSafeInteger(completion))
-    return { prompt_tokens: prompt as number, completion_tokens: completion as number };
+    return { prompt_tokens: prompt as number, completion_tokens: completion as number, ...charged };
   return completion === undefined && total === prompt
-    ? { prompt_tokens: prompt as number, completion_tokens: 0 }
+    ? { prompt_tokens: prompt as number, completion_tokens: 0, ...charged }
     : undefined;
 }
 
@@ -146,7 +151,13 @@ export class UsageReader {
   /** The upstream's own usage when it sent it; otherwise an estimate, marked as such. */
   usage(promptEstimate: number): Usage {
     const r = this.reported;
-    if (r) return { promptTokens: r.prompt_tokens, completionTokens: r.completion_tokens, estimated: false };
+    if (r)
+      return {
+        promptTokens: r.prompt_tokens,
+        completionTokens: r.completion_tokens,
+        estimated: false,
+        ...(r.cost !== undefined ? { upstreamCostUsd: r.cost } : {}),
+      };
     return {
       promptTokens: promptEstimate,
       completionTokens: tokensOf(this.completionWeight),
