@@ -36,13 +36,21 @@ describe('usage read from a stream', () => {
     }
   });
 
-  test('only the counts of the usage object itself are read: nested ones are not, and counts written otherwise are parsed', () => {
+  test('only the counts and cost of the usage object itself are read: nested ones are not, and counts written otherwise are parsed', () => {
     const usageEvent = (usage: string) => [
       `{"choices":[],"x":{"usage":{"prompt_tokens":99}},"usage":${usage}}`,
     ];
     const cases: [string, unknown][] = [
       [
         '{"prompt_tokens_details":{"prompt_tokens":999},"prompt_tokens":4,"completion_tokens":5,"cost":0.1}',
+        { promptTokens: 4, completionTokens: 5, estimated: false, upstreamCostUsd: 0.1 },
+      ],
+      [
+        '{"prompt_tokens":4,"completion_tokens":5,"cost":"0.1","cost_details":{"cost":2}}',
+        { promptTokens: 4, completionTokens: 5, estimated: false },
+      ],
+      [
+        '{"prompt_tokens":4,"completion_tokens":5,"cost":-1}',
         { promptTokens: 4, completionTokens: 5, estimated: false },
       ],
       [
