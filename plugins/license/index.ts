@@ -15,7 +15,7 @@ import { licenseRevoked } from '../../licensing/errors.ts';
 import type { License } from '../../licensing/types.ts';
 
 import { LICENSE } from '../keys.ts';
-import { namedModels } from '../named-models.ts';
+import { modelOutside } from '../named-models.ts';
 import { licensingRefusal } from '../refusals.ts';
 
 export interface LicenseConfig {
@@ -69,13 +69,12 @@ export default definePlugin<LicenseConfig>({
     const admit = async (ctx: Context, license: License): Promise<void> => {
       const { limits } = license;
       if (limits?.models) {
-        const named = namedModels(await ctx.json<{ model?: unknown; models?: unknown }>());
-        const refused = named.findIndex((model) => typeof model !== 'string' || !allowsModel(limits, model));
-        if (refused !== -1)
+        const outside = modelOutside(await ctx.json(), (model) => allowsModel(limits, model));
+        if (outside)
           throw new GatewayError(
             403,
             'MODEL_NOT_ALLOWED',
-            `this license may call ${limits.models.join(', ')}; not ${JSON.stringify(named[refused] ?? null)}`,
+            `this license may call ${limits.models.join(', ')}; not ${JSON.stringify(outside.model ?? null)}`,
           );
       }
       ctx.set(LICENSE, license);

@@ -1,7 +1,7 @@
 /** Refuses (400) a model outside the list (one of the fallback list `models` too), naming the list. */
 import { badRequest } from '../../gateway/errors.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
-import { namedModels } from '../named-models.ts';
+import { modelOutside } from '../named-models.ts';
 
 export interface ModelAllowlistConfig {
   models: string[];
@@ -20,12 +20,10 @@ export default definePlugin<ModelAllowlistConfig>({
     const list = config.models.join(', ');
     return {
       async onRequest(ctx) {
-        const named = namedModels(await ctx.json<{ model?: unknown; models?: unknown }>());
-        const refused = named.findIndex((name) => typeof name !== 'string' || !allowed.has(name));
-        if (refused !== -1) {
-          const model = named[refused];
+        const outside = modelOutside(await ctx.json(), (model) => allowed.has(model));
+        if (outside) {
           throw badRequest(
-            `model ${JSON.stringify(model ?? null)} is not supported here; supported models: ${list}`,
+            `model ${JSON.stringify(outside.model ?? null)} is not supported here; supported models: ${list}`,
             'UNSUPPORTED_MODEL',
           );
         }
