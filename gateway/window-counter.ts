@@ -7,6 +7,18 @@ import type { Services } from './plugin.ts';
 import { growingLru } from './lru.ts';
 import { commandTimeoutMs, redisClient, redisTarget, type RedisConnection } from './redis.ts';
 
+/** A limit as YAML states it: `limit` counts in a window of `window_s` seconds. */
+export interface WindowLimit {
+  limit: number;
+  window_s: number;
+}
+
+/** The schema of a `WindowLimit`'s fields, with a plugin's defaults. */
+export const windowLimitProperties = (defaults: WindowLimit) => ({
+  limit: { type: 'integer', minimum: 1, default: defaults.limit },
+  window_s: { type: 'integer', minimum: 1, default: defaults.window_s },
+});
+
 export interface Window {
   start: number;
   count: number;

@@ -19,7 +19,7 @@ import {
   type TrustSetting,
 } from '../../gateway/client-address.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
-import { windowCounter } from '../../gateway/window-counter.ts';
+import { windowCounter, windowLimitProperties, type WindowLimit } from '../../gateway/window-counter.ts';
 import { IS_ADMIN } from '../keys.ts';
 
 export interface AdminAuthConfig {
@@ -29,7 +29,7 @@ export interface AdminAuthConfig {
   /** Client addresses let in without a token: addresses, CIDR ranges, loopback; a list or comma string. */
   allow_addresses: TrustSetting;
   /** Wrong tokens an address may send in a window. */
-  guesses: { limit: number; window_s: number };
+  guesses: WindowLimit;
 }
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
@@ -46,10 +46,7 @@ export default definePlugin<AdminAuthConfig>({
       guesses: {
         type: 'object',
         additionalProperties: false,
-        properties: {
-          limit: { type: 'integer', minimum: 1, default: 20 },
-          window_s: { type: 'integer', minimum: 1, default: 600 },
-        },
+        properties: windowLimitProperties({ limit: 20, window_s: 600 }),
         default: {},
       },
     },

@@ -7,13 +7,11 @@
 import { addressSubject } from '../../gateway/client-address.ts';
 import { pastLimit } from '../../gateway/errors.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
-import { windowCounter } from '../../gateway/window-counter.ts';
+import { windowCounter, windowLimitProperties, type WindowLimit } from '../../gateway/window-counter.ts';
 import { keyVerdicts, presentedKey } from '../../licensing/credentials.ts';
 
-export interface RateLimitConfig {
-  /** Requests allowed per window. */
-  limit: number;
-  window_s: number;
+/** `limit`: requests allowed per window. */
+export interface RateLimitConfig extends WindowLimit {
   /** What is counted: the client address, or the license key the client sent. */
   by: 'ip' | 'license';
   /** Counter namespace: routes with the same name share their counters. */
@@ -26,8 +24,7 @@ export default definePlugin<RateLimitConfig>({
     type: 'object',
     additionalProperties: false,
     properties: {
-      limit: { type: 'integer', minimum: 1, default: 60 },
-      window_s: { type: 'integer', minimum: 1, default: 60 },
+      ...windowLimitProperties({ limit: 60, window_s: 60 }),
       by: { enum: ['ip', 'license'], default: 'ip' },
       name: { type: 'string', default: 'default' },
     },
