@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { setImmediate } from 'node:timers/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { CompiledRoute, Runtime } from './config/build.ts';
 import { Context } from './context.ts';
@@ -32,6 +32,14 @@ const CLIENT_LEFT = new GatewayError(CLIENT_CLOSED, 'CLIENT_CLOSED', 'client clo
 
 /** How long requests cut at shutdown may take to finish (settle, record) before the store closes anyway. */
 const FINISH_TIMEOUT_MS = 15_000;
+
+/**
+ * A connection quiet for the send time-out while a request is answered: cut when part of its answer waits for
+ * a client that takes none of it; left alone while the gateway itself waits (on an upstream that thinks).
+ */
+function cutIfAnswerStalled(socket: Socket): void {
+  if (socket.writableLength > 0) socket.destroy();
+}
 
 /**
  * A path no route has answers in the shape its neighbours would: a route's own format when only the method
@@ -72,6 +80,8 @@ export class Gateway {
       (req, res) => void this.handle(req, res),
     );
     this.server.maxConnections = limits.max_connections;
+    // Node counts it from a connection's last read or write; see `cutIfAnswerStalled` for what it ends.
+    this.server.timeout = limits.send_timeout_ms;
   }
 
   /** Swaps in a new runtime; the old one closes once the requests that started on it have finished. */
@@ -124,6 +134,7 @@ export class Gateway {
     const runtime = this.runtime;
     this.inFlight.set(runtime, (this.inFlight.get(runtime) ?? 0) + 1);
     if (this.draining) res.setHeader('connection', 'close');
+    res.on('timeout', cutIfAnswerStalled);
     const header = req.headers['x-request-id'];
     const id = typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
     try {

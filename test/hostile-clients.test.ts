@@ -1,7 +1,8 @@
 /**
- * Slow and hostile clients are cut off: a header time-out, a body time-out (408), an idle keep-alive
- * time-out, a cap on open connections and a bound on the request bodies held in memory, while a normal
- * client's chat keeps its latency. The gateway runs as its own process, so its memory can be read.
+ * Slow and hostile clients are cut off: a header time-out, a body time-out (408), a send time-out (an answer
+ * its client takes none of), an idle keep-alive time-out, a cap on open connections and a bound on the
+ * request bodies held in memory, while a normal client's chat keeps its latency. The gateway runs as its
+ * own process, so its memory can be read.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -13,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { startGatewayProcess, type GatewayProcess } from './fixtures/process.ts';
 import { tempDir } from './fixtures/temp.ts';
-import { startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
+import { startUpstream, withBehaviour, type FixtureUpstream } from './fixtures/upstream.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -101,7 +102,8 @@ describe('hostile clients', () => {
       file,
       config(
         upstream.url,
-        'headers_timeout_ms: 1000, body_timeout_ms: 2000, keep_alive_timeout_ms: 1000, max_connections: 700',
+        'headers_timeout_ms: 1000, body_timeout_ms: 2000, keep_alive_timeout_ms: 1000, send_timeout_ms: 1000, ' +
+          'max_connections: 700',
       ),
     );
     gateway = await startGatewayProcess({ env: { DATA_DIR: join(dir, 'data') }, config: file });
@@ -167,6 +169,51 @@ describe('hostile clients', () => {
     const deadline = Date.now() + 3000;
     while (!hostile.closed && Date.now() < deadline) await sleep(50);
     assert.equal(hostile.closed, true);
+  });
+
+  test('a client that stops reading its answer is cut off; a slow reader and a slow upstream are not', async () => {
+    const chat = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] });
+    const head =
+      'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+      `Content-Length: ${chat.length}\r\n\r\n${chat}`;
+    // An answer larger than what the kernel takes for a client that reads nothing.
+    const size = 8 * 1024 * 1024;
+    await withBehaviour(upstream, { reply: ['x'.repeat(size)] }, async () => {
+      const stalled = await open(gateway.url, (s) => {
+        s.pause();
+        s.write(head);
+      });
+      // Reads in short bursts with pauses shorter than the send time-out: slow, but its answer moves.
+      let received = 0;
+      const slow = await open(gateway.url, (s) => {
+        s.pause();
+        s.on('data', (d: Buffer) => (received += d.length));
+        const timer = setInterval(() => {
+          s.resume();
+          setTimeout(() => s.pause(), 20);
+        }, 700);
+        s.once('close', () => clearInterval(timer));
+        s.write(head);
+      });
+      hostiles.push(stalled, slow);
+      // Past the send time-out, the stalled client reads what the kernels still held for it, then the end:
+      // the gateway let its connection go (the upstream's own time-out, two minutes, would not have yet).
+      await sleep(3000);
+      stalled.socket.resume();
+      const deadline = Date.now() + 20_000;
+      while (!stalled.closed && Date.now() < deadline) await sleep(100);
+      assert.equal(stalled.closed, true, 'a connection whose answer sat unread was closed');
+      assert.ok(stalled.answer.length < size, `the stalled client got ${stalled.answer.length} bytes`);
+      while (received < size && !slow.closed && Date.now() < deadline) await sleep(100);
+      assert.ok(received > size, `the slow reader got ${received} bytes of its answer`);
+      slow.socket.destroy();
+    });
+    // Waiting on an upstream that thinks longer than the send time-out is not a stalled send.
+    await withBehaviour(upstream, { delayMs: 1500 }, async () => {
+      const started = Date.now();
+      const answer = await chatLatencies(gateway.url, 1);
+      assert.ok(Date.now() - started >= 1500 && answer.length === 1);
+    });
   });
 });
 

@@ -28,6 +28,8 @@ export interface GatewayConfig {
     headers_timeout_ms: number;
     /** ... and its whole body within this (408); the answer's stream is not limited by it. */
     body_timeout_ms: number;
+    /** A client that takes none of its answer for this long is cut off (nginx's `send_timeout`). */
+    send_timeout_ms: number;
     /** An idle kept-alive client connection is closed after this. */
     keep_alive_timeout_ms: number;
     /** Client connections open at once; more are refused until some close. */
@@ -70,6 +72,7 @@ export const coreSchema = {
         behind_cloudflare: { type: 'boolean', default: false },
         headers_timeout_ms: { type: 'integer', minimum: 1, default: 10_000 },
         body_timeout_ms: { type: 'integer', minimum: 1, default: 30_000 },
+        send_timeout_ms: { type: 'integer', minimum: 1, default: 60_000 },
         keep_alive_timeout_ms: { type: 'integer', minimum: 1, default: 65_000 },
         max_connections: { type: 'integer', minimum: 1, default: 4096 },
         max_buffered_body_bytes: { type: 'integer', minimum: 1, default: 256 * 1024 * 1024 },
