@@ -1,4 +1,3 @@
-import { createWriteStream } from 'node:fs';
 import { pino, type DestinationStream, type Logger } from 'pino';
 
 /**
@@ -68,16 +67,22 @@ export function createLoggers(options: { level: string; destination?: Destinatio
   return { log, access: new AccessLog(access, options.level) };
 }
 
+/** Lines waiting for a stdout that does not take them, at most: past it new lines are dropped, not held. */
+const MAX_PENDING_BYTES = 16 * 1024 * 1024;
+
 /**
- * Stdout as a file stream: written without blocking, and the lines that come while a write is on its way
- * leave together in the next one. Not pino's own destination (sonic-boom): it appends each line to one
- * pending string that it measures again at every line, copying the whole pending batch each time.
+ * Stdout through pino's own destination, written without blocking: the lines that come while a write is on
+ * its way leave together in the next one. A reader that falls behind (a full pipe: EAGAIN) is waited for,
+ * and what comes meanwhile held up to a bound. One that went away, or a full disk, must not stop the gateway:
+ * its lines are dropped. Either is said on stderr, the first time.
  */
 function stdout(): DestinationStream {
-  const stream = createWriteStream('', { fd: 1, autoClose: false });
-  // A reader that went away, or a full disk, must not stop the gateway: its lines have nowhere to go.
-  // (A stream emits one error, and writes to it after that are dropped.)
-  stream.once('error', (error) => process.stderr.write(`log output stopped: ${error.message}\n`));
-  // pino's `logger.flush(done)`: a write of nothing completes once every line before it is written.
-  return Object.assign(stream, { flush: (done: () => void) => stream.write('', done) });
+  const out = pino.destination({ dest: 1, sync: false, maxLength: MAX_PENDING_BYTES });
+  // Every error needs a listener: an error event without one would end the process.
+  out.on('error', () => undefined);
+  out.once('error', (error: Error) => process.stderr.write(`log output stopped: ${error.message}\n`));
+  out.once('drop', () =>
+    process.stderr.write(`log output is ${MAX_PENDING_BYTES >> 20} MiB behind: new lines are dropped\n`),
+  );
+  return out;
 }

@@ -267,6 +267,39 @@ describe('process signals', () => {
     }
   });
 
+  test('a log reader that falls behind for a while loses no later lines', async () => {
+    const upstream = await startUpstream();
+    const dir = await tempDir('cradle-proc-');
+    const file = join(dir, 'gateway.yaml');
+    await writeFile(file, configWith(upstream.url));
+    const gateway = await startGatewayProcess({ env: {}, config: file });
+    try {
+      // Nobody reads stdout for a while (a log shipper that is busy): the pipe fills and writes to it wait.
+      gateway.child.stdout!.pause();
+      for (let sent = 0; sent < 4000; sent += 100)
+        await Promise.all(
+          Array.from({ length: 100 }, async () => (await fetch(`${gateway.url}/api/v1/health`)).text()),
+        );
+      gateway.child.stdout!.resume();
+      const res = await fetch(`${gateway.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-request-id': 'after-the-stall' },
+        body: JSON.stringify({ model: 'm', messages: [] }),
+      });
+      assert.equal(res.status, 200);
+      const deadline = Date.now() + 5000;
+      while (!gateway.stdout().includes('"after-the-stall"') && Date.now() < deadline) await sleep(50);
+      assert.ok(
+        gateway.stdout().includes('"after-the-stall"'),
+        'the access line after the stall was written',
+      );
+      assert.doesNotMatch(gateway.output(), /log output stopped/);
+    } finally {
+      gateway.child.kill('SIGKILL');
+      await upstream.close();
+    }
+  });
+
   test('a log reader that goes away does not stop the gateway', async () => {
     const upstream = await startUpstream();
     const dir = await tempDir('cradle-proc-');
