@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { freePort } from './fixtures/redis.ts';
 import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
-import { startGatewayProcess } from './fixtures/process.ts';
+import { startGatewayProcess, type GatewayProcess } from './fixtures/process.ts';
 import { startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
 import { tempDir } from './fixtures/temp.ts';
 
@@ -25,6 +25,21 @@ routes:
 ${extraRoute}`;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs `run` against the gateway as a process of its own, on `configWith` a fixture upstream; then ends both. */
+async function withGatewayProcess(run: (gateway: GatewayProcess) => Promise<void>): Promise<void> {
+  const upstream = await startUpstream();
+  const dir = await tempDir('cradle-proc-');
+  const file = join(dir, 'gateway.yaml');
+  await writeFile(file, configWith(upstream.url));
+  const gateway = await startGatewayProcess({ env: {}, config: file });
+  try {
+    await run(gateway);
+  } finally {
+    gateway.child.kill('SIGKILL');
+    await upstream.close();
+  }
+}
 
 describe('operations', () => {
   let upstream: FixtureUpstream;
@@ -268,12 +283,7 @@ describe('process signals', () => {
   });
 
   test('a log reader that falls behind for a while loses no later lines', async () => {
-    const upstream = await startUpstream();
-    const dir = await tempDir('cradle-proc-');
-    const file = join(dir, 'gateway.yaml');
-    await writeFile(file, configWith(upstream.url));
-    const gateway = await startGatewayProcess({ env: {}, config: file });
-    try {
+    await withGatewayProcess(async (gateway) => {
       // Nobody reads stdout for a while (a log shipper that is busy): the pipe fills and writes to it wait.
       gateway.child.stdout!.pause();
       for (let sent = 0; sent < 4000; sent += 100)
@@ -294,19 +304,11 @@ describe('process signals', () => {
         'the access line after the stall was written',
       );
       assert.doesNotMatch(gateway.output(), /log output stopped/);
-    } finally {
-      gateway.child.kill('SIGKILL');
-      await upstream.close();
-    }
+    });
   });
 
   test('a log reader that goes away does not stop the gateway', async () => {
-    const upstream = await startUpstream();
-    const dir = await tempDir('cradle-proc-');
-    const file = join(dir, 'gateway.yaml');
-    await writeFile(file, configWith(upstream.url));
-    const gateway = await startGatewayProcess({ env: {}, config: file });
-    try {
+    await withGatewayProcess(async (gateway) => {
       // The reading end of stdout closed: every access line now meets a broken pipe.
       gateway.child.stdout!.destroy();
       for (let i = 0; i < 5; i++) {
@@ -319,9 +321,6 @@ describe('process signals', () => {
       assert.match(gateway.output(), /log output stopped: .*EPIPE/);
       gateway.child.kill('SIGTERM');
       assert.equal(await gateway.exited, 0);
-    } finally {
-      gateway.child.kill('SIGKILL');
-      await upstream.close();
-    }
+    });
   });
 });
