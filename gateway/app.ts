@@ -126,7 +126,7 @@ export async function startGateway(options: StartOptions): Promise<RunningGatewa
       await reloading;
       await gateway.shutdown(runtime.config.server.shutdown_timeout_ms);
       await services.resources.closeAll();
-      // Both loggers share one destination: flushing one writes everything out.
+      // Both loggers share one destination. What it still holds when the process exits, pino writes then.
       await new Promise<void>((resolve) => log.flush(() => resolve()));
     },
   };
