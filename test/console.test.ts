@@ -312,6 +312,20 @@ describe('operator console', () => {
     await shot('requests-zh-390');
   });
 
+  test('a file the browser holds already is not sent again: it is revalidated by its ETag', async () => {
+    const url = `${gateway.url}/admin/vendor/uplot.mjs`;
+    const first = await fetch(url);
+    const etag = first.headers.get('etag');
+    assert.ok(etag && (await first.arrayBuffer()).byteLength > 0, 'the file, with its ETag');
+    const again = await fetch(url, { headers: { 'if-none-match': etag } });
+    assert.equal(again.status, 304);
+    assert.equal((await again.arrayBuffer()).byteLength, 0, 'no body the second time');
+    const changed = await fetch(url, { headers: { 'if-none-match': '"another"' } });
+    assert.equal(changed.status, 200);
+    assert.equal(changed.headers.get('etag'), etag);
+    await changed.arrayBuffer();
+  });
+
   test('no error appeared in the browser console', () => {
     assert.deepEqual(browserErrors, []);
   });

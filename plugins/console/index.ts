@@ -32,6 +32,21 @@ const TYPES: Record<string, string> = {
 interface ServedFile {
   body: Buffer;
   type: string;
+  /** A strong ETag: a browser that holds the file asks again with it and gets a 304, not the bytes. */
+  etag: string;
+}
+
+function served(body: Buffer, type: string): ServedFile {
+  return { body, type, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` };
+}
+
+/** Whether an If-None-Match header names `etag` (or any): the client's copy is the one served. */
+function holds(ifNoneMatch: string | undefined, etag: string): boolean {
+  if (!ifNoneMatch) return false;
+  return ifNoneMatch.split(',').some((tag) => {
+    const trimmed = tag.trim();
+    return trimmed === '*' || trimmed === etag || trimmed === `W/${etag}`;
+  });
 }
 
 function webFiles(dir: string): [string, string][] {
@@ -52,10 +67,10 @@ function importMapHash(html: string): string {
 function loadFiles(): Map<string, ServedFile> {
   const files = new Map<string, ServedFile>();
   for (const [name, path] of webFiles(WEB))
-    files.set(name, { body: readFileSync(path), type: TYPES[extname(path)]! });
+    files.set(name, served(readFileSync(path), TYPES[extname(path)]!));
   for (const [name, specifier] of Object.entries(VENDOR)) {
     const path = fileURLToPath(import.meta.resolve(specifier));
-    files.set(name, { body: readFileSync(path), type: TYPES[extname(name)]! });
+    files.set(name, served(readFileSync(path), TYPES[extname(name)]!));
   }
   return files;
 }
@@ -79,16 +94,17 @@ export default definePlugin<Record<string, never>>({
         // Every page of the console is index.html; the page to show is in the URL's fragment.
         const file = files.get(path === '' ? 'index.html' : path);
         if (!file) throw notFound(`the console has no file ${path}`);
-        return {
-          body: file.body,
-          headers: {
-            'content-type': file.type,
-            'cache-control': 'no-cache',
-            'content-security-policy': policy,
-            'x-content-type-options': 'nosniff',
-            'referrer-policy': 'no-referrer',
-          },
+        const headers = {
+          'content-type': file.type,
+          // Asked again on every use, so a new version shows at once; unchanged, it costs a 304.
+          'cache-control': 'no-cache',
+          etag: file.etag,
+          'content-security-policy': policy,
+          'x-content-type-options': 'nosniff',
+          'referrer-policy': 'no-referrer',
         };
+        if (holds(ctx.header('if-none-match'), file.etag)) return { status: 304, headers };
+        return { body: file.body, headers };
       },
     };
   },
