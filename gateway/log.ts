@@ -73,14 +73,18 @@ const MAX_PENDING_BYTES = 16 * 1024 * 1024;
 /**
  * Stdout through pino's own destination, written without blocking: the lines that come while a write is on
  * its way leave together in the next one. A reader that falls behind (a full pipe: EAGAIN) is waited for,
- * and what comes meanwhile held up to a bound. One that went away, or a full disk, must not stop the gateway:
- * its lines are dropped. Either is said on stderr, the first time.
+ * and what comes meanwhile held up to a bound (a drop past it is said on stderr, the first time).
  */
 function stdout(): DestinationStream {
   const out = pino.destination({ dest: 1, sync: false, maxLength: MAX_PENDING_BYTES });
-  // Every error needs a listener: an error event without one would end the process.
+  // Any other error (a reader that went away, a full disk) ends the log, not the gateway: said once, and
+  // later lines dropped, as pino does for a reader that went away. Nothing is left to write at the exit
+  // either, where sonic-boom would retry a failing write for ever and the process never end.
+  out.once('error', (error: Error) => {
+    process.stderr.write(`log output stopped: ${error.message}\n`);
+    Object.assign(out, { write: () => true, flushSync: () => undefined });
+  });
   out.on('error', () => undefined);
-  out.once('error', (error: Error) => process.stderr.write(`log output stopped: ${error.message}\n`));
   out.once('drop', () =>
     process.stderr.write(`log output is ${MAX_PENDING_BYTES >> 20} MiB behind: new lines are dropped\n`),
   );

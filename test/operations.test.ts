@@ -1,6 +1,7 @@
 /** Operations: hot reload under traffic, metrics, CORS, health, SIGHUP and graceful drain on SIGTERM. */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -27,12 +28,15 @@ ${extraRoute}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs `run` against the gateway as a process of its own, on `configWith` a fixture upstream; then ends both. */
-async function withGatewayProcess(run: (gateway: GatewayProcess) => Promise<void>): Promise<void> {
+async function withGatewayProcess(
+  run: (gateway: GatewayProcess) => Promise<void>,
+  options: { stdout?: number } = {},
+): Promise<void> {
   const upstream = await startUpstream();
   const dir = await tempDir('cradle-proc-');
   const file = join(dir, 'gateway.yaml');
   await writeFile(file, configWith(upstream.url));
-  const gateway = await startGatewayProcess({ env: {}, config: file });
+  const gateway = await startGatewayProcess({ env: {}, config: file, ...options });
   try {
     await run(gateway);
   } finally {
@@ -305,6 +309,25 @@ describe('process signals', () => {
       );
       assert.doesNotMatch(gateway.output(), /log output stopped/);
     });
+  });
+
+  test('a stdout that fails (a full disk) stops the log, not the gateway, and SIGTERM still ends it', async () => {
+    const full = openSync('/dev/full', 'w');
+    try {
+      await withGatewayProcess(
+        async (gateway) => {
+          const res = await postJson(`${gateway.url}/v1/chat/completions`, { model: 'm', messages: [] });
+          assert.equal(res.status, 200);
+          gateway.child.kill('SIGTERM');
+          const code = await Promise.race([gateway.exited, sleep(10_000).then(() => 'still running')]);
+          assert.equal(code, 0);
+          assert.match(gateway.output(), /log output stopped: ENOSPC/);
+        },
+        { stdout: full },
+      );
+    } finally {
+      closeSync(full);
+    }
   });
 
   test('a log reader that goes away does not stop the gateway', async () => {
