@@ -36,3 +36,33 @@ function wholeEventsEnd(bytes: Buffer): number {
   const crlf = bytes.lastIndexOf('\n\r\n');
   return Math.max(lf === -1 ? 0 : lf + 2, crlf === -1 ? 0 : crlf + 3);
 }
+
+/** The blank line that ends an event, with either line ending. */
+const EVENT_END = /\r?\n\r?\n/g;
+
+/**
+ * Whole events with the data of each data-only event (no name, no comment) passed to `change`: a string it
+ * returns is that event's new data, `null` takes the event out, `undefined` keeps it byte for byte. The
+ * bytes are cut only at blank lines, so the text is whole characters.
+ */
+export function changeEventData(events: Buffer, change: (data: string) => string | null | undefined): Buffer {
+  const text = events.toString('utf8');
+  let out = '';
+  let from = 0;
+  let changed = false;
+  for (const end of [...text.matchAll(EVENT_END)].map((m) => m.index + m[0].length).concat(text.length)) {
+    const event = text.slice(from, end);
+    from = end;
+    const lines = event.split(/\r?\n/).filter((line) => line !== '');
+    const dataOnly = lines.length > 0 && lines.every((line) => line.startsWith('data:'));
+    const next = dataOnly
+      ? change(lines.map((line) => line.slice(line.startsWith('data: ') ? 6 : 5)).join('\n'))
+      : undefined;
+    if (next === undefined) out += event;
+    else {
+      changed = true;
+      if (next !== null) out += `data: ${next}\n\n`;
+    }
+  }
+  return changed ? Buffer.from(out) : events;
+}

@@ -3,10 +3,8 @@
  * on every stream (`stream_options.include_usage`); OpenAI's contract sends that event (`choices` empty,
  * `usage` set) only to a client that asked, and a client that reads `choices[0]` of every chunk fails on it.
  */
-import { WholeEvents } from '../../gateway/sse-events.ts';
+import { changeEventData, WholeEvents } from '../../gateway/sse-events.ts';
 
-/** The blank line that ends an event, with either line ending. */
-const EVENT_END = /\r?\n\r?\n/g;
 /**
  * A `usage` member whose value is not null. OpenAI's stream says `"usage": null` in every chunk when usage is
  * asked for, so only the events that hold one are worth parsing.
@@ -19,31 +17,15 @@ export class UsageEventRemover extends WholeEvents {
   }
 }
 
-/**
- * The events, minus lone usage events. The bytes are cut only at blank lines, so the text is whole
- * characters, and what is kept is encoded back to the very same bytes.
- */
+/** The events, minus lone usage events; what is kept is the very same bytes. */
 function withoutUsageEvents(events: Buffer): Buffer {
   // Latin-1 reads each byte as one character: the ASCII looked for is found as it is, never inside UTF-8.
   if (!USAGE_SET.test(events.toString('latin1'))) return events;
-  const text = events.toString('utf8');
-  let kept = '';
-  let from = 0;
-  let removed = false;
-  for (const end of [...text.matchAll(EVENT_END)].map((m) => m.index + m[0].length).concat(text.length)) {
-    const event = text.slice(from, end);
-    if (isUsageEvent(event)) removed = true;
-    else kept += event;
-    from = end;
-  }
-  return removed ? Buffer.from(kept) : events;
+  return changeEventData(events, (data) => (isUsageEvent(data) ? null : undefined));
 }
 
-/** An event of data lines only (no name, no comment) whose data is `{"choices": [], "usage": {…}}`. */
-function isUsageEvent(event: string): boolean {
-  const lines = event.split(/\r?\n/).filter((line) => line !== '');
-  if (lines.length === 0 || !lines.every((line) => line.startsWith('data:'))) return false;
-  const data = lines.map((line) => line.slice(line.startsWith('data: ') ? 6 : 5)).join('\n');
+/** An event whose data is `{"choices": [], "usage": {…}}`. */
+function isUsageEvent(data: string): boolean {
   let json: unknown;
   try {
     json = JSON.parse(data);
