@@ -4,8 +4,9 @@
  * (routing, prices, allow-lists), and the answer names the model the client asked for. Put it before them.
  */
 import { ContextKey } from '../../gateway/context.ts';
-import { definePlugin, type ResponseRewriter } from '../../gateway/plugin.ts';
+import { definePlugin } from '../../gateway/plugin.ts';
 import { WholeEvents } from '../../gateway/sse-events.ts';
+import { wholeAnswer } from '../../gateway/whole-answer.ts';
 
 const ASKED = new ContextKey<string>('model-alias.asked');
 
@@ -22,28 +23,6 @@ function renamer(name: string): (bytes: Buffer) => Buffer {
   return (bytes) => {
     if (bytes.indexOf('"model"') === -1) return bytes;
     return Buffer.from(bytes.toString('utf8').replace(member, replacement));
-  };
-}
-
-/** Holds a JSON answer whole, then renames its model; a large one passes unchanged. */
-function wholeJson(rename: (bytes: Buffer) => Buffer): ResponseRewriter {
-  let held: Buffer[] | undefined = [];
-  let size = 0;
-  return {
-    onData(chunk) {
-      if (!held) return chunk;
-      held.push(chunk);
-      size += chunk.length;
-      if (size <= JSON_HOLD_LIMIT) return Buffer.alloc(0);
-      const all = Buffer.concat(held);
-      held = undefined;
-      return all;
-    },
-    onEnd() {
-      const all = held && Buffer.concat(held);
-      held = undefined;
-      return all && rename(all);
-    },
   };
 }
 
@@ -74,7 +53,7 @@ export default definePlugin<{ aliases: Record<string, string> }>({
         if (asked === undefined || response.headers['content-encoding']) return;
         const rename = renamer(asked);
         const sse = String(response.headers['content-type'] ?? '').startsWith('text/event-stream');
-        response.rewrite(sse ? new WholeEvents(rename) : wholeJson(rename));
+        response.rewrite(sse ? new WholeEvents(rename) : wholeAnswer(rename, { limit: JSON_HOLD_LIMIT }));
       },
     };
   },

@@ -1,11 +1,17 @@
 /**
- * The OpenRouter upstream: the server's key injected (never the client's), attribution headers set, and a
- * billed request's price ceiling sent as `provider.max_price`.
+ * The OpenRouter upstream: the server's key injected (never the client's), attribution headers set, a
+ * billed request's price ceiling sent as `provider.max_price`, and what OpenRouter charged the operator
+ * taken out of the usage clients see, unless `pass_cost`.
  */
+import { ContextKey } from '../../gateway/context.ts';
 import { unavailable } from '../../gateway/errors.ts';
 import { definePlugin, idleTimeoutSchema, type UpstreamTarget } from '../../gateway/plugin.ts';
 import { PRICE_CEILING } from '../keys.ts';
+import { costRemover } from './cost.ts';
 import { providerWithCeiling } from '../price-ceiling.ts';
+
+/** The request went to this plugin's OpenRouter (not to a target an earlier plugin chose). */
+const CHOSEN = new ContextKey<true>('openrouter.chosen');
 
 export interface OpenRouterConfig {
   base_url: string;
@@ -17,6 +23,8 @@ export interface OpenRouterConfig {
   title: string;
   timeout_ms: number;
   idle_timeout_ms: number;
+  /** Let clients read OpenRouter's `usage.cost` (what the request cost the operator, in US dollars). */
+  pass_cost: boolean;
 }
 
 export default definePlugin<OpenRouterConfig>({
@@ -32,6 +40,7 @@ export default definePlugin<OpenRouterConfig>({
       title: { type: 'string', default: 'Cradle Gateway' },
       timeout_ms: { type: 'integer', minimum: 1, default: 120000 },
       idle_timeout_ms: idleTimeoutSchema,
+      pass_cost: { type: 'boolean', default: false },
     },
   },
   create(config) {
@@ -55,11 +64,19 @@ export default definePlugin<OpenRouterConfig>({
             'UPSTREAM_NOT_CONFIGURED',
           );
         upstream.target = target;
+        ctx.set(CHOSEN, true);
         const ceiling = ctx.get(PRICE_CEILING);
         if (!ceiling) return;
         const body = await ctx.json<{ provider?: unknown }>();
         body.provider = providerWithCeiling(body.provider, ceiling);
         ctx.jsonChanged();
+      },
+      onResponse(ctx, response) {
+        if (config.pass_cost || !ctx.get(CHOSEN) || response.status >= 400) return;
+        // A compressed answer is passed on as it is: its bytes are not the JSON to change.
+        if (response.headers['content-encoding']) return;
+        const sse = String(response.headers['content-type'] ?? '').startsWith('text/event-stream');
+        response.rewrite(costRemover({ sse }));
       },
     };
   },
