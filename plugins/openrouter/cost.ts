@@ -31,14 +31,16 @@ function withoutCost(text: string): string | undefined {
 /** Bytes that may hold the accounting: only those are parsed. */
 const mayHoldCost = (bytes: Buffer) => bytes.includes('"cost"') || bytes.includes('"is_byok"');
 
+const eventsWithoutCost = (events: Buffer) =>
+  mayHoldCost(events) ? changeEventData(events, withoutCost) : events;
+
+function answerWithoutCost(bytes: Buffer): Buffer {
+  const changed = mayHoldCost(bytes) ? withoutCost(bytes.toString('utf8')) : undefined;
+  return changed === undefined ? bytes : Buffer.from(changed);
+}
+
+/** What changes an answer on its way to the client: one for a stream, another for a JSON answer. */
 export function costRemover(answer: { sse: boolean }): ResponseRewriter {
-  if (answer.sse)
-    return new WholeEvents((events) => (mayHoldCost(events) ? changeEventData(events, withoutCost) : events));
-  return wholeAnswer(
-    (bytes) => {
-      const changed = mayHoldCost(bytes) ? withoutCost(bytes.toString('utf8')) : undefined;
-      return changed === undefined ? bytes : Buffer.from(changed);
-    },
-    { limit: JSON_HOLD_LIMIT },
-  );
+  if (answer.sse) return new WholeEvents(eventsWithoutCost);
+  return wholeAnswer(answerWithoutCost, { limit: JSON_HOLD_LIMIT });
 }
