@@ -8,6 +8,16 @@ import { badRequest } from './errors.ts';
 export const isJsonObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
+/** JSON text that is an object, parsed; `undefined` for any other text (an upstream's bytes are not trusted). */
+export function parseJsonObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return isJsonObject(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Deeper bodies are refused: no chat request needs them, and code that walks a body recursively would overflow. */
 const MAX_JSON_DEPTH = 64;
 

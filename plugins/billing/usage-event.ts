@@ -3,6 +3,7 @@
  * on every stream (`stream_options.include_usage`); OpenAI's contract sends that event (`choices` empty,
  * `usage` set) only to a client that asked, and a client that reads `choices[0]` of every chunk fails on it.
  */
+import { parseJsonObject } from '../../gateway/context.ts';
 import { changeEventData, WholeEvents } from '../../gateway/sse-events.ts';
 
 /**
@@ -26,14 +27,9 @@ function withoutUsageEvents(events: Buffer): Buffer {
 
 /** An event whose data is `{"choices": [], "usage": {…}}`. */
 function isUsageEvent(data: string): boolean {
-  let json: unknown;
-  try {
-    json = JSON.parse(data);
-  } catch {
-    return false;
-  }
-  if (typeof json !== 'object' || json === null) return false;
-  const { usage, choices } = json as { usage?: unknown; choices?: unknown };
+  const json = parseJsonObject(data);
+  if (!json) return false;
+  const { usage, choices } = json;
   const noChoices = choices === undefined || (Array.isArray(choices) && choices.length === 0);
   return noChoices && typeof usage === 'object' && usage !== null;
 }

@@ -4,7 +4,7 @@
  * the event in progress is held, whatever the stream's length.
  */
 import { createParser, type EventSourceParser } from 'eventsource-parser';
-import { isJsonObject } from '../../gateway/context.ts';
+import { parseJsonObject } from '../../gateway/context.ts';
 import type { ResponseObserver } from '../../gateway/plugin.ts';
 import { decodingObserver } from './decode.ts';
 import { textWeight, tokensOf } from './estimate.ts';
@@ -36,15 +36,6 @@ interface Counts {
 
 /** A JSON answer held for reading at its end, at most this long; a stream's event in progress too. */
 const READ_LIMIT = 4 * 1024 * 1024;
-
-function parsed(text: string): AnswerJson | undefined {
-  try {
-    const value: unknown = JSON.parse(text);
-    return isJsonObject(value) ? (value as AnswerJson) : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * The counts of a `usage` object, when both are whole numbers; an embedding's names the prompt alone, with a
@@ -129,7 +120,7 @@ export class UsageReader {
 
   private take(text: string, part: 'delta' | 'message'): void {
     if (text === '[DONE]') return;
-    const json = parsed(text);
+    const json = parseJsonObject(text) as AnswerJson | undefined;
     if (!json) return;
     this.reported = countsOf(json.usage) ?? this.reported;
     if (this.reported || !Array.isArray(json.choices)) return;

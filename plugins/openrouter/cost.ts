@@ -3,7 +3,7 @@
  * the operator, in US dollars. The operator's clients pay in credits at the operator's prices; the operator's
  * cost is not theirs to read. The gateway's billing reads it from the upstream's bytes, before this.
  */
-import { isJsonObject } from '../../gateway/context.ts';
+import { isJsonObject, parseJsonObject } from '../../gateway/context.ts';
 import type { ResponseRewriter } from '../../gateway/plugin.ts';
 import { changeEventData, WholeEvents } from '../../gateway/sse-events.ts';
 import { wholeAnswer } from '../../gateway/whole-answer.ts';
@@ -15,13 +15,8 @@ const JSON_HOLD_LIMIT = 1024 * 1024;
 
 /** The JSON text without its usage's accounting; `undefined` when it has none (or is no JSON object). */
 function withoutCost(text: string): string | undefined {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (!isJsonObject(json) || !isJsonObject(json.usage)) return undefined;
+  const json = parseJsonObject(text);
+  if (!json || !isJsonObject(json.usage)) return undefined;
   const usage = json.usage;
   if (!ACCOUNTING.some((name) => name in usage)) return undefined;
   for (const name of ACCOUNTING) delete usage[name];
