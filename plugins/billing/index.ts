@@ -6,6 +6,7 @@
 import { ContextKey } from '../../gateway/context.ts';
 import { badRequest } from '../../gateway/errors.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
+import { isEventStream } from '../../gateway/rewrite-answer.ts';
 import { isUnencoded } from './decode.ts';
 import { warnIfLow } from '../../licensing/mail/resource.ts';
 import { MICRO, toCredits } from '../../licensing/money.ts';
@@ -149,7 +150,7 @@ export default definePlugin<BillingConfig>({
       onResponse(ctx, response) {
         const bill = ctx.get(BILL);
         if (!bill || response.status >= 400) return;
-        const sse = String(response.headers['content-type'] ?? '').startsWith('text/event-stream');
+        const sse = isEventStream(response.headers);
         // An upstream may compress though asked not to: the reader then decodes the answer, and its bytes are
         // no events to take one out of.
         const coding = response.headers['content-encoding'];

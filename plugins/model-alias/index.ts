@@ -5,13 +5,9 @@
  */
 import { ContextKey } from '../../gateway/context.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
-import { WholeEvents } from '../../gateway/sse-events.ts';
-import { wholeAnswer } from '../../gateway/whole-answer.ts';
+import { rewriteAnswer } from '../../gateway/rewrite-answer.ts';
 
 const ASKED = new ContextKey<string>('model-alias.asked');
-
-/** A JSON answer larger than this goes to the client as it came: it is no chat completion. */
-const JSON_HOLD_LIMIT = 1024 * 1024;
 
 /**
  * Every `"model": "…"` member in these bytes named `name` instead. An unescaped `"model":"` cannot occur
@@ -50,10 +46,9 @@ export default definePlugin<{ aliases: Record<string, string> }>({
       onResponse(ctx, response) {
         const asked = ctx.get(ASKED);
         // A compressed answer is passed on as it is: its bytes are not the JSON to rename in.
-        if (asked === undefined || response.headers['content-encoding']) return;
+        if (asked === undefined) return;
         const rename = renamer(asked);
-        const sse = String(response.headers['content-type'] ?? '').startsWith('text/event-stream');
-        response.rewrite(sse ? new WholeEvents(rename) : wholeAnswer(rename, { limit: JSON_HOLD_LIMIT }));
+        rewriteAnswer(response, { events: rename, whole: rename });
       },
     };
   },

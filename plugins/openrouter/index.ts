@@ -6,8 +6,9 @@
 import { ContextKey } from '../../gateway/context.ts';
 import { unavailable } from '../../gateway/errors.ts';
 import { definePlugin, idleTimeoutSchema, type UpstreamTarget } from '../../gateway/plugin.ts';
+import { rewriteAnswer } from '../../gateway/rewrite-answer.ts';
 import { PRICE_CEILING } from '../keys.ts';
-import { costRemover } from './cost.ts';
+import { answerWithoutCost, eventsWithoutCost } from './cost.ts';
 import { providerWithCeiling } from '../price-ceiling.ts';
 
 /** The request went to this plugin's OpenRouter (not to a target an earlier plugin chose). */
@@ -73,10 +74,7 @@ export default definePlugin<OpenRouterConfig>({
       },
       onResponse(ctx, response) {
         if (config.pass_cost || !ctx.get(CHOSEN) || response.status >= 400) return;
-        // A compressed answer is passed on as it is: its bytes are not the JSON to change.
-        if (response.headers['content-encoding']) return;
-        const sse = String(response.headers['content-type'] ?? '').startsWith('text/event-stream');
-        response.rewrite(costRemover({ sse }));
+        rewriteAnswer(response, { events: eventsWithoutCost, whole: answerWithoutCost });
       },
     };
   },
