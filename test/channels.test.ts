@@ -141,6 +141,28 @@ describe('upstream channels', () => {
     assert.equal(a! + b!, 8, 'the primaries serve again');
     assert.equal(backup, 0);
   });
+
+  test('what a channel charged the operator does not reach the client: its usage keeps the tokens only', async () => {
+    const withCost = (run: () => Promise<void>) =>
+      withBehaviour(upstreams[0]!, { cost: 0.00001 }, () =>
+        withBehaviour(upstreams[1]!, { cost: 0.00001 }, run),
+      );
+    await withCost(async () => {
+      const answer = await chat();
+      assert.ok(answer.usage && answer.usage.completion_tokens > 0, 'the usage is there');
+      assert.ok(!('cost' in answer.usage), `a JSON answer's usage: ${JSON.stringify(answer.usage)}`);
+      const stream = await client.chat.completions.create({
+        model: 'small-model',
+        messages: [{ role: 'user', content: 'Hi' }],
+        stream: true,
+        stream_options: { include_usage: true },
+      });
+      const usages: object[] = [];
+      for await (const chunk of stream) if (chunk.usage) usages.push(chunk.usage);
+      assert.equal(usages.length, 1, 'the usage asked for came');
+      assert.ok(!('cost' in usages[0]!), `a stream's usage: ${JSON.stringify(usages[0])}`);
+    });
+  });
 });
 
 test('two keys of one provider are two channels: each takes its share, under its own key', async () => {

@@ -5,10 +5,12 @@
  * none of the higher is left; failures cool a member down (passive health), and an optional timer probes
  * them (active health).
  */
+import { ContextKey } from '../../gateway/context.ts';
 import { GatewayError } from '../../gateway/errors.ts';
 import { globsMatcher } from '../../gateway/glob.ts';
 import { definePlugin, idleTimeoutSchema, type Services, type UpstreamTarget } from '../../gateway/plugin.ts';
 import { PRICE_CEILING } from '../keys.ts';
+import { withoutOperatorCost } from '../operator-cost.ts';
 import { providerWithCeiling } from '../price-ceiling.ts';
 import { startHealthChecks, type HealthCheckConfig } from './health.ts';
 import { Pool, type Member, type MemberConfig } from './pool.ts';
@@ -30,7 +32,12 @@ export interface BalancerConfig {
   timeout_ms: number;
   idle_timeout_ms: number;
   health: HealthCheckConfig;
+  /** Let clients read a member's own accounting of what the request cost the operator (OpenRouter's `usage.cost`). */
+  pass_cost: boolean;
 }
+
+/** The request went to a member of this pool (not to a target an earlier plugin chose). */
+const CHOSEN = new ContextKey<true>('balancer.chosen');
 
 interface PoolResource {
   pool: Pool;
@@ -87,6 +94,7 @@ export default definePlugin<BalancerConfig>({
       cooldown_s: { type: 'number', minimum: 0, default: 30 },
       timeout_ms: { type: 'integer', minimum: 1, default: 120000 },
       idle_timeout_ms: idleTimeoutSchema,
+      pass_cost: { type: 'boolean', default: false },
       health: {
         type: 'object',
         additionalProperties: false,
@@ -147,6 +155,7 @@ export default definePlugin<BalancerConfig>({
         if (!first)
           throw new GatewayError(503, 'NO_HEALTHY_UPSTREAM', `no healthy upstream in pool ${config.pool}`);
         upstream.target = first;
+        ctx.set(CHOSEN, true);
         upstream.retryStatuses = retryStatuses;
         upstream.retry = (_failed, attempt) => (attempt < config.max_attempts ? pick() : undefined);
         upstream.onAttemptStart = (target) => {
@@ -157,6 +166,9 @@ export default definePlugin<BalancerConfig>({
           const member = members.get(result.target);
           if (member) pool.finished(member, result, passive);
         };
+      },
+      onResponse(ctx, response) {
+        if (!config.pass_cost && ctx.get(CHOSEN)) withoutOperatorCost(response);
       },
     };
   },

@@ -6,9 +6,8 @@
 import { ContextKey } from '../../gateway/context.ts';
 import { unavailable } from '../../gateway/errors.ts';
 import { definePlugin, idleTimeoutSchema, type UpstreamTarget } from '../../gateway/plugin.ts';
-import { rewriteAnswer } from '../../gateway/rewrite-answer.ts';
 import { PRICE_CEILING } from '../keys.ts';
-import { answerWithoutCost, eventsWithoutCost } from './cost.ts';
+import { withoutOperatorCost } from '../operator-cost.ts';
 import { providerWithCeiling } from '../price-ceiling.ts';
 
 /** The request went to this plugin's OpenRouter (not to a target an earlier plugin chose). */
@@ -73,8 +72,7 @@ export default definePlugin<OpenRouterConfig>({
         ctx.jsonChanged();
       },
       onResponse(ctx, response) {
-        if (config.pass_cost || !ctx.get(CHOSEN) || response.status >= 400) return;
-        rewriteAnswer(response, { events: eventsWithoutCost, whole: answerWithoutCost });
+        if (!config.pass_cost && ctx.get(CHOSEN)) withoutOperatorCost(response);
       },
     };
   },
