@@ -17,3 +17,17 @@ export const IS_ADMIN = new ContextKey<boolean>('admin-auth.isAdmin');
  * when it knows the operator's rate; told to OpenRouter by `openrouter`).
  */
 export const PRICE_CEILING = new ContextKey<UsdCeiling>('billing.priceCeiling');
+
+/** What a request used, as its upstream's answer told it (or as estimated where it told nothing). */
+export interface RequestUsage {
+  model: string;
+  promptTokens: number;
+  completionTokens: number;
+  estimated: boolean;
+}
+
+/**
+ * What the request used, for every license, charged or unlimited (set by `billing` when the request has
+ * finished, for an answer below 400; read by `request-log`).
+ */
+export const USAGE = new ContextKey<RequestUsage>('billing.usage');

@@ -35,6 +35,7 @@ function requestLogSuite(storeName: string, env: () => Record<string, string>) {
           OPENROUTER_BASE_URL: `${openrouter.url}/api/v1`,
           OPENROUTER_API_KEY: 'or-key',
           REQUEST_LOG_DAYS: '2',
+          UNLIMITED_EMAILS: `unlimited-${storeName}@example.com`,
         },
         clock: { now: () => now },
       };
@@ -107,6 +108,52 @@ function requestLogSuite(storeName: string, env: () => Record<string, string>) {
         assert.equal(row.time, new Date(now).toISOString());
       }
       assert.deepEqual((await logged(`email=${email}`, 2)).rows, rows, 'found by email too');
+    });
+
+    test("an unlimited license's requests are recorded with their tokens, charged nothing; what they cost upstream is counted", async () => {
+      const key = await newLicense(`unlimited-${storeName}@example.com`);
+      const upstreamCost = async () => {
+        const text = await (await fetch(`${gw(0).url}/metrics`, { headers: admin })).text();
+        const line = text
+          .split('\n')
+          .find((l) => l.startsWith('cradle_model_upstream_cost_usd_total{model="openai/gpt-4o-mini"}'));
+        return line ? Number(line.split(' ')[1]) : 0;
+      };
+      const costBefore = await upstreamCost();
+      await withBehaviour(openrouter, { cost: 0.00001 }, async () => {
+        assert.equal((await chat(0, key)).status, 200);
+        const stream = await chat(0, key, { stream: true });
+        assert.equal(stream.status, 200);
+        assert.match(String(stream.body.text), /\[DONE\]/);
+        assert.doesNotMatch(
+          String(stream.body.text),
+          /"usage":\{/,
+          'the usage event the client did not ask for',
+        );
+      });
+      const { rows } = await logged(`license=${key}`, 2);
+      assert.equal(rows.length, 2);
+      // The fixture answers a word a token: 'Hello from the fixture.' is four.
+      for (const row of rows)
+        assert.deepEqual(
+          [row.status, row.credits, row.completion_tokens, row.estimated],
+          [200, 0, 4, false],
+          JSON.stringify(row),
+        );
+      assert.ok(rows.every((row) => (row.prompt_tokens as number) > 0));
+      assert.ok(
+        Math.abs((await upstreamCost()) - costBefore - 0.00002) < 1e-12,
+        'both requests cost counted',
+      );
+      const info = (await getJson(`${gw(0).url}/api/v1/license/info/${key}`, admin)).body.license_info;
+      assert.equal((info as { unlimited: boolean }).unlimited, true);
+      const ledger = (await getJson(`${gw(0).url}/api/v1/license/ledger/${key}`, admin)).body
+        .entries as Row[];
+      assert.deepEqual(
+        ledger.filter((entry) => entry.kind === 'usage' || entry.kind === 'daily_charge'),
+        [],
+        'nothing charged',
+      );
     });
 
     test('a refused request is recorded with its status and error code', async () => {

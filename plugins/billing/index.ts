@@ -13,7 +13,7 @@ import { MICRO, toCredits } from '../../licensing/money.ts';
 import { creditsCharged } from '../../licensing/metrics.ts';
 import { RequestCharge, type ChargePart } from '../../licensing/request-charge.ts';
 import { licenseStore } from '../../licensing/resource.ts';
-import { LICENSE, PRICE_CEILING } from '../keys.ts';
+import { LICENSE, PRICE_CEILING, USAGE } from '../keys.ts';
 import { billedRequest, REQUEST_KINDS, type BilledRequest, type RequestKind } from './request-kinds.ts';
 import { catalogueSchema, modelPrices, usdCeiling, type CatalogueConfig } from '../../licensing/catalogue.ts';
 import { PriceTable, priceSchema, type Price, type PriceConfig } from '../../licensing/prices.ts';
@@ -43,10 +43,9 @@ export interface BillingConfig {
 }
 
 interface Bill {
-  /** This plugin's share of the request's charge. */
-  part: ChargePart;
+  /** This plugin's share of the request's charge, at the model's price; none for an unlimited license. */
+  charge?: { part: ChargePart; price: Price };
   model: string;
-  price: Price;
   promptEstimate: number;
   reader?: UsageReader;
   /** The request names no completion limit: the default goes upstream. */
@@ -95,8 +94,10 @@ export default definePlugin<BillingConfig>({
         if (!license) return;
         // Checked for every license, unlimited ones too: a malformed body is never forwarded.
         const request = billedRequest(config.kind, await ctx.json(), config.default_max_tokens);
-        if (license.unlimited) return;
         const { body } = request;
+        const read = { model: body.model, promptEstimate: request.promptEstimate };
+        // An unlimited license's usage is read, for the request log and the upstream's cost, never charged.
+        if (license.unlimited) return ctx.set(BILL, { ...read, defaultLimit: false });
         const price = await priceFor(body.model);
         // Never served for free: a model nobody priced is refused before it costs the operator anything.
         if (!price)
@@ -116,13 +117,7 @@ export default definePlugin<BillingConfig>({
             warnIfLow(services, { email: license.email, debits, threshold: lowBalance });
           },
         });
-        ctx.set(BILL, {
-          part,
-          model: body.model,
-          price,
-          promptEstimate: request.promptEstimate,
-          defaultLimit: request.defaultLimit,
-        });
+        ctx.set(BILL, { ...read, charge: { part, price }, defaultLimit: request.defaultLimit });
         await part.hold(reserve, {
           ttlMs: config.hold_ttl_s * 1000,
           refusal: () => `insufficient credits: this request may cost up to ${toCredits(reserve)} credits`,
@@ -161,21 +156,16 @@ export default definePlugin<BillingConfig>({
       onFinish(ctx, outcome) {
         const bill = ctx.get(BILL);
         if (!bill) return;
+        const { charge, model } = bill;
         // A reader is attached to every answer below 400: without one there is no usage to charge.
-        if (!bill.reader) return bill.part.report(outcome);
-        const usage = bill.reader.usage(bill.promptEstimate);
-        const cost = PriceTable.cost(bill.price, usage);
-        if (usage.upstreamCostUsd !== undefined)
-          watchCost({ requestId: ctx.id, model: bill.model, usd: usage.upstreamCostUsd, charged: cost });
-        return bill.part.report(outcome, {
-          cost,
-          details: {
-            model: bill.model,
-            promptTokens: usage.promptTokens,
-            completionTokens: usage.completionTokens,
-            estimated: usage.estimated,
-          },
-        });
+        if (!bill.reader) return charge?.part.report(outcome);
+        const { upstreamCostUsd, ...used } = bill.reader.usage(bill.promptEstimate);
+        const details = { model, ...used };
+        ctx.set(USAGE, details);
+        const cost = charge && PriceTable.cost(charge.price, used);
+        if (upstreamCostUsd !== undefined)
+          watchCost({ requestId: ctx.id, model, usd: upstreamCostUsd, charged: cost });
+        return charge && cost !== undefined ? charge.part.report(outcome, { cost, details }) : undefined;
       },
     };
   },

@@ -1,6 +1,7 @@
 /**
  * What the upstream says a request cost the operator (OpenRouter's `usage.cost`, in US dollars) beside what
- * its client was charged: counted by model, and a request that cost more than it was charged, at the
+ * its client was charged: counted by model for every license (an unlimited one's costs the operator too),
+ * and a request that cost more than it was charged, at the
  * operator's rate, is counted and logged, so a loss from what nothing here prices (a cache write, an image,
  * a provider the price ceiling did not hold back) is seen the day it happens, not on the invoice.
  */
@@ -12,8 +13,8 @@ export interface UpstreamCostReport {
   requestId: string;
   model: string;
   usd: number;
-  /** Micro-credits the client was charged for the usage. */
-  charged: number;
+  /** Micro-credits the client was charged for the usage; `undefined` for a license not charged (unlimited). */
+  charged: number | undefined;
 }
 
 /** `creditsPerUsd` is the operator's rate, when billing knows it (a catalogue): then losses are told apart. */
@@ -22,7 +23,7 @@ export function upstreamCostWatch(services: Services, creditsPerUsd: number | un
   const belowCost = requestsBelowCost(services.metrics);
   return (report: UpstreamCostReport): void => {
     costs.inc({ model: report.model }, report.usd);
-    if (creditsPerUsd === undefined) return;
+    if (creditsPerUsd === undefined || report.charged === undefined) return;
     const cost = Math.ceil(report.usd * creditsPerUsd * MICRO);
     // A micro-credit of slack: the charge is rounded up, and so is the cost.
     if (cost <= report.charged + 1) return;

@@ -10,7 +10,7 @@ import { creditsByModel, tokensByModel } from '../../licensing/metrics.ts';
 import { settledCharge } from '../../licensing/request-charge.ts';
 import type { RequestRecord } from '../../licensing/requests/record.ts';
 import { requestLog } from '../../licensing/requests/resource.ts';
-import { LICENSE } from '../keys.ts';
+import { LICENSE, USAGE } from '../keys.ts';
 
 /** The model the client asked for, kept when its answer begins: the body is let go then. */
 const MODEL_ASKED = new ContextKey<string>('request-log.modelAsked');
@@ -34,7 +34,8 @@ export default definePlugin<Record<string, never>>({
       },
       onFinish(ctx, outcome) {
         const charge = settledCharge(ctx);
-        const usage = charge?.usage;
+        const charged = charge?.usage;
+        const usage = ctx.get(USAGE);
         const model = usage?.model ?? ctx.get(MODEL_ASKED) ?? modelAsked(ctx);
         const record: RequestRecord = {
           time: services.clock.now(),
@@ -42,7 +43,7 @@ export default definePlugin<Record<string, never>>({
           route: ctx.routeName,
           status: outcome.status,
           latencyMs: Math.round(outcome.durationMs * 10) / 10,
-          credits: -((usage?.amount ?? 0) + (charge?.daily?.amount ?? 0)),
+          credits: -((charged?.amount ?? 0) + (charge?.daily?.amount ?? 0)),
         };
         // Absent fields stay absent: the stores leave them out.
         const license = ctx.get(LICENSE)?.key;
@@ -53,16 +54,18 @@ export default definePlugin<Record<string, never>>({
         if (model) record.model = model.slice(0, 200);
         if (outcome.upstream) record.upstream = outcome.upstream.target;
         if (ttft !== undefined) record.ttftMs = Math.round(ttft * 10) / 10;
-        if (usage?.promptTokens !== undefined) record.promptTokens = usage.promptTokens;
-        if (usage?.completionTokens !== undefined) record.completionTokens = usage.completionTokens;
-        if (usage?.estimated !== undefined) record.estimated = usage.estimated;
+        if (usage) {
+          record.promptTokens = usage.promptTokens;
+          record.completionTokens = usage.completionTokens;
+          record.estimated = usage.estimated;
+        }
         if (outcome.error) record.errorCode = outcome.error.code;
         log.record(record);
-        // Only a charged usage names a model in metrics: the upstream knew it, so the labels stay few.
-        if (usage?.model) {
-          tokens.inc({ model: usage.model, kind: 'prompt' }, usage.promptTokens ?? 0);
-          tokens.inc({ model: usage.model, kind: 'completion' }, usage.completionTokens ?? 0);
-          credits.inc({ model: usage.model }, -usage.amount);
+        // Only a charged usage names a model in metrics: it had a price, so the labels stay few.
+        if (usage && charged) {
+          tokens.inc({ model: usage.model, kind: 'prompt' }, usage.promptTokens);
+          tokens.inc({ model: usage.model, kind: 'completion' }, usage.completionTokens);
+          credits.inc({ model: usage.model }, -charged.amount);
         }
       },
     };
