@@ -144,6 +144,13 @@ function paymentSuite(storeName: string, env: () => Record<string, string>) {
       const tampered = notification(param);
       assert.equal(await notify(gw, { ...tampered, money: '0.01' }), 'fail');
       assert.equal(await notify(gw, notification({ ...param, credits: 'lots' })), 'fail');
+      for (const notAnObject of ['null', '[]', '"activation"'])
+        assert.equal(await notify(gw, notification(param, { param: notAnObject })), 'fail');
+      assert.equal(
+        gw.logs.filter((line) => line.includes('param is not a JSON object')).length,
+        3,
+        'the log says what is wrong',
+      );
       assert.equal(await notify(gw, notification(param, { trade_status: 'WAIT_BUYER_PAY' })), 'success');
       assert.equal(
         (await getJson(`${gw.url}/api/v1/license/balance/${encodeURIComponent(email)}`, admin)).status,

@@ -1,5 +1,6 @@
 /** The "epay" aggregator protocol: fields, MD5 signature, and the `param` JSON of a Cradle payment. */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { parseJsonObject } from '../../gateway/context.ts';
 import { normalizeEmail } from '../../licensing/keys.ts';
 import { parseAmount } from '../../licensing/money.ts';
 
@@ -44,12 +45,8 @@ export interface PaymentParam {
 
 /** Reads `param`; throws a message naming what is wrong. */
 export function readParam(text: string): PaymentParam {
-  let value: Record<string, unknown>;
-  try {
-    value = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    throw new Error('param is not JSON');
-  }
+  const value = parseJsonObject(text);
+  if (!value) throw new Error('param is not a JSON object');
   const email =
     typeof value.email === 'string' && value.email.includes('@') ? normalizeEmail(value.email) : undefined;
   if (!email) throw new Error('param.email is missing');
