@@ -114,7 +114,7 @@ export class RequestCharge {
     });
     if (result === 'insufficient') throw insufficientCredits(options.refusal());
     if (result !== 'ok') throw licenseRevoked();
-    if (options.ttlMs) this.keepHeld(options.ttlMs);
+    if (options.ttlMs && this.store.holdsExpire) this.keepHeld(options.ttlMs);
   }
 
   /**

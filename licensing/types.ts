@@ -206,6 +206,11 @@ export interface LicenseStore {
   /** Which implementation, for health and logs. */
   readonly kind: 'embedded' | 'redis' | 'remote';
   /**
+   * A hold ends by itself after its `ttlMs`, so one left by a process that died does not stay reserved for
+   * ever (a store processes share): a request in flight renews its own. Otherwise a hold lasts until settled.
+   */
+  readonly holdsExpire: boolean;
+  /**
    * How long a verification may be trusted without asking again, when the store cannot tell this process of
    * a revocation (an edge): undefined when it can (`onInvalidate`).
    */

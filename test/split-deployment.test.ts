@@ -271,11 +271,11 @@ describe("an edge's reckoning of balances", () => {
     assert.equal(await hold('third'), 'ok');
   });
 
-  test("a request's renewal of its hold holds nothing more and asks the central nothing", async () => {
+  test('a hold of nothing (a free request) holds nothing and asks the central nothing', async () => {
     const balances = new EdgeBalances();
     let asked = 0;
     const central = async () => (asked++, 100);
-    assert.equal(await balances.hold({ key: 'quiet', holdId: 'renewed', amount: 0 }, central), 'ok');
+    assert.equal(await balances.hold({ key: 'quiet', holdId: 'free', amount: 0 }, central), 'ok');
     assert.equal(asked, 0);
     assert.equal(await balances.hold({ key: 'quiet', holdId: 'next', amount: 100 }, central), 'ok');
     assert.equal(asked, 1, 'the first real hold asks, and finds all 100 free');

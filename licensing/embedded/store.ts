@@ -59,6 +59,8 @@ const BACKGROUND: AppendOptions = { when: 'linger' };
 
 export class EmbeddedStore implements LicenseStore {
   readonly kind = 'embedded' as const;
+  /** Holds live in this process alone, and end with it. */
+  readonly holdsExpire = false;
   private readonly listeners: ((key: string) => void)[] = [];
   private readonly holds = new Map<string, { key: string; amount: number }>();
   private closed = false;

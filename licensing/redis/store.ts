@@ -49,6 +49,7 @@ const LICENSES = 'cradle:licenses';
 
 export class RedisStore implements LicenseStore {
   readonly kind = 'redis' as const;
+  readonly holdsExpire = true;
   private readonly listeners: ((key: string) => void)[] = [];
 
   private closed = false;

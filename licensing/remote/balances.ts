@@ -40,8 +40,7 @@ export class EdgeBalances {
    * before a refusal (and when nothing is known).
    */
   async hold(request: HoldRequest, fresh: () => Promise<number | undefined>): Promise<HoldResult> {
-    // Nothing to hold is always covered: a request's renewal of its hold (an edge's holds last until
-    // released) must not ask the central, nor leave an entry behind when its request settled meanwhile.
+    // Nothing to hold (a free model's request, its day paid) is always covered: it need not ask the central.
     if (request.amount === 0) return 'ok';
     if (!this.covers(request)) {
       const credits = await fresh();

@@ -40,6 +40,8 @@ interface Reply {
 
 export class RemoteStore implements LicenseStore {
   readonly kind = 'remote' as const;
+  /** Holds are this edge's own (the central has none), and end with it. */
+  readonly holdsExpire = false;
   private readonly base: string;
 
   constructor(options: {
