@@ -93,6 +93,7 @@ export interface ResponseRewriter {
 
 export interface UpstreamResponse {
   status: number;
+  /** The upstream's headers, as they will go to the client: a plugin may take one out. */
   headers: IncomingHttpHeaders;
   target: UpstreamTarget;
   observe(observer: ResponseObserver): void;

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { freePort } from './fixtures/redis.ts';
 import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
 import { startGatewayProcess, type GatewayProcess } from './fixtures/process.ts';
-import { startUpstream, type FixtureUpstream } from './fixtures/upstream.ts';
+import { startUpstream, withBehaviour, type FixtureUpstream } from './fixtures/upstream.ts';
 import { tempDir } from './fixtures/temp.ts';
 
 const configWith = (upstreamUrl: string, extraRoute = '') => `
@@ -195,6 +195,21 @@ routes:
       { origin: 'https://evil.example.com' },
     );
     assert.equal(denied.headers.get('access-control-allow-origin'), null);
+    // An upstream that allows every origin, as OpenRouter and many Spaces do, does not speak for the gateway.
+    const open = { 'access-control-allow-origin': '*', 'access-control-allow-credentials': 'true' };
+    await withBehaviour(upstream, { headers: open }, async () => {
+      const ask = (origin: string) => postJson(`${gw.url}/v1/chat/completions`, { messages: [] }, { origin });
+      const refused = await ask('https://evil.example.com');
+      assert.equal(refused.status, 200);
+      assert.equal(
+        refused.headers.get('access-control-allow-origin'),
+        null,
+        'a refused origin stays refused',
+      );
+      const allowed = await ask('https://app.example.com');
+      assert.equal(allowed.headers.get('access-control-allow-origin'), 'https://app.example.com');
+      assert.equal(allowed.headers.get('access-control-allow-credentials'), null, 'nor the upstream');
+    });
   });
 
   test('health answers ok with the time', async () => {

@@ -59,6 +59,12 @@ export default definePlugin<CorsConfig>({
         }
         if (preflight) return { status: 204, headers: ok ? preflightHeaders : {} };
       },
+      onResponse(_ctx, response) {
+        // An upstream's CORS headers are its policy for its own origin (often `*`): the browser must read
+        // the gateway's alone, or an origin this list refuses would be let in by the upstream's.
+        for (const name in response.headers)
+          if (name.startsWith('access-control-')) delete response.headers[name];
+      },
     };
   },
 });
