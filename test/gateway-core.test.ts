@@ -176,6 +176,7 @@ routes:
         connection: 'keep-alive',
         'proxy-connection': 'keep-alive',
         trailer: 'x-checksum',
+        cookie: 'session=of-another-app-on-this-site',
       },
     );
     assert.equal(res.status, 200);
@@ -191,8 +192,14 @@ routes:
       "the upstream's host, not the gateway's",
     );
     assert.equal(Number(seen.headers['content-length']), Buffer.byteLength(seen.body));
-    for (const name of ['proxy-connection', 'trailer'])
+    for (const name of ['proxy-connection', 'trailer', 'cookie'])
       assert.equal(seen.headers[name], undefined, `the client's ${name} header stays at the gateway`);
+    // An upstream's cookie (a CDN's, for the upstream's own host) is not set for the gateway's site.
+    const withCookie = await withBehaviour(upstream, { headers: { 'set-cookie': '__cf_bm=upstream' } }, () =>
+      postJson(`${gw.url}/proxy`, { model: 'm', messages: [] }),
+    );
+    assert.equal(withCookie.status, 200);
+    assert.equal(withCookie.headers.get('set-cookie'), null);
     await waitFor(() => finishesOf('trace-123').length === 3);
     assert.deepEqual(phasesOf('trace-123'), [
       'a:request',

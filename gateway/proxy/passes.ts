@@ -28,6 +28,8 @@ const NOT_FORWARDED = new Set([
   // A client's promise of trailers the upstream request will never carry (http-proxy-3 drops it too:
   // node-http-proxy#1647).
   'trailer',
+  // A browser's cookies of the gateway's site (no upstream API reads them; a third party must not).
+  'cookie',
 ]);
 
 /**

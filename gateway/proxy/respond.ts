@@ -8,6 +8,8 @@ const NOT_RETURNED = new Set([
   'proxy-connection',
   'transfer-encoding',
   'upgrade',
+  // An upstream's cookies are for its own host: a browser would keep them for the gateway's.
+  'set-cookie',
 ]);
 
 /** Pass 3: status and headers to the client, minus hop-by-hop, plus the gateway's own response headers. */
