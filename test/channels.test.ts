@@ -163,6 +163,22 @@ describe('upstream channels', () => {
       assert.ok(!('cost' in usages[0]!), `a stream's usage: ${JSON.stringify(usages[0])}`);
     });
   });
+
+  test('a channel whose key is refused or out of credit is failed over and taken out, not passed on as 401 or 402', async () => {
+    const fresh = await clientFor('out-of-credit@example.com');
+    const before = counts();
+    await withBehaviour(upstreams[0]!, { status: 402 }, () =>
+      withBehaviour(upstreams[1]!, { status: 401 }, async () => {
+        for (let i = 0; i < 6; i++) {
+          const answer = await chat(fresh);
+          assert.equal(answer.choices[0]?.message.content, 'Hello from the fixture.');
+        }
+      }),
+    );
+    const [a, b, backup] = counts().map((n, i) => n - before[i]!);
+    assert.equal(backup, 6, 'the backup served them all');
+    assert.ok(a! <= 2 && b! <= 2, `each refusing channel was asked at most twice (${a}, ${b})`);
+  });
 });
 
 test('two keys of one provider are two channels: each takes its share, under its own key', async () => {

@@ -443,6 +443,34 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
       );
     });
 
+    test("OpenRouter refusing the operator's key or account is a failed upstream to the client, not its own 401 or 402", async () => {
+      const key = await newLicense(5);
+      for (const status of [401, 402]) {
+        await withBehaviour(openrouter, { status }, () =>
+          assert.rejects(
+            client(key).chat.completions.create({ model: 'openai/x', messages }),
+            (error: InstanceType<typeof OpenAI.APIError>) => {
+              assert.equal(error.status, 502, `the client's license and balance are fine (${status})`);
+              assert.match(error.message, /upstream openrouter refused the gateway's account/);
+              assert.doesNotMatch(
+                error.message,
+                /fixture says/,
+                "the operator's account is not the client's to read",
+              );
+              return true;
+            },
+          ),
+        );
+        assert.ok(
+          gw.logs.some(
+            (line) => line.includes("refused the gateway's key") && line.includes(`fixture says ${status}`),
+          ),
+          'the operator reads what OpenRouter said',
+        );
+      }
+      assert.deepEqual(await credits(key).then((i) => [i.credits, i.held]), [5, 0], 'nothing charged');
+    });
+
     test('a usage charge is rounded up to the micro-credit: half a micro-credit costs one', async () => {
       const key = await newLicense(5);
       // One prompt token at 0.5 and four completion tokens at 1.5 credits per million: 6.5 micro-credits.

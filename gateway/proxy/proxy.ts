@@ -11,6 +11,7 @@ import type {
   UpstreamTarget,
 } from '../plugin.ts';
 import type { IncomingMessage } from 'node:http';
+import type { Logger } from 'pino';
 import { hasUndeclaredLength } from '../body.ts';
 import { prepareHeaders, sendAttempt } from './passes.ts';
 import { pipeBody, writeHead } from './respond.ts';
@@ -45,6 +46,18 @@ export interface ProxyOptions {
 const RETRYABLE_FAILURES = new Set(['connect', 'status']);
 
 export const CLIENT_CLOSED = 499;
+
+/**
+ * A target that sends the gateway's own key (its Authorization) is refused by these for the gateway's sake,
+ * not the client's: the key is wrong or revoked (401), or the account behind it is out of credit (402).
+ * Passed on, they would tell the client that its own credentials or balance failed.
+ */
+const ACCOUNT_REFUSALS = new Set([401, 402]);
+
+function refusesGateway(target: UpstreamTarget, status: number): boolean {
+  if (!ACCOUNT_REFUSALS.has(status) || !target.headers) return false;
+  return Object.keys(target.headers).some((name) => name.toLowerCase() === 'authorization');
+}
 
 export class Proxy {
   constructor(private readonly options: ProxyOptions) {}
@@ -89,7 +102,7 @@ export class Proxy {
       if (outcome.kind === 'response') {
         const status = outcome.response.statusCode ?? 502;
         metrics.upstreamDuration.observe({ upstream: target.name }, durationMs / 1000);
-        const failed = upstream.retryStatuses?.has(status) ?? false;
+        const failed = (upstream.retryStatuses?.has(status) ?? false) || refusesGateway(target, status);
         result = { target, status, durationMs, ...(failed ? { failure: 'status' as const } : {}) };
         if (!failed || ctx.clientAborted) {
           upstream.onAttempt?.(result);
@@ -120,7 +133,7 @@ export class Proxy {
         continue;
       }
       // The last answer's own status, wait and words reach the client, as the upstream gave them.
-      if (refused) throw await refusalOf(target, refused);
+      if (refused) throw await refusalOf(target, refused, ctx.log);
       throw failureError(result);
     }
   }
@@ -168,8 +181,15 @@ function clientClosed(): GatewayError {
 /** Upstream error bodies are short; past this the rest is not read. */
 const REFUSAL_BYTES = 16 * 1024;
 
-/** An upstream's error answer as the gateway's error: its status, `Retry-After` and message. */
-async function refusalOf(target: UpstreamTarget, response: IncomingMessage): Promise<GatewayError> {
+/**
+ * An upstream's error answer as the gateway's error: its status, `Retry-After` and message. A refusal of the
+ * gateway's own key or account is the operator's to read (logged), and a failed upstream to the client.
+ */
+async function refusalOf(
+  target: UpstreamTarget,
+  response: IncomingMessage,
+  log: Logger,
+): Promise<GatewayError> {
   const status = response.statusCode ?? 502;
   let text = '';
   try {
@@ -188,6 +208,10 @@ async function refusalOf(target: UpstreamTarget, response: IncomingMessage): Pro
     if (typeof said === 'string') message = said;
   } catch {
     // Not JSON: its text, as far as it goes.
+  }
+  if (refusesGateway(target, status)) {
+    log.error({ upstream: target.name, status, said: message }, "an upstream refused the gateway's key");
+    return new GatewayError(502, 'UPSTREAM_ERROR', `upstream ${target.name} refused the gateway's account`);
   }
   const retryAfter = response.headers['retry-after'];
   return new GatewayError(
