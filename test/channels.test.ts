@@ -8,7 +8,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { getJson, postJson, startTestGateway, type TestGateway } from './fixtures/gateway.ts';
-import { licenseAdminRoutes, licensedClient, usageEntries } from './fixtures/licensed.ts';
+import {
+  assertUsageWithoutCost,
+  licenseAdminRoutes,
+  licensedClient,
+  usageEntries,
+} from './fixtures/licensed.ts';
 import { startUpstream, withBehaviour, type FixtureUpstream } from './fixtures/upstream.ts';
 
 const TOKEN = 'channels-admin';
@@ -68,6 +73,20 @@ describe('upstream channels', () => {
   const chat = (by = client) =>
     by.chat.completions.create({ model: 'small-model', messages: [{ role: 'user', content: 'Hi' }] });
   const counts = () => upstreams.map((u) => u.requests.length);
+  /** Six chats of a new license while the primaries answer these statuses; how often each channel was asked. */
+  const chatsWhilePrimariesAnswer = async (statuses: [number, number], email: string) => {
+    const fresh = await clientFor(email);
+    const before = counts();
+    await withBehaviour(upstreams[0]!, { status: statuses[0] }, () =>
+      withBehaviour(upstreams[1]!, { status: statuses[1] }, async () => {
+        for (let i = 0; i < 6; i++) {
+          const answer = await chat(fresh);
+          assert.equal(answer.choices[0]?.message.content, 'Hello from the fixture.');
+        }
+      }),
+    );
+    return { fresh, asked: counts().map((n, i) => n - before[i]!) };
+  };
 
   test('the highest priority serves, weighted 3:1 within it over 1,000 requests; the backup is not asked', async () => {
     const before = counts();
@@ -84,17 +103,8 @@ describe('upstream channels', () => {
   });
 
   test('with the whole priority failing, requests fail over to the backup before the first byte, charged once', async () => {
-    const fresh = await clientFor('failover@example.com');
-    const before = counts();
-    await withBehaviour(upstreams[0]!, { status: 503 }, () =>
-      withBehaviour(upstreams[1]!, { status: 500 }, async () => {
-        for (let i = 0; i < 6; i++) {
-          const answer = await chat(fresh);
-          assert.equal(answer.choices[0]?.message.content, 'Hello from the fixture.');
-        }
-      }),
-    );
-    const [a, b, backup] = counts().map((n, i) => n - before[i]!);
+    const { fresh, asked } = await chatsWhilePrimariesAnswer([503, 500], 'failover@example.com');
+    const [a, b, backup] = asked;
     assert.equal(backup, 6, 'every request was answered by the backup');
     assert.ok(
       a! + b! <= 4,
@@ -143,39 +153,13 @@ describe('upstream channels', () => {
   });
 
   test('what a channel charged the operator does not reach the client: its usage keeps the tokens only', async () => {
-    const withCost = (run: () => Promise<void>) =>
-      withBehaviour(upstreams[0]!, { cost: 0.00001 }, () =>
-        withBehaviour(upstreams[1]!, { cost: 0.00001 }, run),
-      );
-    await withCost(async () => {
-      const answer = await chat();
-      assert.ok(answer.usage && answer.usage.completion_tokens > 0, 'the usage is there');
-      assert.ok(!('cost' in answer.usage), `a JSON answer's usage: ${JSON.stringify(answer.usage)}`);
-      const stream = await client.chat.completions.create({
-        model: 'small-model',
-        messages: [{ role: 'user', content: 'Hi' }],
-        stream: true,
-        stream_options: { include_usage: true },
-      });
-      const usages: object[] = [];
-      for await (const chunk of stream) if (chunk.usage) usages.push(chunk.usage);
-      assert.equal(usages.length, 1, 'the usage asked for came');
-      assert.ok(!('cost' in usages[0]!), `a stream's usage: ${JSON.stringify(usages[0])}`);
-    });
+    await withBehaviour(upstreams[0]!, { cost: 0.00001 }, () =>
+      withBehaviour(upstreams[1]!, { cost: 0.00001 }, () => assertUsageWithoutCost(client, 'small-model')),
+    );
   });
 
   test('a channel whose key is refused or out of credit is failed over and taken out, not passed on as 401 or 402', async () => {
-    const fresh = await clientFor('out-of-credit@example.com');
-    const before = counts();
-    await withBehaviour(upstreams[0]!, { status: 402 }, () =>
-      withBehaviour(upstreams[1]!, { status: 401 }, async () => {
-        for (let i = 0; i < 6; i++) {
-          const answer = await chat(fresh);
-          assert.equal(answer.choices[0]?.message.content, 'Hello from the fixture.');
-        }
-      }),
-    );
-    const [a, b, backup] = counts().map((n, i) => n - before[i]!);
+    const [a, b, backup] = (await chatsWhilePrimariesAnswer([402, 401], 'out-of-credit@example.com')).asked;
     assert.equal(backup, 6, 'the backup served them all');
     assert.ok(a! <= 2 && b! <= 2, `each refusing channel was asked at most twice (${a}, ${b})`);
   });
