@@ -1,9 +1,9 @@
 /**
  * What the upstream says a request cost the operator (OpenRouter's `usage.cost`, in US dollars) beside what
  * its client was charged: counted by model for every license (an unlimited one's costs the operator too),
- * and a request that cost more than it was charged, at the
- * operator's rate, is counted and logged, so a loss from what nothing here prices (a cache write, an image,
- * a provider the price ceiling did not hold back) is seen the day it happens, not on the invoice.
+ * and a request that cost more than it was charged, at the operator's rate, is counted and logged, so a loss
+ * from what nothing here prices (a cache write, an image, a provider the price ceiling did not hold back) is
+ * seen the day it happens, not on the invoice.
  */
 import type { Services } from '../../gateway/plugin.ts';
 import { MICRO, toCredits } from '../../licensing/money.ts';
