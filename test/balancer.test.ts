@@ -200,6 +200,30 @@ describe('upstream answers reach the client truthfully', () => {
   });
 });
 
+describe('a web page in place of an API', () => {
+  test('a member answering one is retried on another before the answer starts, then cooled down', async () => {
+    await withTwoSpaces({}, async (gw, spaces) => {
+      await withBehaviour(spaces[0]!, { webPage: true }, async () => {
+        for (let i = 0; i < 8; i++) {
+          const res = await postJson(`${gw.url}/x`, { model: 'gemini-exp-1206', messages: [] });
+          assert.equal(res.status, 200);
+          assert.ok(Array.isArray(res.body.choices), 'an API answer, not the page');
+        }
+      });
+      assert.ok(spaces[0]!.requests.length <= 2, `asked until cooled down (${spaces[0]!.requests.length})`);
+      assert.equal(spaces[1]!.requests.length, 8, 'the other member answered every request');
+    });
+  });
+
+  test("with every member answering one, the client gets a 502 in the API's shape, not the page", async () => {
+    await withTwoSpaces({ behaviour: { webPage: true } }, async (gw) => {
+      const res = await postJson(`${gw.url}/x`, { model: 'gemini-exp-1206', messages: [] });
+      assert.equal(res.status, 502);
+      assert.match((res.body.error as { message: string }).message, /answered a web page, not its API/);
+    });
+  });
+});
+
 describe('active health checks', () => {
   test('a member is healthy on 2xx only, after its passes, and unhealthy after its fails', async () => {
     const balancer = 'health: { path: /health, interval_s: 0.1, timeout_ms: 500, passes: 3, fails: 2 }';

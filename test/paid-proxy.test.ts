@@ -471,6 +471,25 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
       assert.deepEqual(await credits(key).then((i) => [i.credits, i.held]), [5, 0], 'nothing charged');
     });
 
+    test("a web page at 200 in place of OpenRouter's API is a failed upstream: nothing charged, not even the day", async () => {
+      const key = await newLicense(5);
+      await withBehaviour(openrouter, { webPage: true }, () =>
+        assert.rejects(
+          client(key).chat.completions.create({ model: 'openai/x', messages }),
+          (error: InstanceType<typeof OpenAI.APIError>) => {
+            assert.equal(error.status, 502);
+            assert.match(error.message, /answered a web page, not its API/);
+            return true;
+          },
+        ),
+      );
+      assert.deepEqual(await credits(key).then((i) => [i.credits, i.held]), [5, 0]);
+      assert.deepEqual(
+        (await ledger(key)).map((e) => e.kind),
+        ['grant'],
+      );
+    });
+
     test('a usage charge is rounded up to the micro-credit: half a micro-credit costs one', async () => {
       const key = await newLicense(5);
       // One prompt token at 0.5 and four completion tokens at 1.5 credits per million: 6.5 micro-credits.

@@ -54,6 +54,15 @@ export const CLIENT_CLOSED = 499;
  */
 const ACCOUNT_REFUSALS = new Set([401, 402]);
 
+/**
+ * A web page answered with a 2xx is no API's answer: a sleeping Space's page, a CDN's or a captive portal's
+ * in place of the API. It failed before any API read the request.
+ */
+export const isWebPage = (contentType: string | undefined) => (contentType ?? '').startsWith('text/html');
+
+const failedAsWebPage = (status: number, response: IncomingMessage) =>
+  status < 300 && isWebPage(response.headers['content-type']);
+
 function refusesGateway(target: UpstreamTarget, status: number): boolean {
   if (!ACCOUNT_REFUSALS.has(status) || !target.headers) return false;
   return Object.keys(target.headers).some((name) => name.toLowerCase() === 'authorization');
@@ -102,7 +111,10 @@ export class Proxy {
       if (outcome.kind === 'response') {
         const status = outcome.response.statusCode ?? 502;
         metrics.upstreamDuration.observe({ upstream: target.name }, durationMs / 1000);
-        const failed = (upstream.retryStatuses?.has(status) ?? false) || refusesGateway(target, status);
+        const failed =
+          (upstream.retryStatuses?.has(status) ?? false) ||
+          refusesGateway(target, status) ||
+          failedAsWebPage(status, outcome.response);
         result = { target, status, durationMs, ...(failed ? { failure: 'status' as const } : {}) };
         if (!failed || ctx.clientAborted) {
           upstream.onAttempt?.(result);
@@ -191,6 +203,14 @@ async function refusalOf(
   log: Logger,
 ): Promise<GatewayError> {
   const status = response.statusCode ?? 502;
+  if (failedAsWebPage(status, response)) {
+    response.destroy();
+    return new GatewayError(
+      502,
+      'UPSTREAM_ERROR',
+      `upstream ${target.name} answered a web page, not its API`,
+    );
+  }
   let text = '';
   try {
     for await (const chunk of response) {
