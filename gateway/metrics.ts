@@ -34,7 +34,7 @@ export class Metrics {
   });
   readonly upstreamFailures = new Counter({
     name: 'cradle_upstream_failures_total',
-    help: 'Failed upstream attempts by upstream and reason (connect, timeout, reset, status)',
+    help: 'Failed upstream attempts by upstream and reason (connect, timeout, reset, status, refused, web-page)',
     labelNames: ['upstream', 'reason'] as const,
     registers: [this.registry],
   });

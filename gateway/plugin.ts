@@ -47,7 +47,11 @@ export const idleTimeoutSchema = {
   description: "close an idle connection to the upstream after this; keep it under the upstream's own",
 };
 
-export type AttemptFailure = 'connect' | 'timeout' | 'reset' | 'status';
+/**
+ * Why an attempt failed: no connection, silence, a connection cut, an error status a retry is asked for,
+ * the gateway's own key or account refused (`refused`), or a web page in place of an API (`web-page`).
+ */
+export type AttemptFailure = 'connect' | 'timeout' | 'reset' | 'status' | 'refused' | 'web-page';
 
 export interface AttemptResult {
   target: UpstreamTarget;
@@ -62,8 +66,9 @@ export interface UpstreamRequest {
   /** Header overrides for the upstream request; `undefined` removes a client header. */
   headers: Record<string, string | undefined>;
   /**
-   * Asked after an attempt failed before any byte reached the client (connect error, or a status in
-   * `retryStatuses`): return another target to try, or nothing to give up.
+   * Asked after an attempt failed before any byte reached the client (connect error, a status in
+   * `retryStatuses`, a refusal of the gateway's key, a web page): return another target to try, or nothing
+   * to give up.
    */
   retry?: (failed: AttemptResult, attempt: number) => UpstreamTarget | undefined;
   retryStatuses?: ReadonlySet<number>;

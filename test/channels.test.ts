@@ -23,6 +23,7 @@ const yaml = (primaryA: string, primaryB: string, backup: string, catalogue: str
 routes:
 ${licenseAdminRoutes(TOKEN)}
   - { method: GET, path: /usage, plugins: [{ spaces-usage: { pool: channels } }] }
+  - { method: GET, path: /metrics, plugins: [metrics] }
   - method: POST
     path: /v1/chat/completions
     error_format: openai
@@ -162,6 +163,13 @@ describe('upstream channels', () => {
     const [a, b, backup] = (await chatsWhilePrimariesAnswer([402, 401], 'out-of-credit@example.com')).asked;
     assert.equal(backup, 6, 'the backup served them all');
     assert.ok(a! <= 2 && b! <= 2, `each refusing channel was asked at most twice (${a}, ${b})`);
+    // What an operator alerts on: a key or an account refused, told apart from a channel that is down.
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    for (const name of ['primary-a', 'primary-b'])
+      assert.match(
+        metrics,
+        new RegExp(`cradle_upstream_failures_total\\{upstream="${name}",reason="refused"\\} [12]`),
+      );
   });
 });
 

@@ -4,6 +4,7 @@ import type { Context } from '../context.ts';
 import { GatewayError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import type {
+  AttemptFailure,
   AttemptResult,
   ResponseObserver,
   ResponseRewriter,
@@ -40,10 +41,11 @@ export interface ProxyOptions {
 
 /**
  * Failures where the request provably never reached the upstream's work, so another target may be asked:
- * a refused connection, or an error status (a Space pool member that is down or busy). A connection reset
- * mid-request is not one: the upstream may have read the request and be generating, and billing, its answer.
+ * a refused connection, an error status (a Space pool member that is down or busy), a refusal of the
+ * gateway's key, a web page in place of the API. A connection reset mid-request is not one: the upstream
+ * may have read the request and be generating, and billing, its answer.
  */
-const RETRYABLE_FAILURES = new Set(['connect', 'status']);
+const RETRYABLE_FAILURES = new Set<AttemptFailure>(['connect', 'status', 'refused', 'web-page']);
 
 export const CLIENT_CLOSED = 499;
 
@@ -60,12 +62,21 @@ const ACCOUNT_REFUSALS = new Set([401, 402]);
  */
 export const isWebPage = (contentType: string | undefined) => (contentType ?? '').startsWith('text/html');
 
-const failedAsWebPage = (status: number, response: IncomingMessage) =>
-  status < 300 && isWebPage(response.headers['content-type']);
-
 function refusesGateway(target: UpstreamTarget, status: number): boolean {
   if (!ACCOUNT_REFUSALS.has(status) || !target.headers) return false;
   return Object.keys(target.headers).some((name) => name.toLowerCase() === 'authorization');
+}
+
+/** How an answer failed, if it did: a refusal of the gateway, a web page, a status the route retries on. */
+function failureOf(
+  target: UpstreamTarget,
+  response: IncomingMessage,
+  retryStatuses: ReadonlySet<number> | undefined,
+): AttemptFailure | undefined {
+  const status = response.statusCode ?? 502;
+  if (refusesGateway(target, status)) return 'refused';
+  if (status < 300 && isWebPage(response.headers['content-type'])) return 'web-page';
+  return retryStatuses?.has(status) ? 'status' : undefined;
 }
 
 export class Proxy {
@@ -111,12 +122,9 @@ export class Proxy {
       if (outcome.kind === 'response') {
         const status = outcome.response.statusCode ?? 502;
         metrics.upstreamDuration.observe({ upstream: target.name }, durationMs / 1000);
-        const failed =
-          (upstream.retryStatuses?.has(status) ?? false) ||
-          refusesGateway(target, status) ||
-          failedAsWebPage(status, outcome.response);
-        result = { target, status, durationMs, ...(failed ? { failure: 'status' as const } : {}) };
-        if (!failed || ctx.clientAborted) {
+        const failure = failureOf(target, outcome.response, upstream.retryStatuses);
+        result = { target, status, durationMs, ...(failure ? { failure } : {}) };
+        if (!failure || ctx.clientAborted) {
           upstream.onAttempt?.(result);
           if (ctx.clientAborted) {
             outcome.response.destroy();
@@ -145,7 +153,7 @@ export class Proxy {
         continue;
       }
       // The last answer's own status, wait and words reach the client, as the upstream gave them.
-      if (refused) throw await refusalOf(target, refused, ctx.log);
+      if (refused) throw await refusalOf(refused, { result, log: ctx.log });
       throw failureError(result);
     }
   }
@@ -198,12 +206,12 @@ const REFUSAL_BYTES = 16 * 1024;
  * gateway's own key or account is the operator's to read (logged), and a failed upstream to the client.
  */
 async function refusalOf(
-  target: UpstreamTarget,
   response: IncomingMessage,
-  log: Logger,
+  options: { result: AttemptResult; log: Logger },
 ): Promise<GatewayError> {
+  const { target, failure } = options.result;
   const status = response.statusCode ?? 502;
-  if (failedAsWebPage(status, response)) {
+  if (failure === 'web-page') {
     response.destroy();
     return new GatewayError(
       502,
@@ -229,8 +237,11 @@ async function refusalOf(
   } catch {
     // Not JSON: its text, as far as it goes.
   }
-  if (refusesGateway(target, status)) {
-    log.error({ upstream: target.name, status, said: message }, "an upstream refused the gateway's key");
+  if (failure === 'refused') {
+    options.log.error(
+      { upstream: target.name, status, said: message },
+      "an upstream refused the gateway's key",
+    );
     return new GatewayError(502, 'UPSTREAM_ERROR', `upstream ${target.name} refused the gateway's account`);
   }
   const retryAfter = response.headers['retry-after'];

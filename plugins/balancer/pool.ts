@@ -118,7 +118,8 @@ export class Pool {
 
   finished(member: Member, result: AttemptResult, passive: PassiveHealth): void {
     member.inFlight = Math.max(0, member.inFlight - 1);
-    if (result.status !== undefined && result.failure !== 'status') {
+    // Only an answer's time is the member's latency: a failed one's is not.
+    if (result.status !== undefined && !result.failure) {
       member.latencyMs =
         member.latencyMs === 0
           ? result.durationMs
