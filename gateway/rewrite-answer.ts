@@ -2,15 +2,12 @@
  * Changes an answer on its way to the client: a stream by whole events, a JSON answer whole at its end. What
  * is changed is the plugin's (a model's name, a member of the usage); how the answer is held is this.
  */
-import type { IncomingHttpHeaders } from 'node:http';
+import { isEventStream } from './content-type.ts';
 import type { ResponseRewriter, UpstreamResponse } from './plugin.ts';
 import { WholeEvents } from './sse-events.ts';
 
 /** A JSON answer larger than this is no chat completion: it passes as it came, unchanged. */
 const WHOLE_ANSWER_LIMIT = 1024 * 1024;
-
-export const isEventStream = (headers: IncomingHttpHeaders) =>
-  String(headers['content-type'] ?? '').startsWith('text/event-stream');
 
 /** Holds a JSON answer whole, then changes it at its end; one past the limit passes as it came. */
 function wholeAnswer(change: (bytes: Buffer) => Buffer): ResponseRewriter {
@@ -44,6 +41,8 @@ export function rewriteAnswer(
 ): void {
   if (response.headers['content-encoding']) return;
   response.rewrite(
-    isEventStream(response.headers) ? new WholeEvents(change.events) : wholeAnswer(change.whole),
+    isEventStream(response.headers['content-type'])
+      ? new WholeEvents(change.events)
+      : wholeAnswer(change.whole),
   );
 }

@@ -14,6 +14,7 @@ import type {
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import { hasUndeclaredLength } from '../body.ts';
+import { isWebPage } from '../content-type.ts';
 import { prepareHeaders, sendAttempt } from './passes.ts';
 import { pipeBody, writeHead } from './respond.ts';
 
@@ -56,12 +57,6 @@ export const CLIENT_CLOSED = 499;
  */
 const ACCOUNT_REFUSALS = new Set([401, 402]);
 
-/**
- * A web page answered with a 2xx is no API's answer: a sleeping Space's page, a CDN's or a captive portal's
- * in place of the API. It failed before any API read the request.
- */
-export const isWebPage = (contentType: string | undefined) => (contentType ?? '').startsWith('text/html');
-
 function refusesGateway(target: UpstreamTarget, status: number): boolean {
   if (!ACCOUNT_REFUSALS.has(status) || !target.headers) return false;
   return Object.keys(target.headers).some((name) => name.toLowerCase() === 'authorization');
@@ -75,6 +70,7 @@ function failureOf(
 ): AttemptFailure | undefined {
   const status = response.statusCode ?? 502;
   if (refusesGateway(target, status)) return 'refused';
+  // No API read the request a 2xx web page answers.
   if (status < 300 && isWebPage(response.headers['content-type'])) return 'web-page';
   return retryStatuses?.has(status) ? 'status' : undefined;
 }

@@ -1,6 +1,6 @@
 /** Active health checks, apart from selection: a timer probes each member and marks it healthy or not. */
 import type { Logger } from 'pino';
-import { isWebPage } from '../../gateway/proxy/proxy.ts';
+import { isWebPage } from '../../gateway/content-type.ts';
 import type { Pool } from './pool.ts';
 
 export interface HealthCheckConfig {
@@ -18,7 +18,7 @@ export interface HealthCheckConfig {
  * its API, is no health.
  */
 function passed(res: Response): boolean {
-  return res.status >= 200 && res.status < 300 && !isWebPage(res.headers.get('content-type') ?? undefined);
+  return res.status >= 200 && res.status < 300 && !isWebPage(res.headers.get('content-type'));
 }
 
 export function startHealthChecks(pool: Pool, config: HealthCheckConfig, log: Logger): () => void {

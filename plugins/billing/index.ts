@@ -6,7 +6,7 @@
 import { ContextKey } from '../../gateway/context.ts';
 import { badRequest } from '../../gateway/errors.ts';
 import { definePlugin } from '../../gateway/plugin.ts';
-import { isEventStream } from '../../gateway/rewrite-answer.ts';
+import { isEventStream } from '../../gateway/content-type.ts';
 import { isUnencoded } from './decode.ts';
 import { warnIfLow } from '../../licensing/mail/resource.ts';
 import { MICRO, toCredits } from '../../licensing/money.ts';
@@ -145,7 +145,7 @@ export default definePlugin<BillingConfig>({
       onResponse(ctx, response) {
         const bill = ctx.get(BILL);
         if (!bill || response.status >= 400) return;
-        const sse = isEventStream(response.headers);
+        const sse = isEventStream(response.headers['content-type']);
         // An upstream may compress though asked not to: the reader then decodes the answer, and its bytes are
         // no events to take one out of.
         const coding = response.headers['content-encoding'];

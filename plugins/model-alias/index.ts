@@ -45,7 +45,6 @@ export default definePlugin<{ aliases: Record<string, string> }>({
       },
       onResponse(ctx, response) {
         const asked = ctx.get(ASKED);
-        // A compressed answer is passed on as it is: its bytes are not the JSON to rename in.
         if (asked === undefined) return;
         const rename = renamer(asked);
         rewriteAnswer(response, { events: rename, whole: rename });
