@@ -3,15 +3,11 @@
  * billed request's price ceiling sent as `provider.max_price`, and what OpenRouter charged the operator
  * taken out of the usage clients see, unless `pass_cost`.
  */
-import { ContextKey } from '../../gateway/context.ts';
 import { unavailable } from '../../gateway/errors.ts';
 import { definePlugin, idleTimeoutSchema, type UpstreamTarget } from '../../gateway/plugin.ts';
 import { PRICE_CEILING } from '../keys.ts';
 import { withoutOperatorCost } from '../operator-cost.ts';
 import { providerWithCeiling } from '../price-ceiling.ts';
-
-/** The request went to this plugin's OpenRouter (not to a target an earlier plugin chose). */
-const CHOSEN = new ContextKey<true>('openrouter.chosen');
 
 export interface OpenRouterConfig {
   base_url: string;
@@ -64,15 +60,15 @@ export default definePlugin<OpenRouterConfig>({
             'UPSTREAM_NOT_CONFIGURED',
           );
         upstream.target = target;
-        ctx.set(CHOSEN, true);
         const ceiling = ctx.get(PRICE_CEILING);
         if (!ceiling) return;
         const body = await ctx.json<{ provider?: unknown }>();
         body.provider = providerWithCeiling(body.provider, ceiling);
         ctx.jsonChanged();
       },
-      onResponse(ctx, response) {
-        if (!config.pass_cost && ctx.get(CHOSEN)) withoutOperatorCost(response);
+      onResponse(_ctx, response) {
+        // Its own target answered, not one an earlier plugin chose.
+        if (!config.pass_cost && response.target === target) withoutOperatorCost(response);
       },
     };
   },
