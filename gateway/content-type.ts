@@ -5,8 +5,8 @@ export const isEventStream = (contentType: string | null | undefined) =>
   (contentType ?? '').startsWith('text/event-stream');
 
 /**
- * A web page: a 2xx one is no API's answer (a sleeping Space's page, a CDN's or a captive portal's in place
- * of the API), for a request and for a health check alike.
+ * A web page: no API's answer, whatever its status (a sleeping Space's page, a CDN's error page or a captive
+ * portal's in place of the API), for a request and for a health check alike.
  */
 export const isWebPage = (contentType: string | null | undefined) =>
   (contentType ?? '').startsWith('text/html');

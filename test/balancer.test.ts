@@ -201,19 +201,22 @@ describe('upstream answers reach the client truthfully', () => {
 });
 
 describe('a web page in place of an API', () => {
-  test('a member answering one is retried on another before the answer starts, then cooled down', async () => {
-    await withTwoSpaces({}, async (gw, spaces) => {
-      await withBehaviour(spaces[0]!, { webPage: true }, async () => {
-        for (let i = 0; i < 8; i++) {
-          const res = await postJson(`${gw.url}/x`, { model: 'gemini-exp-1206', messages: [] });
-          assert.equal(res.status, 200);
-          assert.ok(Array.isArray(res.body.choices), 'an API answer, not the page');
-        }
+  // A sleeping Space's page comes at 200, a Space renamed or deleted answers 404 with one.
+  for (const status of [200, 404]) {
+    test(`a member answering one at ${status} is retried on another before the answer starts, then cooled down`, async () => {
+      await withTwoSpaces({}, async (gw, spaces) => {
+        await withBehaviour(spaces[0]!, { webPage: true, status }, async () => {
+          for (let i = 0; i < 8; i++) {
+            const res = await postJson(`${gw.url}/x`, { model: 'gemini-exp-1206', messages: [] });
+            assert.equal(res.status, 200);
+            assert.ok(Array.isArray(res.body.choices), 'an API answer, not the page');
+          }
+        });
+        assert.ok(spaces[0]!.requests.length <= 2, `asked until cooled down (${spaces[0]!.requests.length})`);
+        assert.equal(spaces[1]!.requests.length, 8, 'the other member answered every request');
       });
-      assert.ok(spaces[0]!.requests.length <= 2, `asked until cooled down (${spaces[0]!.requests.length})`);
-      assert.equal(spaces[1]!.requests.length, 8, 'the other member answered every request');
     });
-  });
+  }
 
   test("with every member answering one, the client gets a 502 in the API's shape, not the page", async () => {
     await withTwoSpaces({ behaviour: { webPage: true } }, async (gw) => {

@@ -471,24 +471,29 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
       assert.deepEqual(await credits(key).then((i) => [i.credits, i.held]), [5, 0], 'nothing charged');
     });
 
-    test("a web page at 200 in place of OpenRouter's API is a failed upstream: nothing charged, not even the day", async () => {
-      const key = await newLicense(5);
-      await withBehaviour(openrouter, { webPage: true }, () =>
-        assert.rejects(
-          client(key).chat.completions.create({ model: 'openai/x', messages }),
-          (error: InstanceType<typeof OpenAI.APIError>) => {
-            assert.equal(error.status, 502);
-            assert.match(error.message, /answered a web page, not its API/);
-            return true;
-          },
-        ),
-      );
-      assert.deepEqual(await credits(key).then((i) => [i.credits, i.held]), [5, 0]);
-      assert.deepEqual(
-        (await ledger(key)).map((e) => e.kind),
-        ['grant'],
-      );
-    });
+    for (const [status, said] of [
+      [200, 'answered a web page, not its API'],
+      [524, 'answered 524 with a web page, not its API'],
+    ] as const) {
+      test(`a web page at ${status} in place of OpenRouter's API is a failed upstream in the API's shape: nothing charged, not even the day`, async () => {
+        const key = await newLicense(5);
+        await withBehaviour(openrouter, { webPage: true, status }, () =>
+          assert.rejects(
+            client(key).chat.completions.create({ model: 'openai/x', messages }),
+            (error: InstanceType<typeof OpenAI.APIError>) => {
+              assert.equal(error.status, 502);
+              assert.equal(error.message, `502 upstream openrouter ${said}`);
+              return true;
+            },
+          ),
+        );
+        assert.deepEqual(await credits(key).then((i) => [i.credits, i.held]), [5, 0]);
+        assert.deepEqual(
+          (await ledger(key)).map((e) => e.kind),
+          ['grant'],
+        );
+      });
+    }
 
     test('a usage charge is rounded up to the micro-credit: half a micro-credit costs one', async () => {
       const key = await newLicense(5);

@@ -70,8 +70,8 @@ function failureOf(
 ): AttemptFailure | undefined {
   const status = response.statusCode ?? 502;
   if (refusesGateway(target, status)) return 'refused';
-  // No API read the request a 2xx web page answers.
-  if (status < 300 && isWebPage(response.headers['content-type'])) return 'web-page';
+  // No API read the request a web page answers, whatever its status: a CDN's, a proxy's or a sleeping Space's.
+  if (isWebPage(response.headers['content-type'])) return 'web-page';
   return retryStatuses?.has(status) ? 'status' : undefined;
 }
 
@@ -209,10 +209,12 @@ async function refusalOf(
   const status = response.statusCode ?? 502;
   if (failure === 'web-page') {
     response.destroy();
+    // The page is for a browser, and may name hosts behind the upstream: its status alone is told.
+    const answered = status < 300 ? 'answered' : `answered ${status} with`;
     return new GatewayError(
       502,
       'UPSTREAM_ERROR',
-      `upstream ${target.name} answered a web page, not its API`,
+      `upstream ${target.name} ${answered} a web page, not its API`,
     );
   }
   let text = '';
