@@ -98,60 +98,55 @@ export class Proxy {
     }
     // A retry must send the body again, and a chunked body can only be held to the limit by reading it.
     if (upstream.retry || hasUndeclaredLength(ctx.req)) await ctx.body();
-    const body = ctx.upstreamBody();
-    const forwarded = forwardedOf(ctx);
-    const { metrics } = this.options;
+    const sending = { body: ctx.upstreamBody(), forwarded: forwardedOf(ctx) };
     for (let attempt = 1; ; attempt++) {
-      const sent = target.bodyFields ? ctx.upstreamBodyWith(target.bodyFields) : body;
-      const headers = prepareHeaders(ctx.req, { upstream, target, body: sent, requestId: ctx.id, forwarded });
-      upstream.onAttemptStart?.(target);
-      const started = performance.now();
-      const outcome = await sendAttempt(ctx.req, ctx.res, {
-        target,
-        headers,
-        body: sent,
-        defaultTimeoutMs: this.options.defaultTimeoutMs,
-        onClientAbort: (callback) => ctx.onClientAbort(callback),
-      });
-      const durationMs = performance.now() - started;
-      let result: AttemptResult;
-      if (outcome.kind === 'response') {
-        const status = outcome.response.statusCode ?? 502;
-        metrics.upstreamDuration.observe({ upstream: target.name }, durationMs / 1000);
-        const failure = failureOf(target, outcome.response, upstream.retryStatuses);
-        result = { target, status, durationMs, ...(failure ? { failure } : {}) };
-        if (!failure || ctx.clientAborted) {
-          upstream.onAttempt?.(result);
-          if (ctx.clientAborted) {
-            outcome.response.destroy();
-            throw clientClosed();
-          }
-          return { target, status, response: outcome.response };
-        }
-      } else {
-        result = { target, failure: outcome.failure, durationMs };
-      }
-      metrics.upstreamFailures.inc({ upstream: target.name, reason: result.failure! });
+      const { result, response } = await this.attempt(ctx, upstream, { ...sending, target });
+      const { failure } = result;
+      if (failure) this.options.metrics.upstreamFailures.inc({ upstream: target.name, reason: failure });
       upstream.onAttempt?.(result);
-      const refused = outcome.kind === 'response' ? outcome.response : undefined;
       if (ctx.clientAborted) {
-        refused?.destroy();
+        response?.destroy();
         throw clientClosed();
       }
-      const next = RETRYABLE_FAILURES.has(result.failure!) ? upstream.retry?.(result, attempt) : undefined;
+      if (response && !failure) return { target, status: result.status ?? 502, response };
+      const next = failure && RETRYABLE_FAILURES.has(failure) ? upstream.retry?.(result, attempt) : undefined;
       if (next) {
-        refused?.resume();
-        ctx.log.warn(
-          { upstream: target.name, failure: result.failure, next: next.name },
-          'retrying on another upstream',
-        );
+        response?.resume();
+        ctx.log.warn({ upstream: target.name, failure, next: next.name }, 'retrying on another upstream');
         target = next;
         continue;
       }
       // The last answer's own status, wait and words reach the client, as the upstream gave them.
-      if (refused) throw await refusalOf(refused, { result, log: ctx.log });
+      if (response) throw await refusalOf(response, { result, log: ctx.log });
       throw failureError(result);
     }
+  }
+
+  /** One attempt on one target: its result, and the upstream's answer when one came. */
+  private async attempt(
+    ctx: Context,
+    upstream: UpstreamRequest,
+    options: { target: UpstreamTarget; body: Buffer | undefined; forwarded: ReturnType<typeof forwardedOf> },
+  ): Promise<{ result: AttemptResult; response?: IncomingMessage }> {
+    const { target, forwarded } = options;
+    const body = target.bodyFields ? ctx.upstreamBodyWith(target.bodyFields) : options.body;
+    const headers = prepareHeaders(ctx.req, { upstream, target, body, requestId: ctx.id, forwarded });
+    upstream.onAttemptStart?.(target);
+    const started = performance.now();
+    const outcome = await sendAttempt(ctx.req, ctx.res, {
+      target,
+      headers,
+      body,
+      defaultTimeoutMs: this.options.defaultTimeoutMs,
+      onClientAbort: (callback) => ctx.onClientAbort(callback),
+    });
+    const durationMs = performance.now() - started;
+    if (outcome.kind !== 'response') return { result: { target, failure: outcome.failure, durationMs } };
+    const { response } = outcome;
+    this.options.metrics.upstreamDuration.observe({ upstream: target.name }, durationMs / 1000);
+    const failure = failureOf(target, response, upstream.retryStatuses);
+    const status = response.statusCode ?? 502;
+    return { response, result: { target, status, durationMs, ...(failure ? { failure } : {}) } };
   }
 
   private deliver(ctx: Context, chain: Chain, answered: Answered): Promise<ProxyResult> {
