@@ -140,6 +140,21 @@ describe('usage read from a stream', () => {
     answer.observer.onEnd?.({ complete: true });
     assert.deepEqual(answer.usage(7), { promptTokens: 7, completionTokens: 6, estimated: true });
   });
+
+  test('no usage, and the model reasons: its reasoning is counted for the estimate, as either field names it', () => {
+    // '12345678' (8) + 'abcd' (4) + 'xyz!' (4): 16 characters, 4 tokens.
+    const events = [
+      '{"choices":[{"delta":{"content":"","reasoning":"12345678"}}]}',
+      '{"choices":[{"delta":{"reasoning_content":"abcd"}}]}',
+      '{"choices":[{"delta":{"content":"xyz!"}}]}',
+    ];
+    assert.deepEqual(read(events, 5), { promptTokens: 7, completionTokens: 4, estimated: true });
+    const answer = new UsageReader({ kind: 'json', contentEncoding: undefined });
+    const message = { role: 'assistant', content: 'xyz!', reasoning: '12345678abcd' };
+    answer.observer.onData(Buffer.from(JSON.stringify({ choices: [{ message }] })));
+    answer.observer.onEnd?.({ complete: true });
+    assert.deepEqual(answer.usage(7), { promptTokens: 7, completionTokens: 4, estimated: true });
+  });
 });
 
 describe('the usage event, removed for a client that did not ask for it', () => {

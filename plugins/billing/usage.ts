@@ -17,9 +17,14 @@ export interface Usage {
   upstreamCostUsd?: number;
 }
 
-/** What a model writes: text, and the names and arguments of the tools it calls. */
+/**
+ * What a model writes: text, its reasoning (OpenRouter's `reasoning`; `reasoning_content` as DeepSeek's API
+ * and vLLM write it), and the names and arguments of the tools it calls. Reasoning is billed as completion.
+ */
 interface Written {
   content?: unknown;
+  reasoning?: unknown;
+  reasoning_content?: unknown;
   tool_calls?: { function?: { name?: unknown; arguments?: unknown } }[];
 }
 
@@ -127,6 +132,8 @@ export class UsageReader {
     for (const choice of json.choices) {
       const written = choice?.[part];
       this.count(written?.content);
+      this.count(written?.reasoning);
+      this.count(written?.reasoning_content);
       if (!Array.isArray(written?.tool_calls)) continue;
       for (const call of written.tool_calls) {
         this.count(call?.function?.name);
