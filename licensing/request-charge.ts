@@ -57,9 +57,21 @@ export class ChargePart {
    * request (its promise ends with the settle).
    */
   report(outcome: Outcome, charge?: PartCharge): Promise<void> | undefined {
+    return this.end(succeeded(outcome), charge);
+  }
+
+  /**
+   * The request failed though its upstream answered below 400 (an error in place of the answer): the request
+   * is charged nothing, not even its day, whatever the other parts report.
+   */
+  reportFailure(): Promise<void> | undefined {
+    return this.end(false, undefined);
+  }
+
+  private end(success: boolean, charge: PartCharge | undefined): Promise<void> | undefined {
     if (this.reported) return undefined;
     this.reported = true;
-    return this.charge.report(succeeded(outcome), charge);
+    return this.charge.report(success, charge);
   }
 
   settled(result: SettleResult): void {
@@ -72,7 +84,8 @@ export class RequestCharge {
   private readonly parts: ChargePart[] = [];
   private reports = 0;
   private day: DayCharge | undefined;
-  private succeeded = false;
+  /** A part reported a failure: the request owes nothing. */
+  private failed = false;
   private cost = 0;
   private details: EntryDetails | undefined;
   /** Renews the hold while the request runs (`keepHeld`). */
@@ -133,8 +146,8 @@ export class RequestCharge {
   }
 
   report(success: boolean, charge: PartCharge | undefined): Promise<void> | undefined {
-    this.succeeded = success;
-    if (success && charge) {
+    if (!success) this.failed = true;
+    else if (charge) {
       this.cost += charge.cost;
       this.details = { ...this.details, ...charge.details };
     }
@@ -147,10 +160,10 @@ export class RequestCharge {
     const result = await this.store.settle({
       key: this.license.key,
       holdId: this.holdId,
-      cost: this.cost,
+      cost: this.failed ? 0 : this.cost,
       kind: 'usage',
       details: { requestId: this.ctx.id, ...this.details },
-      ...(this.day && this.succeeded ? { day: this.day } : {}),
+      ...(this.day && !this.failed ? { day: this.day } : {}),
     });
     this.result = result;
     for (const part of this.parts) part.settled(result);

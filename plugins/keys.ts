@@ -31,3 +31,9 @@ export interface RequestUsage {
  * finished, for an answer below 400; read by `request-log`).
  */
 export const USAGE = new ContextKey<RequestUsage>('billing.usage');
+
+/**
+ * The upstream answered below 400 with an error in place of an answer, and wrote nothing: its words (set by
+ * `billing`, which charges nothing for it; read by `request-log`, which records the request as failed).
+ */
+export const ANSWER_FAILED = new ContextKey<string>('billing.answerFailed');

@@ -30,6 +30,11 @@ chains:
           - { model: "*", input: 1000, output: 2000 }
   openrouter:
     - openrouter: { base_url: "${openrouter}/api/v1", api_key: or-server-key }
+  # The charging plugins the other way round: what a request owes does not hang on their order.
+  paid-billing-first:
+    - license: {}
+    - billing: { default_max_tokens: 50, prices: *prices }
+    - daily-charge: { amount: 0.33, timezone: Asia/Shanghai }
 routes:
   - method: GET
     path: /api/v1/pricing
@@ -41,6 +46,7 @@ routes:
   - { method: GET, path: /api/v1/license/ledger/:key, plugins: [{ admin-auth: { tokens: ${TOKEN} } }, { license-api: { action: ledger } }] }
   - { method: POST, path: /api/chat/completion, error_format: openai, plugins: [{ use: paid }, { use: openrouter }] }
   - { method: POST, path: /v1/chat/completions, error_format: openai, plugins: [{ use: paid }, { use: openrouter }] }
+  - { method: POST, path: /billing-first/chat/completions, error_format: openai, plugins: [{ use: paid-billing-first }, { use: openrouter }] }
   - method: POST
     path: /api/huggingface/completion
     error_format: openai
@@ -68,9 +74,9 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
       assert.equal(res.status, 201, JSON.stringify(res.body));
       return res.body.license_key as string;
     };
-    const client = (key: string, device = 'device-1') =>
+    const client = (key: string, device = 'device-1', path = '/v1') =>
       new OpenAI({
-        baseURL: `${gw.url}/v1`,
+        baseURL: `${gw.url}${path}`,
         apiKey: key,
         defaultHeaders: { 'X-Device-Id': device },
         maxRetries: 0,
@@ -209,6 +215,62 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
         assert.equal(usage.completion_tokens, replyTokens);
         assert.ok((usage.amount as number) < 0);
       }
+    });
+
+    test("an error in place of an answer at 200 (OpenRouter's provider failure) costs nothing, not even the day; one after words pays for them", async () => {
+      const key = await newLicense(10);
+      await withBehaviour(openrouter, { failsAfter: 0 }, async () => {
+        for (const path of ['/v1', '/billing-first']) {
+          const answer = await client(key, 'device-1', path).chat.completions.create({
+            model: 'openai/gpt-4o-mini',
+            messages,
+          });
+          assert.deepEqual((answer as unknown as { error: unknown }).error, {
+            code: 502,
+            message: 'Provider returned error',
+          });
+        }
+        const stream = await client(key).chat.completions.create({
+          model: 'openai/gpt-4o-mini',
+          messages,
+          stream: true,
+        });
+        // The SDK raises the error the stream tells of.
+        await assert.rejects(async () => {
+          for await (const chunk of stream) assert.equal(chunk.choices[0]?.delta.content ?? '', '');
+        }, /Provider returned error/);
+      });
+      assert.deepEqual(await credits(key).then((i) => [i.credits, i.held]), [10, 0]);
+      assert.deepEqual(
+        (await ledger(key)).map((e) => e.kind),
+        ['grant'],
+      );
+      assert.ok(
+        gw.logs.some(
+          (line) => line.includes('in place of an answer') && line.includes('Provider returned error'),
+        ),
+        'the operator reads what the upstream said',
+      );
+      // Two words delivered, then the error: the client pays for them, and the day.
+      let delivered = '';
+      await withBehaviour(openrouter, { failsAfter: 2, usage: false }, async () => {
+        const stream = await client(key).chat.completions.create({
+          model: 'openai/gpt-4o-mini',
+          messages,
+          stream: true,
+        });
+        await assert.rejects(async () => {
+          for await (const chunk of stream) delivered += chunk.choices[0]?.delta.content ?? '';
+        }, /Provider returned error/);
+      });
+      assert.equal(delivered, 'Hello from');
+      const entries = await ledger(key);
+      assert.deepEqual(entries.map((e) => e.kind).sort(), ['daily_charge', 'grant', 'usage']);
+      const usage = entries.find((e) => e.kind === 'usage')!;
+      assert.deepEqual(
+        [usage.estimated, usage.completion_tokens],
+        [true, Math.ceil('Hello from'.length / 4)],
+      );
     });
 
     test('an estimate counts a Chinese character as a token of its own, English text four characters a token', async () => {

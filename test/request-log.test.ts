@@ -178,6 +178,17 @@ function requestLogSuite(storeName: string, env: () => Record<string, string>) {
       );
     });
 
+    test('an error in place of an answer at 200 is recorded as an upstream error, with no tokens, charged nothing', async () => {
+      const key = await newLicense(`failed-answer-${storeName}@example.com`);
+      const res = await withBehaviour(openrouter, { failsAfter: 0 }, () => chat(0, key));
+      assert.equal(res.status, 200);
+      const { rows } = await logged(`license=${key}`, 1);
+      assert.deepEqual(
+        [rows[0]!.status, rows[0]!.error_code, rows[0]!.credits, rows[0]!.prompt_tokens],
+        [200, 'UPSTREAM_ERROR', 0, undefined],
+      );
+    });
+
     test('pages follow a cursor; CSV exports the same rows', async () => {
       const key = await newLicense(`paged-${storeName}@example.com`);
       for (let i = 0; i < 3; i++) assert.equal((await chat(i, key)).status, 200);

@@ -155,6 +155,25 @@ describe('usage read from a stream', () => {
     answer.observer.onEnd?.({ complete: true });
     assert.deepEqual(answer.usage(7), { promptTokens: 7, completionTokens: 4, estimated: true });
   });
+
+  test('an error with nothing written is a failure, in its words; after words, or usage of a completion, it is not', () => {
+    const failureOf = (events: string[]) => {
+      const reader = new UsageReader({ kind: 'sse', contentEncoding: undefined });
+      reader.observer.onData(Buffer.from(events.map((data) => `data: ${data}\n\n`).join('')));
+      reader.observer.onEnd?.({ complete: true });
+      return reader.failure();
+    };
+    const error =
+      '{"error":{"code":502,"message":"Provider returned error"},"choices":[{"delta":{"content":""}}]}';
+    assert.equal(failureOf([error, '[DONE]']), 'Provider returned error');
+    assert.equal(failureOf(['{"error":"overloaded"}']), 'overloaded');
+    assert.equal(failureOf(['{"choices":[{"delta":{"content":"Hi"}}]}', error]), undefined);
+    assert.equal(
+      failureOf([error, '{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}']),
+      undefined,
+    );
+    assert.equal(failureOf(['{"choices":[{"delta":{"content":"Hi"}}]}']), undefined);
+  });
 });
 
 describe('the usage event, removed for a client that did not ask for it', () => {

@@ -13,7 +13,7 @@ import { MICRO, toCredits } from '../../licensing/money.ts';
 import { creditsCharged } from '../../licensing/metrics.ts';
 import { RequestCharge, type ChargePart } from '../../licensing/request-charge.ts';
 import { licenseStore } from '../../licensing/resource.ts';
-import { LICENSE, PRICE_CEILING, USAGE } from '../keys.ts';
+import { ANSWER_FAILED, LICENSE, PRICE_CEILING, USAGE } from '../keys.ts';
 import { billedRequest, REQUEST_KINDS, type BilledRequest, type RequestKind } from './request-kinds.ts';
 import { catalogueSchema, modelPrices, usdCeiling, type CatalogueConfig } from '../../licensing/catalogue.ts';
 import { PriceTable, priceSchema, type Price, type PriceConfig } from '../../licensing/prices.ts';
@@ -156,16 +156,25 @@ export default definePlugin<BillingConfig>({
       onFinish(ctx, outcome) {
         const bill = ctx.get(BILL);
         if (!bill) return;
-        const { charge, model } = bill;
+        const { charge, model, reader } = bill;
         // A reader is attached to every answer below 400: without one there is no usage to charge.
-        if (!bill.reader) return charge?.part.report(outcome);
-        const { upstreamCostUsd, ...used } = bill.reader.usage(bill.promptEstimate);
-        const details = { model, ...used };
-        ctx.set(USAGE, details);
-        const cost = charge && PriceTable.cost(charge.price, used);
+        if (!reader) return charge?.part.report(outcome);
+        const { upstreamCostUsd, ...used } = reader.usage(bill.promptEstimate);
+        const failure = reader.failure();
+        // Nothing for an error in place of an answer; no charge at all for an unlimited license.
+        const cost = charge && (failure === undefined ? PriceTable.cost(charge.price, used) : 0);
         if (upstreamCostUsd !== undefined)
           watchCost({ requestId: ctx.id, model, usd: upstreamCostUsd, charged: cost });
-        return charge && cost !== undefined ? charge.part.report(outcome, { cost, details }) : undefined;
+        if (failure !== undefined) {
+          ctx.set(ANSWER_FAILED, failure);
+          ctx.log.warn(
+            { said: failure },
+            'the upstream answered an error in place of an answer: not charged',
+          );
+          return charge?.part.reportFailure();
+        }
+        ctx.set(USAGE, { model, ...used });
+        return charge?.part.report(outcome, { cost: cost ?? 0, details: { model, ...used } });
       },
     };
   },

@@ -4,7 +4,7 @@
  * the event in progress is held, whatever the stream's length.
  */
 import { createParser, type EventSourceParser } from 'eventsource-parser';
-import { parseJsonObject } from '../../gateway/context.ts';
+import { isJsonObject, parseJsonObject } from '../../gateway/context.ts';
 import type { ResponseObserver } from '../../gateway/plugin.ts';
 import { decodingObserver } from './decode.ts';
 import { textWeight, tokensOf } from './estimate.ts';
@@ -30,6 +30,7 @@ interface Written {
 
 interface AnswerJson {
   usage?: unknown;
+  error?: unknown;
   choices?: { delta?: Written; message?: Written }[];
 }
 
@@ -37,6 +38,14 @@ interface Counts {
   prompt_tokens: number;
   completion_tokens: number;
   cost?: number;
+}
+
+/** What an upstream said went wrong, as far as it is kept. */
+const ERROR_WORDS = 500;
+
+function wordsOf(error: unknown): string {
+  const said = isJsonObject(error) ? error.message : error;
+  return (typeof said === 'string' ? said : JSON.stringify(error)).slice(0, ERROR_WORDS);
 }
 
 /** A JSON answer held for reading at its end, at most this long; a stream's event in progress too. */
@@ -97,6 +106,8 @@ class EventObserver implements ResponseObserver {
 
 export class UsageReader {
   private reported: Counts | undefined;
+  /** What the upstream said went wrong, when the answer carries an error. */
+  private error: string | undefined;
   /** The answer's text so far, as an estimate's weight (`estimate.ts`). */
   private completionWeight = 0;
   readonly observer: ResponseObserver;
@@ -127,6 +138,7 @@ export class UsageReader {
     if (text === '[DONE]') return;
     const json = parseJsonObject(text) as AnswerJson | undefined;
     if (!json) return;
+    if (json.error !== undefined && json.error !== null) this.error ??= wordsOf(json.error);
     this.reported = countsOf(json.usage) ?? this.reported;
     if (this.reported || !Array.isArray(json.choices)) return;
     for (const choice of json.choices) {
@@ -144,6 +156,16 @@ export class UsageReader {
 
   private count(text: unknown): void {
     if (typeof text === 'string') this.completionWeight += textWeight(text);
+  }
+
+  /**
+   * The upstream's words when it answered with an error in place of an answer and wrote nothing: a failed
+   * call, not a delivery. OpenRouter, once it has answered 200, tells of a provider's failure so: in the JSON
+   * answer, or in an event of the stream.
+   */
+  failure(): string | undefined {
+    if (this.error === undefined || this.completionWeight > 0) return undefined;
+    return (this.reported?.completion_tokens ?? 0) > 0 ? undefined : this.error;
   }
 
   /** The upstream's own usage when it sent it; otherwise an estimate, marked as such. */

@@ -10,7 +10,7 @@ import { creditsByModel, tokensByModel } from '../../licensing/metrics.ts';
 import { settledCharge } from '../../licensing/request-charge.ts';
 import type { RequestRecord } from '../../licensing/requests/record.ts';
 import { requestLog } from '../../licensing/requests/resource.ts';
-import { LICENSE, USAGE } from '../keys.ts';
+import { ANSWER_FAILED, LICENSE, USAGE } from '../keys.ts';
 
 /** The model the client asked for, kept when its answer begins: the body is let go then. */
 const MODEL_ASKED = new ContextKey<string>('request-log.modelAsked');
@@ -60,6 +60,7 @@ export default definePlugin<Record<string, never>>({
           record.estimated = usage.estimated;
         }
         if (outcome.error) record.errorCode = outcome.error.code;
+        else if (ctx.get(ANSWER_FAILED) !== undefined) record.errorCode = 'UPSTREAM_ERROR';
         log.record(record);
         // Only a charged usage names a model in metrics: it had a price, so the labels stay few.
         if (usage && charged) {
