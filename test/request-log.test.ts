@@ -178,7 +178,7 @@ function requestLogSuite(storeName: string, env: () => Record<string, string>) {
       );
     });
 
-    test('an error in place of an answer at 200 is recorded as an upstream error, with no tokens, charged nothing', async () => {
+    test('an error in place of an answer at 200 is recorded and counted as an upstream error, with no tokens, charged nothing', async () => {
       const key = await newLicense(`failed-answer-${storeName}@example.com`);
       const res = await withBehaviour(openrouter, { failsAfter: 0 }, () => chat(0, key));
       assert.equal(res.status, 200);
@@ -187,6 +187,10 @@ function requestLogSuite(storeName: string, env: () => Record<string, string>) {
         [rows[0]!.status, rows[0]!.error_code, rows[0]!.credits, rows[0]!.prompt_tokens],
         [200, 'UPSTREAM_ERROR', 0, undefined],
       );
+      const stats = (await getJson(`${gw(0).url}/api/v1/stats?period=day&dimension=license`, admin)).body
+        .stats as Row[];
+      const mine = stats.find((row) => (row.key as string).endsWith(key.slice(-4)))!;
+      assert.deepEqual([mine.requests, mine.errors], [1, 1], 'an error in the statistics too');
     });
 
     test('pages follow a cursor; CSV exports the same rows', async () => {

@@ -172,5 +172,9 @@ function addTo(
   sum.latencyMsSum += record.latencyMs;
 }
 
-/** A failed request for the statistics: the client got an error status, or none. */
-const isError = (record: RequestRecord) => record.status === 0 || record.status >= 400;
+/**
+ * A failed request for the statistics: the client got an error status, or none, or an error in place of an
+ * answer (an error code with a status below 400).
+ */
+const isError = (record: RequestRecord) =>
+  record.status === 0 || record.status >= 400 || record.errorCode !== undefined;
