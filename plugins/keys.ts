@@ -24,6 +24,8 @@ export interface RequestUsage {
   promptTokens: number;
   completionTokens: number;
   estimated: boolean;
+  /** When (`performance.now()`) the answer's first written token reached the client, if it was seen. */
+  firstTokenAt?: number;
 }
 
 /**

@@ -156,6 +156,17 @@ function requestLogSuite(storeName: string, env: () => Record<string, string>) {
       );
     });
 
+    test("the time to first token is the first token's, not that of a comment the stream opens with", async () => {
+      const key = await newLicense(`first-token-${storeName}@example.com`);
+      const res = await withBehaviour(openrouter, { processingMs: 300 }, () =>
+        chat(0, key, { stream: true }),
+      );
+      assert.equal(res.status, 200);
+      const { rows } = await logged(`license=${key}`, 1);
+      const { ttft_ms: ttft, latency_ms: latency } = rows[0] as { ttft_ms: number; latency_ms: number };
+      assert.ok(ttft >= 300 && ttft <= latency, `first token at ${ttft} ms of ${latency}`);
+    });
+
     test('a refused request is recorded with its status and error code', async () => {
       const res = await chat(0, 'CRDL-AAAA-BBBB-CCCC-DDDD');
       assert.equal(res.status, 401);

@@ -173,7 +173,8 @@ export default definePlugin<BillingConfig>({
           );
           return charge?.part.reportFailure();
         }
-        ctx.set(USAGE, { model, ...used });
+        const { firstWrittenAt } = reader;
+        ctx.set(USAGE, { model, ...used, ...(firstWrittenAt ? { firstTokenAt: firstWrittenAt } : {}) });
         return charge?.part.report(outcome, { cost: cost ?? 0, details: { model, ...used } });
       },
     };

@@ -110,6 +110,11 @@ export class UsageReader {
   private error: string | undefined;
   /** The answer's text so far, as an estimate's weight (`estimate.ts`). */
   private completionWeight = 0;
+  /**
+   * When (`performance.now()`) the model's first written token went by: a stream's first bytes may be a
+   * comment or a chunk with nothing written (OpenRouter's `: OPENROUTER PROCESSING` while its provider thinks).
+   */
+  firstWrittenAt: number | undefined;
   readonly observer: ResponseObserver;
 
   constructor(answer: { kind: 'sse' | 'json'; contentEncoding: string | undefined }) {
@@ -155,7 +160,9 @@ export class UsageReader {
   }
 
   private count(text: unknown): void {
-    if (typeof text === 'string') this.completionWeight += textWeight(text);
+    if (typeof text !== 'string' || text === '') return;
+    this.completionWeight += textWeight(text);
+    this.firstWrittenAt ??= performance.now();
   }
 
   /**

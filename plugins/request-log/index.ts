@@ -48,7 +48,11 @@ export default definePlugin<Record<string, never>>({
         // Absent fields stay absent: the stores leave them out.
         const license = ctx.get(LICENSE)?.key;
         const device = ctx.header('x-device-id');
-        const ttft = outcome.upstream?.firstByteMs;
+        // The first token as the answer's reader saw it, else the first bytes (a comment may come first).
+        const ttft =
+          usage?.firstTokenAt !== undefined
+            ? usage.firstTokenAt - ctx.startedAt
+            : outcome.upstream?.firstByteMs;
         if (license) record.license = license;
         if (device) record.device = device.slice(0, DEVICE_ID_MAX_LENGTH);
         if (model) record.model = model.slice(0, 200);
