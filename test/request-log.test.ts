@@ -165,6 +165,17 @@ function requestLogSuite(storeName: string, env: () => Record<string, string>) {
       const { rows } = await logged(`license=${key}`, 1);
       const { ttft_ms: ttft, latency_ms: latency } = rows[0] as { ttft_ms: number; latency_ms: number };
       assert.ok(ttft >= 300 && ttft <= latency, `first token at ${ttft} ms of ${latency}`);
+      // A stream compressed anyway is read at its end: it is timed by its first bytes, never by its end.
+      const behaviour = { processingMs: 300, chunkDelayMs: 100, gzip: 'always' as const };
+      await withBehaviour(openrouter, behaviour, () => chat(0, key, { stream: true }));
+      const compressed = (await logged(`license=${key}`, 2)).rows[0] as {
+        ttft_ms: number;
+        latency_ms: number;
+      };
+      assert.ok(
+        compressed.ttft_ms < 300,
+        `first bytes at ${compressed.ttft_ms} ms of ${compressed.latency_ms}`,
+      );
     });
 
     test('a refused request is recorded with its status and error code', async () => {

@@ -6,7 +6,7 @@
 import { createParser, type EventSourceParser } from 'eventsource-parser';
 import { isJsonObject, parseJsonObject } from '../../gateway/context.ts';
 import type { ResponseObserver } from '../../gateway/plugin.ts';
-import { decodingObserver } from './decode.ts';
+import { decodingObserver, isUnencoded } from './decode.ts';
 import { textWeight, tokensOf } from './estimate.ts';
 
 export interface Usage {
@@ -113,11 +113,14 @@ export class UsageReader {
   /**
    * When (`performance.now()`) the model's first written token went by: a stream's first bytes may be a
    * comment or a chunk with nothing written (OpenRouter's `: OPENROUTER PROCESSING` while its provider thinks).
+   * Not known for a compressed answer: it is read at its end.
    */
   firstWrittenAt: number | undefined;
+  private readonly readAsItComes: boolean;
   readonly observer: ResponseObserver;
 
   constructor(answer: { kind: 'sse' | 'json'; contentEncoding: string | undefined }) {
+    this.readAsItComes = isUnencoded(answer.contentEncoding);
     const observer =
       answer.kind === 'sse' ? new EventObserver((data) => this.take(data, 'delta')) : this.answerObserver();
     // A compressed answer (an upstream that ignored `accept-encoding: identity`) is read decoded, at its end.
@@ -162,7 +165,7 @@ export class UsageReader {
   private count(text: unknown): void {
     if (typeof text !== 'string' || text === '') return;
     this.completionWeight += textWeight(text);
-    this.firstWrittenAt ??= performance.now();
+    if (this.readAsItComes) this.firstWrittenAt ??= performance.now();
   }
 
   /**
