@@ -174,7 +174,8 @@ export default definePlugin<BillingConfig>({
           return charge?.part.reportFailure();
         }
         const { firstWrittenAt } = reader;
-        ctx.set(USAGE, { model, ...used, ...(firstWrittenAt ? { firstTokenAt: firstWrittenAt } : {}) });
+        const firstToken = firstWrittenAt === undefined ? {} : { firstTokenAt: firstWrittenAt };
+        ctx.set(USAGE, { model, ...used, ...firstToken });
         return charge?.part.report(outcome, { cost: cost ?? 0, details: { model, ...used } });
       },
     };
