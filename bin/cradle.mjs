@@ -1,6 +1,5 @@
 #!/usr/bin/env node
-// `npx cradle …`: runs the TypeScript CLI through tsx.
-import { register } from 'tsx/esm/api';
+// `npx cradle …`: runs the TypeScript CLI as the gateway runs (gateway/typescript.mjs).
+import '../gateway/typescript.mjs';
 
-register();
 await import('./cradle.ts');

@@ -1,6 +1,6 @@
 /**
- * Worker threads on the gateway's own modules, whether it runs from its TypeScript under tsx (`npm start`,
- * the tests) or built to JavaScript (the benchmarks).
+ * Worker threads on the gateway's own modules, whether it runs from its TypeScript (`npm start` through
+ * `typescript.mjs`, the tests through tsx) or built to JavaScript.
  */
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,10 +13,8 @@ export function siblingModule(besides: string, name: string): URL {
 
 export function startModuleWorker(file: URL, options: WorkerOptions): Worker {
   if (!file.pathname.endsWith('.ts')) return new Worker(file, options);
-  // tsx's `--import` does not reach worker threads on Node 20, so the thread registers tsx itself.
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const start = `import(${JSON.stringify(tsx)})
-    .then((api) => api.register())
-    .then(() => import(${JSON.stringify(file.href)}))`;
+  // Module hooks registered by `--import` do not reach worker threads on Node 20: the thread registers them.
+  const hooks = new URL('./typescript.mjs', import.meta.url);
+  const start = `import(${JSON.stringify(hooks.href)}).then(() => import(${JSON.stringify(file.href)}))`;
   return new Worker(start, { ...options, eval: true });
 }
