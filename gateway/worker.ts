@@ -1,6 +1,6 @@
 /**
- * Worker threads on the gateway's own modules, whether it runs from its TypeScript (`npm start` through
- * `typescript.mjs`, the tests through tsx) or built to JavaScript.
+ * Worker threads on the gateway's own modules, whether it runs from its TypeScript (through `typescript.mjs`)
+ * or built to JavaScript.
  */
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
