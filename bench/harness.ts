@@ -6,15 +6,10 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { closeClient, post } from './client.ts';
 
-// Run the bench's processes the way this file runs: compiled (npm run bench) or from source, as the gateway
-// ships (gateway/typescript.mjs).
-const fromSource = import.meta.url.endsWith('.ts');
-
-/** Node's arguments that run a script of this folder (`servers`, `crowd`). */
+/** Node's arguments that run a script of this folder (`servers`, `crowd`), as the gateway runs: from source. */
 export function scriptArgs(name: string): string[] {
-  const script = fileURLToPath(new URL(`./${name}.${fromSource ? 'ts' : 'js'}`, import.meta.url));
-  const hooks = new URL('../gateway/typescript.mjs', import.meta.url).href;
-  return fromSource ? ['--import', hooks, script] : [script];
+  const script = fileURLToPath(new URL(`./${name}.ts`, import.meta.url));
+  return ['--import', new URL('../gateway/typescript.mjs', import.meta.url).href, script];
 }
 
 export interface BenchServer {

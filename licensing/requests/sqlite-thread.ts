@@ -3,7 +3,7 @@
  * console's queries take milliseconds, which on the gateway's event loop would hold up every request in
  * flight. This side forwards each call and hands back the thread's answer.
  */
-import { siblingModule, startModuleWorker } from '../../gateway/worker.ts';
+import { startModuleWorker } from '../../gateway/worker.ts';
 import type { RequestStore } from './log.ts';
 
 export interface SqliteThreadOptions {
@@ -27,9 +27,7 @@ interface Waiting {
 }
 
 export function sqliteThread(options: SqliteThreadOptions): RequestStore {
-  const worker = startModuleWorker(siblingModule(import.meta.url, 'sqlite-worker'), {
-    workerData: options,
-  });
+  const worker = startModuleWorker(new URL('./sqlite-worker.ts', import.meta.url), { workerData: options });
   // The gateway closes the log on shutdown; a process that forgets to must still be able to end.
   worker.unref();
   const waiting = new Map<number, Waiting>();
