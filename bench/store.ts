@@ -16,6 +16,9 @@ import { tempDir } from '../test/fixtures/temp.ts';
 
 const LICENSES = 10_000;
 const ledgerTarget = Number(process.env.LEDGER_ENTRIES ?? 1_000_000);
+// Each license's grant is an entry already: the history the bench fills up to counts them.
+if (!Number.isInteger(ledgerTarget) || ledgerTarget < LICENSES)
+  throw new Error(`LEDGER_ENTRIES must be a whole number of at least ${LICENSES}, one grant per license`);
 const ops = Number(process.env.OPS ?? 5000);
 const log = createLoggers({ level: 'silent' }).log;
 
