@@ -37,6 +37,11 @@ export interface UpstreamTarget {
    * name), applied when the attempt is sent: after every plugin's change.
    */
   bodyFields?: Record<string, unknown>;
+  /**
+   * Error statuses of this upstream that would mean something else to the client, answered as the gateway's
+   * own error with the upstream's words (OpenRouter's 403 refuses a request's content, not a license).
+   */
+  errorStatuses?: Readonly<Record<number, { status: number; code: string }>>;
 }
 
 /** The option every upstream plugin offers for `idleTimeoutMs`. */

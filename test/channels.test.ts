@@ -171,6 +171,24 @@ describe('upstream channels', () => {
         new RegExp(`cradle_upstream_failures_total\\{upstream="${name}",reason="refused"\\} [12]`),
       );
   });
+
+  test("an OpenRouter channel refusing a request's content is a 400 with its words, and the channel stays in use", async () => {
+    const fresh = await clientFor('refused-content@example.com');
+    await withBehaviour(upstreams[0]!, { status: 503 }, () =>
+      withBehaviour(upstreams[1]!, { status: 503 }, async () => {
+        await withBehaviour(upstreams[2]!, { status: 403 }, async () => {
+          for (let i = 0; i < 3; i++)
+            await assert.rejects(chat(fresh), (error: InstanceType<typeof OpenAI.APIError>) => {
+              assert.equal(error.status, 400);
+              assert.equal(error.message, '400 upstream backup refused the request: fixture says 403');
+              return true;
+            });
+        });
+        // One user's refused content does not cool the channel down for everybody else.
+        assert.equal((await chat(fresh)).choices[0]?.message.content, 'Hello from the fixture.');
+      }),
+    );
+  });
 });
 
 test('two keys of one provider are two channels: each takes its share, under its own key', async () => {

@@ -533,6 +533,24 @@ function paidProxySuite(storeName: string, env: () => Record<string, string>) {
       assert.deepEqual(await credits(key).then((i) => [i.credits, i.held]), [5, 0], 'nothing charged');
     });
 
+    test("OpenRouter refusing the request (its moderation, a guardrail) is a 400 with its words, not the gateway's 403 of a revoked license", async () => {
+      const key = await newLicense(5);
+      await withBehaviour(openrouter, { status: 403 }, () =>
+        assert.rejects(
+          client(key).chat.completions.create({ model: 'openai/x', messages }),
+          (error: InstanceType<typeof OpenAI.APIError>) => {
+            assert.equal(error.status, 400);
+            assert.equal(error.message, '400 upstream openrouter refused the request: fixture says 403');
+            return true;
+          },
+        ),
+      );
+      assert.deepEqual(await credits(key).then((i) => [i.credits, i.held]), [5, 0], 'nothing charged');
+      // The license is as good as it was.
+      const completion = await client(key).chat.completions.create({ model: 'openai/x', messages });
+      assert.equal(completion.choices[0]!.message.content, 'Hello from the fixture.');
+    });
+
     for (const [status, said] of [
       [200, 'answered a web page, not its API'],
       [524, 'answered 524 with a web page, not its API'],

@@ -108,7 +108,12 @@ export class Proxy {
         response?.destroy();
         throw clientClosed();
       }
-      if (response && !failure) return { target, status: result.status ?? 502, response };
+      const status = result.status ?? 502;
+      if (response && !failure) {
+        const meant = target.errorStatuses?.[status];
+        if (meant) throw await refusalOf(response, { result, log: ctx.log, meant });
+        return { target, status, response };
+      }
       const next = failure && RETRYABLE_FAILURES.has(failure) ? upstream.retry?.(result, attempt) : undefined;
       if (next) {
         response?.resume();
@@ -193,12 +198,13 @@ function clientClosed(): GatewayError {
 const REFUSAL_BYTES = 16 * 1024;
 
 /**
- * An upstream's error answer as the gateway's error: its status, `Retry-After` and message. A refusal of the
- * gateway's own key or account is the operator's to read (logged), and a failed upstream to the client.
+ * An upstream's error answer as the gateway's error: its status, `Retry-After` and message, or the status it
+ * is `meant` as. A refusal of the gateway's own key or account is the operator's to read (logged), and a
+ * failed upstream to the client.
  */
 async function refusalOf(
   response: IncomingMessage,
-  options: { result: AttemptResult; log: Logger },
+  options: { result: AttemptResult; log: Logger; meant?: { status: number; code: string } },
 ): Promise<GatewayError> {
   const { target, failure } = options.result;
   const status = response.statusCode ?? 502;
@@ -230,6 +236,13 @@ async function refusalOf(
   } catch {
     // Not JSON: its text, as far as it goes.
   }
+  const { meant } = options;
+  if (meant)
+    return new GatewayError(
+      meant.status,
+      meant.code,
+      `upstream ${target.name} refused the request: ${message}`,
+    );
   if (failure === 'refused') {
     options.log.error(
       { upstream: target.name, status, said: message },

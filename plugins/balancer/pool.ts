@@ -4,6 +4,7 @@
  * matched by URL and key, so a reload keeps their history).
  */
 import type { AttemptResult, UpstreamTarget } from '../../gateway/plugin.ts';
+import { OPENROUTER_ERROR_STATUSES } from '../openrouter-errors.ts';
 
 export interface MemberConfig {
   url: string;
@@ -72,6 +73,8 @@ export class Pool {
         headers: { ...config.headers, ...(key ? { authorization: `Bearer ${key}` } : {}) },
         timeoutMs: options.timeoutMs,
         ...(options.idleTimeoutMs ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
+        // A member with OpenRouter's price ceiling is OpenRouter: its statuses mean what OpenRouter's do.
+        ...(config.price_ceiling ? { errorStatuses: OPENROUTER_ERROR_STATUSES } : {}),
       };
       const settings = {
         name: target.name,

@@ -6,6 +6,7 @@
 import { unavailable } from '../../gateway/errors.ts';
 import { definePlugin, idleTimeoutSchema, type UpstreamTarget } from '../../gateway/plugin.ts';
 import { PRICE_CEILING } from '../keys.ts';
+import { OPENROUTER_ERROR_STATUSES } from '../openrouter-errors.ts';
 import { withoutOperatorCost } from '../operator-cost.ts';
 import { providerWithCeiling } from '../price-ceiling.ts';
 
@@ -50,6 +51,7 @@ export default definePlugin<OpenRouterConfig>({
       },
       timeoutMs: config.timeout_ms,
       idleTimeoutMs: config.idle_timeout_ms,
+      errorStatuses: OPENROUTER_ERROR_STATUSES,
     };
     return {
       async onUpstream(ctx, upstream) {
