@@ -1,7 +1,8 @@
 /**
  * The shipped deployment files work: the systemd unit is valid, and its command runs the way systemd runs it
- * (`ProtectSystem=strict`: the whole tree read-only, only the data folder writable); nginx.conf in front of
- * the gateway streams, passes the real client address and nothing a client made up, over TLS 1.3.
+ * (`ProtectSystem=strict`: the whole tree read-only, only the data folder writable); the loader its TypeScript
+ * runs through leaves the code as written; nginx.conf in front of the gateway streams, passes the real client
+ * address and nothing a client made up, over TLS 1.3.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -9,7 +10,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { startGatewayProcess } from './fixtures/process.ts';
 import { freePort } from './fixtures/redis.ts';
 import { tempDir } from './fixtures/temp.ts';
@@ -96,6 +97,34 @@ ${site}
   );
   return file;
 }
+
+describe('the TypeScript as it ships (gateway/typescript.mjs)', () => {
+  test('a module is loaded as written, its types taken out, no closure wrapped to keep its name', async () => {
+    type Load = (
+      url: string,
+      context: object,
+      next: () => never,
+    ) => Promise<{ format: string; source: string }>;
+    const hooks = new URL('../gateway/typescript-hooks.mjs', import.meta.url).href;
+    const { load } = (await import(hooks)) as { load: Load };
+    const file = join(await tempDir('cradle-loader-'), 'closures.ts');
+    await writeFile(
+      file,
+      'export const make = (v: number) => ({ onData: (text: string): string => text + v });\n',
+    );
+    const loaded = await load(pathToFileURL(file).href, {}, () => {
+      throw new Error('a .ts module is loaded by the hook itself');
+    });
+    assert.equal(loaded.format, 'module');
+    assert.doesNotMatch(loaded.source, /: (number|string)/, 'the types are taken out');
+    // Name-keeping wraps each closure made, on every request, in a call that redefines its name.
+    assert.doesNotMatch(loaded.source, /__name/);
+    const module = (await import(`data:text/javascript,${encodeURIComponent(loaded.source)}`)) as {
+      make: (v: number) => { onData: (text: string) => string };
+    };
+    assert.equal(module.make(1).onData('x'), 'x1');
+  });
+});
 
 describe('nginx in front of the gateway', () => {
   test('streams chunk by chunk over TLS 1.3, and the rate limit counts the real client, not made-up headers', async () => {
