@@ -1,15 +1,16 @@
 // The module hook `typescript.mjs` registers: a .ts file is loaded as the JavaScript esbuild makes of it.
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, URL } from 'node:url';
 import { transform } from 'esbuild';
 
-/** As `tsc` reads tsconfig.json: imports kept as written, class fields defined (ES2022). */
+// The project's tsconfig.json, as tsc reads it: its target, imports kept as written, class fields defined.
+const tsconfig = await readFile(new URL('../tsconfig.json', import.meta.url), 'utf8');
 const OPTIONS = {
   loader: 'ts',
   format: 'esm',
-  target: 'es2022',
+  target: JSON.parse(tsconfig).compilerOptions.target.toLowerCase(),
   sourcemap: 'inline',
-  tsconfigRaw: { compilerOptions: { verbatimModuleSyntax: true, useDefineForClassFields: true } },
+  tsconfigRaw: tsconfig,
 };
 
 export async function load(url, context, nextLoad) {
