@@ -10,6 +10,7 @@ import { createLoggers } from '../gateway/log.ts';
 import { Metrics } from '../gateway/metrics.ts';
 import { Resources } from '../gateway/resources.ts';
 import { builtinPlugins } from '../plugins/index.ts';
+import { GATEWAY_ARGS } from './fixtures/process.ts';
 import { tempDir } from './fixtures/temp.ts';
 
 const services = () => ({
@@ -160,13 +161,9 @@ routes:
     await writeFile(good, 'routes:\n  - { path: /health, plugins: [health] }\n');
     await writeFile(bad, 'routes:\n  - { path: /health, plugins: [{ health: { extra: 1 } }] }\n');
     const run = (file: string) =>
-      spawnSync(
-        process.execPath,
-        ['--import', './gateway/typescript.mjs', 'bin/gateway.ts', '--check-config', '--config', file],
-        {
-          encoding: 'utf8',
-        },
-      );
+      spawnSync(process.execPath, [...GATEWAY_ARGS, '--check-config', '--config', file], {
+        encoding: 'utf8',
+      });
     const ok = run(good);
     assert.equal(ok.status, 0, ok.stderr);
     assert.match(ok.stdout, /ok/);
@@ -179,14 +176,10 @@ routes:
     const dataDir = await tempDir('cradle-check-env-');
     const shipped = (await readFile('config/gateway.yaml', 'utf8')).split('\n');
     const check = (env: Record<string, string>) =>
-      spawnSync(
-        process.execPath,
-        ['--import', './gateway/typescript.mjs', 'bin/gateway.ts', '--check-config'],
-        {
-          encoding: 'utf8',
-          env: { ...process.env, CONFIG: '', DATA_DIR: dataDir, ...env },
-        },
-      );
+      spawnSync(process.execPath, [...GATEWAY_ARGS, '--check-config'], {
+        encoding: 'utf8',
+        env: { ...process.env, CONFIG: '', DATA_DIR: dataDir, ...env },
+      });
     const lineOf = (text: string) => shipped.findIndex((line) => line.includes(text)) + 1;
     const limit = check({ PROXY_RATE_LIMIT: '-5' });
     assert.equal(limit.status, 1);
@@ -206,14 +199,10 @@ routes:
   });
 
   test('the shipped config/gateway.yaml is valid', () => {
-    const result = spawnSync(
-      process.execPath,
-      ['--import', './gateway/typescript.mjs', 'bin/gateway.ts', '--check-config'],
-      {
-        encoding: 'utf8',
-        env: { ...process.env, CONFIG: '' },
-      },
-    );
+    const result = spawnSync(process.execPath, [...GATEWAY_ARGS, '--check-config'], {
+      encoding: 'utf8',
+      env: { ...process.env, CONFIG: '' },
+    });
     assert.equal(result.status, 0, result.stderr);
   });
 });
