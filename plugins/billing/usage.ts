@@ -110,12 +110,7 @@ export class UsageReader {
   private error: string | undefined;
   /** The answer's text so far, as an estimate's weight (`estimate.ts`). */
   private completionWeight = 0;
-  /**
-   * When (`performance.now()`) the model's first written token went by: a stream's first bytes may be a
-   * comment or a chunk with nothing written (OpenRouter's `: OPENROUTER PROCESSING` while its provider thinks).
-   * Not known for a compressed answer: it is read at its end.
-   */
-  firstWrittenAt: number | undefined;
+  private writtenAt: number | undefined;
   private readonly readAsItComes: boolean;
   readonly observer: ResponseObserver;
 
@@ -165,7 +160,16 @@ export class UsageReader {
   private count(text: unknown): void {
     if (typeof text !== 'string' || text === '') return;
     this.completionWeight += textWeight(text);
-    if (this.readAsItComes) this.firstWrittenAt ??= performance.now();
+    if (this.readAsItComes) this.writtenAt ??= performance.now();
+  }
+
+  /**
+   * When (`performance.now()`) the model's first written token went by: a stream's first bytes may be a
+   * comment or a chunk with nothing written (OpenRouter's `: OPENROUTER PROCESSING` while its provider thinks).
+   * Not known for a compressed answer: it is read at its end.
+   */
+  get firstWrittenAt(): number | undefined {
+    return this.writtenAt;
   }
 
   /**
